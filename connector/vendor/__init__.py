@@ -1,0 +1,1 @@
+"""Structural facts about the vendors' APIs, derived by scripts in `tools/`."""
