@@ -7,13 +7,32 @@ quota error, or a server error, and which requests are writes.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Protocol
+import asyncio
+import json
+import logging
+import random
+import threading
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
+from dataclasses import asdict, dataclass, field, fields, replace
+from typing import Any, Protocol
 
-from starlette.responses import Response
-from starlette.types import Scope
+import httpx
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["Controls", "Dialect", "Faults", "Limits"]
+__all__ = [
+    "Controls",
+    "ControlsMiddleware",
+    "Dialect",
+    "Faults",
+    "Limits",
+    "controls_from_json",
+    "controls_to_json",
+]
 
 
 @dataclass
@@ -71,3 +90,351 @@ class Dialect(Protocol):
 
     def server_error(self, status: int) -> Response:
         """The API's answer for an injected 500, 502 or 503."""
+
+
+# --------------------------------------------------------------------------------------------
+# The middleware
+
+
+_REASONS = ("per_second", "per_minute", "per_hour")
+_PERIODS = (1, 60, 3600)
+_ERROR_STATUSES = (500, 502, 503)
+_ADMIN_PREFIX = "/_sandbox/"
+
+#: Set while a connection is being cut on purpose, so the log filter below can tell an
+#: intended cut from a real bug in an app.
+_cutting: ContextVar[bool] = ContextVar("sandbox_cutting", default=False)
+_UVICORN_INCOMPLETE = "ASGI callable returned without completing response."
+
+
+class _IntendedCutFilter(logging.Filter):
+    """Drops uvicorn's complaint about an unfinished response when we cut it on purpose."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (_cutting.get() and record.msg == _UVICORN_INCOMPLETE)
+
+
+_cut_filter_installed = False
+
+
+def _install_cut_filter() -> None:
+    global _cut_filter_installed
+    if not _cut_filter_installed:
+        logging.getLogger("uvicorn.error").addFilter(_IntendedCutFilter())
+        _cut_filter_installed = True
+
+
+async def _cut_connection(send: Send) -> None:
+    """End the exchange with no HTTP response: the client sees a transport error.
+
+    uvicorn (httptools and h11 alike) validates header values before writing a byte and
+    marks the response started first; an invalid value therefore makes `send` raise with
+    nothing on the wire, and returning then makes uvicorn close the socket. Under a server
+    that does not validate (httpx.ASGITransport in-process), raise the exception an httpx
+    client would have seen over a real socket.
+    """
+    _cutting.set(True)
+    try:
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 500,
+                "headers": [(b"x-sandbox-cut", b"\r\n")],
+            }
+        )
+    except Exception:
+        return
+    raise httpx.RemoteProtocolError("Server disconnected without sending a response.")
+
+
+async def _discard(message: Message) -> None:
+    """A `send` that drops the response of a write whose answer is to be lost."""
+
+
+class _Window:
+    """A fixed window counter: `count` requests in window number `index`."""
+
+    __slots__ = ("count", "index")
+
+    def __init__(self) -> None:
+        self.index = -1
+        self.count = 0
+
+
+class ControlsMiddleware:
+    """Pure ASGI middleware enforcing `Controls` in front of a sandbox app.
+
+    Order per request: admin endpoints, count, monthly quota, per-second/minute/hour windows
+    (fixed windows aligned on the clock, per endpoint key), concurrency, then faults (latency,
+    injected server error, dropped connection) before the app runs, and lost writes after.
+    Rejected requests are counted but consume neither quota nor window.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        controls: Controls,
+        dialect: Dialect,
+        now: Callable[[], float],
+        *,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self.app = app
+        self.controls = controls
+        self.dialect = dialect
+        self.now = now
+        self.sleep = sleep
+        self.counts: Counter[str] = Counter()
+        # uvicorn runs one event loop, but tests read and change state from other threads.
+        self._lock = threading.Lock()
+        self._rng = random.Random(controls.faults.seed)
+        self._rng_seed = controls.faults.seed
+        self._windows: dict[tuple[str, int], _Window] = {}
+        self._in_flight = 0
+        self._month: tuple[int, int] = (0, 0)
+        self._month_used = 0
+        _install_cut_filter()
+
+    # -- state helpers, usable from tests ----------------------------------------------------
+
+    def reset_counts(self) -> None:
+        with self._lock:
+            self.counts.clear()
+
+    def reset_faults(self) -> None:
+        """Restart the fault sequence from `controls.faults.seed`."""
+        with self._lock:
+            self._rng_seed = self.controls.faults.seed
+            self._rng = random.Random(self._rng_seed)
+
+    def reset_limits(self) -> None:
+        """Forget the windows and the month's usage."""
+        with self._lock:
+            self._windows.clear()
+            self._month_used = 0
+
+    # -- the request path --------------------------------------------------------------------
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if self.controls.admin and scope["path"].startswith(_ADMIN_PREFIX):
+            await self._admin(scope, receive, send)
+            return
+        key = self.dialect.endpoint_key(scope)
+        if key is None:
+            await self.app(scope, receive, send)
+            return
+
+        rejection, draws = self._admit(key)
+        if rejection is not None:
+            await rejection(scope, receive, send)
+            return
+        try:
+            await self._run(scope, receive, send, draws)
+        finally:
+            with self._lock:
+                self._in_flight -= 1
+
+    def _admit(self, key: str) -> tuple[Response | None, tuple[float, float, float, float] | None]:
+        """Count the request and apply the limits; on admission also draw its faults."""
+        limits = self.controls.limits
+        faults = self.controls.faults
+        now = self.now()
+        with self._lock:
+            self.counts[key] += 1
+            if limits.monthly_quota is not None:
+                t = time.gmtime(now)
+                month = (t.tm_year, t.tm_mon)
+                if month != self._month:
+                    self._month, self._month_used = month, 0
+                if self._month_used >= limits.monthly_quota:
+                    return self.dialect.quota_exhausted(), None
+            if limits.per_second or limits.per_minute or limits.per_hour or limits.per_endpoint:
+                throttle = self._check_windows(key, limits, now)
+                if throttle is not None:
+                    return throttle, None
+            if limits.concurrency is not None and self._in_flight >= limits.concurrency:
+                return self.dialect.throttled("concurrency", 1.0), None
+            if limits.monthly_quota is not None:
+                self._month_used += 1
+            self._in_flight += 1
+            if faults.error_rate or faults.drop_rate or faults.lost_write_rate:
+                if faults.seed != self._rng_seed:
+                    self._rng_seed = faults.seed
+                    self._rng = random.Random(faults.seed)
+                # Always four draws per admitted request: the sequence then depends only on
+                # the seed and the request order, not on which rates are set.
+                r = self._rng.random
+                return None, (r(), r(), r(), r())
+            return None, None
+
+    def _check_windows(self, key: str, limits: Limits, now: float) -> Response | None:
+        per_minute, per_hour = limits.per_endpoint.get(key, (limits.per_minute, limits.per_hour))
+        caps = (limits.per_second, per_minute, per_hour)
+        windows = []
+        for cap, period, reason in zip(caps, _PERIODS, _REASONS, strict=True):
+            if cap is None:
+                continue
+            index = int(now // period)
+            window = self._windows.get((key, period))
+            if window is None:
+                window = self._windows[(key, period)] = _Window()
+            if window.index != index:
+                window.index, window.count = index, 0
+            if window.count >= cap:
+                return self.dialect.throttled(reason, (index + 1) * period - now)
+            windows.append(window)
+        for window in windows:
+            window.count += 1
+        return None
+
+    async def _run(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        draws: tuple[float, float, float, float] | None,
+    ) -> None:
+        faults = self.controls.faults
+        if faults.latency_ms > 0:
+            await self.sleep(faults.latency_ms / 1000.0)
+        if draws is None:
+            await self.app(scope, receive, send)
+            return
+        u_error, u_status, u_drop, u_lost = draws
+        if u_error < faults.error_rate:
+            status = _ERROR_STATUSES[int(u_status * len(_ERROR_STATUSES))]
+            await self.dialect.server_error(status)(scope, receive, send)
+            return
+        if u_drop < faults.drop_rate:
+            await _cut_connection(send)
+            return
+        if u_lost < faults.lost_write_rate and self.dialect.is_write(scope):
+            await self.app(scope, receive, _discard)
+            await _cut_connection(send)
+            return
+        await self.app(scope, receive, send)
+
+    # -- admin endpoints ---------------------------------------------------------------------
+
+    async def _admin(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path, method = scope["path"], scope["method"]
+        response: Response
+        if path == "/_sandbox/counts" and method == "GET":
+            with self._lock:
+                counts = dict(self.counts)
+            response = JSONResponse({"counts": counts, "total": sum(counts.values())})
+        elif path == "/_sandbox/counts/reset" and method == "POST":
+            self.reset_counts()
+            response = JSONResponse({"counts": {}, "total": 0})
+        elif path == "/_sandbox/controls" and method in ("GET", "PUT"):
+            if method == "PUT":
+                body = await Request(scope, receive).body()
+                try:
+                    self._apply_update(body)
+                except ValueError as exc:
+                    response = JSONResponse(
+                        {"error": "bad_request", "message": str(exc), "status": 400}, 400
+                    )
+                    await response(scope, receive, send)
+                    return
+            response = JSONResponse(controls_to_json(self.controls))
+        elif path in ("/_sandbox/counts", "/_sandbox/counts/reset", "/_sandbox/controls"):
+            response = JSONResponse(
+                {"error": "method_not_allowed", "message": f"{method} not allowed", "status": 405},
+                405,
+            )
+        else:
+            response = JSONResponse(
+                {"error": "not_found", "message": f"no admin endpoint {path}", "status": 404}, 404
+            )
+        await response(scope, receive, send)
+
+    def _apply_update(self, body: bytes) -> None:
+        try:
+            data = json.loads(body or b"{}")
+        except (ValueError, UnicodeDecodeError):
+            raise ValueError("body is not valid JSON") from None
+        limits, faults = controls_from_json(data, self.controls)
+        with self._lock:
+            self.controls.limits = limits
+            self.controls.faults = faults
+            self._windows.clear()
+            self._rng_seed = faults.seed
+            self._rng = random.Random(faults.seed)
+
+
+# --------------------------------------------------------------------------------------------
+# Controls <-> JSON, for the admin endpoint
+
+
+def controls_to_json(controls: Controls) -> dict[str, Any]:
+    limits = asdict(controls.limits)
+    limits["per_endpoint"] = {k: list(v) for k, v in controls.limits.per_endpoint.items()}
+    return {"limits": limits, "faults": asdict(controls.faults), "admin": controls.admin}
+
+
+def _opt_int(value: Any, where: str) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"{where}: expected a non-negative integer or null, got {value!r}")
+    return value
+
+
+def _rate(value: Any, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
+        raise ValueError(f"{where}: expected a number between 0 and 1, got {value!r}")
+    return float(value)
+
+
+def controls_from_json(data: Any, current: Controls) -> tuple[Limits, Faults]:
+    """New limits and faults from a partial JSON update; ValueError names the bad field."""
+    if not isinstance(data, dict):
+        raise ValueError("body: expected a JSON object with 'limits' and/or 'faults'")
+    unknown = set(data) - {"limits", "faults"}
+    if unknown:
+        raise ValueError(f"body: unknown key(s) {sorted(unknown)}; expected 'limits', 'faults'")
+    limits = replace(current.limits)
+    faults = replace(current.faults)
+    raw_limits = data.get("limits", {})
+    raw_faults = data.get("faults", {})
+    if not isinstance(raw_limits, dict) or not isinstance(raw_faults, dict):
+        raise ValueError("limits/faults: expected JSON objects")
+    limit_fields = {f.name for f in fields(Limits)}
+    for name, value in raw_limits.items():
+        where = f"limits.{name}"
+        if name not in limit_fields:
+            raise ValueError(f"{where}: unknown; expected one of {sorted(limit_fields)}")
+        if name == "per_endpoint":
+            if not isinstance(value, dict):
+                raise ValueError(f"{where}: expected an object of key -> [per_minute, per_hour]")
+            overrides: dict[str, tuple[int | None, int | None]] = {}
+            for key, pair in value.items():
+                if not isinstance(pair, list) or len(pair) != 2:
+                    raise ValueError(f"{where}.{key}: expected [per_minute, per_hour]")
+                overrides[key] = (
+                    _opt_int(pair[0], f"{where}.{key}[0]"),
+                    _opt_int(pair[1], f"{where}.{key}[1]"),
+                )
+            limits.per_endpoint = overrides
+        else:
+            setattr(limits, name, _opt_int(value, where))
+    fault_fields = {f.name for f in fields(Faults)}
+    for name, value in raw_faults.items():
+        where = f"faults.{name}"
+        if name not in fault_fields:
+            raise ValueError(f"{where}: unknown; expected one of {sorted(fault_fields)}")
+        if name == "seed":
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise ValueError(f"{where}: expected an integer, got {value!r}")
+            faults.seed = value
+        elif name == "latency_ms":
+            if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+                raise ValueError(f"{where}: expected a non-negative number, got {value!r}")
+            faults.latency_ms = float(value)
+        else:
+            setattr(faults, name, _rate(value, where))
+    return limits, faults
