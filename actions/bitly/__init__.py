@@ -1,0 +1,1 @@
+"""Bitly action handlers: only the actions with logic beyond one declarative request."""

@@ -1,0 +1,112 @@
+"""shorten.dev link handlers: list every page, create with an idempotent custom slug.
+
+list_links output:
+    {"links": [<link objects>], "count": 25, "total": 25, "pages": 3, "has_more": false}
+
+create_link output: the API's 201 body, `{"link": {...}, "short_url": "https://r.shorten.dev/<slug>"}`
+(plus `warning` when the destination was flagged).
+
+A create with a `custom_slug` whose response was lost can be checked: the slug is never
+reassigned, so reading it back tells whether our write landed (same destination) or the
+slug belongs to someone else (different destination). `reconcile_create` does that read;
+`create_link` uses it too when the API answers 409, so a retry of a create that had in fact
+succeeded returns that link instead of failing on its own earlier write.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from connector import errors as E
+from connector.runner import HandlerContext
+
+__all__ = ["create_link", "list_links", "reconcile_create"]
+
+_MAX_PAGE = 50  # the API's maximum `limit`
+_SHORT_HOST = "https://r.shorten.dev/"
+
+
+async def list_links(ctx: HandlerContext, inputs: dict[str, Any]) -> dict[str, Any]:
+    limit = inputs.get("limit")
+    per_page = min(_MAX_PAGE, int(inputs.get("page_size") or _MAX_PAGE))
+    if limit is not None:
+        per_page = max(1, min(per_page, int(limit)))
+    base_params = {k: inputs[k] for k in ("sort", "order") if inputs.get(k) is not None}
+    links: list[Any] = []
+    page, total, total_pages = 1, None, None
+    while True:
+        body = await ctx.request(
+            "GET", "/links", params={**base_params, "page": page, "limit": per_page}
+        )
+        data = body.get("data") if isinstance(body, dict) else None
+        links.extend(data or [])
+        if isinstance(body, dict):
+            total = body.get("total", total)
+            total_pages = body.get("total_pages", total_pages)
+        last = not data or not isinstance(total_pages, int) or page >= total_pages
+        if limit is not None and len(links) >= limit:
+            more = len(links) > limit or not last
+            return _listing(links[:limit], total, page, more)
+        if last:
+            return _listing(links, total, page, False)
+        page += 1
+
+
+def _listing(links: list[Any], total: Any, pages: int, more: bool) -> dict[str, Any]:
+    return {
+        "links": links,
+        "count": len(links),
+        "total": total if isinstance(total, int) else len(links),
+        "pages": pages,
+        "has_more": more,
+    }
+
+
+def _create_body(inputs: dict[str, Any]) -> dict[str, Any]:
+    return {
+        k: inputs[k]
+        for k in ("destination_url", "custom_slug", "tags")
+        if inputs.get(k) not in (None, "", [])
+    }
+
+
+async def create_link(ctx: HandlerContext, inputs: dict[str, Any]) -> Any:
+    try:
+        return await ctx.request("POST", "/links", json=_create_body(inputs))
+    except E.Conflict:
+        if not inputs.get("custom_slug"):
+            raise
+        existing = await reconcile_create(ctx, inputs)
+        if existing is None:
+            raise
+        return existing
+
+
+async def reconcile_create(ctx: HandlerContext, inputs: dict[str, Any]) -> Any | None:
+    """The link a lost create made, if it can be proven; None when it was not applied.
+
+    Without a custom slug the API picks a random one, and nothing ties a link to our
+    request, so there is nothing to read back: None (the engine then reports the outcome
+    as unknown rather than risk a duplicate).
+    """
+    slug = inputs.get("custom_slug")
+    if not slug:
+        return None
+    try:
+        body = await ctx.request("GET", "/links/{slug}", path_params={"slug": slug})
+    except E.NotFound:
+        return None
+    link = body.get("link", body) if isinstance(body, dict) else None
+    if not isinstance(link, dict):
+        return None
+    if not _same_url(link.get("destination_url"), inputs.get("destination_url")):
+        return None  # the slug is someone else's: the create really conflicts
+    short_url = body.get("short_url") if isinstance(body, dict) else None
+    out: dict[str, Any] = {"link": link, "short_url": short_url or _SHORT_HOST + str(slug)}
+    return out
+
+
+def _same_url(a: Any, b: Any) -> bool:
+    if not isinstance(a, str) or not isinstance(b, str):
+        return False
+    return a.strip().rstrip("/") == b.strip().rstrip("/")

@@ -1,0 +1,345 @@
+"""Turn httpx responses and exceptions into the connector's exception hierarchy.
+
+This is the one place where that happens, for every app. What an app's statuses and codes
+mean is data: the `errors` table of its `app.yaml` (first match wins), and `error_body`,
+which says where the API puts its machine code, its human text and its field errors.
+Anything the table does not cover falls back to the meaning of the status code alone.
+
+`write_applied` says whether a write can have happened: False when the request was provably
+refused (connect failures, throttles, 4xx, 503), None when nobody can tell (a connection cut
+after the request was sent, 500/502/504).
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import re
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from connector import errors as E
+from connector.redact import redact
+
+__all__ = [
+    "DEFAULT_THROTTLE_WINDOW",
+    "ErrorBody",
+    "ErrorRule",
+    "Translator",
+    "error_class",
+    "parse_retry_after",
+]
+
+#: Seconds to wait after a throttle that names no Retry-After: the finest window either API
+#: documents is a minute (Bitly's per-minute limit is a tenth of the hourly one).
+DEFAULT_THROTTLE_WINDOW = 60.0
+_SNIPPET = 160
+
+
+def _field(obj: Any, key: str, default: Any = None) -> Any:
+    """Read `key` from a mapping or an attribute, whichever the catalog model is."""
+    if isinstance(obj, Mapping):
+        return obj.get(key, default)
+    return getattr(obj, key, default)
+
+
+def _kinds() -> dict[str, type[E.ActionError]]:
+    found: dict[str, type[E.ActionError]] = {}
+    stack: list[type[E.ActionError]] = [E.ActionError]
+    while stack:
+        cls = stack.pop()
+        found[cls.kind] = cls
+        stack.extend(cls.__subclasses__())
+    return found
+
+
+_KINDS = _kinds()
+
+
+def error_class(kind: str) -> type[E.ActionError]:
+    """The ActionError subclass whose `kind` is `kind` (as named in an app's error table)."""
+    try:
+        return _KINDS[kind]
+    except KeyError:
+        known = ", ".join(sorted(_KINDS))
+        raise E.InvalidConfiguration(f"unknown error kind {kind!r}; known: {known}") from None
+
+
+@dataclass(frozen=True)
+class ErrorRule:
+    """One row of an app's error table; every given condition must hold."""
+
+    error: type[E.ActionError]
+    statuses: frozenset[int] | None = None
+    code: str | None = None
+    code_pattern: re.Pattern[str] | None = None
+    header: str | None = None
+
+    @classmethod
+    def parse(cls, row: Any) -> ErrorRule:
+        status = _field(row, "status")
+        if status is None:
+            statuses = None
+        elif isinstance(status, int):
+            statuses = frozenset({status})
+        else:
+            statuses = frozenset(int(s) for s in status)
+        pattern = _field(row, "code_pattern")
+        return cls(
+            error=error_class(str(_field(row, "error"))),
+            statuses=statuses,
+            code=_field(row, "code"),
+            code_pattern=re.compile(pattern) if pattern else None,
+            header=_field(row, "header"),
+        )
+
+    def matches(self, status: int, code: str | None, headers: httpx.Headers) -> bool:
+        if self.statuses is not None and status not in self.statuses:
+            return False
+        if self.code is not None and code != self.code:
+            return False
+        if self.code_pattern is not None and (
+            code is None or not self.code_pattern.fullmatch(code)
+        ):
+            return False
+        return self.header is None or self.header in headers
+
+
+@dataclass(frozen=True)
+class ErrorBody:
+    """Where an app's JSON error body keeps its parts."""
+
+    code: str = "message"
+    description: str = "description"
+    field_errors: str = "errors"
+
+    @classmethod
+    def parse(cls, spec: Any) -> ErrorBody:
+        if spec is None:
+            return cls()
+        return cls(
+            code=_field(spec, "code", "message"),
+            description=_field(spec, "description", "description"),
+            field_errors=_field(spec, "field_errors", "errors"),
+        )
+
+
+# What a status means when no table row matched.
+_BY_STATUS: dict[int, type[E.ActionError]] = {
+    400: E.InvalidRequest,
+    401: E.AuthenticationError,
+    402: E.UpgradeRequired,
+    403: E.PermissionDenied,
+    404: E.NotFound,
+    409: E.Conflict,
+    410: E.Gone,
+    422: E.InvalidRequest,
+    429: E.Throttled,
+}
+
+# Nothing reached the server: the request was provably not applied.
+_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.LocalProtocolError)
+
+
+def parse_retry_after(value: str | None, now: float) -> float | None:
+    """Retry-After as seconds from `now` (epoch): delta-seconds or an HTTP date."""
+    if value is None:
+        return None
+    text = value.strip()
+    try:
+        seconds = float(text)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(text)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when.tzinfo is None:
+            return None
+        seconds = when.timestamp() - now
+    if seconds != seconds:  # NaN
+        return None
+    return max(0.0, seconds)
+
+
+def snippet(text: str) -> str:
+    """A short, single-line, tag-stripped extract of a non-JSON body."""
+    text = re.sub(r"(?is)<(script|style)\b.*?</\1\s*>", " ", text)
+    text = re.sub(r"<[^>]*>", " ", text)
+    text = " ".join(text.split())
+    return text if len(text) <= _SNIPPET else text[:_SNIPPET] + "..."
+
+
+def _field_errors(value: Any) -> list[E.FieldError]:
+    """Bitly lists `[{field, message, error_code}]`; shorten.dev maps `{field: message}`."""
+    out: list[E.FieldError] = []
+    if isinstance(value, Mapping):
+        for name, message in value.items():
+            out.append(E.FieldError(str(name), str(message)))
+    elif isinstance(value, list):
+        for item in value:
+            if isinstance(item, Mapping):
+                out.append(
+                    E.FieldError(
+                        str(item.get("field", "?")),
+                        str(item.get("message", item.get("error_code", ""))),
+                        str(item["error_code"]) if item.get("error_code") else None,
+                    )
+                )
+            else:
+                out.append(E.FieldError("?", str(item)))
+    return out
+
+
+class Translator:
+    """Translates one app's failures; built from its AppSpec (`errors`, `error_body`)."""
+
+    def __init__(
+        self,
+        app: str,
+        rules: Iterable[ErrorRule],
+        body: ErrorBody,
+        *,
+        credential_env: str | None = None,
+        wall: Callable[[], float] = time.time,
+    ) -> None:
+        self.app = app
+        self.rules = tuple(rules)
+        self.body = body
+        self.credential_env = credential_env
+        self._wall = wall
+
+    @classmethod
+    def for_app(cls, app_spec: Any, *, wall: Callable[[], float] = time.time) -> Translator:
+        return cls(
+            str(_field(app_spec, "name", "app")),
+            [ErrorRule.parse(row) for row in _field(app_spec, "errors", None) or []],
+            ErrorBody.parse(_field(app_spec, "error_body")),
+            credential_env=_field(app_spec, "credential_env"),
+            wall=wall,
+        )
+
+    # -- responses -------------------------------------------------------------------------
+
+    def from_response(self, response: httpx.Response, action_id: str) -> E.ActionError:
+        """The error an unsuccessful (non-2xx) response stands for."""
+        status = response.status_code
+        parsed = _json_or_none(response)
+        code = description = None
+        fields: list[E.FieldError] = []
+        text = ""
+        if isinstance(parsed, Mapping):
+            code = _str_or_none(parsed.get(self.body.code))
+            description = _str_or_none(parsed.get(self.body.description))
+            fields = _field_errors(parsed.get(self.body.field_errors))
+        else:
+            text = snippet(response.text) if response.content else ""
+        cls = self._classify(status, code, response.headers)
+        retry_after = parse_retry_after(response.headers.get("Retry-After"), self._wall())
+        if retry_after is None and cls is E.Throttled:
+            retry_after = DEFAULT_THROTTLE_WINDOW
+        message = self._message(cls, response, code, description, fields, text, retry_after)
+        return cls(
+            redact(message),
+            where=action_id,
+            status=status,
+            code=redact(code) if code else None,
+            description=redact(description) if description else None,
+            field_errors=[E.FieldError(f.field, redact(f.message), f.code) for f in fields],
+            retry_after=retry_after,
+            write_applied=False if status < 500 or status == 503 else None,
+        )
+
+    def _classify(
+        self, status: int, code: str | None, headers: httpx.Headers
+    ) -> type[E.ActionError]:
+        for rule in self.rules:
+            if rule.matches(status, code, headers):
+                return rule.error
+        if status in _BY_STATUS:
+            return _BY_STATUS[status]
+        if status >= 500:
+            return E.ServerError
+        return E.InvalidRequest if 400 <= status < 500 else E.FatalError
+
+    def _message(
+        self,
+        cls: type[E.ActionError],
+        response: httpx.Response,
+        code: str | None,
+        description: str | None,
+        fields: list[E.FieldError],
+        text: str,
+        retry_after: float | None,
+    ) -> str:
+        head = f"{self.app} answered HTTP {response.status_code}"
+        if response.reason_phrase:
+            head += f" {response.reason_phrase}"
+        parts = [head]
+        if code:
+            parts.append(code)
+        if description and description != code:
+            parts.append(description)
+        if fields:
+            parts.append("field errors: " + "; ".join(str(f) for f in fields))
+        if text:
+            ctype = response.headers.get("content-type", "no content type").split(";")[0]
+            parts.append(f"non-JSON body ({ctype}): {text!r}")
+        message = ": ".join(parts[:2]) + "".join(f" ({p})" for p in parts[2:])
+        return message + _hint(cls, self.credential_env, retry_after)
+
+    # -- exceptions ------------------------------------------------------------------------
+
+    def from_exception(self, exc: Exception, action_id: str) -> E.ConnectorError:
+        """The error an httpx exception (or any failure to get a response) stands for."""
+        detail = redact(f"{type(exc).__name__}: {exc}".rstrip(": "))
+        if isinstance(exc, httpx.UnsupportedProtocol | httpx.InvalidURL):
+            return E.InvalidConfiguration(
+                f"the {self.app} base URL or request URL is invalid ({detail})", where=action_id
+            )
+        if isinstance(exc, _NOT_SENT):
+            return E.TransportError(
+                f"could not reach {self.app}, the request was not sent ({detail})",
+                where=action_id,
+                write_applied=False,
+            )
+        if isinstance(exc, httpx.TimeoutException):
+            what = "timed out waiting for"
+        elif isinstance(exc, httpx.NetworkError | httpx.RemoteProtocolError):
+            what = "lost the connection to"
+        else:
+            what = "got no usable response from"
+        return E.TransportError(
+            f"{what} {self.app} after sending the request; it may or may not have been "
+            f"applied ({detail})",
+            where=action_id,
+            write_applied=None,
+        )
+
+
+def _hint(cls: type[E.ActionError], credential_env: str | None, retry_after: float | None) -> str:
+    if issubclass(cls, E.AuthenticationError) and credential_env:
+        return f"; check the credential in {credential_env}"
+    if issubclass(cls, E.Throttled) and retry_after is not None:
+        return f"; retry after {retry_after:g}s"
+    if issubclass(cls, E.QuotaExhausted):
+        return "; the quota will not reopen within this run"
+    return ""
+
+
+def _json_or_none(response: httpx.Response) -> Any:
+    if not response.content:
+        return None
+    try:
+        return json.loads(response.content)
+    except (ValueError, UnicodeDecodeError):
+        return None
+
+
+def _str_or_none(value: Any) -> str | None:
+    if value is None or value == "":
+        return None
+    return value if isinstance(value, str) else json.dumps(value)

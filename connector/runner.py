@@ -1,0 +1,232 @@
+"""ActionRunner: performs one attempt of one action against its app's API.
+
+An action either declares its request in its manifest (method, path, query, body; run by
+`_declarative` below) or names a handler, `package.module:function`, for actions with logic
+beyond one request (pagination, several calls, normalisation). Handlers get a HandlerContext
+whose `request` goes through the same client, translation and rate budget.
+
+The runner never retries: the engine decides that from the error's class.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any
+
+import httpx
+
+from connector import errors as E
+from connector.budget import RequestBudget, UnlimitedBudget
+from connector.http.client import AppClient
+from connector.http.paths import fill_path
+from connector.http.translate import Translator, _field
+from connector.redact import register_secret
+
+__all__ = ["ActionRunner", "Handler", "HandlerContext", "resolve_handler"]
+
+Handler = Callable[["HandlerContext", dict[str, Any]], Awaitable[Any]]
+
+
+@dataclass
+class HandlerContext:
+    """What a handler may use: its action, its app, and requests through the runner."""
+
+    action: Any
+    app: Any
+    client: AppClient
+    #: extra values a handler may read (e.g. the page limit of a list-all)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def action_id(self) -> str:
+        return str(self.action.id)
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+        path_params: Mapping[str, Any] | None = None,
+    ) -> Any:
+        """One request relative to the app's base URL; `{name}` filled from `path_params`."""
+        where = self.action_id
+        try:
+            filled = fill_path(path, path_params or {})
+        except E.InvalidInput as exc:
+            raise E.InvalidInput(exc.message, where=where) from None
+        return await self.client.request(
+            where, method, filled, params=dict(params or {}), json_body=json
+        )
+
+    async def request_url(self, url: str) -> Any:
+        """GET an absolute URL the API handed out (a next page); only under the base URL."""
+        return await self.client.request(self.action_id, "GET", url)
+
+    def is_under_base(self, url: str) -> bool:
+        return self.client.is_under_base(url)
+
+
+def resolve_handler(dotted: str) -> Handler:
+    """`actions.bitly.metrics:get_link_click_metrics` -> the coroutine function."""
+    module_name, sep, attr = dotted.partition(":")
+    if not sep or not module_name or not attr:
+        raise E.InvalidConfiguration(f"handler {dotted!r} must look like 'package.module:function'")
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        raise E.InvalidConfiguration(f"handler {dotted!r}: module not found ({exc.name})") from None
+    func = getattr(module, attr, None)
+    if func is None or not callable(func):
+        raise E.InvalidConfiguration(f"handler {dotted!r}: {module_name} has no function {attr!r}")
+    return func  # type: ignore[no-any-return]
+
+
+class ActionRunner:
+    """Runs actions of a catalog; one pooled client per app and credential."""
+
+    def __init__(
+        self,
+        catalog: Any,
+        *,
+        base_urls: dict[str, str] | None = None,
+        credentials: dict[str, str] | None = None,
+        budgets: dict[str, RequestBudget] | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        env: Mapping[str, str] = os.environ,
+    ) -> None:
+        self.catalog = catalog
+        self._base_urls = dict(base_urls or {})
+        self._credentials = dict(credentials or {})
+        self._budgets = dict(budgets or {})
+        self._transport = transport
+        self._env = env
+        self._clients: dict[tuple[str, str], AppClient] = {}
+        for value in self._credentials.values():
+            register_secret(value)
+
+    async def __aenter__(self) -> ActionRunner:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        clients, self._clients = list(self._clients.values()), {}
+        for client in clients:
+            await client.aclose()
+
+    # -- configuration ---------------------------------------------------------------------
+
+    def base_url(self, app: str) -> str:
+        if app in self._base_urls:
+            return self._base_urls[app]
+        spec = self.catalog.apps[app]
+        env_name = _field(spec, "base_url_env")
+        if env_name and self._env.get(env_name):
+            return self._env[env_name]
+        return str(_field(spec, "base_url"))
+
+    def credential(self, app: str, action_id: str) -> str:
+        if self._credentials.get(app):
+            return self._credentials[app]
+        env_name = _field(self.catalog.apps[app], "credential_env")
+        value = self._env.get(env_name) if env_name else None
+        if not value:
+            raise E.MissingCredential(
+                f"the {app} credential is not set: export {env_name}=<your token>", where=action_id
+            )
+        register_secret(value)
+        return value
+
+    def budget(self, app: str) -> RequestBudget:
+        return self._budgets.get(app) or UnlimitedBudget()
+
+    def client(self, app: str, action_id: str) -> AppClient:
+        credential = self.credential(app, action_id)
+        key = (app, credential)
+        if key not in self._clients:
+            spec = self.catalog.apps[app]
+            limits = _field(spec, "rate_limits")
+            self._clients[key] = AppClient(
+                app=app,
+                base_url=self.base_url(app),
+                credential=credential,
+                translator=Translator.for_app(spec),
+                budget=self.budget(app),
+                transport=self._transport,
+                concurrency=_field(limits, "concurrency") if limits is not None else None,
+            )
+        return self._clients[key]
+
+    def context(self, action_id: str) -> HandlerContext:
+        action = self.catalog.get(action_id)
+        return HandlerContext(
+            action=action,
+            app=self.catalog.apps[action.app],
+            client=self.client(action.app, action.id),
+        )
+
+    # -- running ---------------------------------------------------------------------------
+
+    async def run(self, action_id: str, prepared_inputs: dict[str, Any]) -> Any:
+        """One attempt of `action_id` with inputs already prepared by the catalog."""
+        ctx = self.context(action_id)
+        action = ctx.action
+        if action.handler:
+            handler = resolve_handler(action.handler)
+            return await handler(ctx, dict(prepared_inputs))
+        if action.request is None:
+            raise E.InvalidConfiguration(
+                "the action declares neither a request nor a handler", where=action_id
+            )
+        return await _declarative(ctx, action.request, prepared_inputs)
+
+    async def reconcile(self, action_id: str, prepared_inputs: dict[str, Any]) -> Any | None:
+        """Was a write whose outcome is unknown applied? Its output if so, else None."""
+        ctx = self.context(action_id)
+        if not ctx.action.reconcile:
+            raise E.InvalidConfiguration(
+                "the action declares no reconcile handler", where=action_id
+            )
+        handler = resolve_handler(ctx.action.reconcile)
+        return await handler(ctx, dict(prepared_inputs))
+
+
+async def _declarative(ctx: HandlerContext, request: Any, inputs: Mapping[str, Any]) -> Any:
+    """Render the manifest's request from the inputs and send it."""
+    from connector.catalog.templates import render, template_references
+
+    context = {"inputs": dict(inputs)}
+
+    def present(value: Any) -> bool:
+        # A key whose template names an optional input that was not given is left out.
+        for ref in template_references(value):
+            root, _, rest = ref.partition(".")
+            if root == "inputs" and rest.split(".")[0] not in inputs:
+                return False
+        return True
+
+    def rendered(spec: Any) -> Any:
+        if spec is None:
+            return None
+        if isinstance(spec, Mapping):
+            return {k: render(v, context) for k, v in spec.items() if present(v)}
+        return render(spec, context)
+
+    method = str(_field(request, "method", "GET"))
+    path = str(_field(request, "path"))
+    params = rendered(_field(request, "query"))
+    body = rendered(_field(request, "body"))
+    result = await ctx.request(method, path, params=params, json=body, path_params=inputs)
+    return result
