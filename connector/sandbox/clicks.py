@@ -10,9 +10,10 @@ from __future__ import annotations
 import hashlib
 import re
 import sqlite3
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from operator import attrgetter
+from typing import Any
 from urllib.parse import urlsplit
 
 from connector.sandbox.geo import city_for, country_for_key
@@ -23,9 +24,11 @@ __all__ = [
     "DIRECT",
     "Click",
     "click_from_request",
+    "generate_demo_clicks",
     "hash_ip",
     "insert_clicks",
     "referring_domain_of",
+    "shorten_analytics",
 ]
 
 #: Referrer and referring domain of a click that came with no (usable) Referer header.
@@ -152,3 +155,26 @@ def click_from_request(
 def insert_clicks(conn: sqlite3.Connection, clicks: Iterable[Click]) -> None:
     """Insert clicks in one executemany; the caller owns the transaction (commit)."""
     conn.executemany(_INSERT_SQL, map(_ROW, clicks))
+
+
+# The two below live in their own modules (which import Click from here); these wrappers keep
+# the whole clicks interface importable from this one module without an import cycle.
+
+
+def generate_demo_clicks(
+    seed: int, links: Sequence[tuple[str, float]], now: float, days: int = 90
+) -> list[Click]:
+    """Demo clicks on `links` ((link_key, created_ts)) over the `days` before `now`; see
+    connector.sandbox.demo_clicks. The same seed gives the same clicks."""
+    from connector.sandbox.demo_clicks import generate_demo_clicks as generate
+
+    return generate(seed, links, now, days)
+
+
+def shorten_analytics(
+    conn: sqlite3.Connection, link_key: str, period: str, now: float
+) -> dict[str, Any]:
+    """shorten.dev's analytics body for one link; see connector.sandbox.analytics_shorten."""
+    from connector.sandbox.analytics_shorten import shorten_analytics as analytics
+
+    return analytics(conn, link_key, period, now)
