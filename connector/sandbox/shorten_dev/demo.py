@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import random
 
+from connector.sandbox.clicks import generate_demo_clicks
 from connector.sandbox.shorten_dev.store import Link, LinkStore
 
 __all__ = ["load_demo"]
@@ -44,8 +45,6 @@ _SLUG_WORDS = (
 
 def load_demo(store: LinkStore, seed: int, now: float) -> None:
     """Insert the demo links and clicks unless a reopened database already has links."""
-    from connector.sandbox.clicks import generate_demo_clicks
-
     if store.count_links():
         return
     rng = random.Random(f"shorten-dev-demo:{seed}")

@@ -16,7 +16,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
 
-from connector.sandbox.clicks import click_from_request
+from connector.sandbox.clicks import click_from_request, shorten_analytics
 from connector.sandbox.shorten_dev.auth import KeyRing
 from connector.sandbox.shorten_dev.errors import ApiError, BadRequest, error_response
 from connector.sandbox.shorten_dev.store import Link, LinkStore, NewLink, SlugTaken
@@ -186,8 +186,6 @@ async def revoke_link(request: Request, sandbox: Sandbox) -> Response:
 
 
 async def link_analytics(request: Request, sandbox: Sandbox) -> Response:
-    from connector.sandbox.clicks import shorten_analytics
-
     slug = request.path_params["slug"]
     _find(sandbox, slug)
     period = parse_period(request)
