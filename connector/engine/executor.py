@@ -1,0 +1,259 @@
+"""The engine: runs a validated workflow step by step and records everything in the run log.
+
+A failed step pauses the run there (status `failed`, the step, the API's error, every
+attempt). Loops are delegated to `loop.py`; single calls with their retries to `attempts.py`.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from typing import Any
+
+from connector.clock import Clock, SystemClock
+from connector.engine.attempts import CallOutcome, call_action, error_dict
+from connector.engine.progress import NullProgress, Progress
+from connector.engine.protocols import CatalogLike, RunnerLike
+from connector.engine.rate_budget import RateBudget
+from connector.engine.retry_policy import RandomSource
+from connector.engine.reuse import ReusePlan
+from connector.engine.runlog import RunLog
+from connector.engine.workflow import ActionStep, LoopStep, Workflow
+from connector.errors import ConnectorError
+
+__all__ = ["Engine", "RunResult", "StepFailed"]
+
+
+@dataclass
+class RunResult:
+    run_id: str
+    status: str
+    output: Any
+    error: dict[str, Any] | None
+    failed_step: str | None
+    started_at: float
+    finished_at: float
+
+    @property
+    def duration(self) -> float:
+        return self.finished_at - self.started_at
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "succeeded"
+
+
+class StepFailed(Exception):
+    """Internal: a step failed; carries its error dict up to the run."""
+
+    def __init__(self, step_id: str, error: dict[str, Any]) -> None:
+        super().__init__(error.get("message", "step failed"))
+        self.step_id = step_id
+        self.error = error
+
+
+class Engine:
+    def __init__(
+        self,
+        catalog: CatalogLike,
+        runner: RunnerLike,
+        runlog: RunLog,
+        *,
+        budgets: dict[str, RateBudget] | None = None,
+        clock: Clock | None = None,
+        rng: RandomSource | None = None,
+        progress: Progress | None = None,
+    ) -> None:
+        self.catalog = catalog
+        self.runner = runner
+        self.runlog = runlog
+        self.budgets = budgets or {}
+        self.clock: Clock = clock or SystemClock()
+        self.rng: RandomSource = rng or random.Random()
+        self.progress: Progress = progress or NullProgress()
+
+    async def run(
+        self,
+        workflow: Workflow,
+        trigger: Any,
+        *,
+        parent_run_id: str | None = None,
+        reuse: ReusePlan | None = None,
+    ) -> RunResult:
+        started = self.clock.wall()
+        run_id = self.runlog.create_run(
+            workflow=workflow.document,
+            trigger=trigger,
+            source_path=workflow.source,
+            parent_run_id=parent_run_id,
+            started_at=started,
+        )
+        context: dict[str, Any] = {"trigger": trigger, "steps": {}}
+        try:
+            for position, step in enumerate(workflow.steps):
+                output = await self._step(run_id, position, step, context, reuse)
+                context["steps"][step.id] = {"output": output}
+            output = self._render_output(workflow, context)
+        except StepFailed as failed:
+            return self._finish(run_id, started, "failed", None, failed.error, failed.step_id)
+        return self._finish(run_id, started, "succeeded", output, None, None)
+
+    def _finish(
+        self,
+        run_id: str,
+        started: float,
+        status: str,
+        output: Any,
+        error: dict[str, Any] | None,
+        failed_step: str | None,
+    ) -> RunResult:
+        finished = self.clock.wall()
+        self.runlog.finish_run(
+            run_id,
+            status=status,
+            finished_at=finished,
+            output=output,
+            error=error,
+            failed_step=failed_step,
+        )
+        return RunResult(run_id, status, output, error, failed_step, started, finished)
+
+    def _render_output(self, workflow: Workflow, context: dict[str, Any]) -> Any:
+        from connector.catalog.templates import render
+
+        if workflow.output is None:
+            last = workflow.steps[-1].id
+            return context["steps"][last]["output"]
+        try:
+            return render(workflow.output, context, where="output")
+        except ConnectorError as exc:
+            raise StepFailed("output", error_dict(exc)) from None
+
+    async def _step(
+        self,
+        run_id: str,
+        position: int,
+        step: ActionStep | LoopStep,
+        context: dict[str, Any],
+        reuse: ReusePlan | None,
+    ) -> Any:
+        if reuse is not None:
+            record = reuse.reusable_step(step.id, step.definition)
+            if record is not None:
+                self._copy_step(run_id, position, step, record, reuse)
+                self.progress.step_finished(step.id, "reused", f"from run {reuse.parent_run_id}")
+                return record.output
+        if isinstance(step, LoopStep):
+            from connector.engine.loop import run_loop
+
+            return await run_loop(self, run_id, position, step, context, reuse)
+        return await self._action_step(run_id, position, step, context)
+
+    def _copy_step(
+        self,
+        run_id: str,
+        position: int,
+        step: ActionStep | LoopStep,
+        record: Any,
+        reuse: ReusePlan,
+    ) -> None:
+        self.runlog.write_step(
+            run_id,
+            step.id,
+            position=position,
+            kind=step.kind,
+            status="succeeded",
+            definition=step.definition,
+            started_at=record.started_at,
+            finished_at=record.finished_at,
+            inputs=record.inputs,
+            output=record.output,
+            attempts=record.attempts,
+            summary=record.summary,
+            reused_from=reuse.parent_run_id,
+        )
+        if isinstance(step, LoopStep):
+            items = list(self.runlog.items(reuse.parent_run_id, step.id))
+            for item in items:
+                item.reused_from = item.reused_from or reuse.parent_run_id
+            self.runlog.write_items(run_id, items)
+
+    async def _action_step(
+        self, run_id: str, position: int, step: ActionStep, context: dict[str, Any]
+    ) -> Any:
+        started = self.clock.wall()
+        self.progress.step_started(step.id, "action")
+        common = {"position": position, "kind": "action", "definition": step.definition}
+        self.runlog.write_step(run_id, step.id, status="running", started_at=started, **common)
+        inputs, outcome = await self.call(step, context, where=f"steps.{step.id}")
+        status = "succeeded" if outcome.ok else "failed"
+        error = error_dict(outcome.error) if outcome.error is not None else None
+        self.runlog.write_step(
+            run_id,
+            step.id,
+            status=status,
+            started_at=started,
+            finished_at=self.clock.wall(),
+            inputs=inputs,
+            output=outcome.output,
+            error=error,
+            attempts=outcome.attempts,
+            **common,
+        )
+        self.progress.step_finished(step.id, status, _brief(error))
+        if error is not None:
+            raise StepFailed(step.id, error)
+        return outcome.output
+
+    async def call(
+        self, step: ActionStep, context: dict[str, Any], *, where: str
+    ) -> tuple[dict[str, Any] | None, CallOutcome]:
+        """Prepare a step's inputs against `context` and call its action with retries."""
+        try:
+            action = self.catalog.get(step.action)
+            inputs = self.catalog.prepare_inputs(step.action, step.inputs, context)
+        except ConnectorError as exc:
+            return None, CallOutcome(error=_located(exc, where))
+        budget = self.budgets.get(action.app)
+        limit = getattr(action, "rate_limit", None)
+        if budget is not None and limit is not None:
+            await budget.pace_bucket(limit.bucket, _cost(inputs, limit.cost_input))
+        outcome = await call_action(
+            action=action,
+            runner=self.runner,
+            inputs=inputs,
+            policy=step.retry,
+            clock=self.clock,
+            rng=self.rng,
+            where=where,
+        )
+        return inputs, outcome
+
+    def concurrency_for(self, step: LoopStep) -> int | None:
+        """The tightest concurrent-connection limit among the apps a loop body calls."""
+        limits = []
+        for sub in step.body:
+            app = sub.action.split(".", 1)[0]
+            budget = self.budgets.get(app)
+            if budget is not None and budget.concurrency:
+                limits.append(budget.concurrency)
+        return min(limits) if limits else None
+
+
+def _cost(inputs: dict[str, Any], cost_input: str | None) -> int:
+    if not cost_input:
+        return 1
+    value = inputs.get(cost_input)
+    if isinstance(value, list | tuple):
+        return max(1, len(value))
+    return value if isinstance(value, int) and value > 0 else 1
+
+
+def _located(exc: ConnectorError, where: str) -> ConnectorError:
+    if exc.where is None:
+        exc.where = where
+    return exc
+
+
+def _brief(error: dict[str, Any] | None) -> str:
+    return f"({error.get('message')})" if error else ""

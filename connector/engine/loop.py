@@ -1,0 +1,194 @@
+"""The loop executor: runs a loop step's body once per item, a bounded number at a time.
+
+At most `batch_size` items are in flight, and never more than the tightest concurrent-
+connection limit of the apps involved. Outputs keep the items' order. Each finished item is
+written to the run log at once. With `on_item_error: stop` no new item starts after a
+failure (the rest are `skipped`); with `continue` every item is tried. Either way a loop
+with a failed item fails: the run pauses there, and a retry re-runs only what did not succeed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, Any
+
+from connector.engine.attempts import error_dict
+from connector.engine.runlog import ItemRecord
+from connector.engine.workflow import LoopStep
+from connector.errors import ConnectorError, InvalidInput
+
+if TYPE_CHECKING:
+    from connector.engine.executor import Engine
+    from connector.engine.reuse import ReusePlan
+
+__all__ = ["run_loop"]
+
+
+async def run_loop(
+    engine: Engine,
+    run_id: str,
+    position: int,
+    step: LoopStep,
+    context: dict[str, Any],
+    reuse: ReusePlan | None,
+) -> Any:
+    from connector.catalog.templates import render
+    from connector.engine.executor import StepFailed
+
+    log = engine.runlog
+    started = engine.clock.wall()
+    common = {"position": position, "kind": "loop", "definition": step.definition}
+    log.write_step(run_id, step.id, status="running", started_at=started, **common)
+
+    try:
+        items = render(step.over, context, where=f"steps.{step.id}.loop.over")
+        if not isinstance(items, list):
+            raise InvalidInput(
+                f"loop.over must give an array, but gave {type(items).__name__}",
+                where=f"steps.{step.id}.loop.over",
+            )
+    except ConnectorError as exc:
+        error = error_dict(exc)
+        log.write_step(
+            run_id, step.id, status="failed", started_at=started,
+            finished_at=engine.clock.wall(), error=error, **common,
+        )  # fmt: skip
+        engine.progress.step_finished(step.id, "failed", f"({exc})")
+        raise StepFailed(step.id, error) from None
+
+    total = len(items)
+    outputs: list[Any] = [None] * total
+    status: list[str] = ["pending"] * total
+    first_error: dict[str, Any] | None = None
+    engine.progress.step_started(step.id, "loop", total)
+
+    previous = reuse.reusable_items(step.id, step.definition, items) if reuse else {}
+    carried = []
+    for idx, record in previous.items():
+        if record.status == "succeeded":
+            outputs[idx] = record.output
+            status[idx] = "succeeded"
+            record.reused_from = record.reused_from or (reuse.parent_run_id if reuse else None)
+            carried.append(record)
+            engine.progress.item_finished(step.id, True)
+    if carried:
+        log.write_items(run_id, carried)
+
+    todo: asyncio.Queue[int] = asyncio.Queue()
+    for idx in range(total):
+        if status[idx] == "pending":
+            todo.put_nowait(idx)
+    stop = asyncio.Event()
+
+    async def one(idx: int) -> None:
+        nonlocal first_error
+        item_started = engine.clock.wall()
+        partial = previous.get(idx)
+        done_subs = dict(partial.output) if partial and isinstance(partial.output, dict) else {}
+        steps_ctx = dict(context["steps"])
+        item_ctx = {**context, "steps": steps_ctx, "item": items[idx], "index": idx}
+        attempts: list[dict[str, Any]] = []
+        sub_outputs: dict[str, Any] = {}
+        inputs_log: Any = None
+        error: dict[str, Any] | None = None
+        output: Any = None
+        for sub in step.body:
+            if not step.single and sub.id in done_subs:
+                # This sub-step succeeded in the parent run: never repeat it.
+                sub_outputs[sub.id] = done_subs[sub.id]
+                steps_ctx[sub.id] = {"output": done_subs[sub.id]}
+                continue
+            where = f"steps.{step.id}[{idx}]" + ("" if step.single else f".{sub.id}")
+            inputs, outcome = await engine.call(sub, item_ctx, where=where)
+            for attempt in outcome.attempts:
+                attempts.append(attempt if step.single else {"step": sub.id, **attempt})
+            inputs_log = inputs if step.single else {**(inputs_log or {}), sub.id: inputs}
+            if outcome.error is not None:
+                error = error_dict(outcome.error)
+                break
+            sub_outputs[sub.id] = outcome.output
+            steps_ctx[sub.id] = {"output": outcome.output}
+        output = sub_outputs.get(step.id) if step.single else sub_outputs or None
+        ok = error is None
+        status[idx] = "succeeded" if ok else "failed"
+        if ok:
+            outputs[idx] = output
+        elif first_error is None:
+            first_error = error
+        log.write_item(
+            run_id,
+            ItemRecord(
+                step_id=step.id,
+                index=idx,
+                status=status[idx],
+                item=items[idx],
+                inputs=inputs_log,
+                output=output,
+                error=error,
+                attempts=attempts,
+                started_at=item_started,
+                finished_at=engine.clock.wall(),
+                reused_from=None,
+            ),
+        )
+        engine.progress.item_finished(step.id, ok)
+        if not ok and step.on_item_error == "stop":
+            stop.set()
+
+    async def worker() -> None:
+        while not stop.is_set():
+            try:
+                idx = todo.get_nowait()
+            except asyncio.QueueEmpty:
+                return
+            await one(idx)
+
+    width = step.batch_size
+    limit = engine.concurrency_for(step)
+    if limit:
+        width = min(width, limit)
+    width = max(1, min(width, todo.qsize() or 1))
+    await asyncio.gather(*(worker() for _ in range(width)))
+
+    skipped = [idx for idx in range(total) if status[idx] == "pending"]
+    if skipped:
+        log.write_items(
+            run_id,
+            [
+                ItemRecord(
+                    step.id, idx, "skipped", items[idx], None, None, None, [], None, None, None
+                )
+                for idx in skipped
+            ],
+        )
+    summary = {
+        "total": total,
+        "succeeded": status.count("succeeded"),
+        "failed": status.count("failed"),
+        "skipped": len(skipped),
+    }
+    result = {"items": outputs, "summary": summary}
+    failed = summary["failed"] > 0
+    step_error = None
+    if failed and first_error is not None:
+        step_error = {
+            **first_error,
+            "loop": f"{summary['failed']} of {total} items failed"
+            + (f", {len(skipped)} skipped" if skipped else ""),
+        }
+    log.write_step(
+        run_id,
+        step.id,
+        status="failed" if failed else "succeeded",
+        started_at=started,
+        finished_at=engine.clock.wall(),
+        output=result,
+        error=step_error,
+        summary=summary,
+        **common,
+    )
+    detail = ", ".join(f"{k} {v}" for k, v in summary.items())
+    engine.progress.step_finished(step.id, "failed" if failed else "succeeded", f"({detail})")
+    if step_error is not None:
+        raise StepFailed(step.id, step_error)
+    return result

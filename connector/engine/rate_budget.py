@@ -1,0 +1,209 @@
+"""One rate budget per app and credential, shared by every concurrent call in the process.
+
+It implements `connector.budget.RequestBudget`: the HTTP layer holds a `slot()` around each
+request and calls `throttled()` when the API answers with a throttle.
+
+Pacing is a GCRA (generic cell rate algorithm) per declared window: each window lets a small
+burst through and then spaces requests evenly, so the budget slows down *before* the API
+answers 429/403 instead of after. The burst is taken out of the steady rate, so no sliding
+window of the declared length ever holds more than the declared number of requests. A
+throttle sets one shared resume time for everyone and re-spaces the windows from it, so
+waiting callers do not all fire the moment the window reopens.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import math
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from connector.clock import Clock, SystemClock
+
+__all__ = ["BudgetRegistry", "RateBudget", "RateLimitSpec"]
+
+#: Pause when the API throttles without saying for how long.
+DEFAULT_THROTTLE_PAUSE = 1.0
+
+
+@dataclass(frozen=True)
+class RateLimitSpec:
+    """Limits for one app+credential; None means not limited."""
+
+    concurrency: int | None = None
+    per_second: int | None = None
+    per_minute: int | None = None
+    per_hour: int | None = None
+    #: named per-endpoint buckets (Bitly limits some endpoints lower): name -> (minute, hour)
+    buckets: tuple[tuple[str, int | None, int | None], ...] = ()
+
+    @classmethod
+    def from_manifest(cls, limits: Any) -> RateLimitSpec:
+        """From an app manifest's `rate_limits` (a model or a dict)."""
+        if limits is None:
+            return cls()
+
+        def get(name: str) -> int | None:
+            value = limits.get(name) if isinstance(limits, dict) else getattr(limits, name, None)
+            return int(value) if value else None
+
+        raw = (
+            limits.get("buckets") if isinstance(limits, dict) else getattr(limits, "buckets", None)
+        )
+        buckets = []
+        for bucket_name, bucket in (raw or {}).items():
+            pm = bucket.get("per_minute") if isinstance(bucket, dict) else bucket.per_minute
+            ph = bucket.get("per_hour") if isinstance(bucket, dict) else bucket.per_hour
+            buckets.append((str(bucket_name), pm, ph))
+        return cls(
+            buckets=tuple(buckets),
+            concurrency=get("concurrency"),
+            per_second=get("per_second"),
+            per_minute=get("per_minute"),
+            per_hour=get("per_hour"),
+        )
+
+
+class _Window:
+    """GCRA for `limit` requests per `seconds`."""
+
+    def __init__(self, limit: int, seconds: float) -> None:
+        self.burst = max(1, math.ceil(limit * 0.05))
+        steady = max(1, limit - self.burst + 1)
+        self.interval = seconds / steady
+        self.tolerance = (self.burst - 1) * self.interval
+        self.tat = -math.inf  # theoretical arrival time of the next request
+
+    def earliest(self, now: float) -> float:
+        return max(now, self.tat - self.tolerance)
+
+    def commit(self, at: float) -> None:
+        self.tat = max(self.tat, at) + self.interval
+
+    def respace_from(self, resume_at: float) -> None:
+        # After a throttle, let one request through at resume time and space the rest.
+        self.tat = max(self.tat, resume_at + self.tolerance)
+
+
+class RateBudget:
+    """Concurrency cap + smooth pacing + shared throttle pause, on an injectable clock."""
+
+    def __init__(
+        self,
+        spec: RateLimitSpec,
+        *,
+        clock: Clock | None = None,
+        name: str = "",
+        throttle_pause: float = DEFAULT_THROTTLE_PAUSE,
+    ) -> None:
+        self.spec = spec
+        self.name = name
+        self.clock: Clock = clock or SystemClock()
+        self.throttle_pause = throttle_pause
+        self._semaphore = asyncio.Semaphore(spec.concurrency) if spec.concurrency else None
+        self._windows = [
+            _Window(limit, seconds)
+            for limit, seconds in (
+                (spec.per_second, 1.0),
+                (spec.per_minute, 60.0),
+                (spec.per_hour, 3600.0),
+            )
+            if limit
+        ]
+        self._buckets = {
+            name: [_Window(limit, secs) for limit, secs in ((pm, 60.0), (ph, 3600.0)) if limit]
+            for name, pm, ph in spec.buckets
+        }
+        self.resume_at = -math.inf
+        #: bumped on every throttle, so a caller who slept through one re-reserves
+        self._epoch = 0
+        #: counters for progress and benchmarks
+        self.throttles = 0
+        self.sent = 0
+        self.in_flight = 0
+
+    @property
+    def concurrency(self) -> int | None:
+        return self.spec.concurrency
+
+    def slot(self) -> AbstractAsyncContextManager[None]:
+        return self._slot()
+
+    @asynccontextmanager
+    async def _slot(self) -> AsyncIterator[None]:
+        if self._semaphore is not None:
+            await self._semaphore.acquire()
+        try:
+            await self._pace()
+            self.in_flight += 1
+            self.sent += 1
+            try:
+                yield
+            finally:
+                self.in_flight -= 1
+        finally:
+            if self._semaphore is not None:
+                self._semaphore.release()
+
+    async def _pace(self) -> None:
+        while True:
+            now = self.clock.now()
+            at = max([now, self.resume_at, *(w.earliest(now) for w in self._windows)])
+            for window in self._windows:
+                window.commit(at)
+            epoch = self._epoch
+            if at > now:
+                await self.clock.sleep(at - now)
+            if self._epoch == epoch or self.clock.now() >= self.resume_at:
+                return
+            # A throttle arrived while we slept: our reservation predates the pause.
+
+    async def pace_bucket(self, name: str, cost: int = 1) -> None:
+        """Wait until an action of the named endpoint bucket may go (cost: requests it makes)."""
+        windows = self._buckets.get(name)
+        if not windows:
+            return
+        now = self.clock.now()
+        at = max([now, *(w.earliest(now) for w in windows)])
+        for window in windows:
+            for _ in range(max(1, cost)):
+                window.commit(at)
+        if at > now:
+            await self.clock.sleep(at - now)
+
+    def throttled(self, retry_after: float | None) -> None:
+        pause = retry_after if retry_after is not None and retry_after > 0 else self.throttle_pause
+        resume = self.clock.now() + pause
+        self.throttles += 1
+        if resume > self.resume_at:
+            self.resume_at = resume
+            self._epoch += 1
+            for window in self._windows:
+                window.respace_from(resume)
+
+
+class BudgetRegistry:
+    """Budgets by (app, credential): every runner in one process shares the same ones.
+
+    A credential is held only as a hash: the registry must not become a place secrets live.
+    Budgets are bound to the event loop that created them (asyncio primitives are).
+    """
+
+    def __init__(self, clock: Clock | None = None) -> None:
+        self.clock: Clock = clock or SystemClock()
+        self._budgets: dict[tuple[str, str, int], RateBudget] = {}
+
+    def get(self, app: str, credential: str | None, spec: RateLimitSpec) -> RateBudget:
+        digest = hashlib.sha256((credential or "").encode()).hexdigest()[:16]
+        try:
+            loop_id = id(asyncio.get_running_loop())
+        except RuntimeError:
+            loop_id = 0
+        key = (app, digest, loop_id)
+        budget = self._budgets.get(key)
+        if budget is None:
+            budget = self._budgets[key] = RateBudget(spec, clock=self.clock, name=app)
+        return budget

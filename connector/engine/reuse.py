@@ -1,0 +1,64 @@
+"""What a retry run may take over from its parent: succeeded steps and loop items.
+
+A step is reused only if it succeeded, its definition is unchanged, and every step before
+it was reused too (so its inputs cannot have changed). A loop item is reused when the same
+index holds the same item; a multi-step item also hands over the sub-steps that succeeded,
+so a retry never repeats a write that already landed.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from connector.engine.runlog import ItemRecord, RunLog, StepRecord
+
+__all__ = ["ReusePlan"]
+
+
+def _same(a: Any, b: Any) -> bool:
+    return json.dumps(a, sort_keys=True, default=str) == json.dumps(b, sort_keys=True, default=str)
+
+
+@dataclass
+class ReusePlan:
+    parent_run_id: str
+    runlog: RunLog
+    steps: dict[str, StepRecord] = field(default_factory=dict)
+    #: becomes False at the first step that is not reused
+    chain_intact: bool = True
+
+    @classmethod
+    def from_run(cls, runlog: RunLog, run_id: str) -> ReusePlan:
+        return cls(run_id, runlog, {s.step_id: s for s in runlog.steps(run_id)})
+
+    def reusable_step(self, step_id: str, definition: dict[str, Any]) -> StepRecord | None:
+        record = self.steps.get(step_id)
+        ok = (
+            self.chain_intact
+            and record is not None
+            and record.status == "succeeded"
+            and _same(record.definition, definition)
+        )
+        if not ok:
+            self.chain_intact = False
+            return None
+        return record
+
+    def reusable_items(
+        self, step_id: str, definition: dict[str, Any], items: list[Any]
+    ) -> dict[int, ItemRecord]:
+        """Items (by index) of a loop that ran before with the same definition and inputs."""
+        record = self.steps.get(step_id)
+        # The loop itself is re-entered, so later steps can no longer be reused.
+        self.chain_intact = False
+        if record is None or not _same(record.definition, definition):
+            return {}
+        found: dict[int, ItemRecord] = {}
+        for item in self.runlog.items(self.parent_run_id, step_id):
+            if item.index >= len(items) or not _same(item.item, items[item.index]):
+                continue
+            if item.status == "succeeded" or (item.status == "failed" and item.output):
+                found[item.index] = item
+        return found

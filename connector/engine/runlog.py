@@ -1,0 +1,424 @@
+"""The durable run log: every run, step, loop item and attempt, in SQLite (WAL).
+
+Rows are written as each step or item finishes, each in its own short transaction, so a
+crash (even `kill -9`) loses at most the items in flight. Every value passes through
+`connector.redact` here, the one place anything reaches the file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import socket
+import sqlite3
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from connector.errors import InvalidConfiguration
+from connector.redact import redact, redact_obj
+
+__all__ = ["DB_NAME", "ItemRecord", "RunLog", "RunRecord", "StepRecord", "default_home"]
+
+DB_NAME = "runs.db"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    id TEXT PRIMARY KEY,
+    workflow_name TEXT NOT NULL,
+    workflow_json TEXT NOT NULL,
+    source_path TEXT,
+    trigger_json TEXT NOT NULL,
+    status TEXT NOT NULL,
+    started_at REAL NOT NULL,
+    finished_at REAL,
+    parent_run_id TEXT REFERENCES runs(id),
+    failed_step TEXT,
+    error_json TEXT,
+    output_json TEXT,
+    pid INTEGER,
+    host TEXT
+);
+CREATE INDEX IF NOT EXISTS runs_started ON runs(started_at);
+CREATE TABLE IF NOT EXISTS steps (
+    run_id TEXT NOT NULL REFERENCES runs(id),
+    step_id TEXT NOT NULL,
+    position INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    status TEXT NOT NULL,
+    started_at REAL,
+    finished_at REAL,
+    definition_json TEXT NOT NULL,
+    inputs_json TEXT,
+    output_json TEXT,
+    error_json TEXT,
+    attempts_json TEXT,
+    summary_json TEXT,
+    reused_from TEXT,
+    PRIMARY KEY (run_id, step_id)
+);
+CREATE TABLE IF NOT EXISTS loop_items (
+    run_id TEXT NOT NULL,
+    step_id TEXT NOT NULL,
+    idx INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    item_json TEXT,
+    inputs_json TEXT,
+    output_json TEXT,
+    error_json TEXT,
+    attempts_json TEXT,
+    started_at REAL,
+    finished_at REAL,
+    reused_from TEXT,
+    PRIMARY KEY (run_id, step_id, idx)
+);
+"""
+
+
+def default_home() -> Path:
+    return Path(os.environ.get("CONNECTOR_HOME") or Path.home() / ".connector")
+
+
+def _dump(value: Any) -> str | None:
+    if value is None:
+        return None
+    return json.dumps(redact_obj(value), separators=(",", ":"), default=str)
+
+
+def _load(text: str | None) -> Any:
+    return None if text is None else json.loads(text)
+
+
+def new_run_id() -> str:
+    return time.strftime("%Y%m%d-%H%M%S", time.gmtime()) + "-" + secrets.token_hex(3)
+
+
+@dataclass
+class RunRecord:
+    id: str
+    workflow_name: str
+    workflow: dict[str, Any]
+    source_path: str | None
+    trigger: Any
+    status: str
+    started_at: float
+    finished_at: float | None
+    parent_run_id: str | None
+    failed_step: str | None
+    error: dict[str, Any] | None
+    output: Any
+    pid: int | None
+    host: str | None
+
+    @property
+    def interrupted(self) -> bool:
+        """A `running` run whose process is gone (killed or crashed)."""
+        if self.status != "running" or self.pid is None or self.host != socket.gethostname():
+            return False
+        try:
+            os.kill(self.pid, 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:
+            return False
+        return False
+
+    @property
+    def display_status(self) -> str:
+        return "interrupted" if self.interrupted else self.status
+
+
+@dataclass
+class StepRecord:
+    run_id: str
+    step_id: str
+    position: int
+    kind: str
+    status: str
+    started_at: float | None
+    finished_at: float | None
+    definition: dict[str, Any]
+    inputs: Any
+    output: Any
+    error: dict[str, Any] | None
+    attempts: list[dict[str, Any]]
+    summary: dict[str, Any] | None
+    reused_from: str | None
+
+
+@dataclass
+class ItemRecord:
+    step_id: str
+    index: int
+    status: str
+    item: Any
+    inputs: Any
+    output: Any
+    error: dict[str, Any] | None
+    attempts: list[dict[str, Any]]
+    started_at: float | None
+    finished_at: float | None
+    reused_from: str | None
+
+
+class RunLog:
+    """One SQLite file; safe to open from several processes (WAL, busy timeout)."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(str(self.path), timeout=30, isolation_level=None)
+        except (OSError, sqlite3.Error) as exc:
+            raise InvalidConfiguration(
+                f"cannot open the run log: {exc}", where=str(self.path)
+            ) from None
+        self._db.execute("PRAGMA journal_mode=WAL")
+        # NORMAL in WAL mode survives a killed process; only a power loss can drop a commit.
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(_SCHEMA)
+
+    @classmethod
+    def in_home(cls, home: Path | str | None = None) -> RunLog:
+        return cls((Path(home) if home else default_home()) / DB_NAME)
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> RunLog:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- writing -------------------------------------------------------------------------
+
+    def create_run(
+        self,
+        *,
+        workflow: dict[str, Any],
+        trigger: Any,
+        source_path: str | None,
+        parent_run_id: str | None,
+        started_at: float,
+    ) -> str:
+        run_id = new_run_id()
+        self._db.execute(
+            "INSERT INTO runs (id, workflow_name, workflow_json, source_path, trigger_json,"
+            " status, started_at, parent_run_id, pid, host)"
+            " VALUES (?, ?, ?, ?, ?, 'running', ?, ?, ?, ?)",
+            (
+                run_id,
+                redact(str(workflow.get("name", ""))),
+                _dump(workflow),
+                source_path,
+                _dump(trigger) or "null",
+                started_at,
+                parent_run_id,
+                os.getpid(),
+                socket.gethostname(),
+            ),
+        )
+        return run_id
+
+    def finish_run(
+        self,
+        run_id: str,
+        *,
+        status: str,
+        finished_at: float,
+        output: Any = None,
+        error: dict[str, Any] | None = None,
+        failed_step: str | None = None,
+    ) -> None:
+        self._db.execute(
+            "UPDATE runs SET status=?, finished_at=?, output_json=?, error_json=?, failed_step=?"
+            " WHERE id=?",
+            (status, finished_at, _dump(output), _dump(error), failed_step, run_id),
+        )
+
+    def write_step(
+        self,
+        run_id: str,
+        step_id: str,
+        *,
+        position: int,
+        kind: str,
+        status: str,
+        definition: dict[str, Any],
+        started_at: float | None = None,
+        finished_at: float | None = None,
+        inputs: Any = None,
+        output: Any = None,
+        error: dict[str, Any] | None = None,
+        attempts: list[dict[str, Any]] | None = None,
+        summary: dict[str, Any] | None = None,
+        reused_from: str | None = None,
+    ) -> None:
+        self._db.execute(
+            "INSERT OR REPLACE INTO steps (run_id, step_id, position, kind, status, started_at,"
+            " finished_at, definition_json, inputs_json, output_json, error_json, attempts_json,"
+            " summary_json, reused_from) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                run_id,
+                step_id,
+                position,
+                kind,
+                status,
+                started_at,
+                finished_at,
+                _dump(definition),
+                _dump(inputs),
+                _dump(output),
+                _dump(error),
+                _dump(attempts or []),
+                _dump(summary),
+                reused_from,
+            ),
+        )
+
+    def write_item(self, run_id: str, record: ItemRecord) -> None:
+        self._db.execute(
+            "INSERT OR REPLACE INTO loop_items (run_id, step_id, idx, status, item_json,"
+            " inputs_json, output_json, error_json, attempts_json, started_at, finished_at,"
+            " reused_from) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                run_id,
+                record.step_id,
+                record.index,
+                record.status,
+                _dump(record.item),
+                _dump(record.inputs),
+                _dump(record.output),
+                _dump(record.error),
+                _dump(record.attempts),
+                record.started_at,
+                record.finished_at,
+                record.reused_from,
+            ),
+        )
+
+    def write_items(self, run_id: str, records: list[ItemRecord]) -> None:
+        """Many items in one transaction (for copying reused items into a retry run)."""
+        self._db.execute("BEGIN")
+        try:
+            for record in records:
+                self.write_item(run_id, record)
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    # --- reading -------------------------------------------------------------------------
+
+    def get_run(self, run_id: str) -> RunRecord:
+        row = self._db.execute(
+            "SELECT id, workflow_name, workflow_json, source_path, trigger_json, status,"
+            " started_at, finished_at, parent_run_id, failed_step, error_json, output_json,"
+            " pid, host FROM runs WHERE id=?",
+            (run_id,),
+        ).fetchone()
+        if row is None:
+            raise InvalidConfiguration(f"no run with id {run_id!r}", where=str(self.path))
+        return self._run(row)
+
+    def list_runs(self, *, status: str | None = None, limit: int = 20) -> list[RunRecord]:
+        sql = (
+            "SELECT id, workflow_name, workflow_json, source_path, trigger_json, status,"
+            " started_at, finished_at, parent_run_id, failed_step, error_json, output_json,"
+            " pid, host FROM runs"
+        )
+        args: tuple[Any, ...] = ()
+        if status and status != "interrupted":
+            sql += " WHERE status=?"
+            args = (status,)
+        elif status == "interrupted":
+            sql += " WHERE status='running'"
+        sql += " ORDER BY started_at DESC, rowid DESC LIMIT ?"
+        runs = [self._run(row) for row in self._db.execute(sql, (*args, limit))]
+        if status == "interrupted":
+            runs = [r for r in runs if r.interrupted]
+        return runs
+
+    @staticmethod
+    def _run(row: tuple[Any, ...]) -> RunRecord:
+        return RunRecord(
+            id=row[0],
+            workflow_name=row[1],
+            workflow=_load(row[2]),
+            source_path=row[3],
+            trigger=_load(row[4]),
+            status=row[5],
+            started_at=row[6],
+            finished_at=row[7],
+            parent_run_id=row[8],
+            failed_step=row[9],
+            error=_load(row[10]),
+            output=_load(row[11]),
+            pid=row[12],
+            host=row[13],
+        )
+
+    def steps(self, run_id: str) -> list[StepRecord]:
+        rows = self._db.execute(
+            "SELECT run_id, step_id, position, kind, status, started_at, finished_at,"
+            " definition_json, inputs_json, output_json, error_json, attempts_json,"
+            " summary_json, reused_from FROM steps WHERE run_id=? ORDER BY position",
+            (run_id,),
+        )
+        return [
+            StepRecord(
+                run_id=r[0],
+                step_id=r[1],
+                position=r[2],
+                kind=r[3],
+                status=r[4],
+                started_at=r[5],
+                finished_at=r[6],
+                definition=_load(r[7]),
+                inputs=_load(r[8]),
+                output=_load(r[9]),
+                error=_load(r[10]),
+                attempts=_load(r[11]) or [],
+                summary=_load(r[12]),
+                reused_from=r[13],
+            )
+            for r in rows
+        ]
+
+    def items(
+        self, run_id: str, step_id: str, *, status: str | None = None
+    ) -> Iterator[ItemRecord]:
+        sql = (
+            "SELECT step_id, idx, status, item_json, inputs_json, output_json, error_json,"
+            " attempts_json, started_at, finished_at, reused_from FROM loop_items"
+            " WHERE run_id=? AND step_id=?"
+        )
+        args: tuple[Any, ...] = (run_id, step_id)
+        if status:
+            sql += " AND status=?"
+            args = (*args, status)
+        for r in self._db.execute(sql + " ORDER BY idx", args):
+            yield ItemRecord(
+                step_id=r[0],
+                index=r[1],
+                status=r[2],
+                item=_load(r[3]),
+                inputs=_load(r[4]),
+                output=_load(r[5]),
+                error=_load(r[6]),
+                attempts=_load(r[7]) or [],
+                started_at=r[8],
+                finished_at=r[9],
+                reused_from=r[10],
+            )
+
+    def item_counts(self, run_id: str, step_id: str) -> dict[str, int]:
+        rows = self._db.execute(
+            "SELECT status, count(*) FROM loop_items WHERE run_id=? AND step_id=? GROUP BY status",
+            (run_id, step_id),
+        )
+        return {status: count for status, count in rows}

@@ -1,0 +1,385 @@
+"""Workflows: load a YAML or JSON file, validate it, and give the engine typed steps.
+
+Validation happens before anything runs and reports every problem at once, each with the
+step and field it concerns: the shipped JSON Schema (`workflow_schema.json`, the single
+source of truth for the shape), then the checks only the catalog can make (unknown actions,
+undeclared or missing inputs, literal values of the wrong type) and template references to
+steps that do not exist or run later.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+from dataclasses import dataclass, field
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+from connector.engine.protocols import CatalogLike
+from connector.engine.retry_policy import RetryPolicy
+from connector.errors import ConnectorError, FieldError, InvalidConfiguration, InvalidInput
+
+__all__ = [
+    "ActionStep",
+    "LoopStep",
+    "Workflow",
+    "WorkflowInvalid",
+    "load_workflow",
+    "parse_workflow_text",
+    "resolve_trigger",
+    "validate_workflow",
+    "workflow_schema",
+]
+
+DEFAULT_RETRY = RetryPolicy()
+
+
+class WorkflowInvalid(InvalidConfiguration):
+    """A workflow file has one or more problems; all of them are listed."""
+
+    kind = "invalid_workflow"
+
+    def __init__(self, errors: list[FieldError], *, where: str | None = None) -> None:
+        self.errors = errors
+        count = f"{len(errors)} problem{'s' if len(errors) != 1 else ''}"
+        lines = "\n".join(f"  - {e.field}: {e.message}" for e in errors)
+        super().__init__(f"invalid workflow ({count}):\n{lines}", where=where)
+
+    def to_dict(self) -> dict[str, Any]:
+        out = super().to_dict()
+        out["errors"] = [{"field": e.field, "message": e.message} for e in self.errors]
+        return out
+
+
+@dataclass(frozen=True)
+class ActionStep:
+    id: str
+    action: str
+    inputs: dict[str, Any]
+    retry: RetryPolicy
+    definition: dict[str, Any]
+
+    kind = "action"
+
+
+@dataclass(frozen=True)
+class LoopStep:
+    id: str
+    over: str
+    batch_size: int
+    on_item_error: str
+    #: what runs for each item: one step named like the loop, or the loop's `steps`
+    body: tuple[ActionStep, ...]
+    #: True when the loop runs a single `action` (its item output is that action's output)
+    single: bool
+    definition: dict[str, Any]
+
+    kind = "loop"
+
+
+Step = ActionStep | LoopStep
+
+
+@dataclass(frozen=True)
+class Workflow:
+    name: str
+    steps: tuple[Step, ...]
+    retry: RetryPolicy
+    output: Any
+    trigger_sample: Any
+    trigger_schema: dict[str, Any] | None
+    #: the validated document, as written (the run log keeps it as the run's snapshot)
+    document: dict[str, Any] = field(repr=False)
+    source: str | None = None
+
+    def step(self, step_id: str) -> Step:
+        return next(s for s in self.steps if s.id == step_id)
+
+
+@cache
+def workflow_schema() -> dict[str, Any]:
+    text = resources.files("connector.engine").joinpath("workflow_schema.json").read_text()
+    schema: dict[str, Any] = json.loads(text)
+    return schema
+
+
+# --- parsing ---------------------------------------------------------------------------
+
+
+def parse_workflow_text(text: str, source: str = "<workflow>") -> dict[str, Any]:
+    """YAML or JSON text -> a dict; syntax errors name the line and column."""
+    try:
+        doc = yaml.safe_load(text)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark else source
+        problem = " ".join(p for p in (exc.context, exc.problem) if p) or "syntax error"
+        raise WorkflowInvalid(
+            [FieldError("syntax", f"YAML/JSON syntax error: {problem}")], where=where
+        ) from None
+    except yaml.YAMLError as exc:
+        raise WorkflowInvalid([FieldError("syntax", str(exc))], where=source) from None
+    if not isinstance(doc, dict):
+        raise WorkflowInvalid(
+            [FieldError("(document)", "a workflow must be a mapping with name and steps")],
+            where=source,
+        )
+    return doc
+
+
+def load_workflow(path: str | Path, catalog: CatalogLike) -> Workflow:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InvalidConfiguration("workflow file not found", where=str(path)) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InvalidConfiguration(f"cannot read the workflow: {exc}", where=str(path)) from None
+    return validate_workflow(parse_workflow_text(text, str(path)), catalog, source=str(path))
+
+
+# --- validation ------------------------------------------------------------------------
+
+
+def validate_workflow(
+    doc: dict[str, Any], catalog: CatalogLike, *, source: str | None = None
+) -> Workflow:
+    """Check everything that can be checked before running; raise WorkflowInvalid listing all."""
+    errors = _schema_errors(doc)
+    errors += _semantic_errors(doc, catalog)
+    if errors:
+        raise WorkflowInvalid(_dedupe(errors), where=source)
+    return _build(doc, source)
+
+
+def _schema_errors(doc: dict[str, Any]) -> list[FieldError]:
+    validator = jsonschema.Draft202012Validator(workflow_schema())
+    out = []
+    for err in validator.iter_errors(doc):
+        # if/then wrappers repeat the branch's errors; the branch's own errors are enough.
+        if err.validator in ("if", "then", "else"):
+            continue
+        out.append(FieldError(_field_path(doc, list(err.absolute_path)), _schema_message(err)))
+    return sorted(out, key=lambda e: e.field)
+
+
+def _schema_message(err: jsonschema.ValidationError) -> str:
+    if err.validator == "oneOf" and isinstance(err.instance, dict) and "loop" in err.instance:
+        return "a loop step needs either `action` (with `inputs`) or `steps`, not both"
+    if err.validator == "maximum" and err.path and err.path[-1] == "max_attempts":
+        return f"max_attempts is {err.instance}; at most 5 attempts are allowed"
+    return err.message
+
+
+def _field_path(doc: dict[str, Any], path: list[Any]) -> str:
+    """steps[2].retry -> steps.<id of step 2>.retry, so errors name the step."""
+    parts: list[str] = []
+    node: Any = doc
+    for i, key in enumerate(path):
+        if isinstance(key, int):
+            item = node[key] if isinstance(node, list) and key < len(node) else None
+            step_id = item.get("id") if isinstance(item, dict) else None
+            in_steps = i > 0 and path[i - 1] == "steps"
+            if in_steps and isinstance(step_id, str) and step_id:
+                parts.append(step_id)
+            else:
+                parts[-1:] = [f"{parts[-1]}[{key}]"] if parts else [f"[{key}]"]
+            node = item
+        else:
+            parts.append(str(key))
+            node = node.get(key) if isinstance(node, dict) else None
+    return ".".join(parts) or "(document)"
+
+
+def _dedupe(errors: list[FieldError]) -> list[FieldError]:
+    seen: set[tuple[str, str]] = set()
+    out = []
+    for e in errors:
+        if (e.field, e.message) not in seen:
+            seen.add((e.field, e.message))
+            out.append(e)
+    return out
+
+
+def _semantic_errors(doc: dict[str, Any], catalog: CatalogLike) -> list[FieldError]:
+    from connector.catalog.templates import template_references
+
+    errors: list[FieldError] = []
+    steps = doc.get("steps") if isinstance(doc.get("steps"), list) else []
+    workflow_retry = _policy_or_none(doc.get("retry"))
+    ids_all = [s.get("id") for s in steps if isinstance(s, dict)]
+    seen_ids: list[str] = []
+
+    def check_refs(value: Any, where: str, visible: list[str], in_loop: bool) -> None:
+        try:
+            refs = template_references(value)
+        except ConnectorError as exc:
+            errors.append(FieldError(where, f"template error: {exc.message}"))
+            return
+        for ref in refs:
+            errors.extend(_ref_errors(ref, where, visible, ids_all, in_loop))
+
+    def check_action(step: dict[str, Any], where: str, visible: list[str], in_loop: bool) -> None:
+        action_id = step.get("action")
+        inputs = step.get("inputs") or {}
+        if not isinstance(action_id, str) or not isinstance(inputs, dict):
+            return  # the schema already said what is wrong
+        try:
+            catalog.get(action_id)
+        except ConnectorError as exc:
+            errors.append(FieldError(f"{where}.action", exc.message))
+        else:
+            for fe in catalog.static_input_errors(action_id, inputs):
+                errors.append(FieldError(f"{where}.inputs.{fe.field}", fe.message))
+        for key, value in inputs.items():
+            check_refs(value, f"{where}.inputs.{key}", visible, in_loop)
+        if isinstance(step.get("retry"), dict) and workflow_retry is not None:
+            try:
+                workflow_retry.tightened(step["retry"])
+            except InvalidConfiguration as exc:
+                errors.append(FieldError(f"{where}.retry", exc.message))
+
+    for step in steps:
+        if not isinstance(step, dict) or not isinstance(step.get("id"), str):
+            continue
+        sid = step["id"]
+        where = f"steps.{sid}"
+        if sid in seen_ids:
+            errors.append(FieldError(f"{where}.id", f"duplicate step id {sid!r}"))
+        if isinstance(step.get("loop"), dict):
+            loop = step["loop"]
+            if "over" in loop:
+                check_refs(loop["over"], f"{where}.loop.over", seen_ids, in_loop=False)
+            if "action" in step:
+                check_action(step, where, seen_ids, in_loop=True)
+            body = step.get("steps") if isinstance(step.get("steps"), list) else []
+            inner: list[str] = []
+            for sub in body:
+                if not isinstance(sub, dict) or not isinstance(sub.get("id"), str):
+                    continue
+                sub_where = f"{where}.steps.{sub['id']}"
+                if sub["id"] in inner or sub["id"] in ids_all:
+                    errors.append(FieldError(f"{sub_where}.id", f"duplicate step id {sub['id']!r}"))
+                check_action(sub, sub_where, [*seen_ids, *inner], in_loop=True)
+                inner.append(sub["id"])
+        else:
+            check_action(step, where, seen_ids, in_loop=False)
+        seen_ids.append(sid)
+    if "output" in doc:
+        check_refs(doc["output"], "output", seen_ids, in_loop=False)
+    return errors
+
+
+def _ref_errors(
+    ref: str, where: str, visible: list[str], all_ids: list[Any], in_loop: bool
+) -> list[FieldError]:
+    parts = ref.split(".")
+    root = parts[0]
+    if root == "trigger":
+        return []
+    if root in ("item", "index"):
+        if in_loop:
+            return []
+        return [FieldError(where, f"`{root}` is only available inside a loop")]
+    if root != "steps":
+        hint = _suggest(root, ["trigger", "steps", "item", "index"])
+        return [FieldError(where, f"unknown template variable {root!r}{hint}")]
+    if len(parts) < 2:
+        return [FieldError(where, "name a step: steps.<id>.output")]
+    target = parts[1]
+    if target not in visible:
+        if target in all_ids:
+            message = f"step {target!r} runs later; a step can only use earlier steps"
+            return [FieldError(where, message)]
+        return [FieldError(where, f"no step {target!r}{_suggest(target, visible)}")]
+    if len(parts) > 2 and parts[2] != "output":
+        return [FieldError(where, f"steps.{target} has only `output`, not {parts[2]!r}")]
+    return []
+
+
+def _suggest(name: str, choices: list[Any]) -> str:
+    close = difflib.get_close_matches(name, [c for c in choices if isinstance(c, str)], n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _policy_or_none(data: Any) -> RetryPolicy | None:
+    if data is None:
+        return DEFAULT_RETRY
+    if not isinstance(data, dict):
+        return None
+    try:
+        return RetryPolicy.from_dict(data)
+    except (InvalidConfiguration, TypeError):
+        return None
+
+
+# --- building --------------------------------------------------------------------------
+
+
+def _build(doc: dict[str, Any], source: str | None) -> Workflow:
+    workflow_retry = RetryPolicy.from_dict(doc.get("retry"))
+
+    def action_step(d: dict[str, Any], where: str) -> ActionStep:
+        return ActionStep(
+            id=d["id"],
+            action=d["action"],
+            inputs=dict(d.get("inputs") or {}),
+            retry=workflow_retry.tightened(d.get("retry"), where=f"{where}.retry"),
+            definition=d,
+        )
+
+    steps: list[Step] = []
+    for d in doc["steps"]:
+        where = f"steps.{d['id']}"
+        if "loop" in d:
+            single = "action" in d
+            body = (
+                (action_step(d, where),)
+                if single
+                else tuple(action_step(s, f"{where}.steps.{s['id']}") for s in d["steps"])
+            )
+            steps.append(
+                LoopStep(
+                    id=d["id"],
+                    over=d["loop"]["over"],
+                    batch_size=int(d["loop"].get("batch_size", 10)),
+                    on_item_error=d["loop"].get("on_item_error", "stop"),
+                    body=body,
+                    single=single,
+                    definition=d,
+                )
+            )
+        else:
+            steps.append(action_step(d, where))
+    trigger = doc.get("trigger") or {}
+    return Workflow(
+        name=doc["name"],
+        steps=tuple(steps),
+        retry=workflow_retry,
+        output=doc.get("output"),
+        trigger_sample=trigger.get("sample"),
+        trigger_schema=trigger.get("schema"),
+        document=doc,
+        source=source,
+    )
+
+
+def resolve_trigger(workflow: Workflow, payload: Any = None) -> Any:
+    """The trigger payload for a run (the sample when none is given), checked against its schema."""
+    value = workflow.trigger_sample if payload is None else payload
+    if value is None:
+        value = {}
+    if workflow.trigger_schema:
+        validator = jsonschema.Draft202012Validator(workflow.trigger_schema)
+        problems = [
+            f"{'.'.join(str(p) for p in e.absolute_path) or '(payload)'}: {e.message}"
+            for e in validator.iter_errors(value)
+        ]
+        if problems:
+            raise InvalidInput("; ".join(problems), where="trigger")
+    return value
