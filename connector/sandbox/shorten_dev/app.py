@@ -51,8 +51,16 @@ def create_app(
         load_demo(store, config.seed, config.now())
     sandbox = h.Sandbox(KeyRing(config.tokens), store, config.now, creation_limit_per_hour)
 
-    def api(path: str, method: str, scope: str, handler: h.Handler) -> Route:
-        return Route(f"/api/v1{path}", h.endpoint(scope, handler, sandbox), methods=[method])
+    def api(path: str, **by_method: tuple[str, h.Handler]) -> Route:
+        """One route per path, so a wrong method gets 405 with the full Allow list."""
+        endpoints = {m: h.endpoint(scope, fn, sandbox) for m, (scope, fn) in by_method.items()}
+
+        async def dispatch(request: Request) -> Response:
+            # Starlette adds HEAD wherever GET is allowed
+            method = "GET" if request.method == "HEAD" else request.method
+            return await endpoints[method](request)
+
+        return Route(f"/api/v1{path}", dispatch, methods=list(endpoints))
 
     async def redirect(request: Request) -> Response:
         try:
@@ -62,12 +70,11 @@ def create_app(
             return PlainTextResponse("Internal error", 500)
 
     routes = [
-        api("/links", "POST", "write", h.create_link),
-        api("/links", "GET", "read", h.list_links),
-        api("/links/bulk", "POST", "write", h.create_bulk),
-        api("/links/{slug}", "GET", "read", h.get_link),
-        api("/links/{slug}/revoke", "POST", "write", h.revoke_link),
-        api("/links/{slug}/analytics", "GET", "read", h.link_analytics),
+        api("/links", GET=("read", h.list_links), POST=("write", h.create_link)),
+        api("/links/bulk", POST=("write", h.create_bulk)),
+        api("/links/{slug}", GET=("read", h.get_link)),
+        api("/links/{slug}/revoke", POST=("write", h.revoke_link)),
+        api("/links/{slug}/analytics", GET=("read", h.link_analytics)),
         Route("/{slug}", redirect, methods=["GET"]),
     ]
     app = Starlette(routes=routes, exception_handlers={HTTPException: _http_exception})
