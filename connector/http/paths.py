@@ -71,9 +71,9 @@ def normalize_bitlink(value: Any) -> str:
         raise bad("backslashes are not allowed")
     if any(ch.isspace() for ch in text):
         raise bad("spaces are not allowed")
-    if text.endswith("/"):
-        text = text[:-1]
     parts = text.split("/")
+    if len(parts) == 3 and parts[2] == "":
+        parts.pop()  # one trailing slash, as browsers add
     if len(parts) != 2:
         raise bad(f"it has {len(parts)} path segments, not 2")
     domain, hash_ = parts

@@ -78,10 +78,14 @@ class ErrorRule:
     code: str | None = None
     code_pattern: re.Pattern[str] | None = None
     header: str | None = None
+    #: seconds to wait after this throttle when the response has no Retry-After
+    retry_after_default: float | None = None
 
     @classmethod
     def parse(cls, row: Any) -> ErrorRule:
         status = _field(row, "status")
+        if status is None:
+            status = _field(row, "statuses") or None
         if status is None:
             statuses = None
         elif isinstance(status, int):
@@ -95,6 +99,7 @@ class ErrorRule:
             code=_field(row, "code"),
             code_pattern=re.compile(pattern) if pattern else None,
             header=_field(row, "header"),
+            retry_after_default=_field(row, "retry_after_default"),
         )
 
     def matches(self, status: int, code: str | None, headers: httpx.Headers) -> bool:
@@ -124,7 +129,7 @@ class ErrorBody:
         return cls(
             code=_field(spec, "code", "message"),
             description=_field(spec, "description", "description"),
-            field_errors=_field(spec, "field_errors", "errors"),
+            field_errors=_field(spec, "field_errors", "errors") or "",
         )
 
 
@@ -143,6 +148,14 @@ _BY_STATUS: dict[int, type[E.ActionError]] = {
 
 # Nothing reached the server: the request was provably not applied.
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.LocalProtocolError)
+
+
+def _by_status(status: int) -> type[E.ActionError]:
+    if status in _BY_STATUS:
+        return _BY_STATUS[status]
+    if status >= 500:
+        return E.ServerError
+    return E.InvalidRequest if 400 <= status < 500 else E.FatalError
 
 
 def parse_retry_after(value: str | None, now: float) -> float | None:
@@ -234,13 +247,16 @@ class Translator:
         if isinstance(parsed, Mapping):
             code = _str_or_none(parsed.get(self.body.code))
             description = _str_or_none(parsed.get(self.body.description))
-            fields = _field_errors(parsed.get(self.body.field_errors))
+            if self.body.field_errors:
+                fields = _field_errors(parsed.get(self.body.field_errors))
         else:
             text = snippet(response.text) if response.content else ""
-        cls = self._classify(status, code, response.headers)
+        rule = self._rule(status, code, response.headers)
+        cls = rule.error if rule else _by_status(status)
         retry_after = parse_retry_after(response.headers.get("Retry-After"), self._wall())
-        if retry_after is None and cls is E.Throttled:
-            retry_after = DEFAULT_THROTTLE_WINDOW
+        if retry_after is None and issubclass(cls, E.Throttled):
+            default = rule.retry_after_default if rule else None
+            retry_after = default if default is not None else DEFAULT_THROTTLE_WINDOW
         message = self._message(cls, response, code, description, fields, text, retry_after)
         return cls(
             redact(message),
@@ -253,17 +269,8 @@ class Translator:
             write_applied=False if status < 500 or status == 503 else None,
         )
 
-    def _classify(
-        self, status: int, code: str | None, headers: httpx.Headers
-    ) -> type[E.ActionError]:
-        for rule in self.rules:
-            if rule.matches(status, code, headers):
-                return rule.error
-        if status in _BY_STATUS:
-            return _BY_STATUS[status]
-        if status >= 500:
-            return E.ServerError
-        return E.InvalidRequest if 400 <= status < 500 else E.FatalError
+    def _rule(self, status: int, code: str | None, headers: httpx.Headers) -> ErrorRule | None:
+        return next((r for r in self.rules if r.matches(status, code, headers)), None)
 
     def _message(
         self,
