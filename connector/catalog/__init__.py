@@ -1,0 +1,58 @@
+"""The action catalog: manifests, typed inputs and templates.
+
+load_catalog()            -> Catalog (apps, actions, get, prepare_inputs, static_input_errors)
+templates.render(v, ctx)  one sandboxed template environment: <<path>> and {{path}}
+template_references(v)    dotted paths a value's templates read
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from connector.catalog.catalog import Catalog
+from connector.catalog.loader import ManifestError, default_root, load_or_raise
+from connector.catalog.models import (
+    ActionRateLimit,
+    ActionSpec,
+    AppSpec,
+    Bucket,
+    ErrorBody,
+    ErrorRule,
+    InputSpec,
+    Note,
+    Option,
+    RateLimits,
+    RequestSpec,
+    SandboxSpec,
+)
+from connector.catalog.templates import render, template_references
+
+__all__ = [
+    "ActionRateLimit",
+    "ActionSpec",
+    "AppSpec",
+    "Bucket",
+    "Catalog",
+    "ErrorBody",
+    "ErrorRule",
+    "InputSpec",
+    "ManifestError",
+    "Note",
+    "Option",
+    "RateLimits",
+    "RequestSpec",
+    "SandboxSpec",
+    "default_root",
+    "load_catalog",
+    "render",
+    "template_references",
+]
+
+
+def load_catalog(root: Path | None = None) -> Catalog:
+    """Load every manifest under `root` (default: $CONNECTOR_MANIFESTS, else manifests/).
+
+    Raises InvalidConfiguration listing every problem, each naming file and field.
+    """
+    result = load_or_raise(root)
+    return Catalog(root=result.root, apps=result.apps, actions=result.actions)

@@ -1,0 +1,70 @@
+"""The loaded catalog: apps and actions by id, and input preparation for a run."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from connector.catalog.inputs import nearest, raise_for, validate_inputs
+from connector.catalog.models import ActionSpec, AppSpec
+from connector.catalog.templates import has_template, render
+from connector.errors import FieldError, InvalidInput
+
+__all__ = ["Catalog"]
+
+
+@dataclass
+class Catalog:
+    """Apps by key ("bitly") and actions by id ("bitly.get_bitlink")."""
+
+    root: Path
+    apps: dict[str, AppSpec] = field(default_factory=dict)
+    actions: dict[str, ActionSpec] = field(default_factory=dict)
+
+    def get(self, action_id: str) -> ActionSpec:
+        """The action, or InvalidInput naming the id and the nearest known one."""
+        try:
+            return self.actions[action_id]
+        except KeyError:
+            hint = nearest(action_id, sorted(self.actions))
+            raise InvalidInput(
+                f"unknown action '{action_id}'{hint}; `connector catalog list` shows them all"
+            ) from None
+
+    def app_of(self, action_id: str) -> AppSpec:
+        return self.apps[self.get(action_id).app]
+
+    def prepare_inputs(
+        self, action_id: str, raw: Mapping[str, Any], context: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        """Render templates, coerce to the declared types, apply defaults, validate.
+
+        Raises TemplateError (naming the input) or InvalidInput listing every bad input.
+        """
+        action = self.get(action_id)
+        rendered = {
+            key: render(value, context, where=f"{action_id}: input '{key}'")
+            for key, value in raw.items()
+        }
+        prepared, problems = validate_inputs(action, rendered)
+        raise_for(action_id, problems)
+        return prepared
+
+    def static_input_errors(self, action_id: str, raw: Mapping[str, Any]) -> list[FieldError]:
+        """Problems visible before any template is rendered.
+
+        Unknown keys (with the nearest valid one), missing required inputs, and literal values
+        that cannot be coerced; a value holding a template is not judged.
+        """
+        action = self.get(action_id)
+        literal = {k: v for k, v in raw.items() if not has_template(v)}
+        _, problems = validate_inputs(action, literal, check_missing=False)
+        for spec in action.inputs:
+            if spec.required and not spec.has_default:
+                value = raw.get(spec.key)
+                if value is None or value == "" or value == []:
+                    message = f"required ({spec.label}); no value given"
+                    problems.append(FieldError(spec.key, message))
+        return problems

@@ -1,0 +1,376 @@
+"""Input values: coercion to the declared type, defaults, then JSON Schema validation.
+
+Builders hand over strings ("7", "true", "bit.ly/x") and templates yield native values; each
+input is coerced by its declared type, then checked against the JSON Schema derived from its
+manifest (`input_json_schema`, also what `catalog export` publishes). Errors name the action,
+the input, the expected type and a short repr of what arrived.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import difflib
+import importlib
+import json
+import math
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import urlsplit
+
+from jsonschema import Draft202012Validator
+
+from connector.catalog.models import MISSING, ActionSpec, InputSpec
+from connector.errors import FieldError, InvalidInput
+
+__all__ = [
+    "coerce_input",
+    "input_json_schema",
+    "inputs_json_schema",
+    "nearest",
+    "raise_for",
+    "validate_inputs",
+]
+
+_BOOL_WORDS = {"true": True, "false": False, "1": True, "0": False, "yes": True, "no": False}
+_JSON_TYPE = {
+    "string": "string", "text": "string", "url": "string", "datetime": "string",
+    "number": "number", "integer": "integer", "boolean": "boolean",
+    "array": "array", "multi-select": "array", "object": "object",
+}  # fmt: skip
+_EXPECTED = {
+    "string": "a string", "text": "a string", "number": "a number",
+    "integer": "an integer", "boolean": "a boolean (true/false)",
+    "options": "one of the options", "multi-select": "a list of options",
+    "array": "a list", "object": "an object", "url": "an http(s) URL",
+    "datetime": "an ISO-8601 date-time",
+}  # fmt: skip
+
+
+class _Bad(Exception):
+    """A value that cannot be coerced; the message says what was expected."""
+
+
+def short_repr(value: Any, limit: int = 40) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def nearest(word: str, choices: list[str]) -> str:
+    """' (did you mean 'x'?)' or ''."""
+    near = difflib.get_close_matches(word, choices, n=1, cutoff=0.5)
+    return f" (did you mean '{near[0]}'?)" if near else ""
+
+
+# ---------------------------------------------------------------- coercion, one function a type
+
+
+def _number(value: Any) -> int | float:
+    if isinstance(value, bool):
+        raise _Bad("")
+    if isinstance(value, int | float):
+        result: int | float = value
+    elif isinstance(value, str) and value.strip():
+        try:
+            result = int(value.strip())
+        except ValueError:
+            try:
+                result = float(value.strip())
+            except ValueError:
+                raise _Bad("") from None
+    else:
+        raise _Bad("")
+    if isinstance(result, float) and not math.isfinite(result):
+        raise _Bad("")
+    if isinstance(result, float) and result.is_integer() and abs(result) < 2**53:
+        return int(result)
+    return result
+
+
+def _integer(value: Any) -> int:
+    result = _number(value)
+    if isinstance(result, float):
+        raise _Bad("")
+    return result
+
+
+def _boolean(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str) and value.strip().lower() in _BOOL_WORDS:
+        return _BOOL_WORDS[value.strip().lower()]
+    raise _Bad("")
+
+
+def _string(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str | int | float):
+        return str(value)
+    raise _Bad("")
+
+
+def _url(value: Any) -> str:
+    if not isinstance(value, str):
+        raise _Bad("")
+    text = value.strip()
+    parts = urlsplit(text)
+    if parts.scheme.lower() not in ("http", "https") or not parts.netloc or " " in text:
+        raise _Bad("")
+    return text
+
+
+def _datetime(value: Any) -> str:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        moment = dt.datetime.fromtimestamp(value, dt.UTC)
+    elif isinstance(value, str) and value.strip():
+        text = value.strip()
+        if text.endswith(("Z", "z")):
+            text = text[:-1] + "+00:00"
+        # Bitly writes offsets without a colon: 2020-02-03T12:06:17+0000
+        if len(text) > 5 and text[-5] in "+-" and text[-4:].isdigit() and "T" in text:
+            text = f"{text[:-2]}:{text[-2:]}"
+        try:
+            moment = dt.datetime.fromisoformat(text)
+        except ValueError:
+            raise _Bad("") from None
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=dt.UTC)
+    else:
+        raise _Bad("")
+    return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _list(value: Any) -> list[Any]:
+    if isinstance(value, list | tuple):
+        return list(value)
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("["):
+            try:
+                parsed = json.loads(text)
+            except ValueError:
+                raise _Bad("") from None
+            if isinstance(parsed, list):
+                return parsed
+            raise _Bad("")
+        return [part.strip() for part in text.split(",") if part.strip()]
+    raise _Bad("")
+
+
+def _object(value: Any) -> dict[str, Any]:
+    if isinstance(value, dict):
+        return value
+    if isinstance(value, str) and value.strip().startswith("{"):
+        try:
+            parsed = json.loads(value)
+        except ValueError:
+            raise _Bad("") from None
+        if isinstance(parsed, dict):
+            return parsed
+    raise _Bad("")
+
+
+def _option(spec: InputSpec, value: Any) -> Any:
+    for option in spec.options:
+        if value == option.value and type(value) is type(option.value):
+            return option.value
+    text = str(value).strip().lower() if isinstance(value, str | int | float) else None
+    for option in spec.options:
+        if text is not None and text in (str(option.value).lower(), option.label.lower()):
+            return option.value
+    allowed = ", ".join(repr(v) for v in spec.option_values)
+    raise _Bad(f"one of {allowed}")
+
+
+_BY_TYPE: dict[str, Callable[[Any], Any]] = {
+    "string": _string,
+    "text": _string,
+    "number": _number,
+    "integer": _integer,
+    "boolean": _boolean,
+    "url": _url,
+    "datetime": _datetime,
+    "object": _object,
+}
+
+
+def _array_item(items: dict[str, Any] | None, value: Any) -> Any:
+    kind = (items or {}).get("type")
+    coerce = {"integer": _integer, "number": _number, "boolean": _boolean, "string": _string}
+    if isinstance(kind, str) and kind in coerce:
+        return coerce[kind](value)
+    if kind == "object":
+        return _object(value)
+    return value
+
+
+def _bitlink(value: str) -> str:
+    # Imported late: connector.http is another helper's package and imports httpx.
+    paths = importlib.import_module("connector.http.paths")
+    result: str = paths.normalize_bitlink(value)
+    return result
+
+
+def coerce_input(spec: InputSpec, value: Any) -> Any:
+    """Coerce one value to `spec`'s type; raise _Bad with the expectation on failure."""
+    try:
+        if spec.type == "options":
+            return _option(spec, value)
+        if spec.type == "multi-select":
+            return [_option(spec, v) for v in _list(value)]
+        if spec.type == "array":
+            return [_array_item(spec.items, v) for v in _list(value)]
+        result = _BY_TYPE[spec.type](value)
+    except _Bad as exc:
+        raise _Bad(str(exc) or _EXPECTED[spec.type]) from None
+    if spec.format == "bitlink":
+        try:
+            result = _bitlink(result)
+        except InvalidInput as exc:
+            raise _Bad(f"a bitlink such as bit.ly/abc1234 ({exc.message})") from None
+    return result
+
+
+# ---------------------------------------------------------------- JSON Schema of the inputs
+
+
+def input_json_schema(spec: InputSpec) -> dict[str, Any]:
+    """The JSON Schema of one input, with builder hints (x-template, x-enumLabels)."""
+    schema: dict[str, Any] = {"title": spec.label}
+    if spec.description:
+        schema["description"] = spec.description
+    if spec.type == "options":
+        values = spec.option_values
+        kinds = sorted({_json_kind(v) for v in values})
+        schema["type"] = kinds[0] if len(kinds) == 1 else kinds
+        schema["enum"] = values
+        schema["x-enumLabels"] = [o.label for o in spec.options]
+        schema["oneOf"] = [{"const": o.value, "title": o.label} for o in spec.options]
+    elif spec.type == "multi-select":
+        schema["type"] = "array"
+        schema["uniqueItems"] = True
+        schema["items"] = {
+            "enum": spec.option_values,
+            "x-enumLabels": [o.label for o in spec.options],
+            "oneOf": [{"const": o.value, "title": o.label} for o in spec.options],
+        }
+    else:
+        schema["type"] = _JSON_TYPE[spec.type]
+        if spec.type == "array":
+            schema["items"] = spec.items or {}
+    if spec.type == "url":
+        schema["format"] = "uri"
+        schema["pattern"] = "^[Hh][Tt][Tt][Pp][Ss]?://"
+    if spec.type == "datetime":
+        schema["format"] = "date-time"
+    if spec.type == "text":
+        schema["x-multiline"] = True
+    if spec.format:
+        schema["x-format"] = spec.format
+    _bounds(spec, schema)
+    if spec.pattern:
+        schema["pattern"] = spec.pattern
+    if spec.has_default:
+        schema["default"] = spec.default
+    if spec.example is not MISSING:
+        schema["examples"] = [spec.example]
+    schema["x-template"] = True
+    return schema
+
+
+def _json_kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "integer"
+    if isinstance(value, float):
+        return "number"
+    return "string"
+
+
+def _bounds(spec: InputSpec, schema: dict[str, Any]) -> None:
+    names = {
+        "number": ("minimum", "maximum"),
+        "integer": ("minimum", "maximum"),
+        "array": ("minItems", "maxItems"),
+        "multi-select": ("minItems", "maxItems"),
+    }.get(spec.type, ("minLength", "maxLength"))
+    for bound, name in ((spec.min, names[0]), (spec.max, names[1])):
+        if bound is not None:
+            schema[name] = int(bound) if name.endswith(("Items", "Length")) else bound
+
+
+def inputs_json_schema(action: ActionSpec) -> dict[str, Any]:
+    """The whole form of an action as one object schema, fields in order."""
+    return {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {spec.key: input_json_schema(spec) for spec in action.inputs},
+        "required": [spec.key for spec in action.inputs if spec.required],
+        "x-order": [spec.key for spec in action.inputs],
+    }
+
+
+# ---------------------------------------------------------------- validation
+
+
+def _schema_problem(spec: InputSpec, value: Any) -> str | None:
+    schema = input_json_schema(spec)
+    schema.pop("default", None)
+    error = next(iter(Draft202012Validator(schema).iter_errors(value)), None)
+    if error is None:
+        return None
+    message = error.message if len(error.message) <= 120 else error.message[:117] + "..."
+    return message
+
+
+def validate_inputs(
+    action: ActionSpec, values: dict[str, Any], *, check_missing: bool = True
+) -> tuple[dict[str, Any], list[FieldError]]:
+    """Coerce and check `values` (templates already rendered).
+
+    Returns the prepared inputs (defaults applied, empty optional values dropped) and the
+    problems, each a FieldError(field=input key).
+    """
+    problems: list[FieldError] = []
+    prepared: dict[str, Any] = {}
+    keys = action.input_keys
+    for key in values:
+        if key not in keys:
+            problems.append(
+                FieldError(key, f"unknown input{nearest(key, keys)}; inputs are: {', '.join(keys)}")
+            )
+    for spec in action.inputs:
+        value = values.get(spec.key)
+        if value is None or value == "" or value == []:
+            if spec.has_default:
+                prepared[spec.key] = spec.default
+            elif spec.required and check_missing:
+                problems.append(FieldError(spec.key, f"required ({spec.label}); no value given"))
+            continue
+        try:
+            coerced = coerce_input(spec, value)
+        except _Bad as exc:
+            problems.append(
+                FieldError(spec.key, f"expected {exc}, got {short_repr(value)}", "type")
+            )
+            continue
+        problem = _schema_problem(spec, coerced)
+        if problem:
+            problems.append(FieldError(spec.key, problem, "invalid"))
+            continue
+        prepared[spec.key] = coerced
+    return prepared, problems
+
+
+def raise_for(action_id: str, problems: list[FieldError]) -> None:
+    """One InvalidInput naming every bad input of the action."""
+    if not problems:
+        return
+    if len(problems) == 1:
+        p = problems[0]
+        raise InvalidInput(f"input '{p.field}': {p.message}", where=action_id)
+    listed = "; ".join(f"input '{p.field}': {p.message}" for p in problems)
+    raise InvalidInput(f"{len(problems)} invalid inputs: {listed}", where=action_id)

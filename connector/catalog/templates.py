@@ -1,0 +1,427 @@
+"""The one template environment: `<<path>>` (canonical) and `{{path}}` (the builders' form).
+
+Each `<<...>>` / `{{...}}` holds one Jinja *expression* (never a statement), evaluated in an
+ImmutableSandboxedEnvironment reduced to a data language:
+
+- paths only: `a.b`, `a['b']`, `a[0]`, `a[1:3]` read keys of mappings and items of lists;
+  no Python attribute is ever reachable, so `__class__`, `mro`, `__globals__` lead nowhere;
+- no globals (range, lipsum, cycler, joiner, namespace, dict are gone) and no calls;
+- a short list of filters (`|default`, `|lower`, `|join`, `|length`, `|int` ...);
+- `*`, `**` and `%` are checked so that no expression can allocate without bound;
+- StrictUndefined: an undefined path is an error naming the path and the keys that do exist
+  at the deepest level reached (names only, never values).
+
+A value that is exactly one template keeps the native type of its result; a string mixing
+text and templates renders to text (None -> "", booleans -> true/false, lists and objects as
+JSON). Every failure raises connector.errors.TemplateError.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator, Mapping
+from functools import lru_cache
+from typing import Any
+
+from jinja2 import nodes
+from jinja2.environment import TemplateExpression
+from jinja2.exceptions import TemplateError as JinjaTemplateError
+from jinja2.exceptions import TemplateSyntaxError
+from jinja2.parser import Parser
+from jinja2.runtime import Context, StrictUndefined, Undefined
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from connector.errors import TemplateError
+
+__all__ = ["has_template", "render", "template_references"]
+
+_TEMPLATE = re.compile(r"<<(.*?)>>|\{\{(.*?)\}\}", re.DOTALL)
+
+MAX_EXPRESSION = 1_000  # characters inside one <<...>>
+MAX_NESTING = 20  # brackets inside one expression
+MAX_REPEAT = 100_000  # size of the result of `seq * n`
+MAX_STRING = 1_000_000  # characters in any rendered string
+MAX_POW_BITS = 4_096
+_MAX_KEYS_SHOWN = 25
+
+_FILTERS = (
+    "abs", "capitalize", "count", "d", "default", "dictsort", "first", "float", "int",
+    "items", "join", "last", "length", "list", "lower", "map", "max", "min", "reject",
+    "rejectattr", "reverse", "round", "select", "selectattr", "sort", "string", "sum",
+    "title", "tojson", "trim", "truncate", "unique", "upper", "urlencode", "wordcount",
+)  # fmt: skip
+
+
+class _DataSandbox(ImmutableSandboxedEnvironment):
+    """A sandbox where `.name` and `[key]` read data and nothing else."""
+
+    intercepted_binops = frozenset({"*", "**", "%"})
+
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        return self.getitem(obj, attribute)
+
+    def getitem(self, obj: Any, argument: Any) -> Any:
+        if isinstance(obj, Mapping):
+            if argument in obj:
+                return obj[argument]
+        elif (
+            isinstance(obj, list | tuple | str)
+            and isinstance(argument, int | slice)
+            and not isinstance(argument, bool)
+        ):
+            try:
+                return obj[argument]
+            except IndexError:
+                pass
+        return self.undefined(obj=obj, name=str(argument))
+
+    def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
+        if operator == "%" and isinstance(left, str):
+            raise _Refused("string formatting with % is not allowed in templates")
+        if operator == "*":
+            seq, n = (left, right) if isinstance(right, int) else (right, left)
+            sized = isinstance(seq, str | list | tuple) and isinstance(n, int)
+            if sized and n * max(1, _size(seq)) > MAX_REPEAT:
+                raise _Refused(f"repetition larger than {MAX_REPEAT} is not allowed")
+        ints = isinstance(left, int) and isinstance(right, int)
+        power = operator == "**" and ints and right > 0 and abs(left) > 1
+        if power and right * abs(left).bit_length() > MAX_POW_BITS:
+            raise _Refused("the power is too large")
+        return super().call_binop(context, operator, left, right)
+
+
+class _Refused(Exception):
+    """A sandbox limit was hit during evaluation."""
+
+
+def _size(obj: Any, depth: int = 0) -> int:
+    if isinstance(obj, str):
+        return len(obj)
+    if depth > 20:
+        return 1
+    if isinstance(obj, list | tuple):
+        return len(obj) + sum(_size(v, depth + 1) for v in obj)
+    if isinstance(obj, Mapping):
+        return len(obj) + sum(_size(v, depth + 1) for v in obj.values())
+    return 1
+
+
+def _make_env() -> _DataSandbox:
+    env = _DataSandbox(undefined=StrictUndefined, autoescape=False)
+    env.globals.clear()
+    env.filters = {name: env.filters[name] for name in _FILTERS}
+    return env
+
+
+_ENV = _make_env()
+
+
+# ---------------------------------------------------------------- parsing and static checks
+
+
+def _show(source: str) -> str:
+    text = source if len(source) <= 80 else source[:77] + "..."
+    return repr(text)
+
+
+def _fail(source: str, problem: str, where: str | None) -> TemplateError:
+    return TemplateError(f"template {_show(source)}: {problem}", where=where)
+
+
+def _nesting(expr: str) -> int:
+    depth = deepest = 0
+    for ch in expr:
+        if ch in "([{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif ch in ")]}":
+            depth -= 1
+    return deepest
+
+
+@lru_cache(maxsize=1024)
+def _parse(expr: str) -> nodes.Expr:
+    """Parse one expression, or raise ValueError with the problem."""
+    if len(expr) > MAX_EXPRESSION:
+        raise ValueError(f"expression longer than {MAX_EXPRESSION} characters")
+    if not expr.strip():
+        raise ValueError("empty expression")
+    if _nesting(expr) > MAX_NESTING:
+        raise ValueError(f"expression nested deeper than {MAX_NESTING} levels")
+    try:
+        parser = Parser(_ENV, expr, state="variable")
+        node = parser.parse_expression()
+        if not parser.stream.eos:
+            raise ValueError(f"unexpected '{parser.stream.current.value}' after the expression")
+    except TemplateSyntaxError as exc:
+        raise ValueError(f"syntax error: {exc.message}") from None
+    except RecursionError:
+        raise ValueError("expression nested too deeply") from None
+    _check_static(node)
+    return node
+
+
+def _check_static(node: nodes.Node) -> None:
+    kinds = (nodes.Call, nodes.Getattr, nodes.Getitem, nodes.Name, nodes.Filter)
+    for sub in [node, *node.find_all(kinds)]:
+        if isinstance(sub, nodes.Call):
+            raise ValueError("calling functions or methods is not allowed; use filters (|lower)")
+        if isinstance(sub, nodes.Getattr) and sub.attr.startswith("_"):
+            raise ValueError(f"names starting with '_' are not allowed ('{sub.attr}')")
+        const = isinstance(sub, nodes.Getitem) and isinstance(sub.arg, nodes.Const)
+        key = sub.arg.value if const else None  # type: ignore[attr-defined]
+        if isinstance(key, str) and key.startswith("_"):
+            raise ValueError(f"names starting with '_' are not allowed ('{key}')")
+        if isinstance(sub, nodes.Name) and (sub.name.startswith("_") or sub.name == "self"):
+            raise ValueError(f"'{sub.name}' is not available in templates")
+        if isinstance(sub, nodes.Filter) and sub.name not in _ENV.filters:
+            raise ValueError(f"filter '{sub.name}' is not available in templates")
+
+
+@lru_cache(maxsize=1024)
+def _compile(expr: str) -> TemplateExpression:
+    node = _parse(expr)
+    body = [nodes.Assign(nodes.Name("result", "store"), node, lineno=1)]
+    try:
+        template = _ENV.from_string(nodes.Template(body, lineno=1))
+    except JinjaTemplateError as exc:
+        raise ValueError(f"cannot compile: {exc.message}") from None
+    return TemplateExpression(template, False)
+
+
+# ---------------------------------------------------------------- paths
+
+
+def _chain(node: nodes.Node) -> list[Any] | None:
+    """`a.b[0]` -> ['a', 'b', 0]; None when the chain has a computed step."""
+    if isinstance(node, nodes.Name):
+        return [node.name]
+    if isinstance(node, nodes.Getattr):
+        head = _chain(node.node)
+        return None if head is None else [*head, node.attr]
+    if isinstance(node, nodes.Getitem) and isinstance(node.arg, nodes.Const):
+        head = _chain(node.node)
+        return None if head is None else [*head, node.arg.value]
+    return None
+
+
+def _paths(node: nodes.Node) -> Iterator[list[Any]]:
+    """Maximal constant paths in an expression, outermost first."""
+    chain = _chain(node) if isinstance(node, nodes.Name | nodes.Getattr | nodes.Getitem) else None
+    if chain is not None:
+        yield chain
+        return
+    for child in node.iter_child_nodes():
+        yield from _paths(child)
+
+
+def _dotted(chain: list[Any]) -> str:
+    out = str(chain[0])
+    for seg in chain[1:]:
+        out += f"[{seg}]" if isinstance(seg, int) else f".{seg}"
+    return out
+
+
+def _keys_of(value: Mapping[Any, Any]) -> str:
+    keys = sorted(str(k) for k in value)
+    if not keys:
+        return "no keys"
+    shown = ", ".join(keys[:_MAX_KEYS_SHOWN])
+    more = f" (+{len(keys) - _MAX_KEYS_SHOWN} more)" if len(keys) > _MAX_KEYS_SHOWN else ""
+    return f"keys: {shown}{more}"
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if value is None:
+        return "null"
+    return f"a {type(value).__name__}"
+
+
+def _explain_undefined(chain: list[Any], context: Mapping[str, Any]) -> str | None:
+    """Why `chain` does not resolve, naming what exists (never values); None if it does."""
+    if chain[0] not in context:
+        return f"undefined name '{chain[0]}'; the context has {_keys_of(context)}"
+    value: Any = context[chain[0]]
+    for i, seg in enumerate(chain[1:], start=1):
+        here, full = _dotted(chain[:i]), _dotted(chain)
+        if isinstance(value, Mapping):
+            if seg not in value:
+                return f"undefined path '{full}'; '{here}' has {_keys_of(value)}"
+            value = value[seg]
+        elif isinstance(value, list | tuple) and isinstance(seg, int):
+            if not -len(value) <= seg < len(value):
+                return f"undefined path '{full}'; '{here}' is a list of {len(value)} items"
+            value = value[seg]
+        else:
+            return f"undefined path '{full}'; '{here}' is {_kind(value)}, not an object"
+    return None
+
+
+def _diagnose(node: nodes.Node, context: Mapping[str, Any], fallback: str) -> str:
+    for chain in _paths(node):
+        problem = _explain_undefined(chain, context)
+        if problem:
+            return problem
+    return fallback
+
+
+# ---------------------------------------------------------------- evaluation
+
+
+def _first_undefined(value: Any, depth: int = 0) -> Undefined | None:
+    if isinstance(value, Undefined):
+        return value
+    if depth < 50:
+        items = value.values() if isinstance(value, Mapping) else value
+        if isinstance(value, Mapping | list | tuple):
+            for v in items:
+                found = _first_undefined(v, depth + 1)
+                if found is not None:
+                    return found
+    return None
+
+
+def _jsonable(value: Any, depth: int = 0) -> Any:
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    if isinstance(value, str):
+        return str(value)  # drops Markup and other str subclasses
+    if depth > 100:
+        raise _Refused("the result is nested too deeply")
+    if isinstance(value, list | tuple):
+        return [_jsonable(v, depth + 1) for v in value]
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v, depth + 1) for k, v in value.items()}
+    raise _Refused(f"the expression produced {type(value).__name__}, not a JSON value (add |list?)")
+
+
+def _evaluate(expr: str, context: Mapping[str, Any], source: str, where: str | None) -> Any:
+    try:
+        compiled = _compile(expr)
+    except ValueError as exc:
+        raise _fail(source, str(exc), where) from None
+    node = _parse(expr)
+    try:
+        result = compiled(**context)
+        undefined = _first_undefined(result)
+        if undefined is not None:
+            undefined._fail_with_undefined_error()
+        value = _jsonable(result)
+    except _Refused as exc:
+        raise _fail(source, str(exc), where) from None
+    except JinjaTemplateError as exc:
+        # UndefinedError and SecurityError: say which path, and what exists instead.
+        raise _fail(source, _diagnose(node, context, exc.message or "undefined"), where) from None
+    except RecursionError:
+        raise _fail(source, "evaluation nested too deeply", where) from None
+    except (ArithmeticError, TypeError, ValueError, MemoryError) as exc:
+        raise _fail(
+            source, f"cannot evaluate: {type(exc).__name__}: {str(exc)[:120]}", where
+        ) from None
+    if isinstance(value, str) and len(value) > MAX_STRING:
+        raise _fail(source, f"the result is longer than {MAX_STRING} characters", where)
+    return value
+
+
+def _to_text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list | dict):
+        return json.dumps(value, ensure_ascii=False)
+    return str(value)
+
+
+def has_template(value: Any) -> bool:
+    """True when a string (or any string inside a list/dict) holds a template."""
+    if isinstance(value, str):
+        return ("<<" in value or "{{" in value) and _TEMPLATE.search(value) is not None
+    if isinstance(value, Mapping):
+        return any(has_template(v) for v in value.values())
+    if isinstance(value, list | tuple):
+        return any(has_template(v) for v in value)
+    return False
+
+
+def _render_string(text: str, context: Mapping[str, Any], where: str | None) -> Any:
+    if "<<" not in text and "{{" not in text:
+        return text
+    matches = list(_TEMPLATE.finditer(text))
+    if not matches:
+        return text
+    first = matches[0]
+    if len(matches) == 1 and not text[: first.start()].strip() and not text[first.end() :].strip():
+        expr = first.group(1) if first.group(1) is not None else first.group(2)
+        return _evaluate(expr, context, first.group(0), where)
+    parts: list[str] = []
+    last = 0
+    for match in matches:
+        parts.append(text[last : match.start()])
+        expr = match.group(1) if match.group(1) is not None else match.group(2)
+        parts.append(_to_text(_evaluate(expr, context, match.group(0), where)))
+        last = match.end()
+    parts.append(text[last:])
+    out = "".join(parts)
+    if len(out) > MAX_STRING:
+        raise _fail(text, f"the result is longer than {MAX_STRING} characters", where)
+    return out
+
+
+def render(value: Any, context: Mapping[str, Any], *, where: str | None = None) -> Any:
+    """Render every template inside `value` (walking dicts and lists) against `context`.
+
+    `where` names what is rendered (e.g. "bitly.get_bitlink: inputs.bitlink") in errors.
+    """
+    if isinstance(value, str):
+        return _render_string(value, context, where)
+    if isinstance(value, Mapping):
+        return {
+            k: render(v, context, where=f"{where}.{k}" if where else str(k))
+            for k, v in value.items()
+        }
+    if isinstance(value, list | tuple):
+        return [
+            render(v, context, where=f"{where}[{i}]" if where else f"[{i}]")
+            for i, v in enumerate(value)
+        ]
+    return value
+
+
+def _expressions(value: Any) -> Iterator[str]:
+    if isinstance(value, str):
+        for match in _TEMPLATE.finditer(value):
+            yield match.group(1) if match.group(1) is not None else match.group(2)
+    elif isinstance(value, Mapping):
+        for v in value.values():
+            yield from _expressions(v)
+    elif isinstance(value, list | tuple):
+        for v in value:
+            yield from _expressions(v)
+
+
+def template_references(value: Any) -> list[str]:
+    """Dotted paths the templates inside `value` read, e.g. ["trigger.units", "steps.a.output"].
+
+    Raises TemplateError on a template that does not parse.
+    """
+    found: list[str] = []
+    for expr in _expressions(value):
+        try:
+            node = _parse(expr)
+        except ValueError as exc:
+            raise _fail(expr, str(exc), None) from None
+        for chain in _paths(node):
+            dotted = _dotted(chain)
+            if dotted not in found:
+                found.append(dotted)
+    return found
