@@ -38,6 +38,7 @@ UNITS = ("minute", "hour", "day", "week", "month")
 #: response nobody can use, so explicit requests beyond it are refused and all-time is capped.
 MAX_UNITS = 100_000
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_NAIVE_EPOCH = datetime(1970, 1, 1)
 _FIXED_SECONDS = {"minute": 60, "hour": 3600, "day": 86400}
 # 1970-01-01 was a Thursday: shifting by 3 days makes week 0 start on Monday 1969-12-29.
 _WEEK_SHIFT_DAYS = 3
@@ -55,7 +56,8 @@ class MetricParamError(ValueError):
 
 def bitly_date(ts: float) -> str:
     """`2020-02-03T00:00:00+0000`, Bitly's timestamp form (UTC, offset without a colon)."""
-    return (_EPOCH + timedelta(seconds=ts)).strftime("%Y-%m-%dT%H:%M:%S+0000")
+    # isoformat is twice as fast as strftime, which matters for 100,000-bucket minute series.
+    return (_NAIVE_EPOCH + timedelta(seconds=ts)).isoformat()[:19] + "+0000"
 
 
 def bucket_index(unit: str, ts: float) -> int:

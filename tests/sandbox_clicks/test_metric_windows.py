@@ -12,6 +12,7 @@ import pytest
 from connector.sandbox.bitly.metrics import METRIC_HANDLERS, SINCE_PARAM, MetricParamError
 from connector.sandbox.metric_windows import (
     MAX_UNITS,
+    bitly_date,
     bucket_index,
     bucket_start,
     parse_size,
@@ -192,3 +193,16 @@ def test_huge_month_window_stops_at_1970(conn: sqlite3.Connection) -> None:
 def test_no_links_gives_zero_filled_series(conn: sqlite3.Connection) -> None:
     body = CLICKS(conn, [], {"unit": "hour", "units": 4}, REFERENCE)
     assert [entry["clicks"] for entry in body["link_clicks"]] == [0, 0, 0, 0]
+
+
+@pytest.mark.parametrize(
+    ("ts", "text"),
+    [
+        (0.0, "1970-01-01T00:00:00+0000"),
+        (REFERENCE + 0.999, "2020-02-05T12:06:17+0000"),
+        (bucket_start("week", 0), "1969-12-29T00:00:00+0000"),
+        (utc(9999, 12, 31, 23, 59, 59), "9999-12-31T23:59:59+0000"),
+    ],
+)
+def test_bitly_date_format(ts: float, text: str) -> None:
+    assert bitly_date(ts) == text
