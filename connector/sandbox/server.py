@@ -11,13 +11,14 @@ import importlib.util
 import socket
 import threading
 import time
+from collections.abc import Callable
 from types import TracebackType
 from typing import Any
 
 import uvicorn
 from starlette.types import ASGIApp
 
-__all__ = ["BackgroundServer", "serve", "uvicorn_config"]
+__all__ = ["BackgroundServer", "bind", "serve", "uvicorn_config"]
 
 _START_TIMEOUT = 10.0
 
@@ -41,9 +42,34 @@ def uvicorn_config(app: ASGIApp, host: str = "127.0.0.1", port: int = 0) -> uvic
     )
 
 
-def serve(app: ASGIApp, host: str = "127.0.0.1", port: int = 8411) -> None:
-    """Serve `app` until interrupted (Ctrl-C)."""
-    uvicorn.Server(uvicorn_config(app, host, port)).run()
+def bind(host: str, port: int) -> socket.socket:
+    """A listening-ready socket on (host, port); OSError (e.g. address in use) as is."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+def serve(
+    app: ASGIApp,
+    host: str = "127.0.0.1",
+    port: int = 8411,
+    *,
+    on_ready: Callable[[str], None] | None = None,
+) -> None:
+    """Serve `app` until interrupted (Ctrl-C). The port is bound first, so a busy port
+    raises OSError before anything is printed; `on_ready(url)` runs once it is bound."""
+    sock = bind(host, port)
+    bound_port = sock.getsockname()[1]
+    if on_ready is not None:
+        shown = f"[{host}]" if ":" in host else host
+        on_ready(f"http://{shown}:{bound_port}")
+    uvicorn.Server(uvicorn_config(app, host, bound_port)).run(sockets=[sock])
 
 
 class BackgroundServer:
@@ -56,9 +82,7 @@ class BackgroundServer:
     def __init__(self, app: ASGIApp, host: str = "127.0.0.1", port: int = 0) -> None:
         self.app = app
         self.host = host
-        self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._socket.bind((host, port))
+        self._socket = bind(host, port)
         self.port: int = self._socket.getsockname()[1]
         self.url = f"http://{host}:{self.port}"
         self._server = uvicorn.Server(uvicorn_config(app, host, self.port))

@@ -1,0 +1,64 @@
+"""Both sandboxes on loopback ports for the length of a `with` block (demos, tests, `--sandbox`).
+
+with embedded_sandboxes() as sandboxes:
+    runner = ActionRunner(catalog, base_urls=sandboxes.base_urls,
+                          credentials=sandboxes.credentials)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+
+from starlette.applications import Starlette
+
+from connector.sandbox import bitly, shorten_dev
+from connector.sandbox.config import (
+    DEMO_BITLY_TOKEN,
+    DEMO_SEED,
+    DEMO_SHORTEN_KEY,
+    SandboxConfig,
+)
+from connector.sandbox.controls import Controls
+from connector.sandbox.server import BackgroundServer
+
+__all__ = ["EmbeddedSandboxes", "embedded_sandboxes"]
+
+
+@dataclass
+class EmbeddedSandboxes:
+    #: app name -> API base URL ("http://127.0.0.1:P/v4", "http://127.0.0.1:Q/api/v1")
+    base_urls: dict[str, str] = field(default_factory=dict)
+    #: app name -> the demo credential each sandbox accepts
+    credentials: dict[str, str] = field(default_factory=dict)
+    #: app name -> the running app (`.state.counts`, `.state.store`)
+    apps: dict[str, Starlette] = field(default_factory=dict)
+    #: app name -> server root ("http://127.0.0.1:P"), where short links redirect
+    roots: dict[str, str] = field(default_factory=dict)
+
+
+@contextmanager
+def embedded_sandboxes(
+    *, seed: int | None = DEMO_SEED, controls: Controls | None = None
+) -> Iterator[EmbeddedSandboxes]:
+    """Start the Bitly and shorten.dev sandboxes with demo data from `seed`.
+
+    `controls` (limits and faults) applies to both; each app keeps its own counts, windows
+    and fault sequence. The servers stop when the block ends.
+    """
+    shared = controls if controls is not None else Controls()
+    apps = {
+        "bitly": bitly.create_app(SandboxConfig(seed=seed, controls=shared)),
+        "shorten_dev": shorten_dev.create_app(SandboxConfig(seed=seed, controls=shared)),
+    }
+    api_paths = {"bitly": "/v4", "shorten_dev": "/api/v1"}
+    result = EmbeddedSandboxes(
+        credentials={"bitly": DEMO_BITLY_TOKEN, "shorten_dev": DEMO_SHORTEN_KEY}, apps=apps
+    )
+    with ExitStack() as stack:
+        for name, app in apps.items():
+            server = stack.enter_context(BackgroundServer(app))
+            result.roots[name] = server.url
+            result.base_urls[name] = server.url + api_paths[name]
+        yield result
