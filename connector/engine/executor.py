@@ -18,7 +18,7 @@ from connector.engine.rate_budget import RateBudget
 from connector.engine.retry_policy import RandomSource
 from connector.engine.reuse import ReusePlan
 from connector.engine.runlog import RunLog
-from connector.engine.workflow import ActionStep, LoopStep, Workflow
+from connector.engine.workflow import ActionStep, AggregateStep, LoopStep, Workflow
 from connector.errors import ConnectorError
 
 __all__ = ["Engine", "RunResult", "StepFailed"]
@@ -133,7 +133,7 @@ class Engine:
         self,
         run_id: str,
         position: int,
-        step: ActionStep | LoopStep,
+        step: ActionStep | LoopStep | AggregateStep,
         context: dict[str, Any],
         reuse: ReusePlan | None,
     ) -> Any:
@@ -147,13 +147,47 @@ class Engine:
             from connector.engine.loop import run_loop
 
             return await run_loop(self, run_id, position, step, context, reuse)
+        if isinstance(step, AggregateStep):
+            return self._aggregate_step(run_id, position, step, context)
         return await self._action_step(run_id, position, step, context)
+
+    def _aggregate_step(
+        self, run_id: str, position: int, step: AggregateStep, context: dict[str, Any]
+    ) -> Any:
+        from connector.catalog.templates import render
+        from connector.engine.aggregate import aggregate
+
+        started = self.clock.wall()
+        where = f"steps.{step.id}.aggregate"
+        output: Any = None
+        error: dict[str, Any] | None = None
+        try:
+            output = aggregate(render(step.over, context, where=where), step.fields, where=where)
+        except ConnectorError as exc:
+            error = error_dict(exc)
+        status = "succeeded" if error is None else "failed"
+        self.runlog.write_step(
+            run_id,
+            step.id,
+            position=position,
+            kind="aggregate",
+            status=status,
+            definition=step.definition,
+            started_at=started,
+            finished_at=self.clock.wall(),
+            output=output,
+            error=error,
+        )
+        self.progress.step_finished(step.id, status, _brief(error))
+        if error is not None:
+            raise StepFailed(step.id, error)
+        return output
 
     def _copy_step(
         self,
         run_id: str,
         position: int,
-        step: ActionStep | LoopStep,
+        step: ActionStep | LoopStep | AggregateStep,
         record: Any,
         reuse: ReusePlan,
     ) -> None:

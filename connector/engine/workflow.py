@@ -26,6 +26,7 @@ from connector.errors import ConnectorError, FieldError, InvalidConfiguration, I
 
 __all__ = [
     "ActionStep",
+    "AggregateStep",
     "LoopStep",
     "Workflow",
     "WorkflowInvalid",
@@ -82,7 +83,17 @@ class LoopStep:
     kind = "loop"
 
 
-Step = ActionStep | LoopStep
+@dataclass(frozen=True)
+class AggregateStep:
+    id: str
+    over: str
+    fields: dict[str, dict[str, Any]]
+    definition: dict[str, Any]
+
+    kind = "aggregate"
+
+
+Step = ActionStep | LoopStep | AggregateStep
 
 
 @dataclass(frozen=True)
@@ -251,7 +262,11 @@ def _semantic_errors(doc: dict[str, Any], catalog: CatalogLike) -> list[FieldErr
         where = f"steps.{sid}"
         if sid in seen_ids:
             errors.append(FieldError(f"{where}.id", f"duplicate step id {sid!r}"))
-        if isinstance(step.get("loop"), dict):
+        if isinstance(step.get("aggregate"), dict) and "loop" not in step:
+            over = step["aggregate"].get("over")
+            if over is not None:
+                check_refs(over, f"{where}.aggregate.over", seen_ids, in_loop=False)
+        elif isinstance(step.get("loop"), dict):
             loop = step["loop"]
             if "over" in loop:
                 check_refs(loop["over"], f"{where}.loop.over", seen_ids, in_loop=False)
@@ -336,7 +351,10 @@ def _build(doc: dict[str, Any], source: str | None) -> Workflow:
     steps: list[Step] = []
     for d in doc["steps"]:
         where = f"steps.{d['id']}"
-        if "loop" in d:
+        if "aggregate" in d and "loop" not in d:
+            agg = d["aggregate"]
+            steps.append(AggregateStep(d["id"], agg["over"], dict(agg["fields"]), d))
+        elif "loop" in d:
             single = "action" in d
             body = (
                 (action_step(d, where),)

@@ -1,0 +1,65 @@
+"""Aggregate steps: summarise an array (a loop's items) into totals and top-N lists.
+
+Templates are a data language without calls, so totals and rankings across items live here
+as four small, named operations rather than in template code.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+from connector.errors import InvalidInput
+
+__all__ = ["aggregate"]
+
+
+def _get(element: Any, path: str) -> Any:
+    for part in path.split("."):
+        if not isinstance(element, dict):
+            return None
+        element = element.get(part)
+    return element
+
+
+def _number(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return 0
+    return value
+
+
+def _tidy(value: float) -> int | float:
+    return int(value) if float(value).is_integer() else value
+
+
+def aggregate(items: Any, fields: dict[str, dict[str, Any]], *, where: str) -> dict[str, Any]:
+    if not isinstance(items, list):
+        raise InvalidInput(
+            f"aggregate.over must give an array, not {type(items).__name__}", where=where
+        )
+    present = [x for x in items if x is not None]
+    out: dict[str, Any] = {}
+    for name, op in fields.items():
+        limit = int(op.get("limit", 10))
+        if "sum" in op:
+            out[name] = _tidy(sum(_number(_get(x, op["sum"])) for x in present))
+        elif "count" in op:
+            out[name] = len(present)
+        elif "top" in op:
+            ranked = sorted(present, key=lambda x: _number(_get(x, op["top"])), reverse=True)
+            out[name] = [
+                {op["label"]: _get(x, op["label"]), op["top"]: _get(x, op["top"])}
+                for x in ranked[:limit]
+            ]
+        elif "merge" in op:
+            totals: dict[Any, float] = defaultdict(float)
+            for x in present:
+                for entry in _get(x, op["merge"]) or []:
+                    key = _get(entry, op["key"])
+                    if key is not None:
+                        totals[key] += _number(_get(entry, op["value"]))
+            ranked_keys = sorted(totals.items(), key=lambda kv: (-kv[1], str(kv[0])))
+            out[name] = [
+                {op["key"]: key, op["value"]: _tidy(total)} for key, total in ranked_keys[:limit]
+            ]
+    return out

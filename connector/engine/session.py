@@ -1,0 +1,90 @@
+"""Wiring for one process: catalog, shared rate budgets, runner, run log and engine.
+
+The CLI, the tests and the benchmarks build engines here so that every runner of the
+process shares the same budget per app and credential.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from connector.clock import Clock, SystemClock
+from connector.engine.executor import Engine
+from connector.engine.progress import Progress
+from connector.engine.rate_budget import BudgetRegistry, RateBudget, RateLimitSpec
+from connector.engine.retry_policy import RandomSource
+from connector.engine.runlog import RunLog
+
+__all__ = ["build_budgets", "engine_session"]
+
+_REGISTRY = BudgetRegistry()
+
+
+def build_budgets(
+    catalog: Any,
+    *,
+    credentials: Mapping[str, str] | None = None,
+    env: Mapping[str, str] = os.environ,
+    overrides: Mapping[str, RateLimitSpec] | None = None,
+    registry: BudgetRegistry | None = None,
+) -> dict[str, RateBudget]:
+    """One budget per app, keyed by the credential it will use (shared process-wide)."""
+    registry = registry or _REGISTRY
+    budgets = {}
+    for name, app in catalog.apps.items():
+        credential = (credentials or {}).get(name)
+        if credential is None:
+            env_name = getattr(app, "credential_env", None)
+            credential = env.get(env_name, "") if env_name else ""
+        spec = (overrides or {}).get(name) or RateLimitSpec.from_manifest(
+            getattr(app, "rate_limits", None)
+        )
+        budgets[name] = registry.get(name, credential, spec)
+    return budgets
+
+
+@asynccontextmanager
+async def engine_session(
+    catalog: Any,
+    runlog: RunLog | Path | str,
+    *,
+    base_urls: dict[str, str] | None = None,
+    credentials: dict[str, str] | None = None,
+    transport: httpx.AsyncBaseTransport | None = None,
+    overrides: Mapping[str, RateLimitSpec] | None = None,
+    clock: Clock | None = None,
+    rng: RandomSource | None = None,
+    progress: Progress | None = None,
+    env: Mapping[str, str] = os.environ,
+) -> AsyncIterator[Engine]:
+    """An Engine over a real ActionRunner; closes the runner's clients (and an owned run log)."""
+    from connector.runner import ActionRunner
+
+    clock = clock or SystemClock()
+    registry = BudgetRegistry(clock) if not isinstance(clock, SystemClock) else None
+    budgets = build_budgets(
+        catalog, credentials=credentials, env=env, overrides=overrides, registry=registry
+    )
+    owned = not isinstance(runlog, RunLog)
+    log = RunLog(runlog) if not isinstance(runlog, RunLog) else runlog
+    try:
+        async with ActionRunner(
+            catalog,
+            base_urls=base_urls,
+            credentials=credentials,
+            budgets=dict(budgets),
+            transport=transport,
+            env=env,
+        ) as runner:
+            yield Engine(
+                catalog, runner, log, budgets=budgets, clock=clock, rng=rng, progress=progress
+            )
+    finally:
+        if owned:
+            log.close()
