@@ -107,9 +107,7 @@ class ErrorRule:
             return False
         if self.code is not None and code != self.code:
             return False
-        if self.code_pattern is not None and (
-            code is None or not self.code_pattern.fullmatch(code)
-        ):
+        if self.code_pattern is not None and (code is None or not self.code_pattern.search(code)):
             return False
         return self.header is None or self.header in headers
 

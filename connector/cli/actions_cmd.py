@@ -1,0 +1,133 @@
+"""`connector actions run APP.KEY`: run one action and print its output as JSON.
+
+Exit codes: 0 with the output on stdout; 1 when the API call failed; 2 for invalid input,
+an unknown action, a bad manifest or a missing credential. A failure prints one line on
+stderr that names the action and the cause (credentials redacted).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from contextlib import ExitStack
+from typing import Any
+
+from connector.errors import ConnectorError, InvalidInput
+from connector.redact import redact
+
+__all__ = ["parse_inputs", "register", "run_action"]
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser("actions", help="run catalog actions")
+    sub = parser.add_subparsers(dest="actions_command", metavar="SUBCOMMAND", required=True)
+    run = sub.add_parser(
+        "run",
+        help="run one action and print its output as JSON",
+        description="Run one action with the given inputs; print its output as JSON.",
+    )
+    run.add_argument("action", metavar="APP.KEY", help="action id, e.g. bitly.get_bitlink")
+    run.add_argument(
+        "--input",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="an input value (repeat the flag; a key given twice becomes a list)",
+    )
+    run.add_argument("--inputs-json", metavar="JSON", help="inputs as one JSON object")
+    run.add_argument(
+        "--context-json",
+        metavar="JSON",
+        help='template context as a JSON object, e.g. \'{"trigger": {"units": 7}}\'',
+    )
+    run.add_argument(
+        "--sandbox",
+        action="store_true",
+        help="start the embedded sandboxes with demo data and run against them",
+    )
+    run.add_argument("--json", action="store_true", help="print compact JSON (one line)")
+    run.set_defaults(func=_run_command)
+
+
+def _json_object(text: str | None, flag: str) -> dict[str, Any]:
+    if text is None:
+        return {}
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InvalidInput(f"{flag} is not valid JSON ({exc.msg} at column {exc.colno})") from None
+    if not isinstance(value, dict):
+        raise InvalidInput(f"{flag} must be a JSON object, not {type(value).__name__}")
+    return value
+
+
+def parse_inputs(pairs: list[str], inputs_json: str | None) -> dict[str, Any]:
+    """`--inputs-json` first, then every `--input key=value` (a repeated key makes a list)."""
+    raw = _json_object(inputs_json, "--inputs-json")
+    seen: set[str] = set()
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise InvalidInput(f"--input takes KEY=VALUE, got {pair[:60]!r}")
+        if key in seen:
+            previous = raw[key]
+            raw[key] = [*previous, value] if isinstance(previous, list) else [previous, value]
+        else:
+            raw[key] = value
+            seen.add(key)
+    return raw
+
+
+def run_action(
+    action_id: str,
+    raw_inputs: dict[str, Any],
+    context: dict[str, Any],
+    *,
+    sandbox: bool = False,
+) -> Any:
+    """Load the catalog, prepare the inputs, run the action once; raise ConnectorError."""
+    from connector.catalog import load_catalog
+    from connector.runner import ActionRunner
+
+    catalog = load_catalog()
+    catalog.get(action_id)  # unknown ids fail before anything starts
+    prepared = catalog.prepare_inputs(action_id, raw_inputs, context)
+    with ExitStack() as stack:
+        kwargs: dict[str, Any] = {}
+        if sandbox:
+            from connector.sandbox.embedded import embedded_sandboxes
+
+            boxes = stack.enter_context(embedded_sandboxes())
+            kwargs = {"base_urls": dict(boxes.base_urls), "credentials": dict(boxes.credentials)}
+
+        async def go() -> Any:
+            async with ActionRunner(catalog, **kwargs) as runner:
+                return await runner.run(action_id, prepared)
+
+        return asyncio.run(go())
+
+
+def _run_command(args: argparse.Namespace) -> int:
+    action_id: str = args.action
+    try:
+        raw = parse_inputs(args.input, args.inputs_json)
+        context = _json_object(args.context_json, "--context-json")
+        output = run_action(action_id, raw, context, sandbox=args.sandbox)
+    except ConnectorError as exc:
+        _fail(action_id, str(exc))
+        return exc.exit_code
+    except Exception as exc:  # a bug must still end in one readable line, never a token
+        _fail(action_id, f"unexpected {type(exc).__name__}: {exc}")
+        return 1
+    indent = None if args.json else 2
+    print(redact(json.dumps(output, indent=indent, ensure_ascii=False)))
+    return 0
+
+
+def _fail(action_id: str, message: str) -> None:
+    line = message if message.startswith(action_id) else f"{action_id}: {message}"
+    line = " ".join(redact(line).split())  # one line, whatever the cause held
+    print(f"error: {line}", file=sys.stderr)
