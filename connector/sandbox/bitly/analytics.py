@@ -14,6 +14,7 @@ from connector.sandbox.bitly.registry import Call, Reply, handles
 
 __all__: list[str] = []
 
+_WINDOW_PARAMS = ("unit", "units", "unit_reference", "size")
 _BITLINK_OPS = (
     "getClicksForBitlink",
     "getClicksSummaryForBitlink",
@@ -36,6 +37,11 @@ _GROUP_OPS = (
 
 def _compute(call: Call, link_keys: list[str], since: float | None) -> Reply:
     params: dict[str, Any] = dict(call.query)
+    # Some metrics operations omit the window parameters from their description, yet take
+    # them; they reach the computation unvalidated, which checks them itself.
+    for name, value in call.raw_query:
+        if name in _WINDOW_PARAMS and name not in call.op.query_params:
+            params[name] = value
     if since is not None:
         params[SINCE_PARAM] = since
     try:

@@ -79,6 +79,9 @@ class BitlyApi:
             try:
                 return await self._api(request, match)
             except BitlyError as exc:
+                if exc.status == 404 and "404" not in match.operation.responses:
+                    # an id the account does not own: Bitly's answer there is 403
+                    exc = BitlyError(403, "FORBIDDEN", resource=exc.resource)
                 return exc.response()
         if known:
             return method_not_allowed()
