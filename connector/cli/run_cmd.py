@@ -1,0 +1,188 @@
+"""`connector run WORKFLOW` and `connector runs list|show|retry`.
+
+Exit codes: 0 the run succeeded, 1 it failed (the run log holds why), 2 the workflow or
+trigger is invalid (nothing was written).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import sys
+from collections.abc import Iterator
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from connector.engine.executor import RunResult
+from connector.engine.progress import for_stream
+from connector.engine.report import render_run, render_runs, render_value
+from connector.engine.runlog import RunLog, default_home
+from connector.errors import InvalidInput
+from connector.redact import redact, redact_obj
+
+__all__ = ["register"]
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    run = subparsers.add_parser("run", help="run a workflow file (YAML or JSON)")
+    run.add_argument("workflow", type=Path, help="the workflow file")
+    run.add_argument("--trigger", help="trigger payload: JSON text, or @file.json")
+    run.add_argument("--sandbox", action="store_true", help="run against local sandboxes")
+    run.add_argument("--home", type=Path, help="run-log directory (default $CONNECTOR_HOME)")
+    run.add_argument("--json", action="store_true", help="print the result as JSON")
+    run.set_defaults(func=_run)
+
+    runs = subparsers.add_parser("runs", help="inspect and retry past runs")
+    sub = runs.add_subparsers(dest="runs_command", metavar="SUBCOMMAND", required=True)
+    ls = sub.add_parser("list", help="recent runs")
+    ls.add_argument("--status", choices=["running", "succeeded", "failed", "interrupted"])
+    ls.add_argument("--limit", type=int, default=20)
+    show = sub.add_parser("show", help="one run: steps, items, attempts, errors")
+    show.add_argument("run_id")
+    retry = sub.add_parser("retry", help="re-run only what failed or never ran")
+    retry.add_argument("run_id")
+    retry.add_argument("--current", action="store_true", help="use the file's current version")
+    retry.add_argument("--sandbox", action="store_true", help="run against local sandboxes")
+    for parser in (ls, show, retry):
+        parser.add_argument("--home", type=Path, help="run-log directory")
+        parser.add_argument("--json", action="store_true", help="JSON output")
+    ls.set_defaults(func=_list)
+    show.set_defaults(func=_show)
+    retry.set_defaults(func=_retry)
+
+
+def _home(args: argparse.Namespace) -> Path:
+    return Path(args.home) if args.home else default_home()
+
+
+def _trigger(value: str | None) -> Any:
+    if value is None:
+        return None
+    text = value
+    if value.startswith("@"):
+        try:
+            text = Path(value[1:]).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise InvalidInput(f"cannot read the trigger file: {exc}", where="--trigger") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InvalidInput(
+            f"not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})", where="--trigger"
+        ) from None
+
+
+@contextlib.contextmanager
+def _targets(sandbox: bool) -> Iterator[tuple[dict[str, str] | None, dict[str, str] | None]]:
+    if not sandbox:
+        yield None, None
+        return
+    from connector.sandbox.embedded import embedded_sandboxes
+
+    with embedded_sandboxes() as boxes:
+        yield dict(boxes.base_urls), dict(boxes.credentials)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from connector.catalog import load_catalog
+    from connector.engine.session import engine_session
+    from connector.engine.workflow import load_workflow, resolve_trigger
+
+    catalog = load_catalog()
+    # Everything is checked before the run log is even opened: invalid -> nothing written.
+    workflow = load_workflow(args.workflow, catalog)
+    trigger = resolve_trigger(workflow, _trigger(args.trigger))
+    home = _home(args)
+
+    async def go(base_urls: dict[str, str] | None, creds: dict[str, str] | None) -> RunResult:
+        progress = for_stream(sys.stderr, quiet=args.json)
+        async with engine_session(
+            catalog, home / "runs.db", base_urls=base_urls, credentials=creds, progress=progress
+        ) as engine:
+            return await engine.run(workflow, trigger)
+
+    with _targets(args.sandbox) as (base_urls, creds):
+        result = asyncio.run(go(base_urls, creds))
+    return _print_result(result, args.json)
+
+
+def _print_result(result: RunResult, as_json: bool) -> int:
+    if as_json:
+        print(json.dumps(redact_obj(asdict(result)), indent=2, default=str))
+    else:
+        print(f"\nrun {result.run_id}: {result.status} in {result.duration:.1f}s")
+        if result.failed_step:
+            error = result.error or {}
+            print(f"failed step: {result.failed_step}")
+            print(f"error: {redact(str(error.get('message', '')))}")
+            if error.get("loop"):
+                print(error["loop"])
+            print(f"details: connector runs show {result.run_id}")
+            print(f"retry:   connector runs retry {result.run_id}")
+        else:
+            print()
+            print("\n".join(redact(line) for line in render_value(result.output)))
+    return 0 if result.ok else 1
+
+
+def _list(args: argparse.Namespace) -> int:
+    with RunLog(_home(args) / "runs.db") as log:
+        runs = log.list_runs(status=args.status, limit=args.limit)
+        if args.json:
+            rows = [
+                {
+                    "id": r.id,
+                    "workflow": r.workflow_name,
+                    "status": r.display_status,
+                    "started_at": r.started_at,
+                    "finished_at": r.finished_at,
+                    "parent_run_id": r.parent_run_id,
+                    "failed_step": r.failed_step,
+                }
+                for r in runs
+            ]
+            print(json.dumps(rows, indent=2))
+        else:
+            print("\n".join(render_runs(runs)))
+    return 0
+
+
+def _show(args: argparse.Namespace) -> int:
+    with RunLog(_home(args) / "runs.db") as log:
+        if args.json:
+            run = log.get_run(args.run_id)
+            doc = asdict(run) | {"display_status": run.display_status}
+            doc["steps"] = []
+            for step in log.steps(run.id):
+                entry = asdict(step)
+                if step.kind == "loop":
+                    entry["items"] = [asdict(i) for i in log.items(run.id, step.step_id)]
+                doc["steps"].append(entry)
+            print(json.dumps(doc, indent=2, default=str))
+        else:
+            print("\n".join(render_run(log, args.run_id)))
+    return 0
+
+
+def _retry(args: argparse.Namespace) -> int:
+    from connector.catalog import load_catalog
+    from connector.engine.retry_run import retry_run, workflow_for_retry
+    from connector.engine.session import engine_session
+
+    catalog = load_catalog()
+    home = _home(args)
+
+    async def go(base_urls: dict[str, str] | None, creds: dict[str, str] | None) -> RunResult:
+        progress = for_stream(sys.stderr, quiet=args.json)
+        async with engine_session(
+            catalog, home / "runs.db", base_urls=base_urls, credentials=creds, progress=progress
+        ) as engine:
+            workflow_for_retry(engine, args.run_id, current=args.current)  # fail before sandboxes
+            return await retry_run(engine, args.run_id, current=args.current)
+
+    with _targets(args.sandbox) as (base_urls, creds):
+        result = asyncio.run(go(base_urls, creds))
+    return _print_result(result, args.json)

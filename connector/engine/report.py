@@ -1,0 +1,169 @@
+"""Text rendering of run results and run-log records for the CLI."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from connector.engine.runlog import RunLog, RunRecord
+
+__all__ = ["render_run", "render_runs", "render_value"]
+
+
+def _is_table(value: Any) -> bool:
+    return (
+        isinstance(value, list)
+        and bool(value)
+        and all(isinstance(v, dict) for v in value)
+        and all(not isinstance(x, dict | list) for v in value for x in v.values())
+    )
+
+
+def _table(rows: list[dict[str, Any]], indent: str) -> list[str]:
+    columns: list[str] = []
+    for row in rows:
+        columns += [c for c in row if c not in columns]
+    cells = [[_scalar(row.get(c)) for c in columns] for row in rows]
+    widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(columns)]
+    numeric = [all(isinstance(row.get(c), int | float) for row in rows) for c in columns]
+
+    def line(values: list[str]) -> str:
+        parts = [
+            v.rjust(w) if num else v.ljust(w)
+            for v, w, num in zip(values, widths, numeric, strict=True)
+        ]
+        return indent + "  ".join(parts).rstrip()
+
+    return [line(columns), line(["-" * w for w in widths]), *(line(r) for r in cells)]
+
+
+def _scalar(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return f"{value:,.2f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
+
+
+def render_value(value: Any, indent: str = "") -> list[str]:
+    """A JSON value as readable indented text; lists of flat objects become tables."""
+    if isinstance(value, dict):
+        lines = []
+        for key, item in value.items():
+            if isinstance(item, dict | list) and item:
+                lines.append(f"{indent}{key}:")
+                lines += render_value(item, indent + "  ")
+            else:
+                lines.append(f"{indent}{key}: {_scalar(item) if item != [] else '(none)'}")
+        return lines
+    if _is_table(value):
+        return _table(value, indent)
+    if isinstance(value, list):
+        lines = []
+        for item in value:
+            sub = render_value(item, indent + "  ")
+            if sub:
+                lines.append(f"{indent}- {sub[0].strip()}")
+                lines += sub[1:]
+        return lines
+    return [f"{indent}{_scalar(value)}"]
+
+
+def _when(ts: float | None) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts)) if ts else "-"
+
+
+def _duration(run: RunRecord) -> str:
+    return f"{run.finished_at - run.started_at:.1f}s" if run.finished_at else "-"
+
+
+def render_runs(runs: list[RunRecord]) -> list[str]:
+    if not runs:
+        return ["no runs"]
+    rows = [
+        {
+            "run": r.id,
+            "workflow": r.workflow_name,
+            "status": r.display_status,
+            "started": _when(r.started_at),
+            "duration": _duration(r),
+            "failed step": r.failed_step or "",
+            "parent": r.parent_run_id or "",
+        }
+        for r in runs
+    ]
+    return _table(rows, "")
+
+
+def _error_line(error: dict[str, Any]) -> str:
+    parts = [error.get("message", "")]
+    if error.get("status"):
+        parts.append(f"HTTP {error['status']}")
+    if error.get("code"):
+        parts.append(f"code {error['code']}")
+    if error.get("description") and error.get("description") not in parts[0]:
+        parts.append(str(error["description"]))
+    return " | ".join(p for p in parts if p)
+
+
+def _attempt_lines(attempts: list[dict[str, Any]], indent: str) -> list[str]:
+    lines = []
+    for a in attempts:
+        what = a.get("call", "request")
+        step = f"{a['step']} " if "step" in a else ""
+        status = f"HTTP {a['status']}" if a.get("status") else ""
+        err = a.get("error") or {}
+        code = err.get("code") or err.get("kind") or ""
+        wait = f", then waited {a['wait']:.2f}s" if a.get("wait") is not None else ""
+        lines.append(
+            f"{indent}attempt {a.get('attempt')}: {step}{what} {a.get('result', '?')}"
+            f" {status} {code} ({a.get('duration_ms', 0):.0f} ms){wait}".replace("  ", " ")
+        )
+    return lines
+
+
+def render_run(log: RunLog, run_id: str, *, items_limit: int = 20) -> list[str]:
+    run = log.get_run(run_id)
+    lines = [
+        f"run {run.id}: {run.display_status}",
+        f"  workflow: {run.workflow_name}" + (f" ({run.source_path})" if run.source_path else ""),
+        f"  started:  {_when(run.started_at)}   duration: {_duration(run)}",
+    ]
+    if run.parent_run_id:
+        lines.append(f"  retry of: {run.parent_run_id}")
+    if run.failed_step:
+        lines.append(f"  failed step: {run.failed_step}")
+    if run.error:
+        lines.append(f"  error: {_error_line(run.error)}")
+    lines.append("steps:")
+    for step in log.steps(run.id):
+        reused = f" (reused from {step.reused_from})" if step.reused_from else ""
+        summary = ""
+        if step.summary:
+            summary = " " + ", ".join(f"{k} {v}" for k, v in step.summary.items())
+        lines.append(f"  {step.step_id} [{step.kind}] {step.status}{reused}{summary}")
+        if step.error:
+            lines.append(f"    error: {_error_line(step.error)}")
+            if step.error.get("loop"):
+                lines.append(f"    {step.error['loop']}")
+        lines += _attempt_lines(step.attempts, "    ")
+        if step.kind == "loop":
+            shown = 0
+            for item in log.items(run.id, step.step_id):
+                if item.status == "succeeded" and not step.error:
+                    continue
+                if item.status in ("succeeded", "skipped"):
+                    continue
+                if shown >= items_limit:
+                    lines.append("    ... more failed items: `connector runs show --json`")
+                    break
+                shown += 1
+                lines.append(f"    item {item.index} ({_scalar(item.item)[:60]}): {item.status}")
+                if item.error:
+                    lines.append(f"      error: {_error_line(item.error)}")
+                lines += _attempt_lines(item.attempts, "      ")
+    return lines
