@@ -1,7 +1,7 @@
-"""Aggregate steps: summarise an array (a loop's items) into totals and top-N lists.
+"""Aggregate steps: summarise an array (a loop's items) into totals, top-N lists, tables.
 
 Templates are a data language without calls, so totals and rankings across items live here
-as four small, named operations rather than in template code.
+as five small, named operations rather than in template code.
 """
 
 from __future__ import annotations
@@ -51,6 +51,8 @@ def aggregate(items: Any, fields: dict[str, dict[str, Any]], *, where: str) -> d
                 {op["label"]: _get(x, op["label"]), op["top"]: _get(x, op["top"])}
                 for x in ranked[:limit]
             ]
+        elif "pick" in op:
+            out[name] = [{k: _get(x, path) for k, path in op["pick"].items()} for x in present]
         elif "merge" in op:
             totals: dict[Any, float] = defaultdict(float)
             for x in present:

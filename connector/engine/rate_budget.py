@@ -71,7 +71,10 @@ class _Window:
     """GCRA for `limit` requests per `seconds`."""
 
     def __init__(self, limit: int, seconds: float) -> None:
-        self.burst = max(1, math.ceil(limit * 0.05))
+        # Long windows let half their budget through at once (short runs finish at once),
+        # then pace the rest; a per-second window stays near its full steady rate.
+        share = 0.05 if seconds <= 1.0 else 0.5
+        self.burst = max(1, math.ceil(limit * share))
         steady = max(1, limit - self.burst + 1)
         self.interval = seconds / steady
         self.tolerance = (self.burst - 1) * self.interval

@@ -25,7 +25,12 @@ def _run(engine: Engine, clock: SimClock, wf: Any, trigger: Any = None) -> Any:
 
 
 def test_retryable_errors_retried_with_waits_recorded(engine, catalog, runner, clock) -> None:
-    runner.plan("fake.get", "a", ServerError("boom", status=503), Throttled("slow", status=429, retry_after=7))
+    runner.plan(
+        "fake.get",
+        "a",
+        ServerError("boom", status=503),
+        Throttled("slow", status=429, retry_after=7),
+    )
     wf = _wf(catalog, [{"id": "g", "action": "fake.get", "inputs": {"key": "a"}}])
     result = _run(engine, clock, wf)
     assert result.ok
@@ -35,7 +40,9 @@ def test_retryable_errors_retried_with_waits_recorded(engine, catalog, runner, c
 
 
 def test_quota_and_fatal_fail_at_once(engine, catalog, runner, clock) -> None:
-    runner.plan("fake.get", "a", QuotaExhausted("monthly limit", status=429, code="MONTHLY_LIMIT_EXCEEDED"))
+    runner.plan(
+        "fake.get", "a", QuotaExhausted("monthly limit", status=429, code="MONTHLY_LIMIT_EXCEEDED")
+    )
     wf = _wf(catalog, [{"id": "g", "action": "fake.get", "inputs": {"key": "a"}}])
     result = _run(engine, clock, wf)
     assert result.status == "failed" and result.failed_step == "g"
@@ -69,7 +76,9 @@ def test_unknown_outcome_reconciled_instead_of_repeated(engine, catalog, runner,
     assert len(runner.calls) == 1 and len(runner.reconciles) == 1
 
 
-def test_reconcile_says_not_applied_then_write_is_sent_again(engine, catalog, runner, clock) -> None:
+def test_reconcile_says_not_applied_then_write_is_sent_again(
+    engine, catalog, runner, clock
+) -> None:
     runner.plan("fake.create_checked", "a", TransportError("lost", write_applied=None))
     runner.reconcile_result = None
     wf = _wf(catalog, [{"id": "c", "action": "fake.create_checked", "inputs": {"key": "a"}}])
@@ -140,7 +149,9 @@ def test_retry_run_reruns_only_failed_items(engine, catalog, runner, clock) -> N
     assert reused[0] == first.run_id
 
 
-def test_retry_multi_step_item_never_repeats_a_finished_write(engine, catalog, runner, clock) -> None:
+def test_retry_multi_step_item_never_repeats_a_finished_write(
+    engine, catalog, runner, clock
+) -> None:
     runner.plan("fake.get", "k1", QuotaExhausted("no"))
     steps = [
         {
@@ -148,7 +159,11 @@ def test_retry_multi_step_item_never_repeats_a_finished_write(engine, catalog, r
             "loop": {"over": "{{ trigger.keys }}", "on_item_error": "continue"},
             "steps": [
                 {"id": "make", "action": "fake.create", "inputs": {"key": "{{ item }}"}},
-                {"id": "tag", "action": "fake.get", "inputs": {"key": "{{ steps.make.output.echo.key }}"}},
+                {
+                    "id": "tag",
+                    "action": "fake.get",
+                    "inputs": {"key": "{{ steps.make.output.echo.key }}"},
+                },
             ],
         }
     ]
