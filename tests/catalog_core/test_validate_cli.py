@@ -1,0 +1,104 @@
+"""`connector catalog validate` on the real catalog and on broken copies of it (via the CLI)."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import yaml
+
+from connector.catalog.loader import default_root
+from connector.cli import main
+
+Edit = Callable[[dict], None]
+
+
+def test_real_catalog_is_valid(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["catalog", "validate"]) == 0
+    assert "16 actions" in capsys.readouterr().out
+
+
+def _set(path: list, value: object) -> Edit:
+    def edit(doc: dict) -> None:
+        node = doc
+        for part in path[:-1]:
+            node = node[part]
+        if value is _DELETE:
+            del node[path[-1]]
+        else:
+            node[path[-1]] = value
+
+    return edit
+
+
+_DELETE = object()
+
+CASES = [
+    ("bitly/get_clicks_summary.yaml", _set(["request", "query", "unitz"], "x"),
+     "manifests/bitly/get_clicks_summary.yaml: request.query.unitz: not a parameter of "
+     "GET /bitlinks/{bitlink}/clicks/summary (did you mean 'unit'?)"),
+    ("bitly/get_clicks_summary.yaml", _set(["request", "query", "units"], _DELETE),
+     "request.query: GET /bitlinks/{bitlink}/clicks/summary requires the query parameter 'units'"),
+    ("bitly/get_bitlink.yaml", _set(["request", "path"], "/bitlinks/{bitlink}/clickz"),
+     "request.path: GET /bitlinks/{bitlink}/clickz is not a Bitly API operation"),
+    ("bitly/shorten_link.yaml", _set(["request", "body", "titl"], "x"),
+     "request.body.titl: not a property of the POST /shorten body"),
+    ("bitly/create_bitlink.yaml", _set(["request", "body", "long_url"], _DELETE),
+     "request.body: POST /bitlinks requires the body property 'long_url'"),
+    ("bitly/get_user.yaml", _set(["output", "sample"], _DELETE),
+     "get_user.yaml: output.sample: required key is missing"),
+    ("bitly/get_user.yaml", _set(["output", "sample", "login"], 5),
+     "get_user.yaml: output.sample.login: does not match the output schema"),
+    ("bitly/get_user.yaml", _set(["descripton"], "x"),
+     "get_user.yaml: descripton: unknown key (did you mean 'description'?)"),
+    ("shorten_dev/get_link_analytics.yaml",
+     _set(["request", "query", "period"], "<<inputs.perod>>"),
+     "request.query.period: 'inputs.perod' names an undeclared input (did you mean 'period'?)"),
+    ("shorten_dev/get_link.yaml", _set(["key"], "get_lnk"),
+     "get_link.yaml: key: 'get_lnk' does not match the file name 'get_link'"),
+    ("shorten_dev/list_links.yaml", _set(["handler"], "actions.shorten_dev.nope:list_links"),
+     "list_links.yaml: handler: cannot import 'actions.shorten_dev.nope'"),
+    ("shorten_dev/create_link.yaml", _set(["reconcile"], "actions.shorten_dev.links:nope"),
+     "create_link.yaml: reconcile: 'actions.shorten_dev.links' has no function 'nope'"),
+    ("shorten_dev/list_links.yaml", _set(["inputs", 2, "default"], "name"),
+     "list_links.yaml: inputs[2].default: 'name' is not valid"),
+    ("shorten_dev/create_link.yaml", _set(["rate_limit", "bucket"], "creations"),
+     "rate_limit.bucket: 'creations' is not a bucket of the app's rate_limits "
+     "(did you mean 'creation'?)"),
+    ("bitly/app.yaml", _set(["rate_limit"], {"concurrency": 1}),
+     "manifests/bitly/app.yaml: rate_limit: unknown key (did you mean 'rate_limits'?)"),
+    ("bitly/app.yaml", _set(["errors", 0, "error"], "slow_down"),
+     "manifests/bitly/app.yaml: errors[0].error: 'slow_down' is not one of"),
+]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def pristine(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    target = tmp_path_factory.mktemp("catalog") / "manifests"
+    shutil.copytree(default_root(), target)
+    return target
+
+
+@pytest.mark.parametrize(("file", "edit", "expected"), CASES, ids=[c[2][:60] for c in CASES])
+def test_anti_example_fails_naming_file_and_field(
+    pristine: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    file: str, edit: Edit, expected: str,
+) -> None:  # fmt: skip
+    root = tmp_path / "manifests"
+    shutil.copytree(pristine, root)
+    doc = yaml.safe_load((root / file).read_text())
+    edit(doc)
+    (root / file).write_text(yaml.safe_dump(doc, sort_keys=False))
+    assert main(["catalog", "validate", "--root", str(root)]) == 1
+    err = capsys.readouterr().err
+    assert expected in err, err
+
+
+def test_broken_yaml_is_named(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    root = tmp_path / "manifests"
+    shutil.copytree(default_root(), root)
+    (root / "bitly" / "get_user.yaml").write_text("key: [unclosed\n")
+    assert main(["catalog", "validate", "--root", str(root)]) == 1
+    assert "manifests/bitly/get_user.yaml: line" in capsys.readouterr().err
