@@ -138,9 +138,11 @@ class BitlyFacts:
         path with another method (the caller answers 405). Dot segments, empty segments
         and encoded slashes never match, so `bit.ly/x/../../user` cannot reach /user.
         """
-        segments = path.strip("/").split("/") if path.strip("/") else []
-        if path.endswith("//") or any(s in ("", ".", "..") for s in segments):
+        if not path.startswith("/"):
             return None, False
+        segments = path[1:].split("/")
+        if any(s in ("", ".", "..") for s in segments):
+            return None, False  # empty segments (`//`, a trailing `/`) and dot segments
         decoded = [unquote(s) for s in segments]
         if any("/" in s or "\\" in s or s in (".", "..") for s in decoded):
             return None, False
@@ -257,7 +259,7 @@ class _QueryChecker:
 
 def _coerce(name: str, text: str, kind: Any) -> tuple[Any, FieldProblem | None]:
     if kind == "integer":
-        if re.fullmatch(r"-?\d{1,18}", text.strip()):
+        if re.fullmatch(r"-?[0-9]{1,18}", text.strip()):
             return int(text), None
         return text, FieldProblem(name, f"must be an integer, not {text[:40]!r}", "invalid")
     if kind == "number":
