@@ -39,7 +39,7 @@ def test_unknown_path_is_plain_404_and_wrong_method_plain_405(client: Client) ->
     ],
 )
 def test_path_tricks_never_reach_another_endpoint(client: Client, raw_path: bytes) -> None:
-    status, headers, body = client.raw("GET", raw_path)
+    status, _headers, body = client.raw("GET", raw_path)
     assert status == 404, (raw_path, body)
     assert b"sandbox_user" not in body
 
@@ -53,7 +53,7 @@ def test_path_tricks_never_reach_another_endpoint(client: Client, raw_path: byte
     ],
 )
 def test_bitlinks_with_odd_characters_are_not_found(client: Client, raw_path: bytes) -> None:
-    status, headers, body = client.raw("GET", raw_path)
+    status, _headers, body = client.raw("GET", raw_path)
     assert status == 404
     assert json.loads(body)["message"] == "NOT_FOUND"
 
@@ -85,7 +85,7 @@ def test_body_over_one_megabyte_is_413(fresh: Client) -> None:
     r = fresh.post("/v4/shorten", content=big, headers={"Content-Type": "application/json"})
     assert r.status_code == 413 and r.json()["message"] == "REQUEST_ENTITY_TOO_LARGE"
     # also when the length is not announced (chunked)
-    status, _, body = fresh.raw("POST", b"/v4/shorten", big.encode(), {"content-length": "x"})
+    status, _, _body = fresh.raw("POST", b"/v4/shorten", big.encode(), {"content-length": "x"})
     assert status in (400, 413)
 
 

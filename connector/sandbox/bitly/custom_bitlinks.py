@@ -51,9 +51,9 @@ def add_custom_bitlink(store: Store, key: str, link_key: str, now: float) -> Non
 
 def _body(call: Call, row: sqlite3.Row) -> dict[str, Any]:
     link = link_by_key(call, row["link_key"], resolve_custom=False)
-    schema = call.op.responses["200"]["properties"]["bitlink"]
+    schema = call.success_schema()["properties"]["bitlink"]
     domain, _, keyword = row["key"].partition("/")
-    history = []
+    history: list[dict[str, Any]] = []
     for entry in json.loads(row["history"]):
         target = call.conn.execute(
             "SELECT * FROM links WHERE key = ?", (entry["link_key"],)

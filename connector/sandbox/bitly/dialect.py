@@ -33,12 +33,12 @@ def api_path(scope: Scope) -> str | None:
 def resolve(facts: BitlyFacts, scope: Scope) -> tuple[PathMatch | None, bool]:
     """The operation a request addresses (cached in the scope: the controls layer and the
     app both need it)."""
-    cached = scope.get(_MATCH_KEY)
+    cached: tuple[PathMatch | None, bool] | None = scope.get(_MATCH_KEY)
     if cached is None:
         path = api_path(scope)
         cached = (None, False) if path is None else facts.match_path(scope["method"], path)
         scope[_MATCH_KEY] = cached
-    return cached  # type: ignore[no-any-return]
+    return cached
 
 
 class BitlyDialect:

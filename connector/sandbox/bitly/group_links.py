@@ -116,7 +116,7 @@ def list_group_links(call: Call) -> Reply:
         if (in_channel is None or r["key"] in in_channel)
         and _matches(call, r, customs.get(r["key"], []))
     ]
-    schema = call.op.responses["200"]["properties"]["links"]["items"]
+    schema = call.success_schema()["properties"]["links"]["items"]
     cursor = dict(call.raw_query).get("search_after")
     if cursor is not None:
         after = rows
@@ -221,7 +221,7 @@ def sorted_links(call: Call) -> Reply:
     ranked = sorted(
         (k for k in by_key if totals.get(k, 0) > 0), key=lambda k: (-totals[k], -by_key[k]["seq"])
     )[:size]
-    schema = call.op.responses["200"]["properties"]["links"]["items"]
+    schema = call.success_schema()["properties"]["links"]["items"]
     return None, {
         "links": [link_json(call, by_key[k], schema) for k in ranked],
         "sorted_links": [{"id": k, "clicks": totals[k]} for k in ranked],

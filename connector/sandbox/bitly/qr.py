@@ -57,7 +57,7 @@ def _customization(call: Call, current: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-_DEFAULT = {"color": "000000", "image_format": "png", "exclude_bitly_logo": False}
+_DEFAULT: dict[str, Any] = {"color": "000000", "image_format": "png", "exclude_bitly_logo": False}
 
 
 def _stored(call: Call, key: str) -> sqlite3.Row | None:
@@ -67,7 +67,9 @@ def _stored(call: Call, key: str) -> sqlite3.Row | None:
 def _body(
     call: Call, link: sqlite3.Row, stored: sqlite3.Row | None, image_format: str | None = None
 ) -> dict[str, Any]:
-    custom = json.loads(stored["customization"]) if stored is not None else dict(_DEFAULT)
+    custom: dict[str, Any] = (
+        json.loads(stored["customization"]) if stored is not None else dict(_DEFAULT)
+    )
     created = stored["created"] if stored is not None else link["created_ts"]
     modified = stored["modified"] if stored is not None else link["created_ts"]
     fmt = image_format or custom["image_format"]

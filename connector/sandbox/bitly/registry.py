@@ -47,6 +47,10 @@ class Call:
         """A body field (the body is a JSON object once validated)."""
         return self.body.get(name, default) if isinstance(self.body, dict) else default
 
+    def success_schema(self) -> dict[str, Any]:
+        """The schema of the operation's declared success body."""
+        return self.op.responses.get(str(self.op.success_status)) or {}
+
     def api_url(self, path: str) -> str:
         return f"{self.base_url}/v4{path}"
 
