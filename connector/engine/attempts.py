@@ -53,8 +53,14 @@ async def call_action(
     outcome = CallOutcome()
     must_reconcile = False
     attempt = 0
+    # Write attempts and read-back checks each get the policy's attempts: a flaky read
+    # must not use up the retries of the write it is protecting.
+    writes = checks = 0
     while True:
         attempt += 1
+        reconciling = must_reconcile
+        writes += 0 if reconciling else 1
+        checks += 1 if reconciling else 0
         record: dict[str, Any] = {"attempt": attempt, "started_at": clock.wall()}
         outcome.attempts.append(record)
         started = clock.now()
@@ -84,7 +90,7 @@ async def call_action(
                     outcome.error = outcome_unknown(action.id, exc, where=where)
                     return outcome
                 must_reconcile = choice is WriteDecision.RECONCILE
-            if not policy.should_retry(attempt, error):
+            if not policy.should_retry(checks if reconciling else writes, error):
                 if must_reconcile and record.get("call") != "reconcile":
                     # Out of attempts, but the last write's fate is unknown: look it up once
                     # so a write that did land is reported as the success it was.
@@ -92,7 +98,7 @@ async def call_action(
                 if outcome.output is None:
                     outcome.error = error
                 return outcome
-            wait = policy.wait_after(attempt, error, rng)
+            wait = policy.wait_after(checks if reconciling else writes, error, rng)
             record["wait"] = round(wait, 3)
             await clock.sleep(wait)
             continue

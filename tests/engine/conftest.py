@@ -7,8 +7,8 @@ import difflib
 import heapq
 import itertools
 import random
-from collections.abc import Coroutine
 from collections import defaultdict
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace

@@ -11,7 +11,7 @@ from connector.engine.retry_run import retry_run
 from connector.engine.workflow import validate_workflow
 from connector.errors import QuotaExhausted, ServerError, Throttled, TransportError
 
-from .conftest import FakeCatalog, FakeRunner, SimClock
+from .conftest import FakeCatalog, SimClock
 
 
 def _wf(catalog: FakeCatalog, steps: list[dict[str, Any]], **extra: Any) -> Any:
