@@ -25,7 +25,8 @@ from typing import Any
 
 import pytest
 
-from connector.catalog import Catalog, load_catalog
+from connector.catalog import ActionSpec, Catalog, load_catalog
+from connector.catalog.models import MISSING
 from connector.redact import MASK
 from connector.sandbox.config import DEMO_BITLY_TOKEN, DEMO_SHORTEN_KEY
 
@@ -40,6 +41,11 @@ REPLAY_CREDENTIALS = {"bitly": "replay-bitly-credential", "shorten_dev": "replay
 SCRUBBED_HEADERS = ("authorization", "cookie", "set-cookie", "x-api-key")
 # Headers that differ between runs and mean nothing to a replay.
 VOLATILE_HEADERS = ("date", "server", "x-request-id", "connection", "accept-encoding")
+
+
+@pytest.fixture
+def target_class() -> type[Target]:
+    return Target
 
 
 @dataclass
@@ -68,6 +74,40 @@ class Target:
 def _root(url: str) -> str:
     scheme, _, rest = url.partition("://")
     return f"{scheme}://{rest.split('/', 1)[0]}"
+
+
+#: demo data both sandboxes load from the demo seed (same seed, same links)
+DEMO_BITLINK = "bit.ly/spring-sale"
+DEMO_SLUG = "spring-363"
+#: inputs a replay runs with, beyond each required input's manifest example
+REPLAY_INPUTS: dict[str, dict[str, Any]] = {
+    "bitly.get_link_click_metrics": {"unit": "day", "units": 7, "include_breakdowns": True},
+    "bitly.get_clicks_summary": {"unit": "day", "units": 30},
+    "bitly.list_group_bitlinks": {"size": 10},
+    "bitly.update_bitlink": {"title": "Spring sale (extended)"},
+    "shorten_dev.create_link": {"custom_slug": "replay-spring"},
+    "shorten_dev.list_links": {"limit": 30, "page_size": 10},
+    "shorten_dev.get_link_analytics": {"period": "30d"},
+}
+
+
+def _replay_inputs(action: ActionSpec) -> dict[str, Any]:
+    raw: dict[str, Any] = {}
+    for spec in action.inputs:
+        if spec.format == "bitlink":
+            raw[spec.key] = DEMO_BITLINK
+        elif spec.key == "slug":
+            raw[spec.key] = DEMO_SLUG
+        elif spec.required and spec.example is not None and spec.example is not MISSING:
+            raw[spec.key] = spec.example
+    raw.update(REPLAY_INPUTS.get(action.id, {}))
+    return raw
+
+
+@pytest.fixture
+def replay_inputs() -> Any:
+    """Inputs each action runs with in replays and live sandbox runs."""
+    return _replay_inputs
 
 
 @pytest.fixture(scope="session")
@@ -119,6 +159,18 @@ def target(record_mode: str) -> Iterator[Target]:
 
 @pytest.fixture
 def vcr_config(target: Target) -> dict[str, Any]:
+    return scrubbing_config(target)
+
+
+@pytest.fixture
+def make_vcr_config() -> Any:
+    """For tests that record a cassette of their own."""
+    return scrubbing_config
+
+
+def scrubbing_config(target: Target) -> dict[str, Any]:
+    """vcr settings: drop secret headers, replace secrets and base URLs by value."""
+
     def before_request(request: Any) -> Any:
         request.uri = target.scrub(request.uri)
         if request.body:

@@ -14,38 +14,10 @@ from typing import Any
 import pytest
 from jsonschema import Draft202012Validator
 
-from connector.catalog import ActionSpec, Catalog, load_catalog
-from connector.catalog.models import MISSING
+from connector.catalog import Catalog, load_catalog
 from connector.runner import ActionRunner
 
 ACTION_IDS = sorted(load_catalog().actions)
-
-#: demo data both sandboxes load from the demo seed (same seed, same links)
-DEMO_BITLINK = "bit.ly/spring-sale"
-DEMO_SLUG = "spring-363"
-#: inputs a replay runs with, beyond each required input's manifest example
-REPLAY_INPUTS: dict[str, dict[str, Any]] = {
-    "bitly.get_link_click_metrics": {"unit": "day", "units": 7, "include_breakdowns": True},
-    "bitly.get_clicks_summary": {"unit": "day", "units": 30},
-    "bitly.list_group_bitlinks": {"size": 10},
-    "bitly.update_bitlink": {"title": "Spring sale (extended)"},
-    "shorten_dev.create_link": {"custom_slug": "replay-spring"},
-    "shorten_dev.list_links": {"limit": 30, "page_size": 10},
-    "shorten_dev.get_link_analytics": {"period": "30d"},
-}
-
-
-def replay_inputs(action: ActionSpec) -> dict[str, Any]:
-    raw: dict[str, Any] = {}
-    for spec in action.inputs:
-        if spec.format == "bitlink":
-            raw[spec.key] = DEMO_BITLINK
-        elif spec.key == "slug":
-            raw[spec.key] = DEMO_SLUG
-        elif spec.required and spec.example is not None and spec.example is not MISSING:
-            raw[spec.key] = spec.example
-    raw.update(REPLAY_INPUTS.get(action.id, {}))
-    return raw
 
 
 def schema_problems(schema: dict[str, Any], value: Any) -> list[str]:
@@ -82,7 +54,12 @@ def test_handlers_resolve(catalog: Catalog, action_id: str) -> None:
 @pytest.mark.vcr
 @pytest.mark.parametrize("action_id", ACTION_IDS)
 def test_cassette_replay_output_matches_schema(
-    catalog: Catalog, target: Any, vcr: Any, record_mode: str, action_id: str
+    catalog: Catalog,
+    target: Any,
+    vcr: Any,
+    record_mode: str,
+    replay_inputs: Any,
+    action_id: str,
 ) -> None:
     action = catalog.get(action_id)
     prepared = catalog.prepare_inputs(action_id, replay_inputs(action), {})

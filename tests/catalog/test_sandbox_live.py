@@ -1,0 +1,45 @@
+"""Every action once more, live over loopback HTTP against one pair of embedded sandboxes.
+
+The replays prove the recorded shapes; this proves the runner against the servers as they
+are now (a sandbox change that breaks an action fails here before anyone re-records).
+Destructive actions run last, so the reads see the demo data.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from jsonschema import Draft202012Validator
+
+from connector.runner import ActionRunner
+from connector.sandbox.embedded import embedded_sandboxes
+
+LAST = ("bitly.delete_bitlink", "shorten_dev.revoke_link")
+
+
+@pytest.mark.slow
+def test_every_action_runs_on_the_sandbox(catalog: Any, replay_inputs: Any) -> None:
+    order = sorted(catalog.actions, key=lambda a: (a in LAST, a))
+    failures: dict[str, list[str]] = {}
+
+    async def go(base_urls: dict[str, str], credentials: dict[str, str]) -> None:
+        async with ActionRunner(
+            catalog, base_urls=base_urls, credentials=credentials, env={}
+        ) as runner:
+            for action_id in order:
+                action = catalog.get(action_id)
+                prepared = catalog.prepare_inputs(action_id, replay_inputs(action), {})
+                output = await runner.run(action_id, prepared)
+                problems = [
+                    e.message[:200]
+                    for e in Draft202012Validator(action.output_schema).iter_errors(output)
+                ]
+                if problems:
+                    failures[action_id] = problems
+
+    with embedded_sandboxes() as boxes:
+        asyncio.run(go(dict(boxes.base_urls), dict(boxes.credentials)))
+    assert failures == {}
+    assert len(order) >= 16
