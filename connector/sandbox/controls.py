@@ -355,7 +355,7 @@ class ControlsMiddleware:
     def _apply_update(self, body: bytes) -> None:
         try:
             data = json.loads(body or b"{}")
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, RecursionError):
             raise ValueError("body is not valid JSON") from None
         limits, faults = controls_from_json(data, self.controls)
         with self._lock:

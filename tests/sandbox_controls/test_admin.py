@@ -73,6 +73,8 @@ def test_admin_put_rejects_bad_values(dummy: DummyApp, clock: Clock) -> None:
         b'{"faults": {"seed": "x"}}',
         b'{"limits": {"per_endpoint": {"GET /x": [1]}}}',
         b'{"other": 1}',
+        b"[" * 100_000,
+        b"\xff",
     ]
 
     async def go(client: httpx.AsyncClient) -> list[httpx.Response]:

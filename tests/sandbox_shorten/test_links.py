@@ -97,6 +97,8 @@ def test_create_validation_names_the_field(api: Api, body: dict, field: str) -> 
         (b"[1, 2]", "body"),
         (b'"text"', "body"),
         (b"\xff\xfe{}", "body"),
+        (b"[" * 100_000 + b"]" * 100_000, "body"),
+        (b'{"destination_url": 1' + b"0" * 5000 + b"}", "body"),
         (b'{"destination_url": "https://a.example/\\ud800"}', "destination_url"),
     ],
 )

@@ -59,6 +59,8 @@ async def read_json(request: Request) -> Any:
         raise BadRequest({"body": "not valid UTF-8"}, "Malformed JSON body") from None
     except ValueError as exc:
         raise BadRequest({"body": f"invalid JSON: {exc}"}, "Malformed JSON body") from None
+    except RecursionError:
+        raise BadRequest({"body": "JSON nested too deeply"}, "Malformed JSON body") from None
 
 
 def _text_problem(value: str) -> str | None:
@@ -128,7 +130,7 @@ def parse_link(item: Any, prefix: str = "") -> tuple[NewLink | None, dict[str, s
             elif problem := _text_problem(tag):
                 errors[where] = problem
 
-    if errors:
+    if errors or not isinstance(url, str):
         return None, errors
     return NewLink(url, slug, list(tags), _threat(host)), {}
 
