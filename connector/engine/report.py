@@ -119,10 +119,11 @@ def _attempt_lines(attempts: list[dict[str, Any]], indent: str) -> list[str]:
         err = a.get("error") or {}
         code = err.get("code") or err.get("kind") or ""
         wait = f", then waited {a['wait']:.2f}s" if a.get("wait") is not None else ""
-        lines.append(
-            f"{indent}attempt {a.get('attempt')}: {step}{what} {a.get('result', '?')}"
-            f" {status} {code} ({a.get('duration_ms', 0):.0f} ms){wait}".replace("  ", " ")
+        text = (
+            f"attempt {a.get('attempt')}: {step}{what} {a.get('result', '?')}"
+            f" {status} {code} ({a.get('duration_ms', 0):.0f} ms){wait}"
         )
+        lines.append(indent + " ".join(text.split()))
     return lines
 
 
