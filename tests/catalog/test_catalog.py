@@ -9,15 +9,64 @@ conftest.py for how to re-record) returns output valid against the same schema.
 from __future__ import annotations
 
 import asyncio
+import json
+from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
+import yaml
 from jsonschema import Draft202012Validator
 
 from connector.catalog import Catalog, load_catalog
+from connector.catalog.validate import check_bitly_request, validate_catalog
 from connector.runner import ActionRunner
+from connector.vendor.bitly_spec import load_bitly_facts
 
 ACTION_IDS = sorted(load_catalog().actions)
+CASSETTES = Path(__file__).resolve().parents[2] / "cassettes"
+
+
+@pytest.fixture(scope="module")
+def validation() -> tuple[Any, list[Any]]:
+    return validate_catalog()
+
+
+@pytest.mark.parametrize("action_id", ACTION_IDS)
+def test_manifest_passes_catalog_validate(
+    catalog: Catalog, validation: tuple[Any, list[Any]], action_id: str
+) -> None:
+    # The same checks as `connector catalog validate`, reported per action.
+    _, problems = validation
+    action = catalog.get(action_id)
+    stem = f"{action.app}/{action.key}.yaml"
+    mine = [str(p) for p in problems if p.file.replace("\\", "/").endswith(stem)]
+    assert mine == []
+
+
+@pytest.mark.parametrize("action_id", ACTION_IDS)
+def test_request_consistent_with_vendor_facts(catalog: Catalog, action_id: str) -> None:
+    """Declarative Bitly requests against the facts (the validate check), and every Bitly
+    request a cassette recorded, handlers' included, against the same facts."""
+    action = catalog.get(action_id)
+    if action.app != "bitly":
+        pytest.skip("vendor API facts exist for Bitly only")
+    assert list(check_bitly_request(action)) == []
+    cassette = CASSETTES / action.app / f"{action.key}.yaml"
+    facts = load_bitly_facts()
+    interactions = yaml.safe_load(cassette.read_text())["interactions"]
+    assert interactions
+    for interaction in interactions:
+        url = httpx.URL(interaction["request"]["uri"])
+        method = interaction["request"]["method"]
+        assert url.raw_path.startswith(b"/v4/")
+        match, _ = facts.match_path(method, url.raw_path.decode()[len("/v4") :].split("?")[0])
+        assert match is not None, f"{method} {url.path} is no Bitly v4 operation"
+        _, problems = match.operation.check_query(list(url.params.multi_items()))
+        assert problems == [], f"{method} {url}: {problems}"
+        body = interaction["request"]["body"]
+        if body:
+            assert match.operation.check_body(json.loads(body)) == []
 
 
 def schema_problems(schema: dict[str, Any], value: Any) -> list[str]:
