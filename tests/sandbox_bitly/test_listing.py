@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+import pytest
+
 from .conftest import Client
 
 GROUP_LINKS = "/v4/groups/Bdemo000001/bitlinks"
@@ -34,13 +36,15 @@ def test_page_numbers(client: Client) -> None:
     assert pages[-1]["pagination"]["next"] == ""
 
 
-def test_search_after_cursor(client: Client) -> None:
+@pytest.mark.parametrize("filters", [{}, {"query": "example.com"}], ids=["sql", "filtered"])
+def test_search_after_cursor(client: Client, filters: dict[str, str]) -> None:
     by_page = [
         link["id"]
-        for page in _follow(client, client.get(GROUP_LINKS, params={"size": "7"}).json())
+        for page in _follow(client, client.get(GROUP_LINKS, params={"size": "7", **filters}).json())
         for link in page["links"]
     ]
-    first = client.get(GROUP_LINKS, params={"size": "7", "search_after": ""}).json()
+    assert len(by_page) > 14
+    first = client.get(GROUP_LINKS, params={"size": "7", "search_after": "", **filters}).json()
     assert first["pagination"]["search_after"]
     assert "search_after=" in first["pagination"]["next"]
     pages = _follow(client, first)

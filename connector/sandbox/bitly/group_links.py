@@ -27,35 +27,45 @@ def _on_off(setting: str, value: bool) -> bool:
     return setting == "both" or (setting == "on") == value
 
 
+def _sql_filters(call: Call, guid: str) -> tuple[str, list[Any]]:
+    """The filters SQL can apply on its own columns (the rest are checked in `_matches`)."""
+    q = call.query
+    clauses: list[str] = ["group_guid = ?", "deleted = 0"]
+    args: list[Any] = [guid]
+    if q["archived"] != "both":
+        clauses.append("archived = ?")
+        args.append(int(q["archived"] == "on"))
+    if q["deeplinks"] != "both" or q["domain_deeplinks"] != "both":
+        for setting in {q["deeplinks"], q["domain_deeplinks"]} - {"both"}:
+            clauses.append("deeplinks " + ("!=" if setting == "on" else "=") + " '[]'")
+    for name, column, op in (
+        ("created_before", "created_ts", "<"),
+        ("created_after", "created_ts", ">"),
+        ("modified_after", "modified_ts", ">"),
+    ):
+        if name in q:
+            clauses.append(f"{column} {op} ?")
+            args.append(q[name])
+    if q.get("encoding_login"):
+        clauses.append(f"created_by IN ({', '.join('?' for _ in q['encoding_login'])})")
+        args.extend(q["encoding_login"])
+    return " AND ".join(clauses), args
+
+
 def _matches(call: Call, row: sqlite3.Row, customs: list[str]) -> bool:
     q = call.query
-    if not _on_off(q["archived"], bool(row["archived"])):
-        return False
     if not _on_off(q["custom_bitlink"], bool(customs)):
-        return False
-    has_deeplinks = row["deeplinks"] != "[]"
-    if not _on_off(q["deeplinks"], has_deeplinks) or not _on_off(
-        q["domain_deeplinks"], has_deeplinks
-    ):
-        return False
-    tags = json.loads(row["tags"])
-    if q.get("tags") and not set(q["tags"]) & set(tags):
         return False
     if "keyword" in q and q["keyword"] not in [k.split("/", 1)[1] for k in customs]:
         return False
-    if "query" in q:
-        needle = q["query"].casefold()
-        haystack = " ".join([row["key"], row["long_url"], row["title"], *tags, *customs])
-        if needle not in haystack.casefold():
+    if q.get("tags") or "query" in q:
+        tags = json.loads(row["tags"])
+        if q.get("tags") and not set(q["tags"]) & set(tags):
             return False
-    if "created_before" in q and not row["created_ts"] < q["created_before"]:
-        return False
-    if "created_after" in q and not row["created_ts"] > q["created_after"]:
-        return False
-    if "modified_after" in q and not row["modified_ts"] > q["modified_after"]:
-        return False
-    if q.get("encoding_login") and row["created_by"] not in q["encoding_login"]:
-        return False
+        if "query" in q:
+            haystack = " ".join([row["key"], row["long_url"], row["title"], *tags, *customs])
+            if q["query"].casefold() not in haystack.casefold():
+                return False
     # The sandbox has no launchpads: a launchpad filter matches nothing.
     return not q.get("launchpad_ids")
 
@@ -95,62 +105,103 @@ def _page_url(call: Call, replace: dict[str, str]) -> str:
     return call.api_url(f"/groups/{call.path['group_guid']}/bitlinks") + "?" + urlencode(pairs)
 
 
+def _customs(call: Call, link_keys: list[str] | None) -> dict[str, list[str]]:
+    """link key -> its custom bitlinks (for the given links, or all)."""
+    sql = "SELECT key, link_key FROM custom_bitlinks"
+    args: list[str] = []
+    if link_keys is not None:
+        sql += f" WHERE link_key IN ({', '.join('?' for _ in link_keys)})"
+        args = link_keys
+    out: dict[str, list[str]] = {}
+    for r in call.conn.execute(sql + " ORDER BY created_ts, key", args):
+        out.setdefault(r["link_key"], []).append(r["key"])
+    return out
+
+
+def _python_filters(call: Call) -> bool:
+    q = call.query
+    return (
+        q["custom_bitlink"] != "both"
+        or any(name in q for name in ("keyword", "query"))
+        or bool(q.get("tags"))
+        or bool(q.get("launchpad_ids"))
+        or _channel_links(call) is not None
+    )
+
+
+def _select(
+    call: Call, guid: str, size: int, page: int, position: tuple[float, int] | None
+) -> tuple[list[sqlite3.Row], int, dict[str, list[str]]]:
+    """One page of matching links (plus one to tell whether more follow), the total, and
+    their custom bitlinks."""
+    where, args = _sql_filters(call, guid)
+    order = "ORDER BY created_ts DESC, seq DESC"
+    if _python_filters(call):
+        in_channel = _channel_links(call)
+        customs = _customs(call, None)
+        rows = [
+            r
+            for r in call.conn.execute(f"SELECT * FROM links WHERE {where} {order}", args)
+            if (in_channel is None or r["key"] in in_channel)
+            and _matches(call, r, customs.get(r["key"], []))
+        ]
+        total = len(rows)
+        if position is not None:
+            rows = [r for r in rows if (r["created_ts"], r["seq"]) < position]
+        else:
+            rows = rows[(page - 1) * size :]
+        return rows[: size + 1], total, customs
+    # No filter needs Python: let SQLite count and page.
+    total = int(call.conn.execute(f"SELECT COUNT(*) FROM links WHERE {where}", args).fetchone()[0])
+    if position is not None:
+        where += " AND (created_ts, seq) < (?, ?)"
+        args = [*args, *position]
+        offset = 0
+    else:
+        offset = (page - 1) * size
+    rows = call.conn.execute(
+        f"SELECT * FROM links WHERE {where} {order} LIMIT ? OFFSET ?", [*args, size + 1, offset]
+    ).fetchall()
+    return rows, total, _customs(call, [r["key"] for r in rows])
+
+
 @handles("getBitlinksByGroup")
 def list_group_links(call: Call) -> Reply:
     guid = group_row(call, call.path["group_guid"])["guid"]
     size = call.query["size"]
     if not 1 <= size <= MAX_PAGE_SIZE:
         raise field_error("size", f"must be between 1 and {MAX_PAGE_SIZE}", "groups")
-    in_channel = _channel_links(call)
-    rows = call.conn.execute(
-        "SELECT * FROM links WHERE group_guid = ? AND deleted = 0"
-        " ORDER BY created_ts DESC, seq DESC",
-        (guid,),
-    ).fetchall()
-    customs: dict[str, list[str]] = {}
-    for r in call.conn.execute("SELECT key, link_key FROM custom_bitlinks ORDER BY created_ts"):
-        customs.setdefault(r["link_key"], []).append(r["key"])
-    rows = [
-        r
-        for r in rows
-        if (in_channel is None or r["key"] in in_channel)
-        and _matches(call, r, customs.get(r["key"], []))
-    ]
-    schema = call.success_schema()["properties"]["links"]["items"]
+    page = call.query["page"]
+    if page < 1:
+        raise field_error("page", "must be 1 or more", "groups")
     cursor = dict(call.raw_query).get("search_after")
+    position = _decode_cursor(cursor) if cursor else None
+    rows, total, customs = _select(call, guid, size, page, position)
+    chunk, more = rows[:size], len(rows) > size
+    schema = call.success_schema()["properties"]["links"]["items"]
+    links = [link_json(call, r, schema, customs.get(r["key"], [])) for r in chunk]
+    pagination: dict[str, Any]
     if cursor is not None:
-        after = rows
-        if cursor:
-            position = _decode_cursor(cursor)
-            after = [r for r in rows if (r["created_ts"], r["seq"]) < position]
-        chunk = after[:size]
-        more = len(after) > size
+        # The cursor form of newer API versions, used when the request carries search_after.
         next_cursor = _encode_cursor(chunk[-1]) if chunk and more else ""
-        pagination: dict[str, Any] = {
-            "total": len(rows),
+        pagination = {
+            "total": total,
             "size": size,
             "prev": "",
             "page": 1,
             "search_after": next_cursor,
             "next": _page_url(call, {"search_after": next_cursor}) if next_cursor else "",
         }
-        return None, {
-            "links": [link_json(call, r, schema) for r in chunk],
-            "pagination": pagination,
+    else:
+        last_page = max(1, -(-total // size))
+        pagination = {
+            "total": total,
+            "size": size,
+            "page": page,
+            "prev": _page_url(call, {"page": str(page - 1)}) if 1 < page <= last_page + 1 else "",
+            "next": _page_url(call, {"page": str(page + 1)}) if more else "",
         }
-    page = call.query["page"]
-    if page < 1:
-        raise field_error("page", "must be 1 or more", "groups")
-    chunk = rows[(page - 1) * size : page * size]
-    last_page = max(1, -(-len(rows) // size))
-    pagination = {
-        "total": len(rows),
-        "size": size,
-        "page": page,
-        "prev": _page_url(call, {"page": str(page - 1)}) if 1 < page <= last_page + 1 else "",
-        "next": _page_url(call, {"page": str(page + 1)}) if page < last_page else "",
-    }
-    return None, {"links": [link_json(call, r, schema) for r in chunk], "pagination": pagination}
+    return None, {"links": links, "pagination": pagination}
 
 
 @handles("updateBitlinksByGroup")

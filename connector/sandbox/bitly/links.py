@@ -82,8 +82,17 @@ def link_keys_with_custom(conn: sqlite3.Connection, link_key: str) -> list[str]:
     return [link_key, *custom_keys_of(conn, link_key)]
 
 
-def link_json(call: Call, row: sqlite3.Row, schema: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The link as Bitly shows it, limited to the properties `schema` declares."""
+def link_json(
+    call: Call,
+    row: sqlite3.Row,
+    schema: dict[str, Any] | None = None,
+    custom_keys: list[str] | None = None,
+) -> dict[str, Any]:
+    """The link as Bitly shows it, limited to the properties `schema` declares.
+
+    `custom_keys` saves a query per link when the caller has them already."""
+    if custom_keys is None:
+        custom_keys = custom_keys_of(call.conn, row["key"])
     body: dict[str, Any] = {
         "references": {"group": call.api_url(f"/groups/{row['group_guid']}")},
         "link": f"https://{row['key']}",
@@ -94,7 +103,7 @@ def link_json(call: Call, row: sqlite3.Row, schema: dict[str, Any] | None = None
         "created_at": bitly_time(row["created_ts"]),
         "created_by": row["created_by"],
         "client_id": row["client_id"],
-        "custom_bitlinks": [f"https://{k}" for k in custom_keys_of(call.conn, row["key"])],
+        "custom_bitlinks": [f"https://{k}" for k in custom_keys],
         "tags": json.loads(row["tags"]),
         "launchpad_ids": [],
         "deeplinks": json.loads(row["deeplinks"]),
