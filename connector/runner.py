@@ -81,10 +81,10 @@ def resolve_handler(dotted: str) -> Handler:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as exc:
         raise E.InvalidConfiguration(f"handler {dotted!r}: module not found ({exc.name})") from None
-    func = getattr(module, attr, None)
+    func: Handler | None = getattr(module, attr, None)
     if func is None or not callable(func):
         raise E.InvalidConfiguration(f"handler {dotted!r}: {module_name} has no function {attr!r}")
-    return func  # type: ignore[no-any-return]
+    return func
 
 
 class ActionRunner:

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from jsonschema import Draft202012Validator
 
+from connector.errors import Conflict
 from connector.runner import ActionRunner
 from connector.sandbox.embedded import embedded_sandboxes
 
@@ -38,6 +39,18 @@ def test_every_action_runs_on_the_sandbox(catalog: Any, replay_inputs: Any) -> N
                 ]
                 if problems:
                     failures[action_id] = problems
+            # A create retried after its response was lost: the 409 on our own custom slug
+            # is read back and returned as the success it was.
+            create = catalog.get("shorten_dev.create_link")
+            inputs = catalog.prepare_inputs(create.id, replay_inputs(create), {})
+            again = await runner.run(create.id, inputs)
+            assert again["link"]["slug"] == inputs["custom_slug"]
+            assert again["link"]["destination_url"] == inputs["destination_url"]
+            assert await runner.reconcile(create.id, inputs) == again
+            other = {**inputs, "destination_url": "https://elsewhere.example/"}
+            assert await runner.reconcile(create.id, other) is None
+            with pytest.raises(Conflict):
+                await runner.run(create.id, other)
 
     with embedded_sandboxes() as boxes:
         asyncio.run(go(dict(boxes.base_urls), dict(boxes.credentials)))
