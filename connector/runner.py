@@ -65,8 +65,9 @@ class HandlerContext:
         )
 
     async def request_url(self, url: str) -> Any:
-        """GET an absolute URL the API handed out (a next page); only under the base URL."""
-        return await self.client.request(self.action_id, "GET", url)
+        """GET a URL the API handed out (a next page), resolved against the base URL;
+        refused unless it lies under the base URL."""
+        return await self.client.request(self.action_id, "GET", str(self.client.base_url.join(url)))
 
     def is_under_base(self, url: str) -> bool:
         return self.client.is_under_base(url)
