@@ -5,6 +5,9 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import httpx
+import pytest
+
 from connector.sandbox.bitly import create_app
 from connector.sandbox.bitly.demo import DEMO_LINKS
 from connector.sandbox.config import DEMO_BITLY_TOKEN, SandboxConfig
@@ -137,5 +140,21 @@ def test_injected_server_errors_use_bitly_bodies_and_apply_nothing() -> None:
             assert r.json()["message"] == expected[r.status_code]
         rows = c.app.state.store.conn.execute("SELECT COUNT(*) FROM links").fetchone()[0]
         assert rows == 0
+    finally:
+        c.close()
+
+
+def test_lost_write_applies_the_write_then_cuts_the_connection() -> None:
+    controls = Controls(faults=Faults(lost_write_rate=1.0, seed=1))
+    c = Client(create_app(SandboxConfig(controls=controls, now=lambda: NOW)))
+    try:
+        with pytest.raises(httpx.TransportError):
+            c.post("/v4/shorten", json={"long_url": "https://example.com/lost"})
+        rows = c.app.state.store.conn.execute(
+            "SELECT long_url FROM links WHERE long_url = 'https://example.com/lost'"
+        ).fetchall()
+        assert len(rows) == 1
+        # reads are not writes: they answer normally
+        assert c.get("/v4/user").status_code == 200
     finally:
         c.close()
