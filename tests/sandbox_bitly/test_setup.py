@@ -158,3 +158,16 @@ def test_lost_write_applies_the_write_then_cuts_the_connection() -> None:
         assert c.get("/v4/user").status_code == 200
     finally:
         c.close()
+
+
+def test_free_plan_answers_402_on_premium_operations() -> None:
+    c = Client(create_app(SandboxConfig(seed=1, now=lambda: NOW), plan="free"))
+    try:
+        r = c.get("/v4/campaigns")
+        assert r.status_code == 402 and r.json()["message"] == "UPGRADE_REQUIRED"
+        assert c.get("/v4/bitlinks/bit.ly/spring-sale/devices").status_code == 402
+        assert c.get("/v4/bitlinks/bit.ly/spring-sale/countries").status_code == 200
+    finally:
+        c.close()
+    with pytest.raises(ValueError, match="plan"):
+        create_app(SandboxConfig(), plan="gold")

@@ -49,10 +49,12 @@ from connector.sandbox.config import DEMO_BITLY_TOKEN, SandboxConfig
 from connector.sandbox.controls import ControlsMiddleware
 from connector.vendor.bitly_spec import BitlyFacts, load_bitly_facts, precompile
 
-__all__ = ["BitlyApi", "create_app"]
+__all__ = ["PLANS", "BitlyApi", "create_app"]
 
 log = logging.getLogger("connector.sandbox.bitly")
 
+#: "premium": every operation answers; "free": operations marked premium answer 402
+PLANS = ("premium", "free")
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 # characters left as they are when a long URL goes into a Location header
 _URL_SAFE = ":/?#[]@!$&'()*+,;=%~-._"
@@ -62,7 +64,12 @@ class BitlyApi:
     """The request handling behind the app (no Starlette routing beyond one catch-all)."""
 
     def __init__(
-        self, store: Store, facts: BitlyFacts, config: SandboxConfig, counts: Counter[str]
+        self,
+        store: Store,
+        facts: BitlyFacts,
+        config: SandboxConfig,
+        counts: Counter[str],
+        plan: str = "premium",
     ) -> None:
         missing = {op.operation_id for op in facts.operations} - set(HANDLERS)
         if missing:
@@ -72,6 +79,9 @@ class BitlyApi:
         self.config = config
         self.counts = counts
         self.tokens = frozenset(config.tokens) or frozenset({DEMO_BITLY_TOKEN})
+        if plan not in PLANS:
+            raise ValueError(f"plan must be one of {PLANS}, not {plan!r}")
+        self.plan = plan
 
     async def endpoint(self, request: Request) -> Response:
         match, known = resolve(self.facts, request.scope)
@@ -93,6 +103,13 @@ class BitlyApi:
     async def _api(self, request: Request, match: Any) -> Response:
         op = match.operation
         check_token(request, self.tokens)
+        if op.premium and self.plan == "free":
+            raise BitlyError(
+                402,
+                "UPGRADE_REQUIRED",
+                f"{op.operation_id} needs a paid plan",
+                resource=op.path.strip("/").split("/")[0],
+            )
         body = None
         if request.method in _BODY_METHODS and op.body_schema is not None:
             body = await read_json_body(request, op.body_required)
@@ -161,8 +178,11 @@ class BitlyApi:
         )
 
 
-def create_app(config: SandboxConfig) -> Starlette:
+def create_app(config: SandboxConfig, *, plan: str = "premium") -> Starlette:
     """The Bitly sandbox as an ASGI app.
+
+    `plan="free"` makes the operations the description marks premium answer 402
+    UPGRADE_REQUIRED, as Bitly does for accounts without a paid plan.
 
     `app.state.store` is the Store, `app.state.counts` the per-endpoint request Counter,
     `app.state.controls` the ControlsMiddleware in front of it.
@@ -176,7 +196,7 @@ def create_app(config: SandboxConfig) -> Starlette:
         if config.seed is not None:
             load_demo(store, config.seed, config.now())
     counts: Counter[str] = Counter()
-    api = BitlyApi(store, facts, config, counts)
+    api = BitlyApi(store, facts, config, counts, plan)
     # every method reaches the endpoint, which answers 405 itself for a known path
     methods = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
     app = Starlette(routes=[Route("/{path:path}", api.endpoint, methods=methods)])
