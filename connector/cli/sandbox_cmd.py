@@ -160,6 +160,12 @@ def register(subparsers: Any) -> None:
         metavar="T",
         help="accepted bearer token (repeatable); the demo token when none",
     )
+    bitly.add_argument(
+        "--plan",
+        choices=("premium", "free"),
+        default="premium",
+        help="account plan: on 'free' the premium operations answer 402 (premium)",
+    )
     bitly.set_defaults(func=_serve_bitly)
 
     shorten = apps.add_parser("shorten_dev", help="shorten.dev API v1 at /api/v1 (port 8412)")
@@ -224,7 +230,7 @@ def _serve_bitly(args: argparse.Namespace) -> int:
 
     tokens = {t: frozenset[str]() for t in args.token}
     config = SandboxConfig(seed=args.seed, db_path=args.db, tokens=tokens, controls=_controls(args))
-    app = create_app(config)
+    app = create_app(config, plan=args.plan)
     shown = "the --token given" if tokens else DEMO_BITLY_TOKEN
     return _run(app, args, lambda url: f"Bitly sandbox: {url}/v4  token: {shown}")
 

@@ -81,3 +81,15 @@ def test_bad_scopes_do_not_echo_the_key(capsys: Any) -> None:
         main(["sandbox", "serve", "shorten_dev", "--token", "sk_secret123=read,root"])
     err = capsys.readouterr().err
     assert "root" in err and "sk_secret123" not in err
+
+
+def test_bitly_free_plan_answers_402_on_premium_operations(served: dict[str, Any]) -> None:
+    from starlette.testclient import TestClient
+
+    from connector.sandbox.config import DEMO_BITLY_TOKEN
+
+    assert main(["sandbox", "serve", "bitly", "--plan", "free"]) == 0
+    auth = {"Authorization": f"Bearer {DEMO_BITLY_TOKEN}"}
+    with TestClient(served["app"]) as client:
+        assert client.get("/v4/campaigns", headers=auth).status_code == 402
+        assert client.get("/v4/user", headers=auth).status_code == 200
