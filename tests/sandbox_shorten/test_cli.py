@@ -84,12 +84,22 @@ def test_bad_scopes_do_not_echo_the_key(capsys: Any) -> None:
 
 
 def test_bitly_free_plan_answers_402_on_premium_operations(served: dict[str, Any]) -> None:
-    from starlette.testclient import TestClient
+    import asyncio
+
+    import httpx
 
     from connector.sandbox.config import DEMO_BITLY_TOKEN
 
     assert main(["sandbox", "serve", "bitly", "--plan", "free"]) == 0
-    auth = {"Authorization": f"Bearer {DEMO_BITLY_TOKEN}"}
-    with TestClient(served["app"]) as client:
-        assert client.get("/v4/campaigns", headers=auth).status_code == 402
-        assert client.get("/v4/user", headers=auth).status_code == 200
+
+    async def statuses() -> tuple[int, int]:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=served["app"]),
+            base_url="http://sandbox.test",
+            headers={"Authorization": f"Bearer {DEMO_BITLY_TOKEN}"},
+        ) as client:
+            premium = await client.get("/v4/campaigns")
+            basic = await client.get("/v4/user")
+            return premium.status_code, basic.status_code
+
+    assert asyncio.run(statuses()) == (402, 200)
