@@ -139,19 +139,27 @@ def check_inputs(action: ActionSpec, app: AppSpec | None) -> Iterator[Problem]:
             yield f"sample_request.{key}", f"not an input{_near(key, action.input_keys)}"
 
 
-def check_bitly_request(action: ActionSpec) -> Iterator[Problem]:
-    """A Bitly request must be an operation of the API facts, with its parameters and body."""
+_VENDOR_NAMES = {"bitly": "Bitly", "shorten_dev": "shorten.dev"}
+
+
+def check_vendor_request(action: ActionSpec) -> Iterator[Problem]:
+    """A declarative request must be an operation of the vendor's API facts, with its
+    parameters and body (apps we hold no facts for are not checked)."""
     request = action.request
     if request is None:
         return
-    from connector.vendor.bitly_spec import load_bitly_facts
+    from connector.vendor import load_vendor_facts
 
-    facts = load_bitly_facts()
+    facts = load_vendor_facts(action.app)
+    if facts is None:
+        return
     operation = facts.find(request.method, request.path)
     if operation is None:
         known = sorted({op.path for op in facts.operations})
         hint = _near(request.path, known)
-        yield "request.path", f"{request.method} {request.path} is not a Bitly API operation{hint}"
+        vendor = _VENDOR_NAMES.get(action.app, action.app)
+        label = f"{request.method} {request.path}"
+        yield "request.path", f"{label} is not a {vendor} API operation{hint}"
         return
     label = f"{request.method} {request.path}"
     params = sorted(operation.query_params)
@@ -187,7 +195,9 @@ _ACTION_CHECKS: tuple[Callable[[ActionSpec], Iterator[Problem]], ...] = (
     check_templates,
     check_code,
 )
-_APP_CHECKS: dict[str, Callable[[ActionSpec], Iterator[Problem]]] = {"bitly": check_bitly_request}
+_APP_CHECKS: dict[str, Callable[[ActionSpec], Iterator[Problem]]] = {
+    app: check_vendor_request for app in _VENDOR_NAMES
+}
 
 
 def _shown(path: Path | None, root: Path) -> str:

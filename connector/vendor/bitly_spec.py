@@ -28,6 +28,7 @@ __all__ = [
     "Param",
     "PathMatch",
     "load_bitly_facts",
+    "load_facts_file",
 ]
 
 FACTS_PATH = Path(__file__).with_name("bitly_v4_facts.json")
@@ -293,7 +294,12 @@ def _query_checker(op: Operation) -> _QueryChecker:
 @cache
 def load_bitly_facts() -> BitlyFacts:
     """The operations of Bitly API v4, loaded once."""
-    data = json.loads(FACTS_PATH.read_text(encoding="utf-8"))
+    return load_facts_file(FACTS_PATH)
+
+
+def load_facts_file(path: Path) -> BitlyFacts:
+    """Any vendor's facts file in this module's format (shorten.dev's is hand-written)."""
+    data = json.loads(path.read_text(encoding="utf-8"))
     operations = [
         Operation(
             operation_id=raw["operation_id"],

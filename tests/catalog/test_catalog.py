@@ -19,9 +19,9 @@ import yaml
 from jsonschema import Draft202012Validator
 
 from connector.catalog import Catalog, load_catalog
-from connector.catalog.validate import check_bitly_request, validate_catalog
+from connector.catalog.validate import check_vendor_request, validate_catalog
 from connector.runner import ActionRunner
-from connector.vendor.bitly_spec import load_bitly_facts
+from connector.vendor import API_PREFIXES, load_vendor_facts
 
 ACTION_IDS = sorted(load_catalog().actions)
 CASSETTES = Path(__file__).resolve().parents[2] / "cassettes"
@@ -46,22 +46,22 @@ def test_manifest_passes_catalog_validate(
 
 @pytest.mark.parametrize("action_id", ACTION_IDS)
 def test_request_consistent_with_vendor_facts(catalog: Catalog, action_id: str) -> None:
-    """Declarative Bitly requests against the facts (the validate check), and every Bitly
+    """Declarative requests against the vendor's facts (the validate check), and every
     request a cassette recorded, handlers' included, against the same facts."""
     action = catalog.get(action_id)
-    if action.app != "bitly":
-        pytest.skip("vendor API facts exist for Bitly only")
-    assert list(check_bitly_request(action)) == []
+    assert list(check_vendor_request(action)) == []
     cassette = CASSETTES / action.app / f"{action.key}.yaml"
-    facts = load_bitly_facts()
+    facts = load_vendor_facts(action.app)
+    assert facts is not None, f"no vendor facts for {action.app}"
+    prefix = API_PREFIXES[action.app]
     interactions = yaml.safe_load(cassette.read_text())["interactions"]
     assert interactions
     for interaction in interactions:
         url = httpx.URL(interaction["request"]["uri"])
         method = interaction["request"]["method"]
-        assert url.raw_path.startswith(b"/v4/")
-        match, _ = facts.match_path(method, url.raw_path.decode()[len("/v4") :].split("?")[0])
-        assert match is not None, f"{method} {url.path} is no Bitly v4 operation"
+        assert url.raw_path.startswith(prefix.encode() + b"/")
+        match, _ = facts.match_path(method, url.raw_path.decode()[len(prefix) :].split("?")[0])
+        assert match is not None, f"{method} {url.path} is no {action.app} API operation"
         _, problems = match.operation.check_query(list(url.params.multi_items()))
         assert problems == [], f"{method} {url}: {problems}"
         body = interaction["request"]["body"]

@@ -56,6 +56,11 @@ CASES = [
     ("shorten_dev/get_link_analytics.yaml",
      _set(["request", "query", "period"], "<<inputs.perod>>"),
      "request.query.period: 'inputs.perod' names an undeclared input (did you mean 'period'?)"),
+    ("shorten_dev/get_link.yaml", _set(["request", "path"], "/link/{slug}"),
+     "request.path: GET /link/{slug} is not a shorten.dev API operation "
+     "(did you mean '/links/{slug}'?)"),
+    ("shorten_dev/get_link_analytics.yaml", _set(["request", "query", "window"], "7d"),
+     "request.query.window: not a parameter of GET /links/{slug}/analytics"),
     ("shorten_dev/get_link.yaml", _set(["key"], "get_lnk"),
      "get_link.yaml: key: 'get_lnk' does not match the file name 'get_link'"),
     ("shorten_dev/list_links.yaml", _set(["handler"], "actions.shorten_dev.nope:list_links"),
