@@ -159,14 +159,20 @@ class ActionRunner:
         if key not in self._clients:
             spec = self.catalog.apps[app]
             limits = _field(spec, "rate_limits")
+            budget = self.budget(app)
+            # Size the pool from the budget in force (it may override the manifest's limit),
+            # else the pool, not the budget, would cap concurrency.
+            concurrency = getattr(budget, "concurrency", None)
+            if concurrency is None and limits is not None:
+                concurrency = _field(limits, "concurrency")
             self._clients[key] = AppClient(
                 app=app,
                 base_url=self.base_url(app),
                 credential=credential,
                 translator=Translator.for_app(spec),
-                budget=self.budget(app),
+                budget=budget,
                 transport=self._transport,
-                concurrency=_field(limits, "concurrency") if limits is not None else None,
+                concurrency=concurrency,
             )
         return self._clients[key]
 

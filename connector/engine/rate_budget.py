@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import math
+import weakref
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
@@ -197,16 +198,23 @@ class BudgetRegistry:
 
     def __init__(self, clock: Clock | None = None) -> None:
         self.clock: Clock = clock or SystemClock()
-        self._budgets: dict[tuple[str, str, int], RateBudget] = {}
+        # Per event loop, held weakly: a finished loop's budgets go with it, and a new loop
+        # that happens to get the old one's id() never inherits them.
+        self._by_loop: weakref.WeakKeyDictionary[
+            asyncio.AbstractEventLoop, dict[tuple[str, str, RateLimitSpec], RateBudget]
+        ] = weakref.WeakKeyDictionary()
+        self._no_loop: dict[tuple[str, str, RateLimitSpec], RateBudget] = {}
 
     def get(self, app: str, credential: str | None, spec: RateLimitSpec) -> RateBudget:
         digest = hashlib.sha256((credential or "").encode()).hexdigest()[:16]
         try:
-            loop_id = id(asyncio.get_running_loop())
+            budgets = self._by_loop.setdefault(asyncio.get_running_loop(), {})
         except RuntimeError:
-            loop_id = 0
-        key = (app, digest, loop_id)
-        budget = self._budgets.get(key)
+            budgets = self._no_loop
+        # The spec is part of the key: a session that overrides the limits must not be
+        # handed a budget built with other limits.
+        key = (app, digest, spec)
+        budget = budgets.get(key)
         if budget is None:
-            budget = self._budgets[key] = RateBudget(spec, clock=self.clock, name=app)
+            budget = budgets[key] = RateBudget(spec, clock=self.clock, name=app)
         return budget
