@@ -12,9 +12,10 @@ from typing import Any
 
 from connector.clock import Clock
 from connector.engine.protocols import RunnerLike
+from connector.engine.rate_budget import RateBudget
 from connector.engine.retry_policy import RandomSource, RetryPolicy
 from connector.engine.writes import WriteDecision, decide, outcome_unknown
-from connector.errors import ActionError, ConnectorError
+from connector.errors import ActionError, ConnectorError, Throttled
 from connector.redact import redact
 
 __all__ = ["CallOutcome", "call_action", "error_dict"]
@@ -48,6 +49,7 @@ async def call_action(
     clock: Clock,
     rng: RandomSource,
     where: str | None = None,
+    budget: RateBudget | None = None,
 ) -> CallOutcome:
     """Run `action` with `inputs` until it succeeds or the policy says stop."""
     outcome = CallOutcome()
@@ -98,7 +100,15 @@ async def call_action(
                 if outcome.output is None:
                     outcome.error = error
                 return outcome
-            wait = policy.wait_after(checks if reconciling else writes, error, rng)
+            failed = checks if reconciling else writes
+            if budget is not None and isinstance(error, Throttled):
+                # The shared budget knows how long the window stays closed (the API's
+                # Retry-After, or when the declared window reopens): wait that, not the
+                # error table's worst-case default.
+                window = max(budget.pause_for(error.retry_after), budget.pause_left())
+                wait = max(policy.backoff(failed, rng), window)
+            else:
+                wait = policy.wait_after(failed, error, rng)
             record["wait"] = round(wait, 3)
             await clock.sleep(wait)
             continue

@@ -260,6 +260,7 @@ class Engine:
             clock=self.clock,
             rng=self.rng,
             where=where,
+            budget=budget,
         )
         return inputs, outcome
 

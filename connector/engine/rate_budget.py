@@ -7,8 +7,17 @@ Pacing is a GCRA (generic cell rate algorithm) per declared window: each window 
 burst through and then spaces requests evenly, so the budget slows down *before* the API
 answers 429/403 instead of after. The burst is taken out of the steady rate, so no sliding
 window of the declared length ever holds more than the declared number of requests. A
-throttle sets one shared resume time for everyone and re-spaces the windows from it, so
-waiting callers do not all fire the moment the window reopens.
+throttle sets one shared resume time for everyone and re-spaces the shortest window from
+it, so waiting callers do not all fire the moment the window reopens.
+
+How long a throttle pauses: the API's own wait when it names one (Retry-After). Bitly names
+none (a 403 RATE_LIMIT_EXCEEDED), and the HTTP layer then fills in the error table's
+`retry_after_default` (60 s), an upper bound for a per-minute window. Those defaults are
+listed in the spec's `throttle_defaults`; for them the budget waits only until the next
+boundary of the shortest declared window (clock-aligned, plus a small margin for clock
+skew), never longer than the default. A window that has not in fact reopened (a rolling
+window, a skewed clock) answers the next request with another throttle, and the next pause
+again lasts at most one window, so a guess that is too short costs one request, not a flood.
 """
 
 from __future__ import annotations
@@ -40,6 +49,9 @@ class RateLimitSpec:
     per_hour: int | None = None
     #: named per-endpoint buckets (Bitly limits some endpoints lower): name -> (minute, hour)
     buckets: tuple[tuple[str, int | None, int | None], ...] = ()
+    #: `retry_after` values that mean "the API named no wait" (the app's error-table
+    #: defaults): for these the pause ends when the shortest declared window reopens
+    throttle_defaults: frozenset[float] = frozenset()
 
     @classmethod
     def from_manifest(cls, limits: Any) -> RateLimitSpec:
@@ -72,6 +84,7 @@ class _Window:
     """GCRA for `limit` requests per `seconds`."""
 
     def __init__(self, limit: int, seconds: float) -> None:
+        self.seconds = seconds
         # Long windows let half their budget through at once (short runs finish at once),
         # then pace the rest; a per-second window stays near its full steady rate.
         share = 0.05 if seconds <= 1.0 else 0.5
@@ -178,15 +191,33 @@ class RateBudget:
         if at > now:
             await self.clock.sleep(at - now)
 
+    def pause_for(self, retry_after: float | None) -> float:
+        """Seconds a throttle with this `retry_after` pauses everyone (see the module doc)."""
+        named = float(retry_after) if retry_after is not None and retry_after > 0 else None
+        if named is not None and named not in self.spec.throttle_defaults:
+            return named
+        if not self._windows:
+            return named if named is not None else self.throttle_pause
+        period = self._windows[0].seconds
+        # Fixed windows aligned on the clock reopen at the next multiple of their length.
+        reopen = period - self.clock.wall() % period + min(1.0, 0.02 * period)
+        return reopen if named is None else min(reopen, named)
+
+    def pause_left(self) -> float:
+        """Seconds until the current shared throttle pause ends (0 when none)."""
+        return max(0.0, self.resume_at - self.clock.now())
+
     def throttled(self, retry_after: float | None) -> None:
-        pause = retry_after if retry_after is not None and retry_after > 0 else self.throttle_pause
-        resume = self.clock.now() + pause
+        resume = self.clock.now() + self.pause_for(retry_after)
         self.throttles += 1
         if resume > self.resume_at:
             self.resume_at = resume
             self._epoch += 1
-            for window in self._windows:
-                window.respace_from(resume)
+            # Only the shortest window restarts from the resume time: requests then go one
+            # by one at its steady rate. Re-spacing an hourly window too would drop the
+            # rate to the hourly steady rate for the next hour after a per-minute throttle.
+            if self._windows:
+                self._windows[0].respace_from(resume)
 
 
 class BudgetRegistry:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ from connector.engine.rate_budget import BudgetRegistry, RateBudget, RateLimitSp
 from connector.engine.retry_policy import RandomSource
 from connector.engine.runlog import RunLog
 
-__all__ = ["build_budgets", "engine_session"]
+__all__ = ["build_budgets", "engine_session", "throttle_defaults"]
 
 _REGISTRY = BudgetRegistry()
 
@@ -45,8 +46,23 @@ def build_budgets(
         spec = (overrides or {}).get(name) or RateLimitSpec.from_manifest(
             getattr(app, "rate_limits", None)
         )
+        if not spec.throttle_defaults:
+            spec = replace(spec, throttle_defaults=throttle_defaults(app))
         budgets[name] = registry.get(name, credential, spec)
     return budgets
+
+
+def throttle_defaults(app: Any) -> frozenset[float]:
+    """The waits the HTTP layer fills in when a throttle names none (its error table's
+    `retry_after_default`s and its fallback): seen in an error, they mean "no hint"."""
+    from connector.http.translate import DEFAULT_THROTTLE_WINDOW
+
+    values = {DEFAULT_THROTTLE_WINDOW}
+    for rule in getattr(app, "errors", None) or ():
+        default = getattr(rule, "retry_after_default", None)
+        if default and getattr(rule, "error", None) == "throttled":
+            values.add(float(default))
+    return frozenset(values)
 
 
 @asynccontextmanager
