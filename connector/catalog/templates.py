@@ -7,9 +7,12 @@ ImmutableSandboxedEnvironment reduced to a data language:
   no Python attribute is ever reachable, so `__class__`, `mro`, `__globals__` lead nowhere;
 - no globals (range, lipsum, cycler, joiner, namespace, dict are gone) and no calls;
 - a short list of filters (`|default`, `|lower`, `|join`, `|length`, `|int` ...);
-- `*`, `**` and `%` are checked so that no expression can allocate without bound;
+- `*`, `**` and `%` are checked, and `|join`, `|tojson` and `|sum` are bounded, so that no
+  expression can allocate without bound;
 - StrictUndefined: an undefined path is an error naming the path and the keys that do exist
-  at the deepest level reached (names only, never values).
+  at the deepest level reached (names only, never values). A key computed at run time
+  (`a[b.c]`, `|map(attribute=b.c)`) is never quoted, and any string of the context that an
+  underlying error message repeats is masked: an error never prints the context's values.
 
 A value that is exactly one template keeps the native type of its result; a string mixing
 text and templates renders to text (None -> "", booleans -> true/false, lists and objects as
@@ -20,14 +23,14 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from functools import lru_cache
 from typing import Any
 
 from jinja2 import nodes
 from jinja2.environment import TemplateExpression
 from jinja2.exceptions import TemplateError as JinjaTemplateError
-from jinja2.exceptions import TemplateSyntaxError
+from jinja2.exceptions import SecurityError, TemplateSyntaxError, UndefinedError
 from jinja2.parser import Parser
 from jinja2.runtime import Context, StrictUndefined, Undefined
 from jinja2.sandbox import ImmutableSandboxedEnvironment
@@ -44,6 +47,10 @@ MAX_REPEAT = 100_000  # size of the result of `seq * n`
 MAX_STRING = 1_000_000  # characters in any rendered string
 MAX_POW_BITS = 4_096
 _MAX_KEYS_SHOWN = 25
+MAX_INDENT = 8  # |tojson(indent=...)
+_MASK = "***"
+# Jinja's own hints for |first, |last, |min, |max of an empty list (fixed text, no values).
+_EMPTY_SEQUENCE = re.compile(r"No (first|last|aggregated) item, sequence was empty\.")
 
 _FILTERS = (
     "abs", "capitalize", "count", "d", "default", "dictsort", "first", "float", "int",
@@ -107,10 +114,49 @@ def _size(obj: Any, depth: int = 0) -> int:
     return 1
 
 
+def _guarded_join(original: Callable[..., Any]) -> Callable[..., Any]:
+    def join(eval_ctx: Any, value: Any, d: str = "", attribute: Any = None) -> Any:
+        items = list(value)  # a |map generator is read once, here
+        if isinstance(d, str):
+            estimate = len(d) * max(0, len(items) - 1) + sum(
+                len(v) if isinstance(v, str) else 1 for v in items
+            )
+            if estimate > MAX_STRING:
+                raise _Refused(f"|join would build more than {MAX_STRING} characters")
+        return original(eval_ctx, items, d, attribute)
+
+    join.jinja_pass_arg = original.jinja_pass_arg  # type: ignore[attr-defined]
+    return join
+
+
+def _guarded_tojson(original: Callable[..., Any]) -> Callable[..., Any]:
+    def tojson(eval_ctx: Any, value: Any, indent: Any = None) -> Any:
+        if indent is not None and (not isinstance(indent, int) or not 0 <= indent <= MAX_INDENT):
+            raise _Refused(f"|tojson(indent=...) takes a number from 0 to {MAX_INDENT}")
+        return original(eval_ctx, value, indent)
+
+    tojson.jinja_pass_arg = original.jinja_pass_arg  # type: ignore[attr-defined]
+    return tojson
+
+
+def _guarded_sum(original: Callable[..., Any]) -> Callable[..., Any]:
+    # Summing lists or strings is quadratic; numbers are what `|sum` is for.
+    def sum_(env: Any, iterable: Any, attribute: Any = None, start: Any = 0) -> Any:
+        if isinstance(start, bool) or not isinstance(start, int | float):
+            raise _Refused("|sum adds numbers only (start must be a number)")
+        return original(env, iterable, attribute, start)
+
+    sum_.jinja_pass_arg = original.jinja_pass_arg  # type: ignore[attr-defined]
+    return sum_
+
+
 def _make_env() -> _DataSandbox:
     env = _DataSandbox(undefined=StrictUndefined, autoescape=False)
     env.globals.clear()
     env.filters = {name: env.filters[name] for name in _FILTERS}
+    env.filters["join"] = _guarded_join(env.filters["join"])
+    env.filters["tojson"] = _guarded_tojson(env.filters["tojson"])
+    env.filters["sum"] = _guarded_sum(env.filters["sum"])
     return env
 
 
@@ -264,12 +310,40 @@ def _explain_undefined(chain: list[Any], context: Mapping[str, Any]) -> str | No
     return None
 
 
-def _diagnose(node: nodes.Node, context: Mapping[str, Any], fallback: str) -> str:
+def _diagnose(node: nodes.Node, context: Mapping[str, Any]) -> str:
     for chain in _paths(node):
         problem = _explain_undefined(chain, context)
         if problem:
             return problem
-    return fallback
+    # A key computed at run time (`a[b.c]`, `|map(attribute=b.c)`) may be a value of the
+    # context, so it is never quoted.
+    return "a key or attribute computed at run time does not exist (its name is not shown)"
+
+
+def _strings(value: Any, found: set[str], depth: int = 0) -> None:
+    # Values only: keys are names, which errors show anyway. Shorter strings are not secrets
+    # and masking them would garble ordinary words.
+    if len(found) >= 10_000 or depth > 50:
+        return
+    if isinstance(value, str):
+        if len(value) >= 6:
+            found.add(value)
+    elif isinstance(value, Mapping):
+        for v in value.values():
+            _strings(v, found, depth + 1)
+    elif isinstance(value, list | tuple):
+        for v in value:
+            _strings(v, found, depth + 1)
+
+
+def _masked(message: str, context: Mapping[str, Any]) -> str:
+    """`message` with every string of the context it repeats masked (longest first)."""
+    found: set[str] = set()
+    _strings(context, found)
+    for text in sorted(found, key=len, reverse=True):
+        if text in message:
+            message = message.replace(text, _MASK)
+    return message[:160]
 
 
 # ---------------------------------------------------------------- evaluation
@@ -316,15 +390,21 @@ def _evaluate(expr: str, context: Mapping[str, Any], source: str, where: str | N
         value = _jsonable(result)
     except _Refused as exc:
         raise _fail(source, str(exc), where) from None
+    except (UndefinedError, SecurityError) as exc:
+        # Say which path, and what exists instead; never the value of a computed key.
+        static = _EMPTY_SEQUENCE.match(exc.message or "")
+        problem = static.group(0) if static else _diagnose(node, context)
+        raise _fail(source, problem, where) from None
     except JinjaTemplateError as exc:
-        # UndefinedError and SecurityError: say which path, and what exists instead.
-        raise _fail(source, _diagnose(node, context, exc.message or "undefined"), where) from None
+        # e.g. "No test named 'x'": the name may come from the context, so it is masked.
+        raise _fail(source, _masked(exc.message or type(exc).__name__, context), where) from None
     except RecursionError:
         raise _fail(source, "evaluation nested too deeply", where) from None
-    except (ArithmeticError, TypeError, ValueError, MemoryError) as exc:
-        raise _fail(
-            source, f"cannot evaluate: {type(exc).__name__}: {str(exc)[:120]}", where
-        ) from None
+    except MemoryError:
+        raise _fail(source, "the expression needs too much memory", where) from None
+    except Exception as exc:  # any filter on an unexpected type: one clear error, no crash
+        problem = _masked(f"{type(exc).__name__}: {exc}", context)
+        raise _fail(source, f"cannot evaluate: {problem}", where) from None
     if isinstance(value, str) and len(value) > MAX_STRING:
         raise _fail(source, f"the result is longer than {MAX_STRING} characters", where)
     return value

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
@@ -148,3 +149,110 @@ def test_references() -> None:
     assert template_references("no templates") == []
     with pytest.raises(TemplateError):
         template_references("<<a.>>")
+
+
+# ---------------------------------------------------------------- a second, adversarial table
+
+SECRET = "sk_live_PLANTED_0123456789abcdef"
+HOSTILE = {
+    "trigger": {
+        "token": SECRET,
+        "tags": ["a", SECRET],
+        "n": 7,
+        "empty": [],
+        "nested": {"k": SECRET},
+        "big": list(range(20_000)),
+    },
+    "steps": {"a": {"output": {"t": "<<trigger.token>>", "u": "{{trigger.token}}"}}},
+}
+
+HOSTILE_ATTACKS = [
+    # computed keys and attributes: the key is a context value, never to be quoted
+    ("<<trigger[trigger.token]>>", "computed at run time"),
+    ("<<trigger.nested[trigger.token]>>", "computed at run time"),
+    ("<<trigger.tags[trigger.token]>>", "computed at run time"),
+    ("<<trigger.tags|map(attribute=trigger.token)|list>>", "computed at run time"),
+    ("<<trigger.tags|sort(attribute=trigger.token)>>", "computed at run time"),
+    ("<<trigger.tags|unique(attribute=trigger.token)|list>>", "computed at run time"),
+    ("<<trigger.tags|sum(attribute=trigger.token)>>", "computed at run time"),
+    ("<<trigger.tags|select(trigger.token)|list>>", "No test named '***'"),
+    # attribute access through item lookups, |attr, |map, subscripts, string escapes
+    ("<<trigger[('_' * 2) ~ 'class' ~ ('_' * 2)]>>", "computed at run time"),
+    ("<<trigger['\\x5f\\x5fclass\\x5f\\x5f']>>", "'_' are not allowed"),
+    ("<<trigger['\\u005f_globals__']>>", "'_' are not allowed"),
+    ("<<trigger.tags|map(attribute='__class__')|list>>", "computed at run time"),
+    ("<<trigger.tags|map('attribute', '__class__')|list>>", "No filter named 'attribute'"),
+    ("<<trigger.tags|map('attr', '__class__')|list>>", "No filter named 'attr'"),
+    ("<<trigger.tags|selectattr('__class__')|list>>", "computed at run time"),
+    ("<<trigger|attr('token')>>", "filter 'attr' is not available"),
+    ("<<'{}'|format(trigger)>>", "filter 'format' is not available"),
+    ("<<trigger.token.upper>>", "'trigger.token' is a string, not an object"),
+    ("<<trigger.token.split>>", "'trigger.token' is a string, not an object"),
+    ("<<trigger.items>>", "undefined path 'trigger.items'"),
+    ("<<trigger.pop>>", "undefined path 'trigger.pop'"),
+    ("<<trigger.update>>", "undefined path 'trigger.update'"),
+    ("<<trigger.tags.append>>", "'trigger.tags' is a list, not an object"),
+    ("<<trigger.nested.k.__len__>>", "'_' are not allowed"),
+    ("<<{}.__class__>>", "'_' are not allowed"),
+    ("<<loop>>", "undefined name 'loop'"),
+    ("<<caller>>", "undefined name 'caller'"),
+    # filters on the wrong type: one clear error, never an AttributeError escaping
+    ("<<trigger.tags|dictsort>>", "cannot evaluate: AttributeError"),
+    ("<<trigger.n|join>>", "cannot evaluate: TypeError"),
+    ("<<trigger.empty|first>>", "No first item, sequence was empty"),
+    ("<<trigger.empty|max>>", "No aggregated item, sequence was empty"),
+    ("<<trigger.n is divisibleby 0>>", "ZeroDivisionError"),
+    # allocation and CPU bombs
+    ("<<trigger|tojson(indent=100000000)>>", "takes a number from 0 to 8"),
+    ("<<trigger.big|join('x' * 99999)>>", "|join would build more than"),
+    ("<<trigger.big|map('string')|join('x' * 99999)>>", "|join would build more than"),
+    ("<<trigger.big|map('string')|map('list')|sum(start=[])>>", "|sum adds numbers only"),
+    ("<<(9 ** 9) ** (9 ** 9)>>", "the power is too large"),
+    ("<<(10 ** 1000) ** 4>>", "the power is too large"),
+    ("<<10.0 ** 400>>", "OverflowError"),
+    ("<<'a' * 1000 * 1000>>", "repetition larger than"),
+    ("<<['a' * 99999] * 99999>>", "repetition larger than"),
+    ("<<trigger.big * 100>>", "repetition larger than"),
+    ("<<" + "x" * 5000 + ">>", "longer than"),
+    ("<<" + "a|" * 400 + "a>>", "filter 'a' is not available"),
+]
+
+
+@pytest.mark.parametrize(
+    ("template", "expected"), HOSTILE_ATTACKS, ids=[a[0][:50] for a in HOSTILE_ATTACKS]
+)
+def test_hostile_table_never_prints_a_context_value(template: str, expected: str) -> None:
+    started = time.perf_counter()
+    with pytest.raises(TemplateError) as info:
+        render(template, HOSTILE, where="bitly.x: input 'title'")
+    message = str(info.value)
+    assert expected in message, message
+    assert SECRET not in message and SECRET.upper() not in message
+    assert time.perf_counter() - started < 1.0
+
+
+def test_bounded_filters_still_work() -> None:
+    assert render("<<trigger.big|sum>>", HOSTILE) == sum(range(20_000))
+    assert render("<<trigger.tags|join(',')>>", HOSTILE) == f"a,{SECRET}"
+    assert render("<<trigger.big|map('string')|join|length>>", HOSTILE) > 20_000
+    assert render("<<trigger.nested|tojson(indent=2)>>", HOSTILE).startswith("{\n  ")
+    assert render("<<'\\u005f\\u005fx'>>", HOSTILE) == "__x"  # a string, not an attribute
+
+
+@pytest.mark.parametrize(
+    "template",
+    ["<<steps.a.output.t>>", "{{steps.a.output.u}}", "see <<steps.a.output.t>>", "<<steps.a>>"],
+)
+def test_values_produced_by_templates_are_never_rendered_again(template: str) -> None:
+    rendered = render(template, HOSTILE)
+    assert SECRET not in json.dumps(rendered)
+    assert "<<trigger.token>>" in json.dumps(rendered) or "{{trigger.token}}" in json.dumps(
+        rendered
+    )
+
+
+def test_a_very_long_template_renders_in_bounded_time() -> None:
+    text = "x <<trigger.n>> " * 5_000  # 5,000 expressions in one value
+    started = time.perf_counter()
+    assert render(text, HOSTILE).count("x 7 ") == 5_000
+    assert time.perf_counter() - started < 2.0
