@@ -29,8 +29,8 @@ from typing import Any
 
 from jinja2 import nodes
 from jinja2.environment import TemplateExpression
-from jinja2.exceptions import TemplateError as JinjaTemplateError
 from jinja2.exceptions import SecurityError, TemplateSyntaxError, UndefinedError
+from jinja2.exceptions import TemplateError as JinjaTemplateError
 from jinja2.parser import Parser
 from jinja2.runtime import Context, StrictUndefined, Undefined
 from jinja2.sandbox import ImmutableSandboxedEnvironment
