@@ -21,8 +21,9 @@ from connector.engine.progress import Progress
 from connector.engine.rate_budget import BudgetRegistry, RateBudget, RateLimitSpec
 from connector.engine.retry_policy import RandomSource
 from connector.engine.runlog import RunLog
+from connector.redact import register_secret
 
-__all__ = ["build_budgets", "engine_session", "throttle_defaults"]
+__all__ = ["build_budgets", "engine_session", "register_credentials", "throttle_defaults"]
 
 _REGISTRY = BudgetRegistry()
 
@@ -50,6 +51,17 @@ def build_budgets(
             spec = replace(spec, throttle_defaults=throttle_defaults(app))
         budgets[name] = registry.get(name, credential, spec)
     return budgets
+
+
+def register_credentials(
+    catalog: Any, credentials: Mapping[str, str] | None, env: Mapping[str, str]
+) -> None:
+    """Register every credential the session may use (given, or from each app's env var)."""
+    for name, app in catalog.apps.items():
+        register_secret((credentials or {}).get(name))
+        env_name = getattr(app, "credential_env", None)
+        if env_name:
+            register_secret(env.get(env_name))
 
 
 def throttle_defaults(app: Any) -> frozenset[float]:
@@ -83,6 +95,9 @@ async def engine_session(
     from connector.runner import ActionRunner
 
     clock = clock or SystemClock()
+    # Known before the run log writes its first row: the run's trigger and workflow snapshot
+    # are written before any request, and a token pasted into either must be masked too.
+    register_credentials(catalog, credentials, env)
     registry = BudgetRegistry(clock) if not isinstance(clock, SystemClock) else None
     budgets = build_budgets(
         catalog, credentials=credentials, env=env, overrides=overrides, registry=registry
