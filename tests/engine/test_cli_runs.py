@@ -215,3 +215,143 @@ def test_kill_9_mid_loop_then_retry_never_repeats_a_finished_item(tmp_path: Path
             (result["run_id"], run_id),
         ).fetchone()[0]
     assert reused == len(before)
+
+
+def test_failed_loop_show_and_retry_of_only_the_failed_items(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    db = home / "runs.db"
+    two_tries = {**FAST_RETRY, "max_attempts": 2}
+    with Sandbox() as box:
+        links = box.make_links(20, "accept")
+        # Half of all requests fail with 500/502/503; one item at a time, so the seeded
+        # fault sequence fails the same items every time.
+        box.set_controls({"faults": {"error_rate": 0.5, "seed": 3}})
+        doc = _summary_loop(links, two_tries, batch_size=1)
+        # A credential pasted into the trigger must be masked in the run log as well.
+        doc["trigger"]["sample"]["note"] = f"token {TOKEN} pasted by mistake"
+        wf = tmp_path / "clicks.yaml"
+        wf.write_text(yaml.safe_dump(doc))
+        env = _env(box)
+
+        first = _cli("run", str(wf), "--home", str(home), env=env)
+        assert first.returncode == 1, first.stderr + first.stdout
+        run_id = _only_run(db)
+        assert "failed step: each" in first.stdout
+        assert f"connector runs retry {run_id}" in first.stdout
+        statuses = _items(db, run_id)
+        failed = sorted(link for link, s in statuses.items() if s == "failed")
+        succeeded = sorted(link for link, s in statuses.items() if s == "succeeded")
+        assert failed and succeeded and len(failed) + len(succeeded) == 20
+        after_first = box.summary_counts(links)
+        assert all(after_first[link] == 2 for link in failed)  # both attempts spent
+
+        shown = _cli("runs", "show", run_id, "--home", str(home), env=env)
+        assert shown.returncode == 0, shown.stderr
+        text = shown.stdout
+        assert f"run {run_id}: failed" in text and "failed step: each" in text
+        # The API's own error code and description, and each attempt with its wait.
+        codes = {"INTERNAL_ERROR", "BAD_GATEWAY", "TEMPORARILY_UNAVAILABLE"}
+        assert any(f"code {c}" in text for c in codes)
+        assert any(
+            d in text
+            for d in (
+                "internal error occurred",
+                "temporarily unavailable",
+                "upstream server is unavailable",
+            )
+        )
+        for link in failed:
+            assert f"({link}): failed" in text
+        assert text.count("then waited 0.0") >= len(failed)
+        assert text.count("attempt 2: request failed HTTP 5") >= len(failed)
+
+        box.set_controls({"faults": {"error_rate": 0}})
+        retried = _cli("runs", "retry", run_id, "--json", "--home", str(home), env=env)
+        assert retried.returncode == 0, retried.stderr + retried.stdout
+        result = json.loads(retried.stdout)
+        after_retry = box.summary_counts(links)
+
+    assert result["status"] == "succeeded" and result["output"]["summary"]["succeeded"] == 20
+    # Only the failed items were requested again, each exactly once.
+    delta = {link: after_retry[link] - after_first[link] for link in links}
+    assert delta == {link: (1 if link in failed else 0) for link in links}
+    # No credential anywhere in the run log's files (database, WAL, shared memory).
+    files = [p for p in home.iterdir() if p.name.startswith("runs.db")]
+    assert db in files
+    for path in files:
+        assert TOKEN.encode() not in path.read_bytes(), path.name
+    with sqlite3.connect(db) as conn:
+        trigger = conn.execute("SELECT trigger_json FROM runs WHERE id=?", (run_id,)).fetchone()
+    assert "REDACTED" in trigger[0]
+
+
+BAD_ALL = """\
+name: bad
+retry: {max_attempts: 6}
+steps:
+  - id: first
+    action: bitly.shorten_lnk
+    inputs: {long_url: "https://example.com"}
+  - id: uses_later
+    action: bitly.get_bitlink
+    inputs: {bitlink: "{{ steps.last.output.id }}"}
+  - id: wrong_types
+    loop: {over: "{{ trigger.links }}", batch_size: 5}
+    action: bitly.get_clicks_summary
+    inputs: {bitlink: "{{ item }}", units: "seven", unit: 3}
+  - id: last
+    action: bitly.get_user
+"""
+
+
+def _row_counts(db: Path) -> dict[str, int]:
+    with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
+        return {
+            t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
+            for t in ("runs", "steps", "loop_items")
+        }
+
+
+def test_bad_workflow_files_exit_2_listing_every_error_and_write_nothing(tmp_path: Path) -> None:
+    from connector.engine.runlog import ItemRecord, RunLog
+
+    home = tmp_path / "home"
+    db = home / "runs.db"
+    with RunLog(db) as log:  # an existing run log with one run in it
+        run_id = log.create_run(
+            workflow={"name": "old"}, trigger={}, source_path=None, parent_run_id=None,
+            started_at=1.0,
+        )  # fmt: skip
+        log.write_step(run_id, "each", position=0, kind="loop", status="succeeded",
+                       definition={})  # fmt: skip
+        log.write_item(run_id, ItemRecord("each", 0, "succeeded", 1, {}, {}, None, [], 1, 2, None))
+    before = _row_counts(db)
+    size = db.stat().st_size
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(BAD_ALL)
+    out = _cli("run", str(bad), "--home", str(home))
+    assert out.returncode == 2, out.stderr + out.stdout
+    err = out.stderr
+    expected = [
+        "max_attempts is 6; at most 5",  # six attempts
+        "steps.first.action",  # unknown action, with the nearest id suggested
+        "bitly.shorten_link",
+        "steps.uses_later.inputs.bitlink",  # a reference to a later step
+        "runs later",
+        "steps.wrong_types.inputs.units",  # wrong literal types
+        "steps.wrong_types.inputs.unit",
+    ]
+    missing = [e for e in expected if e not in err]
+    assert not missing, err
+    assert "problems" in err and err.count("\n  - ") >= 5
+
+    syntax = tmp_path / "syntax.yaml"
+    syntax.write_text("name: broken\nsteps:\n  - id: a\n    action: [bitly.get_user\n")
+    out = _cli("run", str(syntax), "--home", str(home))
+    assert out.returncode == 2
+    assert "syntax.yaml:" in out.stderr and "syntax error" in out.stderr
+
+    # Neither attempt wrote anything to the run log.
+    assert _row_counts(db) == before
+    assert db.stat().st_size == size
