@@ -13,6 +13,7 @@ import difflib
 import importlib
 import json
 import math
+import re
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
@@ -42,7 +43,7 @@ _EXPECTED = {
     "integer": "an integer", "boolean": "a boolean (true/false)",
     "options": "one of the options", "multi-select": "a list of options",
     "array": "a list", "object": "an object", "url": "an http(s) URL",
-    "datetime": "an ISO-8601 date-time",
+    "datetime": "an ISO-8601 date-time or a Unix time (number)",
 }  # fmt: skip
 
 
@@ -64,19 +65,22 @@ def nearest(word: str, choices: list[str]) -> str:
 # ---------------------------------------------------------------- coercion, one function a type
 
 
+# ASCII digits only: Python's int() also reads "1_000" and other scripts' digits ("٣"),
+# which no API reading the value afterwards would.
+_NUMERAL = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?", re.ASCII)
+
+
 def _number(value: Any) -> int | float:
     if isinstance(value, bool):
         raise _Bad("")
     if isinstance(value, int | float):
         result: int | float = value
-    elif isinstance(value, str) and value.strip():
+    elif isinstance(value, str) and _NUMERAL.fullmatch(value.strip()):
+        text = value.strip()
         try:
-            result = int(value.strip())
+            result = int(text)
         except ValueError:
-            try:
-                result = float(value.strip())
-            except ValueError:
-                raise _Bad("") from None
+            result = float(text)
     else:
         raise _Bad("")
     if isinstance(result, float) and not math.isfinite(result):
@@ -106,6 +110,8 @@ def _boolean(value: Any) -> bool:
 def _string(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, float) and not math.isfinite(value):
+        raise _Bad("")  # NaN from a lenient JSON parser is not text anyone meant
     if isinstance(value, str | int | float):
         return str(value)
     raise _Bad("")
@@ -115,13 +121,27 @@ def _url(value: Any) -> str:
     if not isinstance(value, str):
         raise _Bad("")
     text = value.strip()
+    # Whitespace and control characters inside a URL are how header and log injection start.
+    if any(ch.isspace() or not ch.isprintable() for ch in text):
+        raise _Bad("an http(s) URL without spaces or control characters")
     parts = urlsplit(text)
-    if parts.scheme.lower() not in ("http", "https") or not parts.netloc or " " in text:
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
         raise _Bad("")
+    try:
+        parts.port  # noqa: B018 - raises ValueError for a port out of range
+    except ValueError:
+        raise _Bad("an http(s) URL with a valid port") from None
     return text
 
 
 def _datetime(value: Any) -> str:
+    try:
+        return _datetime_text(value)
+    except (OverflowError, OSError, ValueError):  # an epoch or offset out of range
+        raise _Bad("") from None
+
+
+def _datetime_text(value: Any) -> str:
     if isinstance(value, int | float) and not isinstance(value, bool):
         moment = dt.datetime.fromtimestamp(value, dt.UTC)
     elif isinstance(value, str) and value.strip():
@@ -172,16 +192,22 @@ def _object(value: Any) -> dict[str, Any]:
     raise _Bad("")
 
 
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
 def _option(spec: InputSpec, value: Any) -> Any:
     for option in spec.options:
-        if value == option.value and type(value) is type(option.value):
+        numbers = _is_number(value) and _is_number(option.value)
+        if value == option.value and (type(value) is type(option.value) or numbers):
             return option.value
     text = str(value).strip().lower() if isinstance(value, str | int | float) else None
     for option in spec.options:
         if text is not None and text in (str(option.value).lower(), option.label.lower()):
             return option.value
     allowed = ", ".join(repr(v) for v in spec.option_values)
-    raise _Bad(f"one of {allowed}")
+    hint = nearest(text, [str(v) for v in spec.option_values]) if text else ""
+    raise _Bad(f"one of {allowed}{hint}")
 
 
 _BY_TYPE: dict[str, Callable[[Any], Any]] = {
@@ -316,10 +342,25 @@ def inputs_json_schema(action: ActionSpec) -> dict[str, Any]:
 # ---------------------------------------------------------------- validation
 
 
+# Validators by input spec: building one per value cost more than the loop item it checked.
+# Keyed by id() with the spec kept alongside, so a recycled id is never mistaken for it.
+_VALIDATORS: dict[int, tuple[InputSpec, Draft202012Validator]] = {}
+_VALIDATOR_CACHE_SIZE = 4096
+
+
+def _validator(spec: InputSpec) -> Draft202012Validator:
+    hit = _VALIDATORS.get(id(spec))
+    if hit is None or hit[0] is not spec:
+        if len(_VALIDATORS) >= _VALIDATOR_CACHE_SIZE:
+            _VALIDATORS.clear()
+        schema = input_json_schema(spec)
+        schema.pop("default", None)
+        hit = _VALIDATORS[id(spec)] = (spec, Draft202012Validator(schema))
+    return hit[1]
+
+
 def _schema_problem(spec: InputSpec, value: Any) -> str | None:
-    schema = input_json_schema(spec)
-    schema.pop("default", None)
-    error = next(iter(Draft202012Validator(schema).iter_errors(value)), None)
+    error = next(iter(_validator(spec).iter_errors(value)), None)
     if error is None:
         return None
     message = error.message if len(error.message) <= 120 else error.message[:117] + "..."

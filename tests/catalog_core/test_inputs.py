@@ -178,3 +178,106 @@ def test_static_input_errors(catalog) -> None:  # type: ignore[no-untyped-def]
 def test_unknown_action_suggests_nearest(catalog) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(InvalidInput, match=r"did you mean 'bitly\.get_bitlink'"):
         catalog.get("bitly.get_bitlnk")
+
+
+# ---------------------------------------------------------------- edge cases, one row each
+
+NUMBER_OPTIONS = spec("options", options=(Option("One", 1), Option("Two", 2)))
+
+
+@pytest.mark.parametrize(
+    ("input_spec", "raw", "expected"),
+    [
+        (spec("integer"), "1e3", 1000),
+        (spec("integer"), " 7 ", 7),
+        (spec("integer"), "-0", 0),
+        (spec("integer"), "+5", 5),
+        (spec("number"), "1e3", 1000),
+        (spec("number"), "-0.5", -0.5),
+        (spec("number"), ".5", 0.5),
+        (spec("boolean"), " YES ", True),
+        (spec("boolean"), 0, False),
+        (NUMBER_OPTIONS, 2.0, 2),
+        (NUMBER_OPTIONS, "1", 1),
+        (NUMBER_OPTIONS, "two", 2),
+        (spec("url"), "HTTPS://EXAMPLE.COM/a?b=c#d", "HTTPS://EXAMPLE.COM/a?b=c#d"),
+        (spec("url"), "https://[::1]:8080/x", "https://[::1]:8080/x"),
+        (spec("datetime"), "2026-04-11T10:00:00", "2026-04-11T10:00:00Z"),  # naive means UTC
+        (spec("datetime"), "2026-04-11T10:00:00-05:00", "2026-04-11T15:00:00Z"),
+        (spec("datetime"), "2026-04-11T10:00:00.999Z", "2026-04-11T10:00:00Z"),
+        (spec("datetime"), 1775000000, "2026-03-31T23:33:20Z"),
+    ],
+)
+def test_edge_coercions(input_spec: InputSpec, raw: object, expected: object) -> None:
+    result = coerce_input(input_spec, raw)
+    assert result == expected and type(result) is type(expected)
+
+
+@pytest.mark.parametrize(
+    ("input_spec", "raw", "expected"),
+    [
+        (spec("integer"), "NaN", "an integer"),
+        (spec("integer"), "Infinity", "an integer"),
+        (spec("integer"), "1e400", "an integer"),
+        (spec("integer"), "7.5", "an integer"),
+        (spec("integer"), "0x10", "an integer"),
+        (spec("integer"), "1_000", "an integer"),
+        (spec("integer"), "\u0663", "an integer"),  # ARABIC-INDIC DIGIT THREE
+        (spec("integer"), True, "an integer"),
+        (spec("integer"), [7], "an integer"),
+        (spec("integer"), 1e300, "an integer"),
+        (spec("number"), "NaN", "a number"),
+        (spec("number"), "-inf", "a number"),
+        (spec("number"), float("inf"), "a number"),
+        (spec("number"), False, "a number"),
+        (spec("number"), [1.5], "a number"),
+        (spec("boolean"), 2, "a boolean"),
+        (spec("boolean"), "on", "a boolean"),
+        (spec("boolean"), [True], "a boolean"),
+        (spec("string"), ["a"], "a string"),
+        (spec("string"), {"a": 1}, "a string"),
+        (spec("string"), float("nan"), "a string"),
+        (spec("text"), ["a"], "a string"),
+        (spec("url"), "javascript:alert(1)", "an http(s) URL"),
+        (spec("url"), "JavaScript:alert(1)//https://x.com", "an http(s) URL"),
+        (spec("url"), "https://example.com/a b", "without spaces or control characters"),
+        (spec("url"), "https://example.com/\tx", "without spaces or control characters"),
+        (spec("url"), "https://example.com/\x00", "without spaces or control characters"),
+        (spec("url"), "https://example.com:99999/", "a valid port"),
+        (spec("url"), "https:///path", "an http(s) URL"),
+        (spec("url"), "//example.com", "an http(s) URL"),
+        (spec("url"), ["https://example.com"], "an http(s) URL"),
+        (spec("datetime"), "2026-13-01T00:00:00Z", "an ISO-8601 date-time"),
+        (spec("datetime"), "2026-04-11T25:00Z", "an ISO-8601 date-time"),
+        (spec("datetime"), "yesterday", "an ISO-8601 date-time"),
+        (spec("datetime"), 1e20, "an ISO-8601 date-time"),  # was an OverflowError
+        (spec("datetime"), "9999-12-31T23:59:59-14:00", "an ISO-8601 date-time"),
+        (spec("datetime"), True, "an ISO-8601 date-time"),
+        (spec("object"), "[1]", "an object"),
+        (spec("object"), [1], "an object"),
+        (spec("array"), 7, "a list"),
+        (spec("array"), {"a": 1}, "a list"),
+        (UNIT, "days", "one of 'day', 'week' (did you mean 'day'?)"),
+        (UNIT, ["day"], "one of 'day', 'week'"),
+        (UNIT, True, "one of 'day', 'week'"),
+        (NUMBER_OPTIONS, True, "one of 1, 2"),
+    ],
+)
+def test_edge_failures(input_spec: InputSpec, raw: object, expected: str) -> None:
+    with pytest.raises(_Bad) as info:
+        coerce_input(input_spec, raw)
+    assert expected in str(info.value)
+
+
+def test_error_names_input_expected_type_received_value_and_options(catalog) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(InvalidInput) as info:
+        catalog.prepare_inputs(
+            "bitly.get_link_click_metrics",
+            {"bitlink": "bit.ly/abc", "units": "1e400", "unit": "fortnight"},
+            {},
+        )
+    message = str(info.value)
+    assert message.startswith("bitly.get_link_click_metrics: 2 invalid inputs")
+    assert "input 'units': expected an integer, got '1e400'" in message
+    assert "input 'unit': expected one of 'minute', 'hour', 'day', 'week', 'month'" in message
+    assert "got 'fortnight'" in message
