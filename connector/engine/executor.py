@@ -217,7 +217,11 @@ class Engine:
     ) -> Any:
         started = self.clock.wall()
         self.progress.step_started(step.id, "action")
-        common = {"position": position, "kind": "action", "definition": step.definition}
+        common: dict[str, Any] = {
+            "position": position,
+            "kind": "action",
+            "definition": step.definition,
+        }
         self.runlog.write_step(run_id, step.id, status="running", started_at=started, **common)
         inputs, outcome = await self.call(step, context, where=f"steps.{step.id}")
         status = "succeeded" if outcome.ok else "failed"

@@ -37,7 +37,7 @@ async def run_loop(
 
     log = engine.runlog
     started = engine.clock.wall()
-    common = {"position": position, "kind": "loop", "definition": step.definition}
+    common: dict[str, Any] = {"position": position, "kind": "loop", "definition": step.definition}
     log.write_step(run_id, step.id, status="running", started_at=started, **common)
 
     try:

@@ -221,7 +221,8 @@ def _semantic_errors(doc: dict[str, Any], catalog: CatalogLike) -> list[FieldErr
     from connector.catalog.templates import template_references
 
     errors: list[FieldError] = []
-    steps = doc.get("steps") if isinstance(doc.get("steps"), list) else []
+    raw_steps = doc.get("steps")
+    steps: list[Any] = raw_steps if isinstance(raw_steps, list) else []
     workflow_retry = _policy_or_none(doc.get("retry"))
     ids_all = [s.get("id") for s in steps if isinstance(s, dict)]
     seen_ids: list[str] = []
@@ -272,7 +273,8 @@ def _semantic_errors(doc: dict[str, Any], catalog: CatalogLike) -> list[FieldErr
                 check_refs(loop["over"], f"{where}.loop.over", seen_ids, in_loop=False)
             if "action" in step:
                 check_action(step, where, seen_ids, in_loop=True)
-            body = step.get("steps") if isinstance(step.get("steps"), list) else []
+            raw_body = step.get("steps")
+            body: list[Any] = raw_body if isinstance(raw_body, list) else []
             inner: list[str] = []
             for sub in body:
                 if not isinstance(sub, dict) or not isinstance(sub.get("id"), str):
