@@ -17,7 +17,7 @@ from urllib.parse import quote, unquote
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 # Imported for their @handles registrations.
 from connector.sandbox.bitly import (  # noqa: F401
@@ -99,6 +99,10 @@ class BitlyApi:
         if path == "/v4" or path.startswith("/v4/"):
             return page_not_found()
         return self._redirect(request)
+
+    async def asgi(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = await self.endpoint(Request(scope, receive))
+        await response(scope, receive, send)
 
     async def _api(self, request: Request, match: Any) -> Response:
         op = match.operation
@@ -197,9 +201,11 @@ def create_app(config: SandboxConfig, *, plan: str = "premium") -> Starlette:
             load_demo(store, config.seed, config.now())
     counts: Counter[str] = Counter()
     api = BitlyApi(store, facts, config, counts, plan)
-    # every method reaches the endpoint, which answers 405 itself for a known path
-    methods = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
-    app = Starlette(routes=[Route("/{path:path}", api.endpoint, methods=methods)])
+    # Every request reaches the endpoint, which answers 404/405 itself. It is the router's
+    # default rather than a `/{path:path}` route: that route's pattern stops at a newline,
+    # so a path holding `%0A` would get Starlette's own plain "Not Found".
+    app = Starlette()
+    app.router.default = api.asgi
     controls = ControlsMiddleware(
         app.build_middleware_stack(), config.controls, BitlyDialect(facts), config.now
     )

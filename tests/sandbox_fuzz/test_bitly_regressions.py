@@ -1,0 +1,35 @@
+"""The Bitly sandbox bugs the fuzzer found, one pinned request each."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from connector.sandbox.bitly import create_app
+from connector.sandbox.config import DEMO_BITLY_TOKEN, SandboxConfig
+
+from ._asgi import Caller, Reply, Req
+
+NOW = 1_767_268_800.0
+AUTH = (b"authorization", f"Bearer {DEMO_BITLY_TOKEN}".encode())
+JSON_TYPE = (b"content-type", b"application/json")
+
+
+@pytest.fixture(scope="module")
+def call() -> Iterator[Caller]:
+    caller = Caller(create_app(SandboxConfig(seed=1, now=lambda: NOW)))
+    yield caller
+    caller.close()
+
+
+def _get(call: Caller, path: bytes, query: bytes = b"") -> Reply:
+    return call(Req("GET", path, query, (AUTH,)))
+
+
+def test_a_newline_in_the_path_gets_bitlys_answers_not_the_routers(call: Caller) -> None:
+    r = _get(call, b"/v4/bitlinks/bit.ly/spring%0Asale")
+    assert (r.status, r.json()["message"]) == (404, "NOT_FOUND")
+    for path in (b"/v4/user%0A", b"/bit.ly/spring%0D%0Asale", b"/%0A"):
+        r = _get(call, path)
+        assert (r.status, r.body) == (404, b"404 page not found"), path
