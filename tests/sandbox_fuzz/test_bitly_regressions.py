@@ -33,3 +33,17 @@ def test_a_newline_in_the_path_gets_bitlys_answers_not_the_routers(call: Caller)
     for path in (b"/v4/user%0A", b"/bit.ly/spring%0D%0Asale", b"/%0A"):
         r = _get(call, path)
         assert (r.status, r.body) == (404, b"404 page not found"), path
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        b"/v4/groups/Bdemo000001/shorten_counts",
+        b"/v4/organizations/Odemo000001/shorten_counts",
+        b"/v4/groups/Bdemo000001/bitlinks/clicks",
+    ],
+)
+def test_bad_window_parameters_are_400_everywhere(call: Caller, path: bytes) -> None:
+    r = _get(call, path, b"unit=day&units=5&unit_reference=sale")
+    assert r.status == 400, r.body
+    assert r.json()["errors"][0]["field"] == "unit_reference"

@@ -37,6 +37,7 @@ from connector.sandbox.bitly.dialect import BitlyDialect, resolve
 from connector.sandbox.bitly.errors import (
     BitlyError,
     bad_request,
+    field_error,
     method_not_allowed,
     page_not_found,
 )
@@ -47,6 +48,7 @@ from connector.sandbox.bitly.store import Store
 from connector.sandbox.clicks import click_from_request, insert_clicks
 from connector.sandbox.config import DEMO_BITLY_TOKEN, SandboxConfig
 from connector.sandbox.controls import ControlsMiddleware
+from connector.sandbox.metric_windows import MetricParamError
 from connector.vendor.bitly_spec import BitlyFacts, load_bitly_facts, precompile
 
 __all__ = ["PLANS", "BitlyApi", "create_app"]
@@ -142,6 +144,9 @@ class BitlyApi:
                 status, payload = HANDLERS[op.operation_id](call)
         except BitlyError:
             raise
+        except MetricParamError as exc:
+            # every window-taking handler (metrics, shorten counts, sorted links) ends here
+            raise field_error(exc.field, exc.message, call.resource) from None
         except Exception:
             log.exception("handler for %s failed", op.operation_id)
             raise BitlyError(500, "INTERNAL_ERROR", "the sandbox failed on this request") from None
