@@ -47,3 +47,17 @@ def test_bad_window_parameters_are_400_everywhere(call: Caller, path: bytes) -> 
     r = _get(call, path, b"unit=day&units=5&unit_reference=sale")
     assert r.status == 400, r.body
     assert r.json()["errors"][0]["field"] == "unit_reference"
+
+
+def test_a_null_body_is_400_not_an_empty_object(call: Caller) -> None:
+    r = call(Req("PATCH", b"/v4/custom_bitlinks/sbx.ly/launch", b"", (AUTH, JSON_TYPE), b"null"))
+    assert r.status == 400, r.body
+    assert r.json()["errors"][0]["field"] == "body"
+
+
+def test_update_custom_bitlink_without_bitlink_id_names_it(call: Caller) -> None:
+    r = call(Req("PATCH", b"/v4/custom_bitlinks/sbx.ly/launch", b"", (AUTH, JSON_TYPE), b"{}"))
+    assert r.status == 400, r.body
+    assert r.json()["errors"] == [
+        {"field": "bitlink_id", "message": "is required", "error_code": "missing"}
+    ]

@@ -11,7 +11,7 @@ import sqlite3
 from typing import Any
 
 from connector.sandbox.bitly.account import USER_LOGIN, short_domains
-from connector.sandbox.bitly.errors import BitlyError, not_found
+from connector.sandbox.bitly.errors import BitlyError, field_error, not_found
 from connector.sandbox.bitly.formats import bitly_time
 from connector.sandbox.bitly.links import (
     bitlink_key,
@@ -117,6 +117,8 @@ def get(call: Call) -> Reply:
 @handles("updateCustomBitlink")
 def update(call: Call) -> Reply:
     row = custom_row(call)
+    if "bitlink_id" not in call.body:
+        raise field_error("bitlink_id", "is required", RESOURCE, code="missing")
     link = link_by_key(call, normalize_bitlink_id(call.body["bitlink_id"], "bitlink_id", RESOURCE))
     if link["key"] != row["link_key"]:
         history = json.loads(row["history"])

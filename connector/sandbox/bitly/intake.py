@@ -106,6 +106,9 @@ async def read_json_body(request: Request, required: bool) -> Any:
             f"the body is not valid JSON: {detail}",
             errors=[FieldProblem("body", "is not valid JSON", "invalid")],
         ) from None
+    if body is None:
+        # `null` parses to None, which callers read as "no body": refuse it here
+        raise bad_request([FieldProblem("body", "must be a JSON object, not null", "invalid")])
     problem = _bad_string(body, "")
     if problem:
         raise bad_request([problem])
