@@ -43,6 +43,8 @@ _FIXED_SECONDS = {"minute": 60, "hour": 3600, "day": 86400}
 # 1970-01-01 was a Thursday: shifting by 3 days makes week 0 start on Monday 1969-12-29.
 _WEEK_SHIFT_DAYS = 3
 _INT_RE = re.compile(r"^[+-]?\d+$")
+#: 10000-01-01T00:00:00Z in epoch seconds: unit_reference must be before it
+_YEAR_10000 = 253402300800.0
 
 
 class MetricParamError(ValueError):
@@ -77,6 +79,9 @@ def bucket_start(unit: str, index: int) -> float:
     if unit == "week":
         return float((index * 7 - _WEEK_SHIFT_DAYS) * 86400)
     year, month0 = divmod(index, 12)
+    if year > 9999:
+        # the bucket after December 9999 (a window's end): datetime stops at year 9999
+        return _YEAR_10000
     return (datetime(year, month0 + 1, 1, tzinfo=UTC) - _EPOCH).total_seconds()
 
 
@@ -124,7 +129,7 @@ def parse_unit_reference(value: Any, now: float) -> float:
             ts = -1.0
     else:
         raise MetricParamError("unit_reference", "must be an ISO-8601 timestamp")
-    if not 0 <= ts < 253402300800:  # 1970-01-01 .. 9999-12-31
+    if not 0 <= ts < _YEAR_10000:  # 1970-01-01 .. 9999-12-31
         raise MetricParamError("unit_reference", "must be between 1970-01-01 and 9999-12-31")
     return ts
 

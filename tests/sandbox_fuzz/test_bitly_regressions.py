@@ -61,3 +61,16 @@ def test_update_custom_bitlink_without_bitlink_id_names_it(call: Caller) -> None
     assert r.json()["errors"] == [
         {"field": "bitlink_id", "message": "is required", "error_code": "missing"}
     ]
+
+
+def test_a_month_window_ending_in_december_9999_is_answered(call: Caller) -> None:
+    query = b"unit=month&units=3&unit_reference=9999-12-15T00:00:00%2B0000"
+    r = _get(call, b"/v4/bitlinks/bit.ly/spring-sale/clicks", query)
+    assert r.status == 200, r.body
+    dates = [entry["date"] for entry in r.json()["link_clicks"]]
+    assert dates == [
+        "9999-12-01T00:00:00+0000",
+        "9999-11-01T00:00:00+0000",
+        "9999-10-01T00:00:00+0000",
+    ]
+    assert r.json()["units"] == 3
