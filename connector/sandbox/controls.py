@@ -335,8 +335,10 @@ class ControlsMiddleware:
                 try:
                     self._apply_update(body)
                 except ValueError as exc:
+                    # the message may quote a key holding a lone surrogate: keep it encodable
+                    message = str(exc).encode("utf-8", "backslashreplace").decode("utf-8")
                     response = JSONResponse(
-                        {"error": "bad_request", "message": str(exc), "status": 400}, 400
+                        {"error": "bad_request", "message": message, "status": 400}, 400
                     )
                     await response(scope, receive, send)
                     return
@@ -376,6 +378,18 @@ def controls_to_json(controls: Controls) -> dict[str, Any]:
     return {"limits": limits, "faults": asdict(controls.faults), "admin": controls.admin}
 
 
+#: Most latency the admin endpoint accepts: more would only hang every request.
+MAX_LATENCY_MS = 60_000
+
+
+def _is_text(value: str) -> bool:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _opt_int(value: Any, where: str) -> int | None:
     if value is None:
         return None
@@ -413,6 +427,8 @@ def controls_from_json(data: Any, current: Controls) -> tuple[Limits, Faults]:
                 raise ValueError(f"{where}: expected an object of key -> [per_minute, per_hour]")
             overrides: dict[str, tuple[int | None, int | None]] = {}
             for key, pair in value.items():
+                if not _is_text(key):
+                    raise ValueError(f"{where}: key {key!r} is not valid Unicode text")
                 if not isinstance(pair, list) or len(pair) != 2:
                     raise ValueError(f"{where}.{key}: expected [per_minute, per_hour]")
                 overrides[key] = (
@@ -432,8 +448,14 @@ def controls_from_json(data: Any, current: Controls) -> tuple[Limits, Faults]:
                 raise ValueError(f"{where}: expected an integer, got {value!r}")
             faults.seed = value
         elif name == "latency_ms":
-            if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-                raise ValueError(f"{where}: expected a non-negative number, got {value!r}")
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, int | float)
+                or not 0 <= value <= MAX_LATENCY_MS  # also refuses NaN and infinity
+            ):
+                raise ValueError(
+                    f"{where}: expected milliseconds, 0..{MAX_LATENCY_MS}, got {value!r}"
+                )
             faults.latency_ms = float(value)
         else:
             setattr(faults, name, _rate(value, where))
