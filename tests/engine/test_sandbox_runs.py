@@ -64,20 +64,24 @@ def _create_loop(prefix: str, n: int) -> tuple[dict[str, Any], dict[str, Any]]:
 
 
 def test_faults_every_item_succeeds_and_nothing_is_created_twice(tmp_path: Path) -> None:
+    # Five items in flight share one seeded fault sequence, so which item draws which fault
+    # depends on timing. The rates are low enough that five faults in a row for one item
+    # (the only way to fail) is about one run in a thousand; the high-rate, deterministic
+    # versions run one item at a time in test_reliability_faults.py.
     controls = Controls(
-        faults=Faults(error_rate=0.15, drop_rate=0.15, lost_write_rate=0.1, seed=11)
+        faults=Faults(error_rate=0.03, drop_rate=0.03, lost_write_rate=0.05, seed=11)
     )
-    doc, trigger = _create_loop("flt", 40)
+    doc, trigger = _create_loop("flt", 80)
     with embedded_sandboxes(controls=controls) as boxes:
         result, steps = _run(doc, trigger, tmp_path, boxes)
         counts = boxes.apps["shorten_dev"].state.counts
     assert result.ok, result.error
     loop = steps[0]
-    assert loop.summary == {"total": 40, "succeeded": 40, "failed": 0, "skipped": 0}
+    assert loop.summary == {"total": 80, "succeeded": 80, "failed": 0, "skipped": 0}
     slugs = [o["link"]["slug"] for o in result.output["items"]]
     assert slugs == trigger["slugs"]
     # Some requests were really cut or failed, so retries and reconciles really happened.
-    assert sum(counts.values()) > 40
+    assert sum(counts.values()) > 80
     # A second create of a slug would answer 409 and fail the item: none did.
 
 
