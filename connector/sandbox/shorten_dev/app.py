@@ -78,6 +78,9 @@ def create_app(
         Route("/{slug}", redirect, methods=["GET"]),
     ]
     app = Starlette(routes=routes, exception_handlers={HTTPException: _http_exception})
+    # A trailing or doubled slash is an unknown path (404 in the API's shape), not a 307 to
+    # another one: the API does not redirect, and a short link's redirect is our own.
+    app.router.redirect_slashes = False
     controls = ControlsMiddleware(
         app.build_middleware_stack(), config.controls, ShortenDialect(), config.now
     )
