@@ -28,3 +28,10 @@ def test_a_trailing_slash_is_not_found_not_redirected(call: Caller, path: bytes)
     assert reply.status == 404, (reply.status, reply.headers)
     if path.startswith(b"/api/"):
         assert reply.json()["status"] == 404
+
+
+def test_a_page_far_past_the_end_is_empty_not_a_500(call: Caller) -> None:
+    reply = call(Req("GET", b"/api/v1/links", b"page=" + b"9" * 60, (AUTH,)))
+    assert reply.status == 200, reply.body
+    body = reply.json()
+    assert body["data"] == [] and body["total"] > 0

@@ -181,11 +181,15 @@ class LinkStore:
         direction = "ASC" if order == "asc" else "DESC"
         with self.lock:
             total = int(self.conn.execute("SELECT COUNT(*) FROM links").fetchone()[0])
+            offset = (page - 1) * limit
+            if offset >= total:
+                # past the last page (SQLite's integers would overflow on a huge `page`)
+                return [], total
             rows = self.conn.execute(
                 # slug breaks ties, so pages never overlap or skip rows
                 f"SELECT {_COLUMNS} FROM links ORDER BY {sort} {direction}, slug {direction} "
                 "LIMIT ? OFFSET ?",
-                (limit, (page - 1) * limit),
+                (limit, offset),
             ).fetchall()
         return [_row_to_link(r) for r in rows], total
 
