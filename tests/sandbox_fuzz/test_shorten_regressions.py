@@ -35,3 +35,10 @@ def test_a_page_far_past_the_end_is_empty_not_a_500(call: Caller) -> None:
     assert reply.status == 200, reply.body
     body = reply.json()
     assert body["data"] == [] and body["total"] > 0
+
+
+def test_a_field_name_with_a_lone_surrogate_is_named_escaped(call: Caller) -> None:
+    body = b'{"destination_url": "https://example.com/", "\\ud800": 1}'
+    reply = call(Req("POST", b"/api/v1/links", b"", (AUTH, JSON_TYPE), body))
+    assert reply.status == 400, reply.body
+    assert list(reply.json()["details"]) == ["\\ud800"]

@@ -58,14 +58,20 @@ class BadRequest(ApiError):
         super().__init__(400, message, details=details)
 
 
+def _encodable(text: str) -> str:
+    """`text` with any lone surrogate (from a JSON escape like \\ud800) written as its escape:
+    a field name echoed from the request must not make the answer unencodable."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def error_response(error: ApiError) -> JSONResponse:
     body: dict[str, Any] = {
         "error": _CODES.get(error.status, "bad_request"),
-        "message": error.message,
+        "message": _encodable(error.message),
         "status": error.status,
     }
     if error.details is not None:
-        body["details"] = error.details
+        body["details"] = {_encodable(k): _encodable(v) for k, v in error.details.items()}
     if error.status >= 500:
         body["error_id"] = str(uuid.uuid4())
     return JSONResponse(body, error.status, headers=error.headers)
