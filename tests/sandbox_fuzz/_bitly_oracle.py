@@ -1,9 +1,7 @@
-"""What every Bitly sandbox answer must satisfy, and a fingerprint of its state."""
+"""What every Bitly sandbox answer must satisfy."""
 
 from __future__ import annotations
 
-import hashlib
-import sqlite3
 from typing import Any
 
 from connector.vendor.bitly_spec import BitlyFacts, Operation
@@ -72,23 +70,3 @@ def _error_body_problems(op: Operation | None, status: int, reply: Reply) -> lis
     elif status not in UNIVERSAL_ERRORS:
         found.append(f"{status} is not declared for {op.operation_id}: {body}"[:300])
     return found
-
-
-def fingerprint(conn: sqlite3.Connection) -> str:
-    """A digest of every table but the click log, plus the number of clicks."""
-    digest = hashlib.sha256()
-    tables = [
-        row[0]
-        for row in conn.execute(
-            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
-            " ORDER BY name"
-        )
-    ]
-    for table in tables:
-        if table == "clicks":
-            digest.update(repr(conn.execute("SELECT COUNT(*) FROM clicks").fetchone()[0]).encode())
-            continue
-        digest.update(table.encode())
-        for row in conn.execute(f'SELECT * FROM "{table}" ORDER BY rowid'):
-            digest.update(repr(tuple(row)).encode())
-    return digest.hexdigest()

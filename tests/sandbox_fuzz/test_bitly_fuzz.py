@@ -32,7 +32,8 @@ from connector.vendor.bitly_spec import TWO_SEGMENT_PARAMS, Operation, load_bitl
 from . import _mutate as m
 from ._admin_fuzz import fuzz_admin
 from ._asgi import Caller, Reply, Req
-from ._bitly_oracle import fingerprint, problems
+from ._bitly_oracle import problems
+from ._state import fingerprint
 
 NOW = 1_767_268_800.0  # 2026-01-01T12:00:00Z
 #: FUZZ_SEED / FUZZ_CASES explore further locally; the suite runs the fixed default
