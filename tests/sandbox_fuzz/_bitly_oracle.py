@@ -9,8 +9,9 @@ from connector.vendor.bitly_spec import BitlyFacts, Operation
 from ._asgi import Reply, Req
 
 #: Error statuses any operation may answer although the description does not list them all:
-#: 400 for an invalid argument (Bitly names it), 413 for a body over 1 MB.
-UNIVERSAL_ERRORS = frozenset({400, 413})
+#: 400 for an invalid argument (Bitly names it), 403 FORBIDDEN for a missing or wrong token,
+#: 413 for a body over 1 MB.
+UNIVERSAL_ERRORS = frozenset({400, 403, 413})
 
 
 def operation_of(facts: BitlyFacts, req: Req) -> tuple[Operation | None, bool]:

@@ -82,9 +82,10 @@ def _setup(app: Starlette) -> Fuzz:
     assert r.status == 200, r.body
     fuzz.targets["write_custom"] = "sbx.ly/fuzz-target"
     hook = {"organization_guid": ORG, "name": "fz", "event": "bitlink_created"}
-    r = fuzz.api("POST", "/v4/webhooks", {**hook, "url": "https://example.com/hook"})
-    assert r.status == 201, r.body
-    fuzz.targets["webhook"] = r.json()["guid"]
+    for name in ("webhook", "doomed_webhook"):
+        r = fuzz.api("POST", "/v4/webhooks", {**hook, "url": "https://example.com/hook"})
+        assert r.status == 201, r.body
+        fuzz.targets[name] = r.json()["guid"]
     return fuzz
 
 
@@ -109,8 +110,11 @@ def _path_values(op: Operation, fuzz: Fuzz) -> dict[str, str]:
         "client_id": CLIENT_ID,
         "sort": "clicks",
     }
+    # deletions get their own objects, so the other operations keep a live one
     if op.operation_id == "deleteBitlink":
         values["bitlink"] = t["doomed_link"]
+    if op.operation_id == "deleteWebhook":
+        values["webhook_guid"] = t["doomed_webhook"]
     return {name: values[name] for name in op.path_params}
 
 
@@ -210,9 +214,10 @@ def test_every_operation_survives_hostile_requests(fuzz: Fuzz) -> None:
     listed_before, singles_before = _snapshot(fuzz)
     kinds = ("path", "query", "body", "auth", "content_type", "baseline")
     sent = 0
-    for op in OPERATIONS:
+    for number, op in enumerate(OPERATIONS):
         for i in range(CASES_PER_OPERATION):
-            _check(fuzz, _build(op, rng, fuzz, kinds[(i + sent) % len(kinds)]))
+            # every operation gets every kind of mutation, starting at a different one
+            _check(fuzz, _build(op, rng, fuzz, kinds[(number + i) % len(kinds)]))
             sent += 1
     assert sent == len(OPERATIONS) * CASES_PER_OPERATION
 
