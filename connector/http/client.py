@@ -15,7 +15,7 @@ import httpx
 from connector import __version__
 from connector import errors as E
 from connector.budget import RequestBudget, UnlimitedBudget
-from connector.http.translate import Translator, snippet
+from connector.http.translate import Translator, body_head, snippet
 from connector.redact import redact, register_secret
 
 # Every exception httpx can raise (its whole tree), plus OSError for a transport that leaks one.
@@ -27,9 +27,11 @@ _HTTPX_ERRORS = (
     OSError,
 )
 
-__all__ = ["USER_AGENT", "AppClient", "default_limits", "default_timeout"]
+__all__ = ["MAX_ERROR_BODY", "USER_AGENT", "AppClient", "default_limits", "default_timeout"]
 
 USER_AGENT = f"connector/{__version__}"
+#: bytes of an error response read at most (its message needs the first few hundred)
+MAX_ERROR_BODY = 1024 * 1024
 
 
 def default_timeout() -> httpx.Timeout:
@@ -112,9 +114,14 @@ class AppClient:
         query = {k: _query_value(v) for k, v in (params or {}).items() if v is not None}
         async with self.budget.slot():
             try:
-                response = await self._client.request(
+                request = self._client.build_request(
                     method.upper(), url, params=query or None, json=json_body
                 )
+                streamed = await self._client.send(request, stream=True)
+                try:
+                    response = await _read(streamed)
+                finally:
+                    await streamed.aclose()  # back to the pool, even after a partial read
             except _HTTPX_ERRORS as exc:
                 raise self.translator.from_exception(exc, action_id) from None
         if response.status_code >= 300:
@@ -126,6 +133,34 @@ class AppClient:
 
     async def aclose(self) -> None:
         await self._client.aclose()
+
+
+async def _read(response: httpx.Response) -> httpx.Response:
+    """The whole body of a success; at most MAX_ERROR_BODY bytes of an error's.
+
+    An error body only feeds a one-line message, so a 50 MB error page is never held whole.
+    """
+    if response.status_code < 300:
+        await response.aread()
+        return response
+    head = bytearray()
+    async for chunk in response.aiter_bytes():
+        head += chunk
+        if len(head) >= MAX_ERROR_BODY:
+            break
+    # aiter_bytes has decoded any Content-Encoding; the copy holds plain bytes.
+    headers = [
+        (k, v)
+        for k, v in response.headers.multi_items()
+        if k.lower() not in ("content-encoding", "content-length", "transfer-encoding")
+    ]
+    return httpx.Response(
+        response.status_code,
+        headers=headers,
+        content=bytes(head[:MAX_ERROR_BODY]),
+        request=response.request,
+        extensions=response.extensions,
+    )
 
 
 def _query_value(value: Any) -> Any:
@@ -146,7 +181,7 @@ def _decode(response: httpx.Response, action_id: str, app: str) -> Any:
         raise E.FatalError(
             redact(
                 f"{app} answered HTTP {response.status_code} with a non-JSON body "
-                f"({ctype}): {snippet(response.text)!r}"
+                f"({ctype}): {snippet(body_head(response))!r}"
             ),
             where=action_id,
             status=response.status_code,

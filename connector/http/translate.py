@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import email.utils
 import json
+import math
 import re
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -30,14 +31,23 @@ __all__ = [
     "ErrorBody",
     "ErrorRule",
     "Translator",
+    "body_head",
     "error_class",
     "parse_retry_after",
+    "snippet",
 ]
 
 #: Seconds to wait after a throttle that names no Retry-After: the finest window either API
 #: documents is a minute (Bitly's per-minute limit is a tenth of the hourly one).
 DEFAULT_THROTTLE_WINDOW = 60.0
 _SNIPPET = 160
+#: bytes of an error body looked at for a message
+_SCAN = 64 * 1024
+#: an error body larger than this is not parsed as JSON (no API sends such an error)
+MAX_ERROR_JSON = 1024 * 1024
+_BLOCK = re.compile(r"<(script|style)\b")
+_TAG = re.compile(r"<[^<>]*>")  # stops at the next '<': linear on unclosed tags
+_SECONDS = re.compile(r"[+-]?\d+(\.\d+)?", re.ASCII)
 
 
 def _field(obj: Any, key: str, default: Any = None) -> Any:
@@ -161,9 +171,9 @@ def parse_retry_after(value: str | None, now: float) -> float | None:
     if value is None:
         return None
     text = value.strip()
-    try:
+    if _SECONDS.fullmatch(text):
         seconds = float(text)
-    except ValueError:
+    else:  # not "inf", "1e9" or "1_0": delta-seconds are digits
         try:
             when = email.utils.parsedate_to_datetime(text)
         except (TypeError, ValueError, IndexError):
@@ -171,15 +181,41 @@ def parse_retry_after(value: str | None, now: float) -> float | None:
         if when.tzinfo is None:
             return None
         seconds = when.timestamp() - now
-    if seconds != seconds:  # NaN
+    if not math.isfinite(seconds):
         return None
     return max(0.0, seconds)
 
 
+def body_head(response: httpx.Response) -> str:
+    """The start of a body as text: enough for a message, never a whole 50 MB page."""
+    head = response.content[:_SCAN]
+    return head.decode(response.encoding or "utf-8", errors="replace")
+
+
+def _drop_blocks(text: str) -> str:
+    """Remove <script>/<style> blocks in one pass (an unclosed one drops the rest)."""
+    lowered = text.lower()
+    parts: list[str] = []
+    at = 0
+    while (opening := _BLOCK.search(lowered, at)) is not None:
+        parts.append(text[at : opening.start()])
+        closing = lowered.find("</" + opening.group(1), opening.end())
+        if closing < 0:
+            return " ".join(parts)
+        end = lowered.find(">", closing)
+        at = len(text) if end < 0 else end + 1
+    parts.append(text[at:])
+    return " ".join(parts)
+
+
 def snippet(text: str) -> str:
-    """A short, single-line, tag-stripped extract of a non-JSON body."""
-    text = re.sub(r"(?is)<(script|style)\b.*?</\1\s*>", " ", text)
-    text = re.sub(r"<[^>]*>", " ", text)
+    """A short, single-line, tag-stripped extract of a non-JSON body.
+
+    Linear in the input (a lazy `<script>.*?</script>` regex is quadratic on a page of
+    unclosed tags) and reads at most its first 64 KiB.
+    """
+    text = _drop_blocks(text[:_SCAN])
+    text = _TAG.sub(" ", text)
     text = " ".join(text.split())
     return text if len(text) <= _SNIPPET else text[:_SNIPPET] + "..."
 
@@ -248,7 +284,7 @@ class Translator:
             if self.body.field_errors:
                 fields = _field_errors(parsed.get(self.body.field_errors))
         else:
-            text = snippet(response.text) if response.content else ""
+            text = snippet(body_head(response)) if response.content else ""
         rule = self._rule(status, code, response.headers)
         cls = rule.error if rule else _by_status(status)
         retry_after = parse_retry_after(response.headers.get("Retry-After"), self._wall())
@@ -336,7 +372,7 @@ def _hint(cls: type[E.ActionError], credential_env: str | None, retry_after: flo
 
 
 def _json_or_none(response: httpx.Response) -> Any:
-    if not response.content:
+    if not response.content or len(response.content) > MAX_ERROR_JSON:
         return None
     try:
         return json.loads(response.content)
