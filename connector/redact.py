@@ -7,10 +7,11 @@ error, so every output path (messages, run logs, cassettes, CLI output) goes thr
 
 from __future__ import annotations
 
+import json
 import threading
 from typing import Any
 
-__all__ = ["MASK", "forget_secrets", "redact", "redact_obj", "register_secret"]
+__all__ = ["MASK", "dumps_redacted", "forget_secrets", "redact", "redact_obj", "register_secret"]
 
 MASK = "***REDACTED***"
 # Shorter values would mask ordinary words; real tokens are far longer.
@@ -53,3 +54,28 @@ def redact_obj(obj: Any, extra: tuple[str, ...] = ()) -> Any:
     if isinstance(obj, list | tuple):
         return [redact_obj(v, extra) for v in obj]
     return obj
+
+
+def dumps_redacted(obj: Any) -> str:
+    """Compact JSON of `obj` with every registered secret masked.
+
+    Same result as `json.dumps(redact_obj(obj))`, but masks the serialised text once instead
+    of walking every string (the run log writes one of these per loop item). A secret is
+    looked for in the form JSON gives it, so one with quotes or backslashes is still found.
+    """
+    text = json.dumps(obj, separators=(",", ":"), default=str, ensure_ascii=False)
+    with _lock:
+        values = sorted(_secrets, key=len, reverse=True)
+    masked = text
+    for value in values:
+        encoded = json.dumps(value, ensure_ascii=False)[1:-1]
+        if encoded in masked:
+            masked = masked.replace(encoded, MASK)
+    if masked is text:
+        return text
+    try:
+        json.loads(masked)
+    except ValueError:
+        # A secret starting with an escape matched inside another escape: walk the values.
+        return json.dumps(redact_obj(json.loads(text)), separators=(",", ":"), ensure_ascii=False)
+    return masked

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 from connector.runner import HandlerContext
@@ -40,20 +41,28 @@ def normalize_timestamp(value: Any) -> Any:
         except (OverflowError, OSError, ValueError):
             return value
     elif isinstance(value, str):
-        text = value.strip()
-        if re.fullmatch(r"-?\d+(\.\d+)?", text):
-            return normalize_timestamp(float(text))
-        if text[-1:] in ("Z", "z"):
-            text = text[:-1] + "+00:00"
-        text = _OFFSET_NO_COLON.sub(r"\1:\2", text)
-        try:
-            when = datetime.fromisoformat(text)
-        except ValueError:
-            return value
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=UTC)
+        return _normalize_text(value)
     else:
         return value
+    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+# A loop over many links reads the same bucket dates again and again.
+@lru_cache(maxsize=4096)
+def _normalize_text(value: str) -> str:
+    text = value.strip()
+    if re.fullmatch(r"-?\d+(\.\d+)?", text):
+        result = normalize_timestamp(float(text))
+        return result if isinstance(result, str) else value
+    if text[-1:] in ("Z", "z"):
+        text = text[:-1] + "+00:00"
+    text = _OFFSET_NO_COLON.sub(r"\1:\2", text)
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        return value
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
     return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 

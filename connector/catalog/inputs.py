@@ -342,29 +342,48 @@ def inputs_json_schema(action: ActionSpec) -> dict[str, Any]:
 # ---------------------------------------------------------------- validation
 
 
-# Validators by input spec: building one per value cost more than the loop item it checked.
-# Keyed by id() with the spec kept alongside, so a recycled id is never mistaken for it.
-_VALIDATORS: dict[int, tuple[InputSpec, Draft202012Validator]] = {}
-_VALIDATOR_CACHE_SIZE = 4096
+class _Checker:
+    """An input's compiled JSON Schema, and its verdicts on scalar values.
 
+    Compiling the schema per value cost more than the loop item it checked, and a loop
+    checks the same unit, count or link thousands of times.
+    """
 
-def _validator(spec: InputSpec) -> Draft202012Validator:
-    hit = _VALIDATORS.get(id(spec))
-    if hit is None or hit[0] is not spec:
-        if len(_VALIDATORS) >= _VALIDATOR_CACHE_SIZE:
-            _VALIDATORS.clear()
+    def __init__(self, spec: InputSpec) -> None:
+        self.spec = spec
         schema = input_json_schema(spec)
         schema.pop("default", None)
-        hit = _VALIDATORS[id(spec)] = (spec, Draft202012Validator(schema))
-    return hit[1]
+        self.validator = Draft202012Validator(schema)
+        self.verdicts: dict[tuple[type, Any], str | None] = {}
+
+    def problem(self, value: Any) -> str | None:
+        scalar = isinstance(value, str | int | float | bool)
+        if scalar and (type(value), value) in self.verdicts:
+            return self.verdicts[(type(value), value)]
+        error = next(iter(self.validator.iter_errors(value)), None)
+        message = None
+        if error is not None:
+            message = error.message if len(error.message) <= 120 else error.message[:117] + "..."
+        if scalar:
+            if len(self.verdicts) >= _CACHE_SIZE:
+                self.verdicts.clear()
+            self.verdicts[(type(value), value)] = message
+        return message
+
+
+_CACHE_SIZE = 4096
+# By id(): specs hold dicts, so they are not hashable; the checker keeps its spec, so an id
+# recycled by another spec is noticed.
+_CHECKERS: dict[int, _Checker] = {}
 
 
 def _schema_problem(spec: InputSpec, value: Any) -> str | None:
-    error = next(iter(_validator(spec).iter_errors(value)), None)
-    if error is None:
-        return None
-    message = error.message if len(error.message) <= 120 else error.message[:117] + "..."
-    return message
+    checker = _CHECKERS.get(id(spec))
+    if checker is None or checker.spec is not spec:
+        if len(_CHECKERS) >= _CACHE_SIZE:
+            _CHECKERS.clear()
+        checker = _CHECKERS[id(spec)] = _Checker(spec)
+    return checker.problem(value)
 
 
 def validate_inputs(

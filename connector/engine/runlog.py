@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from connector.errors import InvalidConfiguration
-from connector.redact import redact, redact_obj
+from connector.redact import dumps_redacted, redact
 
 __all__ = ["DB_NAME", "ItemRecord", "RunLog", "RunRecord", "StepRecord", "default_home"]
 
@@ -83,9 +83,7 @@ def default_home() -> Path:
 
 
 def _dump(value: Any) -> str | None:
-    if value is None:
-        return None
-    return json.dumps(redact_obj(value), separators=(",", ":"), default=str)
+    return None if value is None else dumps_redacted(value)
 
 
 def _load(text: str | None) -> Any:
