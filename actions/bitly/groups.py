@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from connector import errors as E
+from connector.redact import redact
 from connector.runner import HandlerContext
 
 __all__ = ["list_group_bitlinks"]
@@ -23,6 +24,11 @@ __all__ = ["list_group_bitlinks"]
 #: inputs that are not query parameters of GET /groups/{group_guid}/bitlinks
 _NOT_QUERY = frozenset({"group_guid", "limit"})
 _MAX_PAGE_SIZE = 100
+
+
+def _shown(url: str) -> str:
+    # Redact before cutting: a cut through a token would leave its start unmasked.
+    return repr(redact(url)[:100])
 
 
 async def list_group_bitlinks(ctx: HandlerContext, inputs: dict[str, Any]) -> dict[str, Any]:
@@ -54,13 +60,13 @@ async def list_group_bitlinks(ctx: HandlerContext, inputs: dict[str, Any]) -> di
         if next_url in seen:
             raise E.FatalError(
                 f"pagination.next repeats a page already read after {len(links)} links "
-                f"({next_url[:100]!r}); stopping rather than looping",
+                f"({_shown(next_url)}); stopping rather than looping",
                 where=ctx.action_id,
             )
         if not ctx.is_under_base(next_url):
             raise E.FatalError(
                 f"pagination.next points outside the {ctx.client.app} API "
-                f"({next_url[:100]!r}); refusing to send the credential there",
+                f"({_shown(next_url)}); refusing to send the credential there",
                 where=ctx.action_id,
             )
         seen.add(next_url)

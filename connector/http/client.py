@@ -105,7 +105,7 @@ class AppClient:
         if url.startswith(("http://", "https://")):
             if not self.is_under_base(url):
                 raise E.FatalError(
-                    f"refusing to follow {redact(_short(url))}: it is not under the "
+                    f"refusing to follow {_short(redact(url))}: it is not under the "
                     f"{self.app} base URL {self.base_url}",
                     where=action_id,
                 )

@@ -47,7 +47,16 @@ async def bitlink(request: Request) -> Response:
 
 
 async def group_links(request: Request) -> Response:
-    return HTMLResponse(f"<html><body><h1>403</h1><p>{_token(request)}</p></body></html>", 403)
+    token = _token(request)
+    if request.path_params["guid"] == "Bnextpage":
+        # A next page that leaves the API, carrying the token in its query and its host.
+        nxt = f"https://{token}.evil.test/v4/groups/B/bitlinks?access_token={token}&page=2"
+        return JSONResponse({"links": [], "pagination": {"next": nxt}})
+    if request.path_params["guid"] == "Bqueryecho":
+        return JSONResponse(
+            {"message": "INVALID_ARG", "description": f"bad query ?token={token}"}, 422
+        )
+    return HTMLResponse(f"<html><body><h1>403</h1><p>{token}</p></body></html>", 403)
 
 
 ECHO_APP = Starlette(
@@ -82,6 +91,8 @@ def test_planted_token_absent_from_exceptions(catalog: Any, echo_url: str) -> No
     for action_id, inputs in [
         ("bitly.get_bitlink", {"bitlink": "bit.ly/abc"}),
         ("bitly.list_group_bitlinks", {"group_guid": "Bdemo000001"}),
+        ("bitly.list_group_bitlinks", {"group_guid": "Bnextpage"}),
+        ("bitly.list_group_bitlinks", {"group_guid": "Bqueryecho"}),
     ]:
         with pytest.raises(ConnectorError) as info:
             asyncio.run(go(action_id, inputs))

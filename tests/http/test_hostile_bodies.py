@@ -223,3 +223,23 @@ def test_every_streamed_response_is_closed(
 
     arun(go())
     assert len(closed) == 6
+
+
+def test_a_refused_url_is_redacted_before_it_is_cut(
+    make_app: Callable[[str], SimpleNamespace], arun: Callable
+) -> None:
+    token = "tok_hostile_bodies_0123456789"
+    # The token straddles the 120-character cut: cutting first would leave its start visible.
+    url = "https://elsewhere.test/" + "p" * 90 + "?t=" + token
+
+    async def go() -> None:
+        client = client_for(make_app, lambda r: httpx.Response(200))
+        try:
+            await client.request(ACTION, "GET", url)
+        finally:
+            await client.aclose()
+
+    with pytest.raises(E.FatalError) as info:
+        arun(go())
+    assert "refusing to follow" in str(info.value)
+    assert "?t=tok" not in str(info.value)  # not even the first characters
