@@ -263,8 +263,13 @@ def coerce_input(spec: InputSpec, value: Any) -> Any:
 
 
 def input_json_schema(spec: InputSpec) -> dict[str, Any]:
-    """The JSON Schema of one input, with builder hints (x-template, x-enumLabels)."""
-    schema: dict[str, Any] = {"title": spec.label}
+    """The JSON Schema of one input, with builder hints.
+
+    `x-type` is the manifest type (which widget to draw: `text` is multi-line, `options` a
+    dropdown, `multi-select` a checklist), `x-enumLabels` the option labels, `x-format` a
+    value format the runtime normalises (bitlink), `x-template` that templates are accepted.
+    """
+    schema: dict[str, Any] = {"title": spec.label, "x-type": spec.type}
     if spec.description:
         schema["description"] = spec.description
     if spec.type == "options":
