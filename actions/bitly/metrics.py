@@ -7,7 +7,9 @@ Output:
      "total_clicks": 80,
      # only with include_breakdowns:
      "countries": [{"value": "US", "clicks": 50}], "devices": [{"value": "mobile", "clicks": 30}],
-     "referrers": [{"value": "direct", "clicks": 20}]}
+     "referrers": [{"value": "direct", "clicks": 20}],
+     # only when the plan refuses a breakdown (402; devices needs a paid plan):
+     "unavailable": [{"breakdown": "devices", "reason": "UPGRADE_REQUIRED: ..."}]}
 
 Bitly's metrics are lenient about their own formats (offsets written `+0000`, an integer
 epoch for `unit_reference`, an echoed `units` that differs from the request), so every
@@ -22,6 +24,7 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
+from connector import errors as E
 from connector.runner import HandlerContext
 
 __all__ = ["get_link_click_metrics", "normalize_timestamp"]
@@ -131,13 +134,25 @@ async def get_link_click_metrics(ctx: HandlerContext, inputs: dict[str, Any]) ->
         facet_params = dict(params)
         if inputs.get("size") is not None:
             facet_params["size"] = inputs["size"]
-        # One after the other: the rate budget paces them, and a failure stops the rest.
+        # One after the other: the rate budget paces them, and a failure stops the rest,
+        # except a plan that lacks one breakdown: waiting or retrying cannot change that, and
+        # the others are still worth having, so it is named in `unavailable` instead.
+        unavailable: list[dict[str, str]] = []
         for facet, value_key in _BREAKDOWNS:
-            metrics = await ctx.request(
-                "GET",
-                f"/bitlinks/{{bitlink}}/{facet}",
-                params=facet_params,
-                path_params=path_params,
-            )
+            try:
+                metrics = await ctx.request(
+                    "GET",
+                    f"/bitlinks/{{bitlink}}/{facet}",
+                    params=facet_params,
+                    path_params=path_params,
+                )
+            except E.UpgradeRequired as exc:
+                reason = exc.code or "UPGRADE_REQUIRED"
+                unavailable.append(
+                    {"breakdown": facet, "reason": f"{reason}: needs a paid Bitly plan"}
+                )
+                continue
             out[facet] = _metric_rows(metrics, value_key)
+        if unavailable:
+            out["unavailable"] = unavailable
     return out
