@@ -43,7 +43,10 @@ async def list_links(ctx: HandlerContext, inputs: dict[str, Any]) -> dict[str, A
         if isinstance(body, dict):
             total = body.get("total", total)
             total_pages = body.get("total_pages", total_pages)
-        last = not data or not isinstance(total_pages, int) or page >= total_pages
+        if isinstance(total_pages, int) and not isinstance(total_pages, bool):
+            last = not data or page >= total_pages
+        else:  # no page count: a short page is the last one (never stop early on a full one)
+            last = not data or len(data) < per_page
         if limit is not None and len(links) >= limit:
             more = len(links) > limit or not last
             return _listing(links[:limit], total, page, more)

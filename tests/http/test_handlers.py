@@ -344,3 +344,17 @@ def test_reconcile_create(catalog, recorder, arun, existing, inputs, expected) -
     assert arun(go()) == expected
     assert all(r.method == "GET" for r in rec.requests)
     assert len(rec.requests) == (1 if inputs.get("custom_slug") else 0)
+
+
+def test_list_links_without_a_page_count_reads_until_a_short_page(catalog, recorder, arun) -> None:
+    catalog.add("shorten_dev.list_links", handler="actions.shorten_dev.links:list_links")
+    links = [{"slug": f"s{i}"} for i in range(23)]
+
+    def respond(request: httpx.Request) -> httpx.Response:
+        p, n = int(request.url.params["page"]), int(request.url.params["limit"])
+        return httpx.Response(200, json={"data": links[(p - 1) * n : p * n]})  # no totals
+
+    rec = recorder(respond)
+    out = run_action(arun, catalog, rec.transport, "shorten_dev.list_links", {"page_size": 10})
+    assert out["count"] == 23 and out["pages"] == 3 and out["has_more"] is False
+    assert len(rec.requests) == 3
