@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import textwrap
 from collections.abc import Callable
 from pathlib import Path
 
@@ -107,3 +108,32 @@ def test_broken_yaml_is_named(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     (root / "bitly" / "get_user.yaml").write_text("key: [unclosed\n")
     assert main(["catalog", "validate", "--root", str(root)]) == 1
     assert "manifests/bitly/get_user.yaml: line" in capsys.readouterr().err
+
+
+ANTI_EXAMPLES = sorted(
+    (Path(__file__).resolve().parents[2] / "connector/catalog/schema/anti_examples").glob("*.yaml")
+)
+
+
+@pytest.mark.parametrize("anti", ANTI_EXAMPLES, ids=lambda p: p.stem)
+def test_cli_fails_on_each_shipped_anti_example_naming_file_and_field(
+    pristine: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], anti: Path
+) -> None:
+    """Acceptance 2: each anti-example, dropped into a real catalog, fails `catalog validate`."""
+    doc = yaml.safe_load(anti.read_text())
+    root = tmp_path / "manifests"
+    shutil.copytree(pristine, root)
+    if doc["definition"] == "app":
+        target = root / "antiapp" / "app.yaml"
+        target.parent.mkdir()
+    else:
+        key = doc["manifest"].get("key")
+        stem = key if isinstance(key, str) and key.isidentifier() else anti.stem
+        target = root / "bitly" / f"{stem}.yaml"
+    # Written as YAML text, so YAML's own surprises (a date read from 2026-04-11) stay in.
+    text = anti.read_text().split("\nmanifest:\n", 1)[1]
+    target.write_text(textwrap.dedent(text))
+    assert main(["catalog", "validate", "--root", str(root)]) == 1
+    err = capsys.readouterr().err
+    shown = f"manifests/{target.parent.name}/{target.name}: {doc['expected']}"
+    assert shown in err, err
