@@ -63,6 +63,8 @@ def normalize_bitlink(value: Any) -> str:
         if lowered.startswith(prefix):
             text = text[len(prefix) :]
             break
+    if "://" in text or text.lower().startswith(("javascript:", "data:", "file:")):
+        raise bad("only http:// or https:// may come before the domain")
     if "?" in text or "#" in text:
         raise bad("a query ('?') or fragment ('#') is not allowed")
     if "%" in text:

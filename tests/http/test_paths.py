@@ -124,3 +124,37 @@ def test_encoded_paths_stay_on_their_endpoint_through_httpx(slug: str) -> None:
     assert url.raw_path.count(b"/") == 5
     assert url.query == b""
     assert url.fragment == ""
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        ("bit.ly/abc%2f..", "percent"),
+        ("bit.ly/ab c", "spaces"),
+        ("bit.ly/ab\tc", "spaces"),
+        ("bit.ly/abc\r\nX-Injected: 1", "spaces"),
+        ("bit.ly//abc", "segments"),
+        ("bit.ly/abc?x", "'?'"),
+        ("https://bit.ly/abc#frag", "'#'"),
+        ("javascript:alert(1)", "only http:// or https://"),
+        ("JavaScript://bit.ly/abc", "only http:// or https://"),
+        ("ftp://bit.ly/abc", "only http:// or https://"),
+        ("https://https://bit.ly/abc", "only http:// or https://"),
+        ("//bit.ly/abc", "segments"),
+        ("b\u0456t.ly/abc", "not a domain"),  # CYRILLIC SMALL LETTER BYELORUSSIAN-UKRAINIAN I
+        ("bit.ly/\u0430bc", "letters, digits"),  # CYRILLIC SMALL LETTER A
+        ("bit.ly/\uff41bc", "letters, digits"),  # FULLWIDTH LATIN SMALL LETTER A
+        ("bit.ly/abc\u200b", "letters, digits"),  # ZERO WIDTH SPACE
+        ("bit.ly/ab\x00c", "letters, digits"),
+        ("bit.ly/abc;x", "letters, digits"),
+        ("bit.ly./abc", "not a domain"),
+    ],
+)
+def test_normalize_rejects_tricks(raw: str, reason: str) -> None:
+    with pytest.raises(InvalidInput) as info:
+        normalize_bitlink(raw)
+    assert reason in info.value.message
+
+
+def test_normalize_lowercases_the_domain_only() -> None:
+    assert normalize_bitlink("HTTPS://BIT.LY/AbC") == "bit.ly/AbC"
