@@ -84,6 +84,28 @@ def test_sample_output_matches_output_schema(catalog: Catalog, action_id: str) -
     assert schema_problems(action.output_schema, action.output_sample) == []
 
 
+DECLARATIVE = [a for a in ACTION_IDS if load_catalog().get(a).request is not None]
+
+
+@pytest.mark.parametrize("action_id", DECLARATIVE)
+def test_sample_output_matches_the_vendors_response_schema(
+    catalog: Catalog, action_id: str
+) -> None:
+    """A declarative action returns the API's body as is: its sample must be one the vendor's
+    own description allows, and it must promise (require) at least what the vendor does."""
+    action = catalog.get(action_id)
+    assert action.request is not None
+    facts = load_vendor_facts(action.app)
+    assert facts is not None
+    operation = facts.find(action.request.method, action.request.path)
+    assert operation is not None
+    schemas = [s for code, s in operation.responses.items() if code.startswith("2") and s]
+    for schema in schemas:
+        assert schema_problems(schema, action.output_sample) == []
+        vendor_required = set(schema.get("required", []))
+        assert vendor_required <= set(action.output_schema.get("required", []))
+
+
 @pytest.mark.parametrize("action_id", ACTION_IDS)
 def test_sample_request_names_declared_inputs(catalog: Catalog, action_id: str) -> None:
     assert catalog.static_input_errors(action_id, catalog.get(action_id).sample_request) == []
