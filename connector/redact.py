@@ -19,19 +19,29 @@ _MIN_LEN = 6
 
 _lock = threading.Lock()
 _secrets: set[str] = set()
+#: the secrets as they appear inside a JSON string, longest first (for dumps_redacted)
+_encoded: tuple[str, ...] = ()
 
 
 def register_secret(value: str | None) -> None:
     """Remember a credential so it is masked from now on, in this process."""
+    global _encoded
     if value and len(value) >= _MIN_LEN:
         with _lock:
-            _secrets.add(value)
+            if value not in _secrets:
+                _secrets.add(value)
+                _encoded = tuple(
+                    json.dumps(v, ensure_ascii=False)[1:-1]
+                    for v in sorted(_secrets, key=len, reverse=True)
+                )
 
 
 def forget_secrets() -> None:
     """Drop every registered secret (tests use this to isolate themselves)."""
+    global _encoded
     with _lock:
         _secrets.clear()
+        _encoded = ()
 
 
 def redact(text: str, extra: tuple[str, ...] = ()) -> str:
@@ -64,11 +74,8 @@ def dumps_redacted(obj: Any) -> str:
     looked for in the form JSON gives it, so one with quotes or backslashes is still found.
     """
     text = json.dumps(obj, separators=(",", ":"), default=str, ensure_ascii=False)
-    with _lock:
-        values = sorted(_secrets, key=len, reverse=True)
     masked = text
-    for value in values:
-        encoded = json.dumps(value, ensure_ascii=False)[1:-1]
+    for encoded in _encoded:
         if encoded in masked:
             masked = masked.replace(encoded, MASK)
     if masked is text:
