@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from connector.catalog.templates import render, template_references
+from connector.catalog.templates import _spans, has_template, render, template_references
 from connector.errors import TemplateError
 
 CTX = {
@@ -256,3 +256,27 @@ def test_a_very_long_template_renders_in_bounded_time() -> None:
     started = time.perf_counter()
     assert render(text, HOSTILE).count("x 7 ") == 5_000
     assert time.perf_counter() - started < 2.0
+
+
+@pytest.mark.parametrize("text", ["<<" * 32_000, "{{" * 32_000, "x {{ y << " * 20_000])
+def test_unclosed_delimiters_are_scanned_in_linear_time(text: str) -> None:
+    started = time.perf_counter()  # the old regex took 17 s on 64 KB of '<<'
+    assert render(text, HOSTILE) == text and not has_template(text)
+    assert len(_spans("<<trigger.n>>" * 20_000 + text)) == 20_000
+    assert time.perf_counter() - started < 1.0
+
+
+def test_span_scanner_finds_what_the_reference_regex_finds() -> None:
+    import random
+    import re
+
+    reference = re.compile(r"<<(.*?)>>|\{\{(.*?)\}\}", re.DOTALL)
+    pieces = ["<", ">", "{", "}", "a", " ", "<<", ">>", "{{", "}}"]
+    rng = random.Random(7)
+    for _ in range(3_000):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 24)))
+        expected = [
+            (m.start(), m.end(), m.group(1) if m.group(1) is not None else m.group(2))
+            for m in reference.finditer(text)
+        ]
+        assert _spans(text) == expected, text
