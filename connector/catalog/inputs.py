@@ -67,7 +67,9 @@ def nearest(word: str, choices: list[str]) -> str:
 
 # ASCII digits only: Python's int() also reads "1_000" and other scripts' digits ("٣"),
 # which no API reading the value afterwards would.
-_NUMERAL = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?", re.ASCII)
+# Unambiguous (no two quantifiers compete for the same digits), so it fails in linear time.
+_NUMERAL = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?", re.ASCII)
+_MAX_NUMERAL = 400  # characters; longer is no number an API takes
 
 
 def _number(value: Any) -> int | float:
@@ -75,7 +77,9 @@ def _number(value: Any) -> int | float:
         raise _Bad("")
     if isinstance(value, int | float):
         result: int | float = value
-    elif isinstance(value, str) and _NUMERAL.fullmatch(value.strip()):
+    elif (
+        isinstance(value, str) and len(value) <= _MAX_NUMERAL and _NUMERAL.fullmatch(value.strip())
+    ):
         text = value.strip()
         try:
             result = int(text)

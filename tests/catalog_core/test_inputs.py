@@ -281,3 +281,17 @@ def test_error_names_input_expected_type_received_value_and_options(catalog) -> 
     assert "input 'units': expected an integer, got '1e400'" in message
     assert "input 'unit': expected one of 'minute', 'hour', 'day', 'week', 'month'" in message
     assert "got 'fortnight'" in message
+
+
+@pytest.mark.parametrize(
+    "raw", ["1" * 50_000 + "x", "1" * 20_000 + "." + "1" * 20_000 + "x", "9" * 5_000]
+)
+def test_long_numerals_fail_fast(raw: str) -> None:
+    import time
+
+    started = time.perf_counter()  # an ambiguous numeral regex took 31 s on 40,000 digits
+    with pytest.raises(_Bad, match="an integer"):
+        coerce_input(spec("integer"), raw)
+    with pytest.raises(_Bad, match="a number"):
+        coerce_input(spec("number"), raw)
+    assert time.perf_counter() - started < 0.5
