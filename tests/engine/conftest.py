@@ -8,7 +8,7 @@ import heapq
 import itertools
 import random
 from collections import defaultdict
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
@@ -31,9 +31,12 @@ class SimClock:
     sleeper well but not many concurrent ones.)
     """
 
-    def __init__(self, start: float = 1_000.0) -> None:
+    def __init__(self, start: float = 1_000.0, busy: Callable[[], bool] | None = None) -> None:
         self.t = start
         self.sleeps: list[float] = []
+        #: True while something real (an HTTP request) is under way: time must not jump
+        #: then, or a request would seem to take minutes of simulated time
+        self.busy = busy or (lambda: False)
         self._heap: list[tuple[float, int, asyncio.Future[None]]] = []
         self._seq = itertools.count()
 
@@ -64,7 +67,7 @@ class SimClock:
                     break
             if task.done():
                 break
-            if self._heap:
+            if self._heap and not self.busy():
                 wake, _, fut = heapq.heappop(self._heap)
                 self.t = max(self.t, wake)
                 if not fut.done():

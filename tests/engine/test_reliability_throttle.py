@@ -14,6 +14,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from connector.catalog import load_catalog
@@ -109,18 +110,40 @@ def _throttles(items: list[ItemRecord]) -> list[tuple[dict[str, Any], dict[str, 
     return pairs
 
 
+class _CountingTransport(httpx.AsyncBaseTransport):
+    """Counts requests under way, so simulated time stands still while one is."""
+
+    def __init__(self) -> None:
+        self.inner = httpx.AsyncHTTPTransport()
+        self.inflight = 0
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        self.inflight += 1
+        try:
+            response = await self.inner.handle_async_request(request)
+            await response.aread()
+            return response
+        finally:
+            self.inflight -= 1
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
 def test_per_minute_throttle_waits_for_the_next_window_and_completes(
     tmp_path: Path, catalog: Any
 ) -> None:
     # The manifest declares 100/min (a burst of 50, then paced); the sandbox allows 15/min,
     # so the engine is throttled: 403 RATE_LIMIT_EXCEEDED, X-Ratelimit-Reason, no Retry-After.
-    clock = SimClock(start=30.0)  # half a minute into a clock-aligned minute
+    transport = _CountingTransport()
+    # half a minute into a clock-aligned minute
+    clock = SimClock(start=30.0, busy=lambda: transport.inflight > 0)
     urls = _urls("pm", 40)
     workflow = validate_workflow(_shorten_doc(), catalog)
     with _Bitly(Limits(per_minute=15), now=clock.wall) as box:
 
         async def go() -> tuple[RunResult, list[ItemRecord], Any]:
-            async with _session(catalog, tmp_path, box, clock) as engine:
+            async with _session(catalog, tmp_path, box, clock, transport=transport) as engine:
                 result = await engine.run(workflow, {"items": urls})
                 return result, _items(engine, result), engine.budgets["bitly"]
 
