@@ -27,3 +27,10 @@ def test_workflow_example_is_valid() -> None:
     example = re.search(r"```yaml\n(.*?)```", section, re.S)
     assert example is not None
     validate_workflow(yaml.safe_load(example.group(1)), load_catalog())
+
+
+def test_top_level_api_names_resolve() -> None:
+    import connector
+
+    for name in connector.__all__:
+        assert getattr(connector, name) is not None, name

@@ -88,13 +88,9 @@ def run_action(
     *,
     sandbox: bool = False,
 ) -> Any:
-    """Load the catalog, prepare the inputs, run the action once; raise ConnectorError."""
-    from connector.catalog import load_catalog
-    from connector.runner import ActionRunner
+    """`connector.api.run_action`, against the embedded sandboxes when `sandbox`."""
+    from connector.api import run_action as run
 
-    catalog = load_catalog()
-    catalog.get(action_id)  # unknown ids fail before anything starts
-    prepared = catalog.prepare_inputs(action_id, raw_inputs, context)
     with ExitStack() as stack:
         kwargs: dict[str, Any] = {}
         if sandbox:
@@ -102,12 +98,7 @@ def run_action(
 
             boxes = stack.enter_context(embedded_sandboxes())
             kwargs = {"base_urls": dict(boxes.base_urls), "credentials": dict(boxes.credentials)}
-
-        async def go() -> Any:
-            async with ActionRunner(catalog, **kwargs) as runner:
-                return await runner.run(action_id, prepared)
-
-        return asyncio.run(go())
+        return asyncio.run(run(action_id, raw_inputs, context, **kwargs))
 
 
 def _run_command(args: argparse.Namespace) -> int:
