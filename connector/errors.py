@@ -154,8 +154,7 @@ class ActionError(ConnectorError):
             code=self.code,
             description=self.description,
             field_errors=[
-                {"field": f.field, "message": f.message, "code": f.code}
-                for f in self.field_errors
+                {"field": f.field, "message": f.message, "code": f.code} for f in self.field_errors
             ],
             retry_after=self.retry_after,
             write_applied=self.write_applied,
