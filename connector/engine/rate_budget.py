@@ -18,6 +18,22 @@ boundary of the shortest declared window (clock-aligned, plus a small margin for
 skew), never longer than the default. A window that has not in fact reopened (a rolling
 window, a skewed clock) answers the next request with another throttle, and the next pause
 again lasts at most one window, so a guess that is too short costs one request, not a flood.
+
+With no declared window there is no boundary to wait for, and the default (Bitly's 60 s) is
+only an upper bound: a 20/s limit would stall every caller a minute per throttle. The pause
+is then adaptive: it starts at `ADAPTIVE_START` and doubles on each consecutive throttle (a
+throttle of a request sent after the last pause began, with no clean answer since), capped at
+the default; a clean answer resets it. Throttles of requests sent *before* the pause began
+are the same burst, not evidence that the pause was too short: they neither extend nor grow it.
+
+Re-spacing on resume: a declared window is restarted from the resume time (above). With no
+window to space by, the first waiter in arrival order goes alone as a probe and the others
+wait for its answer: a clean one lets them all go, a throttle starts the next (longer) pause,
+and the next waiter in line probes after it. So a closed window costs one request per pause,
+and no item is the probe twice while others wait (it rejoins the back of the line).
+The HTTP layer reports a throttle right after its slot closes, before it yields to the event
+loop (connector/http/client.py); waiters woken by the probe's answer run only after that, so
+they see the new pause.
 """
 
 from __future__ import annotations
@@ -26,8 +42,10 @@ import asyncio
 import hashlib
 import math
 import weakref
+from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,6 +55,25 @@ __all__ = ["BudgetRegistry", "RateBudget", "RateLimitSpec"]
 
 #: Pause when the API throttles without saying for how long.
 DEFAULT_THROTTLE_PAUSE = 1.0
+#: First adaptive pause (no wait named, no declared window); doubles on consecutive throttles.
+ADAPTIVE_START = 0.5
+ADAPTIVE_GROWTH = 2.0
+
+
+@dataclass
+class _Admission:
+    """One request let through by a budget: what a later `throttled()` report refers to."""
+
+    budget: int  # id() of the budget (not a reference: the context must not keep it alive)
+    epoch: int  # the budget's pause epoch when the request was sent
+    probe: bool  # sent alone after a pause with no declared window
+    clean: bool = False  # counted as a clean answer when its slot closed
+    reported: bool = False  # a throttle was reported for it
+
+
+#: The admission of the current task's latest request: the HTTP layer calls `throttled()`
+#: after the slot closes, in the same task, and the budget reads it from here.
+_ADMISSION: ContextVar[_Admission | None] = ContextVar("rate_budget_admission", default=None)
 
 
 @dataclass(frozen=True)
@@ -137,6 +174,15 @@ class RateBudget:
         self.resume_at = -math.inf
         #: bumped on every throttle, so a caller who slept through one re-reserves
         self._epoch = 0
+        #: the adaptive pause in force (0: none since the last clean answer)
+        self._adaptive = 0.0
+        #: clean answers to requests sent in the current epoch
+        self._clean = 0
+        #: after a pause with no declared window: callers go through the probe line
+        self._gated = False
+        self._probe_out = False
+        self._line: deque[object] = deque()
+        self._line_changed = asyncio.Event()
         #: counters for progress and benchmarks
         self.throttles = 0
         self.sent = 0
@@ -154,19 +200,24 @@ class RateBudget:
         if self._semaphore is not None:
             await self._semaphore.acquire()
         try:
-            await self._pace()
+            admission = await self._pace()
+            _ADMISSION.set(admission)
             self.in_flight += 1
             self.sent += 1
+            clean = False
             try:
                 yield
+                clean = True
             finally:
                 self.in_flight -= 1
+                self._answered(admission, clean)
         finally:
             if self._semaphore is not None:
                 self._semaphore.release()
 
-    async def _pace(self) -> None:
+    async def _pace(self) -> _Admission:
         while True:
+            probe = await self._through_line() if self._gated else False
             now = self.clock.now()
             at = max([now, self.resume_at, *(w.earliest(now) for w in self._windows)])
             for window in self._windows:
@@ -175,8 +226,49 @@ class RateBudget:
             if at > now:
                 await self.clock.sleep(at - now)
             if self._epoch == epoch or self.clock.now() >= self.resume_at:
-                return
+                return _Admission(id(self), self._epoch, probe)
             # A throttle arrived while we slept: our reservation predates the pause.
+            if probe:
+                self._probe_out = False
+                self._line_moved()
+
+    async def _through_line(self) -> bool:
+        """Wait for a turn after a pause with no declared window: True for the probe, False
+        once a probe has been answered cleanly (everyone goes)."""
+        me = object()
+        self._line.append(me)
+        try:
+            while self._gated:
+                if self._line[0] is me and not self._probe_out:
+                    wait = self.resume_at - self.clock.now()
+                    if wait > 0:
+                        await self.clock.sleep(wait)
+                        continue  # the pause may have been extended meanwhile
+                    self._probe_out = True
+                    return True
+                changed = self._line_changed
+                await changed.wait()
+            return False
+        finally:
+            self._line.remove(me)
+            self._line_moved()
+
+    def _line_moved(self) -> None:
+        # Wake every waiter of the line to look again (an Event per change, never reset).
+        self._line_changed.set()
+        self._line_changed = asyncio.Event()
+
+    def _answered(self, admission: _Admission, clean: bool) -> None:
+        """A request's slot closed; `clean` unless the transport failed. A throttle, if it
+        was one, is reported right after (and undoes the clean count)."""
+        if clean and admission.epoch == self._epoch:
+            admission.clean = True
+            self._clean += 1
+        if admission.probe:
+            self._probe_out = False
+            if clean:
+                self._gated = False  # closed again at once if a throttle is reported now
+            self._line_moved()
 
     async def pace_bucket(self, name: str, cost: int = 1) -> None:
         """Wait until an action of the named endpoint bucket may go (cost: requests it makes)."""
@@ -191,13 +283,28 @@ class RateBudget:
         if at > now:
             await self.clock.sleep(at - now)
 
+    def _named(self, retry_after: float | None) -> float | None:
+        return float(retry_after) if retry_after is not None and retry_after > 0 else None
+
+    def _adaptive_case(self, retry_after: float | None) -> bool:
+        """No wait named by the API (absent, or an error-table default) and no window."""
+        named = self._named(retry_after)
+        hinted = named is not None and named not in self.spec.throttle_defaults
+        return not hinted and not self._windows
+
+    def _adaptive_cap(self, retry_after: float | None) -> float:
+        return self._named(retry_after) or self.throttle_pause
+
     def pause_for(self, retry_after: float | None) -> float:
-        """Seconds a throttle with this `retry_after` pauses everyone (see the module doc)."""
-        named = float(retry_after) if retry_after is not None and retry_after > 0 else None
+        """Seconds a throttle with this `retry_after` pauses everyone (see the module doc).
+
+        For the adaptive case: the pause in force (the latest throttle's), or the first step.
+        """
+        named = self._named(retry_after)
         if named is not None and named not in self.spec.throttle_defaults:
             return named
         if not self._windows:
-            return named if named is not None else self.throttle_pause
+            return min(self._adaptive or ADAPTIVE_START, self._adaptive_cap(retry_after))
         period = self._windows[0].seconds
         # Fixed windows aligned on the clock reopen at the next multiple of their length.
         reopen = period - self.clock.wall() % period + min(1.0, 0.02 * period)
@@ -208,16 +315,41 @@ class RateBudget:
         return max(0.0, self.resume_at - self.clock.now())
 
     def throttled(self, retry_after: float | None) -> None:
-        resume = self.clock.now() + self.pause_for(retry_after)
         self.throttles += 1
+        admission = _ADMISSION.get()
+        if admission is not None and (admission.budget != id(self) or admission.reported):
+            admission = None  # not a report about a request of ours (a direct call)
+        if admission is not None:
+            admission.reported = True
+            if admission.clean:
+                admission.clean = False
+                self._clean -= 1
+        if self._adaptive_case(retry_after):
+            if admission is not None and admission.epoch != self._epoch:
+                # Sent before the current pause began: the same burst, already covered.
+                return
+            cap = self._adaptive_cap(retry_after)
+            if self._adaptive and self._clean <= 0:
+                pause = min(cap, self._adaptive * ADAPTIVE_GROWTH)
+            else:
+                pause = min(cap, ADAPTIVE_START)
+            self._adaptive = pause
+        else:
+            pause = self.pause_for(retry_after)
+        resume = self.clock.now() + pause
         if resume > self.resume_at:
             self.resume_at = resume
             self._epoch += 1
+            self._clean = 0
             # Only the shortest window restarts from the resume time: requests then go one
             # by one at its steady rate. Re-spacing an hourly window too would drop the
             # rate to the hourly steady rate for the next hour after a per-minute throttle.
             if self._windows:
                 self._windows[0].respace_from(resume)
+            else:
+                # Nothing to space by: resume through the probe line.
+                self._gated = True
+                self._line_moved()
 
 
 class BudgetRegistry:

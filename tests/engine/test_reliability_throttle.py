@@ -19,7 +19,7 @@ import pytest
 
 from connector.catalog import load_catalog
 from connector.engine.executor import Engine, RunResult
-from connector.engine.rate_budget import RateBudget, RateLimitSpec
+from connector.engine.rate_budget import ADAPTIVE_START, RateBudget, RateLimitSpec
 from connector.engine.runlog import ItemRecord
 from connector.engine.session import engine_session
 from connector.engine.workflow import validate_workflow
@@ -231,4 +231,7 @@ def test_throttle_pause_honours_a_named_wait_and_guesses_only_for_defaults() -> 
     assert budget.pause_for(120.0) == 120.0  # a real Retry-After is honoured as given
     assert budget.pause_for(7.0) == 7.0
     unwindowed = RateBudget(RateLimitSpec(concurrency=5, throttle_defaults=spec.throttle_defaults))
-    assert unwindowed.pause_for(60.0) == 60.0  # no declared window: the default stands
+    # No declared window: no boundary to wait for, so an adaptive pause starting short
+    # (tests/engine/test_rate_budget_adaptive.py), not the 60 s default.
+    assert unwindowed.pause_for(60.0) == ADAPTIVE_START
+    assert unwindowed.pause_for(120.0) == 120.0
