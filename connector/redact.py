@@ -19,8 +19,15 @@ _MIN_LEN = 6
 
 _lock = threading.Lock()
 _secrets: set[str] = set()
-#: the secrets as they appear inside a JSON string, longest first (for dumps_redacted)
+#: the secrets as they appear inside a JSON string, in _order (for dumps_redacted)
 _encoded: tuple[str, ...] = ()
+
+
+def _order(value: str) -> tuple[int, str]:
+    # Longest first, so a secret containing another is masked whole; then by value, so
+    # overlapping secrets of equal length are masked the same way in every process (set
+    # order follows the hash seed) and by redact() and dumps_redacted() alike.
+    return (-len(value), value)
 
 
 def register_secret(value: str | None) -> None:
@@ -31,8 +38,7 @@ def register_secret(value: str | None) -> None:
             if value not in _secrets:
                 _secrets.add(value)
                 _encoded = tuple(
-                    json.dumps(v, ensure_ascii=False)[1:-1]
-                    for v in sorted(_secrets, key=len, reverse=True)
+                    json.dumps(v, ensure_ascii=False)[1:-1] for v in sorted(_secrets, key=_order)
                 )
 
 
@@ -47,9 +53,8 @@ def forget_secrets() -> None:
 def redact(text: str, extra: tuple[str, ...] = ()) -> str:
     """Replace every registered secret (and `extra`) in `text`."""
     with _lock:
-        values = sorted(_secrets.union(v for v in extra if v and len(v) >= _MIN_LEN), key=len)
-    # Longest first, so a secret containing another is masked whole.
-    for value in reversed(values):
+        values = sorted(_secrets.union(v for v in extra if v and len(v) >= _MIN_LEN), key=_order)
+    for value in values:
         if value in text:
             text = text.replace(value, MASK)
     return text
