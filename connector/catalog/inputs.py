@@ -366,7 +366,11 @@ class _Checker:
         self.verdicts: dict[tuple[type, Any], str | None] = {}
 
     def problem(self, value: Any) -> str | None:
-        scalar = isinstance(value, str | int | float | bool)
+        # Long strings are judged every time: keeping thousands of them would cost memory
+        # in proportion to their size, and a loop rarely repeats one.
+        scalar = isinstance(value, int | float | bool) or (
+            isinstance(value, str) and len(value) <= _CACHED_TEXT_MAX
+        )
         if scalar and (type(value), value) in self.verdicts:
             return self.verdicts[(type(value), value)]
         error = next(iter(self.validator.iter_errors(value)), None)
@@ -381,6 +385,7 @@ class _Checker:
 
 
 _CACHE_SIZE = 4096
+_CACHED_TEXT_MAX = 256  # characters: the verdicts then hold at most ~1 MB of text per input
 # By id(): specs hold dicts, so they are not hashable; the checker keeps its spec, so an id
 # recycled by another spec is noticed.
 _CHECKERS: dict[int, _Checker] = {}
