@@ -33,7 +33,7 @@ from . import _mutate as m
 from ._admin_fuzz import fuzz_admin
 from ._asgi import Caller, Reply, Req
 from ._bitly_oracle import problems
-from ._state import fingerprint
+from ._state import assert_intact, fingerprint, send_every_kind
 
 NOW = 1_767_268_800.0  # 2026-01-01T12:00:00Z
 #: FUZZ_SEED / FUZZ_CASES explore further locally; the suite runs the fixed default
@@ -212,18 +212,11 @@ def _snapshot(fuzz: Fuzz) -> tuple[dict[str, Any], dict[str, Any]]:
 def test_every_operation_survives_hostile_requests(fuzz: Fuzz) -> None:
     rng = random.Random(SEED)
     listed_before, singles_before = _snapshot(fuzz)
-    kinds = ("path", "query", "body", "auth", "content_type", "baseline")
-    sent = 0
-    for number, op in enumerate(OPERATIONS):
-        for i in range(CASES_PER_OPERATION):
-            # every operation gets every kind of mutation, starting at a different one
-            _check(fuzz, _build(op, rng, fuzz, kinds[(number + i) % len(kinds)]))
-            sent += 1
+    sent = send_every_kind(
+        OPERATIONS, CASES_PER_OPERATION, lambda op, kind: _check(fuzz, _build(op, rng, fuzz, kind))
+    )
     assert sent == len(OPERATIONS) * CASES_PER_OPERATION
-
-    store = fuzz.app.state.store
-    with store.lock:
-        assert store.conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    assert_intact(fuzz.app.state.store)
     listed_after, singles_after = _snapshot(fuzz)
     assert singles_after == singles_before
     fuzzed = {fuzz.targets["write_link"], fuzz.targets["doomed_link"]}

@@ -31,7 +31,7 @@ from connector.vendor.bitly_spec import BitlyFacts, Operation
 from . import _mutate as m
 from ._admin_fuzz import fuzz_admin
 from ._asgi import Caller, Reply, Req
-from ._state import fingerprint
+from ._state import assert_intact, fingerprint, send_every_kind
 
 NOW = 1_767_225_600.0  # 2026-01-01T00:00:00Z
 #: FUZZ_SEED / FUZZ_CASES explore further locally; the suite runs the fixed default
@@ -182,18 +182,11 @@ def _all_links(fuzz: Fuzz) -> dict[str, Any]:
 def test_every_endpoint_survives_hostile_requests(fuzz: Fuzz) -> None:
     rng = random.Random(SEED)
     before = _all_links(fuzz)
-    kinds = ("path", "query", "body", "auth", "content_type", "baseline")
-    sent = 0
-    for number, op in enumerate(OPERATIONS):
-        for i in range(CASES_PER_OPERATION):
-            # every operation gets every kind of mutation, starting at a different one
-            _check(fuzz, _build(op, rng, fuzz, kinds[(number + i) % len(kinds)]))
-            sent += 1
+    sent = send_every_kind(
+        OPERATIONS, CASES_PER_OPERATION, lambda op, kind: _check(fuzz, _build(op, rng, fuzz, kind))
+    )
     assert sent == len(OPERATIONS) * CASES_PER_OPERATION
-
-    store = fuzz.app.state.store
-    with store.lock:
-        assert store.conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    assert_intact(fuzz.app.state.store)
     after = _all_links(fuzz)
     for slug, link in before.items():
         if slug != fuzz.write_slug:
