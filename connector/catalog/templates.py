@@ -35,6 +35,14 @@ from jinja2.parser import Parser
 from jinja2.runtime import Context, StrictUndefined, Undefined
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from connector.catalog.template_paths import (
+    MISS,
+    diagnose,
+    dotted,
+    paths_in,
+    plain_path,
+    resolve_plain,
+)
 from connector.errors import TemplateError
 
 __all__ = ["has_template", "render", "template_references"]
@@ -46,8 +54,8 @@ MAX_NESTING = 20  # brackets inside one expression
 MAX_REPEAT = 100_000  # size of the result of `seq * n`
 MAX_STRING = 1_000_000  # characters in any rendered string
 MAX_POW_BITS = 4_096
-_MAX_KEYS_SHOWN = 25
 MAX_INDENT = 8  # |tojson(indent=...)
+_CACHED_TEXT_MAX = 1_000  # characters of a template string whose spans are kept
 _MASK = "***"
 # Jinja's own hints for |first, |last, |min, |max of an empty list (fixed text, no values).
 _EMPTY_SEQUENCE = re.compile(r"No (first|last|aggregated) item, sequence was empty\.")
@@ -236,90 +244,6 @@ def _compile(expr: str) -> TemplateExpression:
     return TemplateExpression(template, False)
 
 
-# ---------------------------------------------------------------- paths
-
-
-def _chain(node: nodes.Node) -> list[Any] | None:
-    """`a.b[0]` -> ['a', 'b', 0]; None when the chain has a computed step."""
-    if isinstance(node, nodes.Name):
-        return [node.name]
-    if isinstance(node, nodes.Getattr):
-        head = _chain(node.node)
-        return None if head is None else [*head, node.attr]
-    if isinstance(node, nodes.Getitem) and isinstance(node.arg, nodes.Const):
-        head = _chain(node.node)
-        return None if head is None else [*head, node.arg.value]
-    return None
-
-
-def _paths(node: nodes.Node) -> Iterator[list[Any]]:
-    """Maximal constant paths in an expression, outermost first."""
-    chain = _chain(node) if isinstance(node, nodes.Name | nodes.Getattr | nodes.Getitem) else None
-    if chain is not None:
-        yield chain
-        return
-    for child in node.iter_child_nodes():
-        yield from _paths(child)
-
-
-def _dotted(chain: list[Any]) -> str:
-    out = str(chain[0])
-    for seg in chain[1:]:
-        out += f"[{seg}]" if isinstance(seg, int) else f".{seg}"
-    return out
-
-
-def _keys_of(value: Mapping[Any, Any]) -> str:
-    keys = sorted(str(k) for k in value)
-    if not keys:
-        return "no keys"
-    shown = ", ".join(keys[:_MAX_KEYS_SHOWN])
-    more = f" (+{len(keys) - _MAX_KEYS_SHOWN} more)" if len(keys) > _MAX_KEYS_SHOWN else ""
-    return f"keys: {shown}{more}"
-
-
-def _kind(value: Any) -> str:
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int | float):
-        return "a number"
-    if value is None:
-        return "null"
-    return f"a {type(value).__name__}"
-
-
-def _explain_undefined(chain: list[Any], context: Mapping[str, Any]) -> str | None:
-    """Why `chain` does not resolve, naming what exists (never values); None if it does."""
-    if chain[0] not in context:
-        return f"undefined name '{chain[0]}'; the context has {_keys_of(context)}"
-    value: Any = context[chain[0]]
-    for i, seg in enumerate(chain[1:], start=1):
-        here, full = _dotted(chain[:i]), _dotted(chain)
-        if isinstance(value, Mapping):
-            if seg not in value:
-                return f"undefined path '{full}'; '{here}' has {_keys_of(value)}"
-            value = value[seg]
-        elif isinstance(value, list | tuple) and isinstance(seg, int):
-            if not -len(value) <= seg < len(value):
-                return f"undefined path '{full}'; '{here}' is a list of {len(value)} items"
-            value = value[seg]
-        else:
-            return f"undefined path '{full}'; '{here}' is {_kind(value)}, not an object"
-    return None
-
-
-def _diagnose(node: nodes.Node, context: Mapping[str, Any]) -> str:
-    for chain in _paths(node):
-        problem = _explain_undefined(chain, context)
-        if problem:
-            return problem
-    # A key computed at run time (`a[b.c]`, `|map(attribute=b.c)`) may be a value of the
-    # context, so it is never quoted.
-    return "a key or attribute computed at run time does not exist (its name is not shown)"
-
-
 def _strings(value: Any, found: set[str], depth: int = 0) -> None:
     # Values only: keys are names, which errors show anyway. Shorter strings are not secrets
     # and masking them would garble ordinary words.
@@ -376,7 +300,48 @@ def _jsonable(value: Any, depth: int = 0) -> Any:
     raise _Refused(f"the expression produced {type(value).__name__}, not a JSON value (add |list?)")
 
 
+#: Off, every expression runs through Jinja (the equivalence tests compare both ways).
+FAST_PATH = True
+
+
+@lru_cache(maxsize=1024)
+def _plain(expr: str) -> tuple[Any, ...] | None:
+    try:
+        return plain_path(_parse(expr))
+    except ValueError:
+        return None
+
+
+def _plain_value(path: tuple[Any, ...], context: Mapping[str, Any]) -> Any:
+    """What Jinja would give for a plain path, read directly (a loop's `{{ item }}` is
+    rendered once per item), or MISS whenever Jinja's path must decide, errors included."""
+    for key in context:
+        # Jinja gets the context as keyword arguments: a key that is not a string is its error.
+        if not isinstance(key, str):
+            return MISS
+    try:
+        value = resolve_plain(path, context, _ENV.getitem)
+        if value is MISS or type(value) in _SCALARS:
+            return value
+        if _first_undefined(value) is not None:
+            return MISS
+        return _jsonable(value)
+    except Exception:
+        return MISS
+
+
+# Exactly these types (not subclasses, such as Markup) are returned by `_jsonable` as they are.
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
 def _evaluate(expr: str, context: Mapping[str, Any], source: str, where: str | None) -> Any:
+    path = _plain(expr) if FAST_PATH else None
+    if path is not None:
+        value = _plain_value(path, context)
+        if value is not MISS:
+            if isinstance(value, str) and len(value) > MAX_STRING:
+                raise _fail(source, f"the result is longer than {MAX_STRING} characters", where)
+            return value
     try:
         compiled = _compile(expr)
     except ValueError as exc:
@@ -393,7 +358,7 @@ def _evaluate(expr: str, context: Mapping[str, Any], source: str, where: str | N
     except (UndefinedError, SecurityError) as exc:
         # Say which path, and what exists instead; never the value of a computed key.
         static = _EMPTY_SEQUENCE.match(exc.message or "")
-        problem = static.group(0) if static else _diagnose(node, context)
+        problem = static.group(0) if static else diagnose(node, context)
         raise _fail(source, problem, where) from None
     except JinjaTemplateError as exc:
         # e.g. "No test named 'x'": the name may come from the context, so it is masked.
@@ -459,10 +424,16 @@ def has_template(value: Any) -> bool:
     return False
 
 
+@lru_cache(maxsize=2048)
+def _cached_spans(text: str) -> tuple[tuple[int, int, str], ...]:
+    return tuple(_spans(text))
+
+
 def _render_string(text: str, context: Mapping[str, Any], where: str | None) -> Any:
     if "<<" not in text and "{{" not in text:
         return text
-    spans = _spans(text)
+    # A workflow's templates are rendered again for every loop item: find their spans once.
+    spans = _cached_spans(text) if len(text) <= _CACHED_TEXT_MAX else _spans(text)
     if not spans:
         return text
     start, end, expr = spans[0]
@@ -524,8 +495,8 @@ def template_references(value: Any) -> list[str]:
             node = _parse(expr)
         except ValueError as exc:
             raise _fail(expr, str(exc), None) from None
-        for chain in _paths(node):
-            dotted = _dotted(chain)
-            if dotted not in found:
-                found.append(dotted)
+        for chain in paths_in(node):
+            path = dotted(chain)
+            if path not in found:
+                found.append(path)
     return found
