@@ -237,10 +237,15 @@ def _array_item(items: dict[str, Any] | None, value: Any) -> Any:
 
 
 def _bitlink(value: str) -> str:
-    # Imported late: connector.http is another helper's package and imports httpx.
-    paths = importlib.import_module("connector.http.paths")
-    result: str = paths.normalize_bitlink(value)
+    # Imported late: connector.http imports httpx. Kept once found: this runs per loop item.
+    global _normalize_bitlink
+    if _normalize_bitlink is None:
+        _normalize_bitlink = importlib.import_module("connector.http.paths").normalize_bitlink
+    result: str = _normalize_bitlink(value)
     return result
+
+
+_normalize_bitlink: Callable[[Any], str] | None = None
 
 
 def coerce_input(spec: InputSpec, value: Any) -> Any:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from functools import lru_cache
 from typing import Any
 from urllib.parse import quote
 
@@ -46,6 +47,29 @@ def normalize_bitlink(value: Any) -> str:
     one hash: traversal (`bit.ly/x/../../user`), `?`, `#`, encoded slashes, backslashes,
     spaces, empty parts or extra segments.
     """
+    # A loop item's bitlink is checked when its inputs are prepared and again when its path
+    # is filled, and a loop repeats links: remember verdicts on short plain strings (errors
+    # are not remembered; they are raised afresh each time).
+    if type(value) is str and len(value) <= _CACHED_MAX:
+        return _normalized(value)
+    return _normalize(value)
+
+
+_CACHED_MAX = 512  # characters: a valid bitlink is at most 253 + 1 + 200, before spaces
+
+
+@lru_cache(maxsize=4096)
+def _normalized(value: str) -> str:
+    return _normalize(value)
+
+
+@lru_cache(maxsize=4096)
+def _bitlink_segments(value: str) -> str:
+    domain, hash_ = _normalized(value).split("/")
+    return f"{quote(domain, safe='')}/{quote(hash_, safe='')}"
+
+
+def _normalize(value: Any) -> str:
     if not isinstance(value, str):
         raise InvalidInput(f"a bitlink must be a string like 'bit.ly/abc1234', not {value!r}")
     text = value.strip()
@@ -108,6 +132,8 @@ def fill_path(template: str, params: Mapping[str, Any]) -> str:
             raise InvalidInput(f"path parameter {name!r} has no value")
         value = params[name]
         if name in BITLINK_PARAMS:
+            if type(value) is str and len(value) <= _CACHED_MAX:
+                return _bitlink_segments(value)
             domain, hash_ = normalize_bitlink(value).split("/")
             return f"{quote(domain, safe='')}/{quote(hash_, safe='')}"
         return encode_segment(value, name=name)
