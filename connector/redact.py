@@ -11,7 +11,15 @@ import json
 import threading
 from typing import Any
 
-__all__ = ["MASK", "dumps_redacted", "forget_secrets", "redact", "redact_obj", "register_secret"]
+__all__ = [
+    "MASK",
+    "dumps_redacted",
+    "forget_secrets",
+    "mask_json",
+    "redact",
+    "redact_obj",
+    "register_secret",
+]
 
 MASK = "***REDACTED***"
 # Shorter values would mask ordinary words; real tokens are far longer.
@@ -78,7 +86,18 @@ def dumps_redacted(obj: Any) -> str:
     of walking every string (the run log writes one of these per loop item). A secret is
     looked for in the form JSON gives it, so one with quotes or backslashes is still found.
     """
-    text = json.dumps(obj, separators=(",", ":"), default=str, ensure_ascii=False)
+    return mask_json(_ENCODER.encode(obj))
+
+
+# One encoder for every call: json.dumps with options builds a new one each time, and the
+# run log calls this several times per loop item. (It keeps no state between calls.)
+_ENCODER = json.JSONEncoder(separators=(",", ":"), default=str, ensure_ascii=False)
+
+
+def mask_json(text: str) -> str:
+    """`text`, compact JSON as `dumps_redacted` writes it, with every registered secret
+    masked; for JSON assembled from parts that were each dumped with `dumps_redacted`
+    (a secret could straddle two parts, or have been registered since)."""
     masked = text
     for encoded in _encoded:
         if encoded in masked:
