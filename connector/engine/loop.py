@@ -13,7 +13,7 @@ import asyncio
 from typing import TYPE_CHECKING, Any
 
 from connector.engine.attempts import error_dict
-from connector.engine.runlog import ItemRecord
+from connector.engine.runlog import ItemRecord, loop_output_json
 from connector.engine.workflow import LoopStep
 from connector.errors import ConnectorError, InvalidInput
 
@@ -58,12 +58,14 @@ async def run_loop(
 
     total = len(items)
     outputs: list[Any] = [None] * total
+    # Each item output's JSON as written: the loop's output is assembled from them.
+    output_texts: list[str | None] = [None] * total
     status: list[str] = ["pending"] * total
     first_error: dict[str, Any] | None = None
     engine.progress.step_started(step.id, "loop", total)
 
     previous = reuse.reusable_items(step.id, step.definition, items) if reuse else {}
-    carried = []
+    carried: list[ItemRecord] = []
     for idx, record in previous.items():
         if record.status == "succeeded":
             outputs[idx] = record.output
@@ -72,7 +74,8 @@ async def run_loop(
             carried.append(record)
             engine.progress.item_finished(step.id, True)
     if carried:
-        log.write_items(run_id, carried)
+        for record, text in zip(carried, log.write_items(run_id, carried), strict=True):
+            output_texts[record.index] = text
 
     todo: asyncio.Queue[int] = asyncio.Queue()
     for idx in range(total):
@@ -115,7 +118,7 @@ async def run_loop(
             outputs[idx] = output
         elif first_error is None:
             first_error = error
-        log.write_item(
+        text = log.write_item(
             run_id,
             ItemRecord(
                 step_id=step.id,
@@ -131,6 +134,8 @@ async def run_loop(
                 reused_from=None,
             ),
         )
+        if ok:
+            output_texts[idx] = text
         engine.progress.item_finished(step.id, ok)
         if not ok and step.on_item_error == "stop":
             stop.set()
@@ -183,6 +188,7 @@ async def run_loop(
         started_at=started,
         finished_at=engine.clock.wall(),
         output=result,
+        output_json=loop_output_json(output_texts, summary),
         error=step_error,
         summary=summary,
         **common,

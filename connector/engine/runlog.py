@@ -19,9 +19,17 @@ from pathlib import Path
 from typing import Any
 
 from connector.errors import InvalidConfiguration
-from connector.redact import dumps_redacted, redact
+from connector.redact import dumps_redacted, mask_json, redact
 
-__all__ = ["DB_NAME", "ItemRecord", "RunLog", "RunRecord", "StepRecord", "default_home"]
+__all__ = [
+    "DB_NAME",
+    "ItemRecord",
+    "RunLog",
+    "RunRecord",
+    "StepRecord",
+    "default_home",
+    "loop_output_json",
+]
 
 DB_NAME = "runs.db"
 
@@ -84,6 +92,14 @@ def default_home() -> Path:
 
 def _dump(value: Any) -> str | None:
     return None if value is None else dumps_redacted(value)
+
+
+def loop_output_json(item_texts: list[str | None], summary: dict[str, Any]) -> str:
+    """The JSON of a loop's output, `{"items": [...], "summary": {...}}`, built from each
+    item output's JSON as `write_item` returned it (None for an item with no output):
+    the same text as serialising the whole output again, without doing it."""
+    items = ",".join("null" if text is None else text for text in item_texts)
+    return mask_json(f'{{"items":[{items}],"summary":{dumps_redacted(summary)}}}')
 
 
 def _load(text: str | None) -> Any:
@@ -178,6 +194,8 @@ class RunLog:
         # NORMAL in WAL mode survives a killed process; only a power loss can drop a commit.
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
+        #: the last step output written and its JSON (see finish_run)
+        self._recent: tuple[Any, str] | None = None
 
     @classmethod
     def in_home(cls, home: Path | str | None = None) -> RunLog:
@@ -235,8 +253,15 @@ class RunLog:
         self._db.execute(
             "UPDATE runs SET status=?, finished_at=?, output_json=?, error_json=?, failed_step=?"
             " WHERE id=?",
-            (status, finished_at, _dump(output), _dump(error), failed_step, run_id),
+            (status, finished_at, self._output_text(output), _dump(error), failed_step, run_id),
         )
+
+    def _output_text(self, output: Any) -> str | None:
+        recent = self._recent
+        if recent is not None and recent[0] is output:
+            # Masked again: a secret registered since the step was written is caught too.
+            return mask_json(recent[1])
+        return _dump(output)
 
     def write_step(
         self,
@@ -255,7 +280,13 @@ class RunLog:
         attempts: list[dict[str, Any]] | None = None,
         summary: dict[str, Any] | None = None,
         reused_from: str | None = None,
+        output_json: str | None = None,
     ) -> None:
+        """Record a step. `output_json`, when given, is `output`'s JSON as assembled by
+        `loop_output_json` (a loop's output is not serialised a second time)."""
+        output_text = _dump(output) if output_json is None else mask_json(output_json)
+        # The run's output is often this step's output, the same object: kept for finish_run.
+        self._recent = (output, output_text) if output_text is not None else None
         self._db.execute(
             "INSERT OR REPLACE INTO steps (run_id, step_id, position, kind, status, started_at,"
             " finished_at, definition_json, inputs_json, output_json, error_json, attempts_json,"
@@ -270,7 +301,7 @@ class RunLog:
                 finished_at,
                 _dump(definition),
                 _dump(inputs),
-                _dump(output),
+                output_text,
                 _dump(error),
                 _dump(attempts or []),
                 _dump(summary),
@@ -278,7 +309,9 @@ class RunLog:
             ),
         )
 
-    def write_item(self, run_id: str, record: ItemRecord) -> None:
+    def write_item(self, run_id: str, record: ItemRecord) -> str | None:
+        """Record one loop item; returns its output's JSON (for `loop_output_json`)."""
+        output_text = _dump(record.output)
         self._db.execute(
             "INSERT OR REPLACE INTO loop_items (run_id, step_id, idx, status, item_json,"
             " inputs_json, output_json, error_json, attempts_json, started_at, finished_at,"
@@ -290,7 +323,7 @@ class RunLog:
                 record.status,
                 _dump(record.item),
                 _dump(record.inputs),
-                _dump(record.output),
+                output_text,
                 _dump(record.error),
                 _dump(record.attempts),
                 record.started_at,
@@ -298,17 +331,19 @@ class RunLog:
                 record.reused_from,
             ),
         )
+        return output_text
 
-    def write_items(self, run_id: str, records: list[ItemRecord]) -> None:
-        """Many items in one transaction (for copying reused items into a retry run)."""
+    def write_items(self, run_id: str, records: list[ItemRecord]) -> list[str | None]:
+        """Many items in one transaction (for copying reused items into a retry run);
+        returns their outputs' JSON."""
         self._db.execute("BEGIN")
         try:
-            for record in records:
-                self.write_item(run_id, record)
+            texts = [self.write_item(run_id, record) for record in records]
         except BaseException:
             self._db.execute("ROLLBACK")
             raise
         self._db.execute("COMMIT")
+        return texts
 
     # --- reading -------------------------------------------------------------------------
 
