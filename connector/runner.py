@@ -75,6 +75,17 @@ class HandlerContext:
 
 def resolve_handler(dotted: str) -> Handler:
     """`actions.bitly.metrics:get_link_click_metrics` -> the coroutine function."""
+    found = _HANDLERS.get(dotted)
+    if found is None:
+        # Once per handler, not per call: a loop calls it for every item.
+        found = _HANDLERS[dotted] = _import_handler(dotted)
+    return found
+
+
+_HANDLERS: dict[str, Handler] = {}
+
+
+def _import_handler(dotted: str) -> Handler:
     module_name, sep, attr = dotted.partition(":")
     if not sep or not module_name or not attr:
         raise E.InvalidConfiguration(f"handler {dotted!r} must look like 'package.module:function'")
