@@ -43,10 +43,10 @@ import hashlib
 import math
 import weakref
 from collections import deque
-from collections.abc import AsyncIterator
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from contextvars import ContextVar
 from dataclasses import dataclass
+from types import TracebackType
 from typing import Any
 
 from connector.clock import Clock, SystemClock
@@ -142,6 +142,55 @@ class _Window:
         self.tat = max(self.tat, resume_at + self.tolerance)
 
 
+class _Slot:
+    """One request's turn: a place under the concurrency cap, then its paced admission.
+
+    A class rather than an @asynccontextmanager: it is entered once per request, and the
+    generator machinery cost more than the bookkeeping. The admission is set in the task's
+    context, where `throttled()` reads it after the slot has closed.
+    """
+
+    __slots__ = ("_admission", "_budget")
+
+    def __init__(self, budget: RateBudget) -> None:
+        self._budget = budget
+        self._admission: _Admission | None = None
+
+    async def __aenter__(self) -> None:
+        budget = self._budget
+        semaphore = budget._semaphore
+        if semaphore is not None:
+            await semaphore.acquire()
+        try:
+            admission = await budget._pace()
+        except BaseException:
+            if semaphore is not None:
+                semaphore.release()
+            raise
+        _ADMISSION.set(admission)
+        budget.in_flight += 1
+        budget.sent += 1
+        self._admission = admission
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        budget = self._budget
+        admission = self._admission
+        self._admission = None
+        try:
+            budget.in_flight -= 1
+            if admission is not None:
+                # clean: the request's body finished without raising
+                budget._answered(admission, exc_type is None)
+        finally:
+            if budget._semaphore is not None:
+                budget._semaphore.release()
+
+
 class RateBudget:
     """Concurrency cap + smooth pacing + shared throttle pause, on an injectable clock."""
 
@@ -193,27 +242,7 @@ class RateBudget:
         return self.spec.concurrency
 
     def slot(self) -> AbstractAsyncContextManager[None]:
-        return self._slot()
-
-    @asynccontextmanager
-    async def _slot(self) -> AsyncIterator[None]:
-        if self._semaphore is not None:
-            await self._semaphore.acquire()
-        try:
-            admission = await self._pace()
-            _ADMISSION.set(admission)
-            self.in_flight += 1
-            self.sent += 1
-            clean = False
-            try:
-                yield
-                clean = True
-            finally:
-                self.in_flight -= 1
-                self._answered(admission, clean)
-        finally:
-            if self._semaphore is not None:
-                self._semaphore.release()
+        return _Slot(self)
 
     async def _pace(self) -> _Admission:
         while True:
