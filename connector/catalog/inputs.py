@@ -396,13 +396,41 @@ _CACHED_TEXT_MAX = 256  # characters: the verdicts then hold at most ~1 MB of te
 _CHECKERS: dict[int, _Checker] = {}
 
 
-def _schema_problem(spec: InputSpec, value: Any) -> str | None:
+def _checker(spec: InputSpec) -> _Checker:
     checker = _CHECKERS.get(id(spec))
     if checker is None or checker.spec is not spec:
         if len(_CHECKERS) >= _CACHE_SIZE:
             _CHECKERS.clear()
         checker = _CHECKERS[id(spec)] = _Checker(spec)
-    return checker.problem(value)
+    return checker
+
+
+def _schema_problem(spec: InputSpec, value: Any) -> str | None:
+    return _checker(spec).problem(value)
+
+
+class _Plan:
+    """An action's input keys and each input's checker, looked up once per action instead
+    of once per value (a loop validates the same action's inputs for every item)."""
+
+    def __init__(self, action: ActionSpec) -> None:
+        self.action = action
+        self.keys = action.input_keys
+        self.key_set = frozenset(self.keys)
+        self.checks = tuple((spec, _checker(spec)) for spec in action.inputs)
+
+
+# By id(), as _CHECKERS: the plan keeps its action, so a recycled id is noticed.
+_PLANS: dict[int, _Plan] = {}
+
+
+def _plan(action: ActionSpec) -> _Plan:
+    plan = _PLANS.get(id(action))
+    if plan is None or plan.action is not action:
+        if len(_PLANS) >= _CACHE_SIZE:
+            _PLANS.clear()
+        plan = _PLANS[id(action)] = _Plan(action)
+    return plan
 
 
 def validate_inputs(
@@ -415,13 +443,14 @@ def validate_inputs(
     """
     problems: list[FieldError] = []
     prepared: dict[str, Any] = {}
-    keys = action.input_keys
+    plan = _plan(action)
+    keys = plan.keys
     for key in values:
-        if key not in keys:
+        if key not in plan.key_set:
             problems.append(
                 FieldError(key, f"unknown input{nearest(key, keys)}; inputs are: {', '.join(keys)}")
             )
-    for spec in action.inputs:
+    for spec, checker in plan.checks:
         value = values.get(spec.key)
         if value is None or value == "" or value == []:
             if spec.has_default:
@@ -436,7 +465,7 @@ def validate_inputs(
                 FieldError(spec.key, f"expected {exc}, got {short_repr(value)}", "type")
             )
             continue
-        problem = _schema_problem(spec, coerced)
+        problem = checker.problem(coerced)
         if problem:
             problems.append(FieldError(spec.key, problem, "invalid"))
             continue
