@@ -45,7 +45,10 @@ class Catalog:
         """
         action = self.get(action_id)
         rendered = {
-            key: render(value, context, where=f"{action_id}: input '{key}'")
+            # A number, boolean or null holds no template: no need to name where it is.
+            key: value
+            if value is None or type(value) in (int, float, bool)
+            else render(value, context, where=f"{action_id}: input '{key}'")
             for key, value in raw.items()
         }
         prepared, problems = validate_inputs(action, rendered)
