@@ -125,17 +125,35 @@ def encode_segment(value: Any, *, name: str) -> str:
 
 def fill_path(template: str, params: Mapping[str, Any]) -> str:
     """Fill `{name}` placeholders of a path template with encoded parameter values."""
+    if len(template) > _CACHED_MAX:
+        texts, names = _split(template)
+    else:
+        texts, names = _split_cached(template)
+    out = [texts[0]]
+    # Left to right, as re.sub would: the first placeholder without a value is the error.
+    for name, text in zip(names, texts[1:], strict=True):
+        out.append(_segment(name, params))
+        out.append(text)
+    return "".join(out)
 
-    def replace(match: re.Match[str]) -> str:
-        name = match.group(1)
-        if name not in params or params[name] is None:
-            raise InvalidInput(f"path parameter {name!r} has no value")
-        value = params[name]
-        if name in BITLINK_PARAMS:
-            if type(value) is str and len(value) <= _CACHED_MAX:
-                return _bitlink_segments(value)
-            domain, hash_ = normalize_bitlink(value).split("/")
-            return f"{quote(domain, safe='')}/{quote(hash_, safe='')}"
-        return encode_segment(value, name=name)
 
-    return _PLACEHOLDER.sub(replace, template)
+def _split(template: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """`/a/{x}/b` -> (("/a/", "/b"), ("x",)): the text around the placeholders, and their names."""
+    parts = _PLACEHOLDER.split(template)
+    return tuple(parts[0::2]), tuple(parts[1::2])
+
+
+# A path template is parsed once, not once per request (a loop sends thousands).
+_split_cached = lru_cache(maxsize=256)(_split)
+
+
+def _segment(name: str, params: Mapping[str, Any]) -> str:
+    if name not in params or params[name] is None:
+        raise InvalidInput(f"path parameter {name!r} has no value")
+    value = params[name]
+    if name in BITLINK_PARAMS:
+        if type(value) is str and len(value) <= _CACHED_MAX:
+            return _bitlink_segments(value)
+        domain, hash_ = normalize_bitlink(value).split("/")
+        return f"{quote(domain, safe='')}/{quote(hash_, safe='')}"
+    return encode_segment(value, name=name)

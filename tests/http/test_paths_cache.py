@@ -73,3 +73,22 @@ def test_errors_are_not_cached() -> None:
         with pytest.raises(InvalidInput, match="query"):
             normalize_bitlink("bit.ly/abc?x=1")
     assert paths._normalized.cache_info().currsize == 0
+
+
+def _fill_by_regex(template: str, params: dict[str, object]) -> str:
+    """fill_path as it was: re.sub over the placeholders."""
+    return paths._PLACEHOLDER.sub(lambda m: paths._segment(m.group(1), params), template)
+
+
+def test_fill_path_equals_the_regex_substitution() -> None:
+    rng = random.Random(77)
+    pieces = ["/", "bitlinks", "{bitlink}", "{slug}", "{id}", "{missing}", "{}", "{9x}", "{a-b}",
+              "}", "{", "clicks", "{{bitlink}}", "%7B", ""]  # fmt: skip
+    params: dict[str, object] = {
+        "bitlink": "bit.ly/abc", "slug": "a b/c", "id": 7, "none": None,
+    }  # fmt: skip
+    for _ in range(3000):
+        template = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 6)))
+        assert _outcome(lambda t: fill_path(t, params), template) == _outcome(
+            lambda t: _fill_by_regex(t, params), template
+        ), template
