@@ -369,8 +369,12 @@ class _Checker:
         schema.pop("default", None)
         self.validator = Draft202012Validator(schema)
         self.verdicts: dict[tuple[type, Any], str | None] = {}
+        #: value types the schema accepts whatever the value (see _proven_types)
+        self.proven = _proven_types(schema)
 
     def problem(self, value: Any) -> str | None:
+        if type(value) in self.proven:
+            return None  # the coercion already gave the one thing the schema asks for
         # Long strings are judged every time: keeping thousands of them would cost memory
         # in proportion to their size, and a loop rarely repeats one.
         scalar = isinstance(value, int | float | bool) or (
@@ -387,6 +391,28 @@ class _Checker:
                 self.verdicts.clear()
             self.verdicts[(type(value), value)] = message
         return message
+
+
+# Keywords that never make this validator refuse a value: `format` is only asserted when a
+# format checker is given, and none is.
+_ANNOTATIONS = frozenset({"title", "description", "default", "examples", "format"})
+_TYPE_PROOF: dict[str, frozenset[type]] = {
+    "string": frozenset({str}),
+    "integer": frozenset({int}),
+    "number": frozenset({int, float}),
+    "boolean": frozenset({bool}),
+}
+
+
+def _proven_types(schema: dict[str, Any]) -> frozenset[type]:
+    """The Python types whose every value the schema accepts, when it checks nothing but a
+    scalar type (a bitlink, a free text, a flag): values of exactly those types need no
+    validation run. Empty for any schema with a bound, pattern, enum or other assertion."""
+    kind = schema.get("type")
+    rest = [k for k in schema if k != "type" and k not in _ANNOTATIONS and not k.startswith("x-")]
+    if rest or not isinstance(kind, str):
+        return frozenset()
+    return _TYPE_PROOF.get(kind, frozenset())
 
 
 _CACHE_SIZE = 4096
