@@ -74,8 +74,10 @@ async def run_loop(
             carried.append(record)
             engine.progress.item_finished(step.id, True)
     if carried:
-        for record, text in zip(carried, log.write_items(run_id, carried), strict=True):
-            output_texts[record.index] = text
+        texts = log.write_items(run_id, carried)
+        if isinstance(texts, list) and len(texts) == len(carried):
+            for record, text in zip(carried, texts, strict=True):
+                output_texts[record.index] = text
 
     todo: asyncio.Queue[int] = asyncio.Queue()
     for idx in range(total):
@@ -188,7 +190,7 @@ async def run_loop(
         started_at=started,
         finished_at=engine.clock.wall(),
         output=result,
-        output_json=loop_output_json(output_texts, summary),
+        output_json=_assembled(outputs, output_texts, summary),
         error=step_error,
         summary=summary,
         **common,
@@ -198,3 +200,12 @@ async def run_loop(
     if step_error is not None:
         raise StepFailed(step.id, step_error)
     return result
+
+
+def _assembled(outputs: list[Any], texts: list[str | None], summary: dict[str, Any]) -> str | None:
+    """The loop output's JSON from its items' texts; None (serialise the output instead)
+    when an item with an output has no text, e.g. from a run log that returns none."""
+    for output, text in zip(outputs, texts, strict=True):
+        if output is not None and not isinstance(text, str):
+            return None
+    return loop_output_json(texts, summary)

@@ -5,14 +5,16 @@ gives, secrets masked, whatever mix of succeeded, failed, skipped and reused ite
 from __future__ import annotations
 
 import json
+import random
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from connector.engine.executor import Engine
 from connector.engine.retry_run import retry_run
-from connector.engine.runlog import loop_output_json
+from connector.engine.runlog import ItemRecord, RunLog, loop_output_json
 from connector.engine.workflow import validate_workflow
 from connector.errors import QuotaExhausted
 from connector.redact import MASK, dumps_redacted, forget_secrets, register_secret
@@ -126,3 +128,30 @@ def test_a_secret_registered_after_the_items_were_written_is_masked() -> None:
     register_secret("late-secret-value")
     assembled = loop_output_json(texts, {"total": 2})
     assert json.loads(assembled) == {"items": [{"token": MASK}, None], "summary": {"total": 2}}
+
+
+class _SilentRunLog(RunLog):
+    """A run log subclass (as a benchmark's timing wrapper) that returns no texts."""
+
+    def write_item(self, run_id: str, record: ItemRecord) -> None:  # type: ignore[override]
+        super().write_item(run_id, record)
+
+    def write_items(self, run_id: str, records: list[ItemRecord]) -> None:  # type: ignore[override]
+        super().write_items(run_id, records)
+
+
+def test_a_run_log_returning_no_texts_still_gets_the_whole_output(
+    catalog: FakeCatalog, runner: FakeRunner, clock: SimClock, tmp_path: Path
+) -> None:
+    log = _SilentRunLog(tmp_path / "silent.db")
+    engine = Engine(catalog, runner, log, clock=clock, rng=random.Random(1))
+    runner.plan("fake.get", "k0", QuotaExhausted("no"))
+    first = clock.run(engine.run(_workflow(catalog, "continue"), {"keys": _keys()}))
+    second = clock.run(retry_run(engine, first.run_id))  # reused items through write_items
+    for result in (first, second):
+        step, run = _stored(engine, result.run_id)
+        record = engine.runlog.steps(result.run_id)[0]
+        assert step == dumps_redacted({"items": record.output["items"], "summary": record.summary})
+        assert json.loads(step)["items"][1] is not None
+    assert run == dumps_redacted(second.output)
+    log.close()
