@@ -61,8 +61,10 @@ class TimedRunLog(RunLog):
     def write_step(self, run_id: str, step_id: str, **kwargs: Any) -> None:
         self._timed("write_step", super().write_step, run_id, step_id, **kwargs)
 
-    def write_item(self, run_id: str, record: Any) -> None:
-        self._timed("write_item", super().write_item, run_id, record)
+    def write_item(self, run_id: str, record: Any) -> str | None:
+        # Returned: the loop assembles its output from the items' JSON.
+        text: str | None = self._timed("write_item", super().write_item, run_id, record)
+        return text
 
 
 def file_mb(path: Path) -> float:
