@@ -15,7 +15,7 @@ import json
 import math
 import re
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from jsonschema import Draft202012Validator
@@ -422,13 +422,23 @@ _CACHED_TEXT_MAX = 256  # characters: the verdicts then hold at most ~1 MB of te
 _CHECKERS: dict[int, _Checker] = {}
 
 
+_K = TypeVar("_K")
+_V = TypeVar("_V")
+
+
+def _by_identity(cache: dict[int, _V], key: _K, build: Callable[[_K], _V], owner: str) -> _V:
+    """`cache[id(key)]`, built on a miss; the value keeps `key` as its `owner` attribute, so
+    an id recycled by another object is noticed. Bounded: cleared when full."""
+    value = cache.get(id(key))
+    if value is None or getattr(value, owner) is not key:
+        if len(cache) >= _CACHE_SIZE:
+            cache.clear()
+        value = cache[id(key)] = build(key)
+    return value
+
+
 def _checker(spec: InputSpec) -> _Checker:
-    checker = _CHECKERS.get(id(spec))
-    if checker is None or checker.spec is not spec:
-        if len(_CHECKERS) >= _CACHE_SIZE:
-            _CHECKERS.clear()
-        checker = _CHECKERS[id(spec)] = _Checker(spec)
-    return checker
+    return _by_identity(_CHECKERS, spec, _Checker, "spec")
 
 
 def _schema_problem(spec: InputSpec, value: Any) -> str | None:
@@ -451,12 +461,7 @@ _PLANS: dict[int, _Plan] = {}
 
 
 def _plan(action: ActionSpec) -> _Plan:
-    plan = _PLANS.get(id(action))
-    if plan is None or plan.action is not action:
-        if len(_PLANS) >= _CACHE_SIZE:
-            _PLANS.clear()
-        plan = _PLANS[id(action)] = _Plan(action)
-    return plan
+    return _by_identity(_PLANS, action, _Plan, "action")
 
 
 def validate_inputs(

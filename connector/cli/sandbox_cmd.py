@@ -47,24 +47,23 @@ def _port(value: str) -> int:
     return number
 
 
-def _rate(value: str) -> float:
-    try:
-        number = float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a probability, got {value!r}") from None
-    if not 0.0 <= number <= 1.0:
-        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {value}")
-    return number
+def _bounded(what: str, low: float, high: float, unit: str = "") -> Callable[[str], float]:
+    def parse(value: str) -> float:
+        try:
+            number = float(value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {what}, got {value!r}") from None
+        if not low <= number <= high:  # also refuses NaN
+            raise argparse.ArgumentTypeError(
+                f"must be between {low:g} and {high:g}{unit}, got {value}"
+            )
+        return number
+
+    return parse
 
 
-def _millis(value: str) -> float:
-    try:
-        number = float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected milliseconds, got {value!r}") from None
-    if not 0.0 <= number <= 60_000:
-        raise argparse.ArgumentTypeError(f"must be between 0 and 60000 ms, got {value}")
-    return number
+_rate = _bounded("a probability", 0.0, 1.0)
+_millis = _bounded("milliseconds", 0.0, 60_000, " ms")
 
 
 def _seed(value: str) -> int:

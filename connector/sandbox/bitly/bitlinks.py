@@ -82,13 +82,18 @@ def _existing(call: Call, group: str, domain: str, long_url: str) -> sqlite3.Row
     ).fetchone()
 
 
-@handles("createBitlink")
-def shorten(call: Call) -> Reply:
+def _target(call: Call) -> tuple[str, str, str, Any]:
+    """(long_url, domain, group) checked, and the link already made for them in that group."""
     long_url = _checked_long_url(call)
     domain = _checked_domain(call)
     group = _checked_group(call)
+    return long_url, domain, group, _existing(call, group, domain, long_url)
+
+
+@handles("createBitlink")
+def shorten(call: Call) -> Reply:
+    long_url, domain, group, existing = _target(call)
     schema = call.op.responses["200"]
-    existing = _existing(call, group, domain, long_url)
     if existing is not None:
         return 200, link_json(call, existing, schema)
     row = create_link(call.store, group_guid=group, domain=domain, long_url=long_url, now=call.now)
@@ -101,11 +106,8 @@ def _deeplinks(call: Call) -> list[dict[str, Any]]:
 
 @handles("createFullBitlink")
 def create_full(call: Call) -> Reply:
-    long_url = _checked_long_url(call)
-    domain = _checked_domain(call)
-    group = _checked_group(call)
+    long_url, domain, group, existing = _target(call)
     schema = call.op.responses["200"]
-    existing = _existing(call, group, domain, long_url)
     if existing is not None:
         return 200, link_json(call, existing, schema)
     title = call.field("title", "")
