@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from starlette.applications import Starlette
 
 from connector.sandbox import bitly, shorten_dev
+from connector.sandbox.bitly.limits import basic_account_limits
 from connector.sandbox.config import (
     DEMO_BITLY_TOKEN,
     DEMO_SEED,
@@ -45,11 +46,13 @@ def embedded_sandboxes(
     """Start the Bitly and shorten.dev sandboxes with demo data from `seed`.
 
     `controls` (limits and faults) applies to both; each app keeps its own counts, windows
-    and fault sequence. The servers stop when the block ends.
+    and fault sequence. Without it, the Bitly sandbox enforces a basic account's limits
+    (what its platform_limits endpoint reports). The servers stop when the block ends.
     """
     shared = controls if controls is not None else Controls()
+    bitly_controls = controls if controls is not None else Controls(limits=basic_account_limits())
     apps = {
-        "bitly": bitly.create_app(SandboxConfig(seed=seed, controls=shared)),
+        "bitly": bitly.create_app(SandboxConfig(seed=seed, controls=bitly_controls)),
         "shorten_dev": shorten_dev.create_app(SandboxConfig(seed=seed, controls=shared)),
     }
     api_paths = {"bitly": "/v4", "shorten_dev": "/api/v1"}
