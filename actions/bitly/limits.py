@@ -56,7 +56,7 @@ async def platform_limits(client: AppClient) -> list[EndpointLimit]:
             continue
         endpoint = entry["endpoint"]
         template = _relative(client, endpoint)
-        shown = endpoint if endpoint.startswith(base + "/") else f"{base}/{template}"
+        shown = endpoint if endpoint.startswith(base + "/") else f"{base}/{endpoint.lstrip('/')}"
         for method in entry.get("methods") or ():
             if not isinstance(method, dict) or not isinstance(method.get("name"), str):
                 continue

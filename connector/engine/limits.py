@@ -25,18 +25,21 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from connector.engine.rate_limits import EndpointLimit, RateLimitSpec, parse_limits_text
-from connector.errors import InvalidConfiguration, QuotaExhausted
+from connector.errors import InvalidConfiguration, MissingCredential, QuotaExhausted
 
 if TYPE_CHECKING:
     from connector.engine.rate_budget import RateBudget
 
 __all__ = [
+    "LimitRow",
+    "LimitsReport",
     "PlanFigure",
     "check_month",
     "ensure_learned",
     "env_limits",
     "env_name",
     "learn_hook",
+    "limits_in_force",
     "read_platform_limits",
 ]
 
@@ -149,3 +152,89 @@ def spec_with_user_limits(
 
         spec = spec.tightened(limits_from_mapping(connection, f"limits.{app}"), "connection")
     return spec
+
+
+@dataclass
+class LimitRow:
+    """One figure in force: `limit` requests a `window` for `scope`, and where it came from."""
+
+    scope: str  # "app" or an endpoint ("POST /v4/shorten")
+    window: str  # "concurrent", "second", "minute", "hour", "month"
+    limit: int
+    source: str
+    used: int | None = None
+
+
+@dataclass
+class LimitsReport:
+    app: str
+    windows: str
+    rows: list[LimitRow]
+    plan: list[PlanFigure]
+    #: why the API's own figures are not shown, when they are not
+    note: str | None = None
+
+
+async def limits_in_force(
+    catalog: Any,
+    app: str,
+    *,
+    base_urls: Mapping[str, str] | None = None,
+    credentials: Mapping[str, str] | None = None,
+    env: Mapping[str, str],
+) -> LimitsReport:
+    """What a run of `app` would pace by now, read from the API when the app can tell."""
+    from connector.engine.rate_budget import BudgetRegistry
+    from connector.engine.session import build_budgets
+    from connector.runner import ActionRunner
+
+    spec_of_app = catalog.apps[app]
+    budget: RateBudget = build_budgets(
+        catalog,
+        credentials=credentials,
+        env=env,
+        registry=BudgetRegistry(),  # not a run's
+    )[app]
+    note = None
+    plan: list[PlanFigure] = []
+    hook = learn_hook(spec_of_app)
+    if hook is None:
+        note = f"{app} cannot report its own limits: the manifest's figures apply"
+    else:
+        async with ActionRunner(
+            catalog, base_urls=dict(base_urls or {}), credentials=dict(credentials or {}), env=env
+        ) as runner:
+            where = f"{app}.limits"
+            try:
+                credential = runner.credential(app, where)
+            except MissingCredential as exc:
+                note = f"not read from the API ({exc.message}): the manifest's figures apply"
+            else:
+                client = runner.client(app, where)
+                await ensure_learned(app, spec_of_app, budget, client, credential)
+                plan = list(await hook.plan_limits(client))
+    return LimitsReport(app, budget.spec.windows, _rows(budget), plan, note)
+
+
+def _rows(budget: RateBudget) -> list[LimitRow]:
+    spec = budget.spec
+    rows = []
+    if spec.concurrency:
+        rows.append(
+            LimitRow("app", "concurrent", spec.concurrency, spec.source("concurrency") or "?")
+        )
+    for name in ("per_second", "per_minute", "per_hour", "per_month"):
+        value = getattr(spec, name)
+        if value:
+            rows.append(LimitRow("app", name[4:], value, spec.source(name) or "?"))
+    for bucket, per_minute, per_hour in spec.buckets:
+        for window, value in (("minute", per_minute), ("hour", per_hour)):
+            if value:
+                rows.append(LimitRow(f"bucket {bucket}", window, value, "manifest"))
+    for ep in spec.endpoints:
+        for name, used in (("per_minute", None), ("per_hour", ep.used_hour)):
+            value = getattr(ep, name)
+            if value:
+                source = spec.source(f"{ep.label} {name}") or "?"
+                rows.append(LimitRow(ep.label, name[4:], value, source, used))
+    return rows

@@ -214,15 +214,27 @@ class RateBudget:
         )
 
     def apply(self, spec: RateLimitSpec) -> None:
-        """Pace by new figures (learned from the API, or refreshed). Requests this budget
-        already sent stay counted in the app-wide windows that keep their length."""
-        old = {w.seconds: w for w in self._windows}
+        """Pace by new figures (learned from the API, or refreshed). What this budget
+        already sent stays counted, and a window found not to be aligned stays sliding."""
+        old = {("app", w.seconds): w for w in self._windows}
+        for label, ws in self._endpoints.items():
+            old.update({(label, w.seconds): w for w in ws})
         self.spec = spec
         self._build(spec)
-        for window in self._windows:
-            before = old.get(window.seconds)
-            if before is not None:
-                for sent in before.log:
+        new = {("app", w.seconds): w for w in self._windows}
+        for label, ws in self._endpoints.items():
+            new.update({(label, w.seconds): w for w in ws})
+        for key, window in new.items():
+            before = old.get(key)
+            if before is None:
+                continue
+            if before.sliding:
+                window.to_sliding()
+            # The API's count (taken as "just now") already holds our sends: ours are
+            # added only where it reported none.
+            newest = window.log[-1] if window.log else -math.inf
+            for sent in before.log:
+                if sent > newest:
                     window.commit(sent)
         self.stale = False
 

@@ -105,12 +105,30 @@ def ideal_times(n: int, start: float, caps: list[tuple[int, float]], sliding: bo
     return out
 
 
+def shorten_loop(limits: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A workflow: one loop of bitly.shorten_link over `trigger.items`, 5 at a time."""
+    doc: dict[str, Any] = {
+        "name": "pacing",
+        "steps": [
+            {
+                "id": "each",
+                "loop": {"over": "{{ trigger.items }}", "batch_size": 5},
+                "action": "bitly.shorten_link",
+                "inputs": {"long_url": "{{ item }}"},
+            }
+        ],
+    }
+    if limits is not None:
+        doc["limits"] = limits
+    return doc
+
+
 def run_loop_against_sandbox(
     n: int,
     *,
     start: float,
     per_minute: int = 100,
-    per_hour: int = 1000,
+    per_hour: int | None = 1000,
     windows: str = "fixed",
     skew: float = 0.0,
 ) -> PacingRun:
@@ -126,18 +144,7 @@ def run_loop_against_sandbox(
     catalog = load_catalog()
     spec = catalog.apps["bitly"]
     catalog.apps["bitly"] = replace(spec, rate_limits=replace(spec.rate_limits, windows=windows))
-    doc = {
-        "name": "pacing",
-        "steps": [
-            {
-                "id": "each",
-                "loop": {"over": "{{ trigger.items }}", "batch_size": 5},
-                "action": "bitly.shorten_link",
-                "inputs": {"long_url": "{{ item }}"},
-            }
-        ],
-    }
-    workflow = validate_workflow(doc, catalog)
+    workflow = validate_workflow(shorten_loop(), catalog)
     urls = [f"https://example.com/pacing/{i:05d}" for i in range(n)]
 
     async def go() -> bool:
@@ -157,7 +164,8 @@ def run_loop_against_sandbox(
     ok = clock.run(go())
     sends = transport.sends(*SHORTEN)
     first = clock.wall_of(sends[0]) + skew if sends else 0.0
-    ideal = ideal_times(n, first, [(per_minute, 60.0), (per_hour, 3600.0)], windows == "sliding")
+    caps = [(cap, period) for cap, period in ((per_minute, 60.0), (per_hour, 3600.0)) if cap]
+    ideal = ideal_times(n, first, caps, windows == "sliding")
     shift = sends[0] - first if sends else 0.0
     return PacingRun(
         ok=ok,
