@@ -115,6 +115,22 @@ def simulated() -> list[tuple[str, PacingRun, Naive | None]]:
     return cases
 
 
+class _Stamped(httpx.AsyncBaseTransport):
+    """Loopback HTTP; notes the wall time each shorten request is handed to the network."""
+
+    def __init__(self) -> None:
+        self.inner = httpx.AsyncHTTPTransport()
+        self.sent: list[float] = []
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/shorten"):
+            self.sent.append(time.time())
+        return await self.inner.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
 async def _real_run(api: str, n: int, home: Path) -> tuple[Any, list[float], int]:
     from connector.catalog import load_catalog
     from connector.engine.session import engine_session
@@ -125,6 +141,7 @@ async def _real_run(api: str, n: int, home: Path) -> tuple[Any, list[float], int
     tag = f"{time.time():.0f}"
     items = [f"https://example.com/real/{tag}/{i}" for i in range(n)]
     env = {**os.environ, "CONNECTOR_LIMITS_BITLY": "per_second=20"}
+    transport = _Stamped()
     async with engine_session(
         catalog,
         home / "runs.db",
@@ -132,12 +149,11 @@ async def _real_run(api: str, n: int, home: Path) -> tuple[Any, list[float], int
         credentials={"bitly": TOKEN},
         rng=random.Random(1),
         env=env,
+        transport=transport,
     ) as engine:
         result = await engine.run(workflow, {"items": items})
-        records = list(engine.runlog.items(result.run_id, "each"))
         budget = engine.budgets["bitly"]
-    sends = sorted(a["started_at"] for r in records for a in r.attempts)
-    return result, sends, budget.throttles
+    return result, sorted(transport.sent), budget.throttles
 
 
 def real(n: int) -> tuple[Any, list[float], int, list[float]]:
