@@ -263,17 +263,9 @@ class RateBudget:
         while True:
             probe = await self._through_line() if self._gated else False
             now = self.clock.now()
-            shift = self.clock.wall() - now  # monotonic -> wall
-            at = max(now, self.resume_at) + shift
-            for _ in range(1000):  # each step moves to a later boundary: few are needed
-                later = max([at, *(w.earliest(at) for w in windows)])
-                if later == at:
-                    break
-                at = later
-            self._check_month(windows, now + shift)
-            for window in windows:
-                window.commit(at)
-            at -= shift
+            at = max(now, self.resume_at)
+            if windows:
+                at = self._reserve(windows, now, at)
             epoch = self._epoch
             if at > now:
                 await self.clock.sleep(at - now)
@@ -284,9 +276,29 @@ class RateBudget:
                 self._probe_out = False
                 self._line_moved()
 
+    def _reserve(self, windows: list[RateWindow], now: float, at: float) -> float:
+        """Count a request in `windows` at the first instant from `at` they all have room;
+        returns that instant (monotonic). The windows count on the wall clock."""
+        shift = self.clock.wall() - now
+        start = wall = at + shift
+        self._check_month(windows, now + shift)
+        for _ in range(1000):  # each step moves to a later boundary: few are needed
+            later = wall
+            for window in windows:
+                t = window.earliest(wall)
+                if t > later:
+                    later = t
+            if later == wall:
+                break
+            wall = later
+        for window in windows:
+            window.commit(wall)
+        # Unchanged unless a window asked for later (no float round trip through the shift).
+        return at if wall == start else wall - shift
+
     def _check_month(self, windows: list[RateWindow], wall: float) -> None:
         for window in windows:
-            if window.seconds == MONTH and window.earliest(wall) > wall:
+            if window.seconds == MONTH and window.earliest(wall) > wall:  # used up
                 reopens = time.strftime("%Y-%m-%d", time.gmtime(window.reopens(wall)))
                 raise QuotaExhausted(
                     f"the monthly limit of {window.limit} requests to {self.name or 'the app'}"

@@ -106,8 +106,9 @@ class RateWindow:
                 return wall
             return max(wall, self.log[0] + self.seconds + 2 * self.margin)
         t = wall
+        counts, limit = self.counts, self.limit
         while True:
-            full = [i for i in self._span(t) if self.counts.get(i, 0) >= self.limit]
+            full = [i for i in self._span(t) if counts.get(i, 0) >= limit]
             if not full:
                 return t
             t = self._start(max(full) + 1) + self.margin
