@@ -154,6 +154,8 @@ class RateBudget:
         self._windows: list[RateWindow] = []
         self._buckets: dict[str, list[RateWindow]] = {}
         self._endpoints: dict[str, list[RateWindow]] = {}
+        #: endpoint -> the app's windows and its own: what a request to it counts against
+        self._with_endpoint: dict[str, list[RateWindow]] = {}
         self._matcher: EndpointMatcher | None = None
         #: the API's figures turned out wrong (a throttle the count did not predict)
         self.stale = False
@@ -207,6 +209,7 @@ class RateBudget:
                 # so it is counted as just now (at most a shorter window's wait too much).
                 window.used(ep.used_hour, wall)
             self._endpoints[ep.label] = ws
+        self._with_endpoint = {key: self._windows + ws for key, ws in self._endpoints.items()}
         self._matcher = (
             EndpointMatcher((ep.label, ep.method, ep.template) for ep in spec.endpoints)
             if spec.endpoints
@@ -249,15 +252,7 @@ class RateBudget:
         key = self._matcher.match(method, path)
         if key is None:
             return self._windows
-        return self._windows + self._endpoints[key]
-
-    def window_counts(self) -> list[tuple[str, str, int, int]]:
-        """(scope, window, limit, counted in the current window) for reports."""
-        wall = self.clock.wall()
-        rows = [("app", w.name, w.limit, w.in_current(wall)) for w in self._windows]
-        for key, ws in self._endpoints.items():
-            rows += [(key, w.name, w.limit, w.in_current(wall)) for w in ws]
-        return rows
+        return self._with_endpoint[key]
 
     async def _pace(self, windows: list[RateWindow]) -> _Admission:
         while True:

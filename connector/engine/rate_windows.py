@@ -146,13 +146,6 @@ class RateWindow:
         self.counts[index] = max(self.counts.get(index, 0), count)
         self.log.extend([wall] * count)
 
-    def in_current(self, wall: float) -> int:
-        """Requests counted in the window holding `wall` (for reports)."""
-        if self.sliding:
-            horizon = wall - self.seconds - 2 * self.margin
-            return sum(1 for t in self.log if t > horizon)
-        return self.counts.get(self._index(wall), 0)
-
     def reopens(self, wall: float) -> float:
         """When the window holding `wall` is over (fixed), or its oldest request ages out
         (sliding): where a throttle's pause ends when the API names no wait."""

@@ -80,7 +80,6 @@ def test_counts_already_used_are_taken_as_just_now() -> None:
     for _ in range(3):
         w.commit(WALL0 + 100.0)
     assert w.earliest(WALL0 + 100.0) == WALL0 + 3600.5
-    assert w.in_current(WALL0 + 100.0) == 10
 
 
 def test_a_month_window_is_the_utc_calendar_month() -> None:
