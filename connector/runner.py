@@ -21,10 +21,10 @@ import httpx
 
 from connector import errors as E
 from connector.budget import RequestBudget, UnlimitedBudget
+from connector.credentials import checked_credential
 from connector.http.client import AppClient
 from connector.http.paths import fill_path
 from connector.http.translate import Translator, _field
-from connector.redact import register_secret
 
 __all__ = ["ActionRunner", "Handler", "HandlerContext", "resolve_handler"]
 
@@ -119,8 +119,8 @@ class ActionRunner:
         self._transport = transport
         self._env = env
         self._clients: dict[tuple[str, str], AppClient] = {}
-        for value in self._credentials.values():
-            register_secret(value)
+        for app, value in self._credentials.items():
+            self._credentials[app] = checked_credential(value, f"credentials[{app!r}]")
 
     async def __aenter__(self) -> ActionRunner:
         return self
@@ -153,12 +153,11 @@ class ActionRunner:
         if self._credentials.get(app):
             return self._credentials[app]
         env_name = _field(self.catalog.apps[app], "credential_env")
-        value = self._env.get(env_name) if env_name else None
+        value = checked_credential(self._env.get(env_name) if env_name else None, str(env_name))
         if not value:
             raise E.MissingCredential(
                 f"the {app} credential is not set: export {env_name}=<your token>", where=action_id
             )
-        register_secret(value)
         return value
 
     def budget(self, app: str) -> RequestBudget:
