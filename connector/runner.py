@@ -45,6 +45,10 @@ class HandlerContext:
     def action_id(self) -> str:
         return str(self.action.id)
 
+    @property
+    def max_response_bytes(self) -> int | None:
+        return getattr(self.action, "max_response_bytes", None)
+
     async def request(
         self,
         method: str,
@@ -61,13 +65,23 @@ class HandlerContext:
         except E.InvalidInput as exc:
             raise E.InvalidInput(exc.message, where=where) from None
         return await self.client.request(
-            where, method, filled, params=dict(params or {}), json_body=json
+            where,
+            method,
+            filled,
+            params=dict(params or {}),
+            json_body=json,
+            max_bytes=self.max_response_bytes,
         )
 
     async def request_url(self, url: str) -> Any:
         """GET a URL the API handed out (a next page), resolved against the base URL;
         refused unless it lies under the base URL."""
-        return await self.client.request(self.action_id, "GET", str(self.client.base_url.join(url)))
+        return await self.client.request(
+            self.action_id,
+            "GET",
+            str(self.client.base_url.join(url)),
+            max_bytes=self.max_response_bytes,
+        )
 
     def is_under_base(self, url: str) -> bool:
         return self.client.is_under_base(url)
