@@ -21,6 +21,7 @@ from jsonschema.exceptions import SchemaError
 from connector.catalog.inputs import coerce_input
 from connector.catalog.loader import LoadResult, ManifestError, field_path, read_manifests
 from connector.catalog.models import MISSING, ActionSpec, AppSpec
+from connector.catalog.operations import operation_problems
 from connector.catalog.templates import template_references
 from connector.errors import ConnectorError
 
@@ -194,6 +195,7 @@ _ACTION_CHECKS: tuple[Callable[[ActionSpec], Iterator[Problem]], ...] = (
     check_output,
     check_templates,
     check_code,
+    operation_problems,
 )
 _APP_CHECKS: dict[str, Callable[[ActionSpec], Iterator[Problem]]] = {
     app: check_vendor_request for app in _VENDOR_NAMES
