@@ -296,6 +296,8 @@ def input_json_schema(spec: InputSpec) -> dict[str, Any]:
         schema["type"] = _JSON_TYPE[spec.type]
         if spec.type == "array":
             schema["items"] = spec.items or {}
+        if spec.type == "object":
+            schema["additionalProperties"] = True  # said, so form libraries offer to add keys
     if spec.type == "url":
         schema["format"] = "uri"
         schema["pattern"] = "^[Hh][Tt][Tt][Pp][Ss]?://"

@@ -72,7 +72,13 @@ function describe(action) {
       label: title ? text(title).replace(/\*$/, "") : null,
       required_marked: Boolean(title?.querySelector(".required")) || Boolean(control?.required),
     };
-    if (control?.tagName === "SELECT") {
+    if (control?.classList.contains("checkboxes")) {
+      const boxes = Array.from(control.querySelectorAll("input[type=checkbox]"));
+      field.options = boxes.map((box) => text(box.closest("label")));
+      field.selected = boxes.filter((box) => box.checked).map((box) => text(box.closest("label")));
+    } else if (control?.tagName === "FIELDSET") {
+      field.addable = control.querySelector(`button[id="${id}__add"]`) !== null;
+    } else if (control?.tagName === "SELECT") {
       field.options = Array.from(control.options).map((o) => text(o));
       field.selected = control.selectedIndex >= 0 ? text(control.options[control.selectedIndex]) : null;
       field.selected = control.value === "" ? null : field.selected;

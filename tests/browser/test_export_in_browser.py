@@ -36,8 +36,12 @@ CHROMIUM_FLAGS = [
     "--no-first-run",
 ]
 INSTALL = "run tools/install_test_deps"
-CATALOG = load_catalog()
-ACTION_IDS = sorted(CATALOG.actions)
+# The real catalog, and a made-up one with an input of every type the catalog may grow into.
+CATALOGS = {
+    "catalog": load_catalog(),
+    "every_type": load_catalog(HERE.parent / "every_type_catalog"),
+}
+CASES = [(name, a) for name, catalog in CATALOGS.items() for a in sorted(catalog.actions)]
 # The control RJSF draws for each manifest type: (tag, type attribute).
 WIDGETS = {
     "string": ("input", "text"),
@@ -49,7 +53,7 @@ WIDGETS = {
     "boolean": ("input", "checkbox"),
     "options": ("select", None),
     "array": ("fieldset", None),
-    "multi-select": ("fieldset", None),
+    "multi-select": ("div", None),  # ui:widget checkboxes
     "object": ("fieldset", None),
 }
 
@@ -124,29 +128,29 @@ def browser(page_file: Path) -> Iterator[Browser]:
 
 
 @pytest.fixture(scope="module")
-def document() -> dict[str, Any]:
+def documents() -> dict[str, dict[str, Any]]:
     # Through JSON, as a builder reads it.
-    exported: dict[str, Any] = json.loads(json.dumps(export_catalog(CATALOG)))
-    return exported
+    return {name: json.loads(json.dumps(export_catalog(c))) for name, c in CATALOGS.items()}
 
 
 def _action(document: dict[str, Any], action_id: str) -> dict[str, Any]:
     return next(a for app in document["apps"] for a in app["actions"] if a["id"] == action_id)
 
 
+@pytest.mark.parametrize("name", CATALOGS)
 def test_strict_ajv_compiles_every_schema_and_every_sample_is_what_a_builder_may_save(
-    browser: Browser, document: dict[str, Any]
+    browser: Browser, documents: dict[str, dict[str, Any]], name: str
 ) -> None:
     browser.console.clear()
-    assert browser.call("checkDocument", document) == []
+    assert browser.call("checkDocument", documents[name]) == []
     assert browser.console == []
 
 
 def test_strict_ajv_refuses_what_the_export_used_to_hold(
-    browser: Browser, document: dict[str, Any]
+    browser: Browser, documents: dict[str, dict[str, Any]]
 ) -> None:
     """The check above can fail: undeclared keywords and a template in a literal field."""
-    broken = json.loads(json.dumps(document))
+    broken = json.loads(json.dumps(documents["catalog"]))
     action = broken["apps"][0]["actions"][0]
     action["inputs"]["x-order"] = list(action["inputs"]["properties"])
     field = next(iter(action["mapped_inputs"]["properties"].values()))
@@ -157,16 +161,21 @@ def test_strict_ajv_refuses_what_the_export_used_to_hold(
 
 
 def _shown_default(spec: InputSpec) -> Any:
+    """What the widget shows for the default: an option's label, a text field's text."""
+    labels = {json.dumps(o.value): o.label for o in spec.options}
     if spec.type == "options":
-        return next(o.label for o in spec.options if o.value == spec.default)
-    return spec.default
+        return labels[json.dumps(spec.default)]
+    if spec.type == "multi-select":
+        return [labels[json.dumps(v)] for v in spec.default]
+    return spec.default if isinstance(spec.default, bool) else str(spec.default)
 
 
-@pytest.mark.parametrize("action_id", ACTION_IDS)
+@pytest.mark.parametrize(("name", "action_id"), CASES)
 def test_every_form_draws_as_the_manifest_says(
-    browser: Browser, document: dict[str, Any], action_id: str
+    browser: Browser, documents: dict[str, dict[str, Any]], name: str, action_id: str
 ) -> None:
-    spec = CATALOG.get(action_id)
+    spec = CATALOGS[name].get(action_id)
+    document = documents[name]
     browser.console.clear()
     drawn = browser.call("render", _action(document, action_id), document["vocabulary"])
     assert browser.console == [], f"{action_id}: {browser.console}"
@@ -177,16 +186,17 @@ def test_every_form_draws_as_the_manifest_says(
         assert (shown["tag"], shown["type"]) == WIDGETS[field.type], where
         assert shown["label"] == field.label, where
         assert shown["required_marked"] is field.required, f"{where}: required mark"
-        if field.type == "options":
+        if field.options:
             # Labels, never raw values (an empty first option is RJSF's placeholder).
             assert [o for o in shown["options"] if o] == [o.label for o in field.options], where
+        if field.type in ("array", "object"):
+            assert shown["addable"], f"{where}: no button to add an item"
         if field.default is not MISSING:
             assert drawn["formData"][field.key] == field.default, f"{where}: default not set"
-            seen = shown.get("selected", shown.get("value"))
-            wanted = _shown_default(field)
-            assert seen == (wanted if isinstance(wanted, bool) else str(wanted)), where
+            seen = shown["selected"] if field.options else shown["value"]
+            assert seen == _shown_default(field), f"{where}: default not shown"
     # Drawn with its defaults, the form lacks nothing but the values a user must give.
     assert {e["name"] for e in drawn["errors"]} <= {"required"}, drawn["errors"]
     missing = {e["params"]["missingProperty"] for e in drawn["errors"] if "." not in e["property"]}
-    must_give = {f.key for f in spec.inputs if f.required and f.default is MISSING}
-    assert missing <= must_give, (missing, must_give)
+    empty = {f.key for f in spec.inputs if f.required and f.key not in drawn["formData"]}
+    assert missing == empty, (missing, empty)

@@ -17,10 +17,17 @@ from jsonschema import Draft7Validator, Draft202012Validator, FormatChecker
 from jsonschema.validators import validator_for
 
 from connector.catalog import load_catalog
+from connector.catalog.export import export_catalog
 from connector.cli import main
 
 CATALOG = load_catalog()
 ACTION_IDS = sorted(CATALOG.actions)
+# The real catalog, and a made-up one with an input of every type the catalog may grow into.
+CATALOGS = {
+    "catalog": CATALOG,
+    "every_type": load_catalog(Path(__file__).resolve().parents[1] / "every_type_catalog"),
+}
+CASES = [(name, a) for name, catalog in CATALOGS.items() for a in sorted(catalog.actions)]
 DIALECTS = (Draft7Validator, Draft202012Validator)
 # Keywords both dialects define (draft-07's plus 2020-12's), i.e. what Ajv strict knows.
 _STANDARD = frozenset(
@@ -39,6 +46,17 @@ def document(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def actions(document: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {a["id"]: a for app in document["apps"] for a in app["actions"]}
+
+
+@pytest.fixture(scope="module")
+def exported() -> dict[tuple[str, str], dict[str, Any]]:
+    """(catalog name, action id) -> the action's exported document, through JSON."""
+    return {
+        (name, a["id"]): a
+        for name, catalog in CATALOGS.items()
+        for app in json.loads(json.dumps(export_catalog(catalog)))["apps"]
+        for a in app["actions"]
+    }
 
 
 def _validators(schema: dict[str, Any]) -> Iterator[Any]:
@@ -86,10 +104,12 @@ def test_every_catalog_action_is_exported_once(actions: dict[str, dict[str, Any]
     assert sorted(actions) == ACTION_IDS
 
 
-@pytest.mark.parametrize("action_id", ACTION_IDS)
-def test_contract_fields(action_id: str, actions: dict[str, dict[str, Any]]) -> None:
-    action = actions[action_id]
-    spec = CATALOG.get(action_id)
+@pytest.mark.parametrize(("name", "action_id"), CASES)
+def test_contract_fields(
+    name: str, action_id: str, exported: dict[tuple[str, str], dict[str, Any]]
+) -> None:
+    action = exported[name, action_id]
+    spec = CATALOGS[name].get(action_id)
     assert (action["id"], action["name"]) == (spec.id, spec.name)
     assert action["sample_request"] == spec.sample_request
     form, mapped = action["inputs"], action["mapped_inputs"]
@@ -99,12 +119,15 @@ def test_contract_fields(action_id: str, actions: dict[str, dict[str, Any]]) -> 
     assert form["additionalProperties"] is mapped["additionalProperties"] is False
 
 
-@pytest.mark.parametrize("action_id", ACTION_IDS)
+@pytest.mark.parametrize(("name", "action_id"), CASES)
 def test_only_standard_keywords_and_the_declared_vocabulary(
-    action_id: str, actions: dict[str, dict[str, Any]], document: dict[str, Any]
+    name: str,
+    action_id: str,
+    exported: dict[tuple[str, str], dict[str, Any]],
+    document: dict[str, Any],
 ) -> None:
     known = _STANDARD | set(document["vocabulary"]["keywords"])
-    action = actions[action_id]
+    action = exported[name, action_id]
     for part in ("inputs", "mapped_inputs"):
         unknown = {(w, k) for w, k in _keywords(action[part]) if k not in known}
         assert not unknown, (part, unknown)
@@ -113,21 +136,21 @@ def test_only_standard_keywords_and_the_declared_vocabulary(
             dialect.check_schema(action[part])
 
 
-@pytest.mark.parametrize("action_id", ACTION_IDS)
+@pytest.mark.parametrize(("name", "action_id"), CASES)
 def test_sample_request_is_what_a_builder_may_save(
-    action_id: str, actions: dict[str, dict[str, Any]]
+    name: str, action_id: str, exported: dict[tuple[str, str], dict[str, Any]]
 ) -> None:
-    action = actions[action_id]
+    action = exported[name, action_id]
     assert _problems(action["mapped_inputs"], action["sample_request"]) == []
 
 
-@pytest.mark.parametrize("action_id", ACTION_IDS)
+@pytest.mark.parametrize(("name", "action_id"), CASES)
 def test_every_field_takes_a_template_and_refuses_other_shapes(
-    action_id: str, actions: dict[str, dict[str, Any]]
+    name: str, action_id: str, exported: dict[tuple[str, str], dict[str, Any]]
 ) -> None:
-    fields = actions[action_id]["inputs"]["properties"]
-    mapped_fields = actions[action_id]["mapped_inputs"]["properties"]
-    for spec in CATALOG.get(action_id).inputs:
+    fields = exported[name, action_id]["inputs"]["properties"]
+    mapped_fields = exported[name, action_id]["mapped_inputs"]["properties"]
+    for spec in CATALOGS[name].get(action_id).inputs:
         mapped = mapped_fields[spec.key]
         for template in ("{{trigger.x}}", "<<steps.a.output.b>>", "pre <<item.c>> post"):
             assert _problems(mapped, template) == [], (spec.key, template)
@@ -141,11 +164,11 @@ def test_every_field_takes_a_template_and_refuses_other_shapes(
             assert _problems(mapped, value), (spec.key, value)
 
 
-@pytest.mark.parametrize("action_id", ACTION_IDS)
+@pytest.mark.parametrize(("name", "action_id"), CASES)
 def test_defaults_and_examples_are_literals_of_the_form(
-    action_id: str, actions: dict[str, dict[str, Any]]
+    name: str, action_id: str, exported: dict[tuple[str, str], dict[str, Any]]
 ) -> None:
-    for key, field in actions[action_id]["inputs"]["properties"].items():
+    for key, field in exported[name, action_id]["inputs"]["properties"].items():
         for value in [
             *field.get("examples", []),
             *([field["default"]] if "default" in field else []),
