@@ -7,7 +7,8 @@ with embedded_sandboxes() as sandboxes:
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 
@@ -40,17 +41,22 @@ class EmbeddedSandboxes:
 
 @contextmanager
 def embedded_sandboxes(
-    *, seed: int | None = DEMO_SEED, controls: Controls | None = None
+    *,
+    seed: int | None = DEMO_SEED,
+    controls: Controls | None = None,
+    now: Callable[[], float] | None = None,
 ) -> Iterator[EmbeddedSandboxes]:
     """Start the Bitly and shorten.dev sandboxes with demo data from `seed`.
 
     `controls` (limits and faults) applies to both; each app keeps its own counts, windows
-    and fault sequence. The servers stop when the block ends.
+    and fault sequence. `now` replaces the wall clock (`config.frozen_clock()` for cassettes).
+    The servers stop when the block ends.
     """
     shared = controls if controls is not None else Controls()
+    clock = now or time.time
     apps = {
-        "bitly": bitly.create_app(SandboxConfig(seed=seed, controls=shared)),
-        "shorten_dev": shorten_dev.create_app(SandboxConfig(seed=seed, controls=shared)),
+        "bitly": bitly.create_app(SandboxConfig(seed=seed, controls=shared, now=clock)),
+        "shorten_dev": shorten_dev.create_app(SandboxConfig(seed=seed, controls=shared, now=clock)),
     }
     api_paths = {"bitly": "/v4", "shorten_dev": "/api/v1"}
     result = EmbeddedSandboxes(

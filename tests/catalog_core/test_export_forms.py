@@ -89,7 +89,7 @@ def form_from_manifest(doc: dict[str, Any]) -> list[dict[str, Any]]:
 
 def test_every_action_file_is_exported(exported: dict[str, dict[str, Any]]) -> None:
     ids = {f"{p.parent.name}.{p.stem}" for p in ACTION_FILES}
-    assert ids == set(exported) and len(ids) == 16
+    assert ids == set(exported) and ids
 
 
 @pytest.mark.parametrize("path", ACTION_FILES, ids=lambda p: f"{p.parent.name}.{p.stem}")
