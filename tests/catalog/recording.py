@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import re
 import tempfile
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -277,36 +276,3 @@ def orphan_cassettes(catalog: Catalog, root: Path = CASSETTES) -> list[str]:
     """Cassette files under `root` that belong to no action of the catalog."""
     known = {cassette_path(action_id, root) for action_id in catalog.actions}
     return sorted(str(p.relative_to(root)) for p in root.rglob("*.yaml") if p not in known)
-
-
-#: a sample_request value that is one path, `{{ a.b.c }}` or `<<a.b.c>>`
-_ONE_PATH = re.compile(r"^\s*(?:\{\{|<<)\s*([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*)\s*(?:\}\}|>>)\s*$")
-
-
-def sample_context(action: ActionSpec) -> dict[str, Any]:
-    """A context in which every template of the sample request resolves to the example (or
-    replay value) of the input it fills: what a builder's upstream step would supply."""
-    replay = replay_inputs(action)
-    context: dict[str, Any] = {}
-    for key, value in action.sample_request.items():
-        if not isinstance(value, str) or ("{{" not in value and "<<" not in value):
-            continue
-        match = _ONE_PATH.match(value)
-        if match is None:
-            raise ValueError(
-                f"{action.id}: sample_request.{key} is not one path ({value!r}); "
-                "the suite supplies values for `{{ a.b }}` / `<<a.b>>` only"
-            )
-        spec = action.input(key)
-        if spec is not None and spec.example is not None and spec.example is not MISSING:
-            supplied = spec.example
-        elif key in replay:
-            supplied = replay[key]
-        else:
-            raise ValueError(f"{action.id}: input {key!r} has no example to fill the template")
-        *parents, leaf = match.group(1).split(".")
-        node = context
-        for part in parents:
-            node = node.setdefault(part, {})
-        node[leaf] = supplied
-    return context

@@ -27,7 +27,8 @@ import pytest
 import yaml
 from jsonschema import Draft202012Validator
 
-from connector.catalog import Catalog, load_catalog
+from connector.catalog import ActionSpec, Catalog, load_catalog
+from connector.catalog.models import MISSING
 from connector.catalog.validate import check_vendor_request, validate_catalog
 from connector.cli import main
 from connector.runner import resolve_handler
@@ -42,7 +43,6 @@ from .recording import (
     orphan_cassettes,
     replay,
     replay_inputs,
-    sample_context,
 )
 
 _CATALOG = load_catalog()
@@ -133,6 +133,39 @@ def test_request_consistent_with_vendor_facts(catalog: Catalog, action_id: str) 
 @pytest.mark.parametrize("action_id", ACTION_IDS)
 def test_sample_request_names_declared_inputs(catalog: Catalog, action_id: str) -> None:
     assert catalog.static_input_errors(action_id, catalog.get(action_id).sample_request) == []
+
+
+# A sample_request value that is one path, `{{ a.b.c }}` or `<<a.b.c>>`
+_ONE_PATH = re.compile(r"^\s*(?:\{\{|<<)\s*([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*)\s*(?:\}\}|>>)\s*$")
+
+
+def sample_context(action: ActionSpec) -> dict[str, Any]:
+    """A context in which every template of the sample request resolves to the example (or
+    replay value) of the input it fills: what a builder's upstream step would supply."""
+    fallback = replay_inputs(action)
+    context: dict[str, Any] = {}
+    for key, value in action.sample_request.items():
+        if not isinstance(value, str) or ("{{" not in value and "<<" not in value):
+            continue
+        match = _ONE_PATH.match(value)
+        if match is None:
+            raise ValueError(
+                f"{action.id}: sample_request.{key} is not one path ({value!r}); "
+                "the suite supplies values for `{{ a.b }}` / `<<a.b>>` only"
+            )
+        spec = action.input(key)
+        if spec is not None and spec.example is not None and spec.example is not MISSING:
+            supplied = spec.example
+        elif key in fallback:
+            supplied = fallback[key]
+        else:
+            raise ValueError(f"{action.id}: input {key!r} has no example to fill the template")
+        *parents, leaf = match.group(1).split(".")
+        node = context
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = supplied
+    return context
 
 
 @pytest.mark.parametrize("action_id", ACTION_IDS)

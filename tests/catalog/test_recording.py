@@ -23,28 +23,43 @@ import pytest
 
 from connector.catalog import Catalog
 
-from .recording import CASSETTES, REPO, cassette_path, missing_message, record, replay
+from .recording import CASSETTES, REPO, cassette_path, missing_message, replay
 
 TOOL = [sys.executable, "-m", "tools.record_cassettes"]
 
 
 @pytest.mark.slow
-def test_recording_every_action_again_gives_the_committed_bytes(
-    catalog: Catalog, tmp_path: Path
-) -> None:
-    action_ids = sorted(catalog.actions)
-    written = record(catalog, action_ids, tmp_path)
-    assert written == [cassette_path(a, tmp_path) for a in action_ids]
-    differ = [
-        a
-        for a in action_ids
-        if not cassette_path(a).is_file()
-        or cassette_path(a, tmp_path).read_bytes() != cassette_path(a).read_bytes()
-    ]
-    assert differ == [], (
-        f"recorded again, these cassettes differ from the committed ones: {differ}; "
-        "something in a request or response changes from run to run (an id, a timestamp)"
+def test_recording_every_action_again_gives_the_committed_bytes() -> None:
+    """`--check` records every action into a temporary directory and compares byte for byte:
+    the committed cassettes were recorded on another day, in another process."""
+    result = subprocess.run(
+        [*TOOL, "--check"], cwd=REPO, capture_output=True, text=True, check=False
     )
+    assert (result.returncode, result.stderr) == (0, ""), (
+        f"recorded again, cassettes differ from the committed ones (something in a request or "
+        f"response changes from run to run: an id, a timestamp):\n{result.stdout}{result.stderr}"
+    )
+    assert result.stdout.startswith("all ") and "byte for byte" in result.stdout
+
+
+@pytest.mark.slow
+def test_recording_one_action_writes_its_cassette_alone(catalog: Catalog, tmp_path: Path) -> None:
+    for action_id in sorted(catalog.actions):  # copy every committed cassette
+        target = cassette_path(action_id, tmp_path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(cassette_path(action_id).read_bytes())
+    stale = cassette_path("bitly.get_user", tmp_path)
+    stale.write_text("interactions: []\nversion: 1\n")
+    before = {p: p.read_bytes() for p in tmp_path.rglob("*.yaml")}
+
+    result = subprocess.run(
+        [*TOOL, "bitly.get_user", "--out", str(tmp_path)],
+        cwd=REPO, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert (result.returncode, result.stdout) == (0, f"recorded {stale}\n"), result.stderr
+    after = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+    assert [p for p in after if after[p] != before.get(p)] == [stale]
+    assert stale.read_bytes() == cassette_path("bitly.get_user").read_bytes()
 
 
 def test_a_missing_cassette_says_how_to_record_it(catalog: Catalog, tmp_path: Path) -> None:
