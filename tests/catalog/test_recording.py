@@ -22,8 +22,9 @@ from pathlib import Path
 import pytest
 
 from connector.catalog import Catalog
+from connector.sandbox.embedded import embedded_sandboxes
 
-from .recording import CASSETTES, REPO, cassette_path, missing_message, replay
+from .recording import CASSETTES, REPO, cassette_path, missing_message, record, replay
 
 TOOL = [sys.executable, "-m", "tools.record_cassettes"]
 
@@ -60,6 +61,22 @@ def test_recording_one_action_writes_its_cassette_alone(catalog: Catalog, tmp_pa
     after = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
     assert [p for p in after if after[p] != before.get(p)] == [stale]
     assert stale.read_bytes() == cassette_path("bitly.get_user").read_bytes()
+
+
+@pytest.mark.slow
+def test_live_recording_takes_urls_and_credentials_from_the_environment(
+    catalog: Catalog, tmp_path: Path
+) -> None:
+    """`--live` against a stand-in for the real API (a sandbox on loopback, named by the app's
+    base-URL variable): the cassette is written against the fixed base, without the token."""
+    with embedded_sandboxes() as boxes:
+        app = catalog.apps["bitly"]
+        env = {app.base_url_env: boxes.base_urls["bitly"],
+               app.credential_env: boxes.credentials["bitly"]}  # fmt: skip
+        [written] = record(catalog, ["bitly.get_user"], tmp_path, live=True, env=env)
+    text = written.read_text()
+    assert "uri: http://bitly.sandbox.test/v4/user" in text
+    assert "127.0.0.1" not in text and boxes.credentials["bitly"] not in text
 
 
 def test_a_missing_cassette_says_how_to_record_it(catalog: Catalog, tmp_path: Path) -> None:
