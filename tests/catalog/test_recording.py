@@ -3,7 +3,8 @@
 - Recording every action again gives the committed cassettes byte for byte (the sandboxes'
   clock is frozen, their demo data seeded).
 - A missing cassette fails saying which command records it.
-- Acceptance: in a copy of the repository, a new declarative manifest is checked by the
+- Acceptance: in a copy of the repository (its own Python files, manifests, cassettes, tests
+  and README), a new declarative manifest is checked by the
   derived tests with no test edited; `python -m tools.record_cassettes` records its cassette
   and no other; after one README row everything passes, and the copy differs from the
   original in exactly the manifest, its cassette and the README.
@@ -17,6 +18,7 @@ import shutil
 import subprocess
 import sys
 import textwrap
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -143,15 +145,32 @@ NEW_MANIFEST = textwrap.dedent(
       - {question: What is it for?, answer: Reading a group's name and domains.}
     """
 )
-COPIED = ("manifests", "cassettes", "tests/catalog", "tools", "README.md", "pyproject.toml")
+_NOT_COPIED = shutil.ignore_patterns(
+    ".git", ".venv", "__pycache__", "build", "dist", "*.egg-info", ".mypy_cache", ".ruff_cache"
+)
+
+
+def _clone(copy: Path) -> None:
+    """The repository's files in `copy`, importable from there as an editable install would
+    make them: a package that pyproject maps to another folder is linked to it."""
+    shutil.copytree(REPO, copy, ignore=_NOT_COPIED, symlinks=True)
+    config = tomllib.loads((copy / "pyproject.toml").read_text(encoding="utf-8"))
+    mapped = config.get("tool", {}).get("setuptools", {}).get("package-dir", {})
+    for package, folder in mapped.items():
+        link = copy / package.replace(".", "/")
+        if package and not link.exists():
+            link.symlink_to(copy / folder, target_is_directory=True)
 
 
 def _snapshot(root: Path) -> dict[str, bytes]:
-    return {
-        str(p.relative_to(root)): p.read_bytes()
-        for p in sorted(root.rglob("*"))
-        if p.is_file() and "__pycache__" not in p.parts
-    }
+    files = {}
+    for folder, dirs, names in os.walk(root):  # not into the links _clone made
+        dirs[:] = [d for d in dirs if d != "__pycache__"]
+        for name in names:
+            path = Path(folder) / name
+            if not path.is_symlink():
+                files[str(path.relative_to(root))] = path.read_bytes()
+    return files
 
 
 def _run(args: list[str], cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -167,16 +186,13 @@ def test_a_new_manifest_needs_its_cassette_and_a_readme_row_and_nothing_else(
     tmp_path: Path,
 ) -> None:
     copy = tmp_path / "repo"
-    for name in COPIED:
-        source = REPO / name
-        if source.is_dir():
-            shutil.copytree(source, copy / name, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            shutil.copy2(source, copy / name)
+    _clone(copy)
     before = _snapshot(copy)
     manifest = copy / "manifests" / "bitly" / "get_group.yaml"
     manifest.write_text(NEW_MANIFEST)
-    env = {**os.environ, "CONNECTOR_MANIFESTS": str(copy / "manifests")}
+    # The copy's Python, manifests and tests: the catalog is the copy's own.
+    env = {k: v for k, v in os.environ.items() if k != "CONNECTOR_MANIFESTS"}
+    env["PYTHONPATH"] = str(copy)
     # The new action's checks and the catalog-wide ones; the committed actions' are the rest.
     suite = [sys.executable, "-m", "pytest", "-q",
              "tests/catalog/test_every_action.py",
