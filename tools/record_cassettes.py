@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import filecmp
+import os
 import sys
 import tempfile
 from pathlib import Path
@@ -78,6 +79,13 @@ def main(argv: list[str] | None = None) -> int:
     if not chosen:
         print("every action has a cassette; name actions or give --all to record again")
         return 0
+    if args.live:
+        apps = sorted({catalog.get(a).app for a in chosen})
+        unset = [catalog.apps[app].credential_env for app in apps]
+        unset = [name for name in unset if not os.environ.get(name)]
+        if unset:
+            print(f"error: --live needs {', '.join(unset)} set", file=sys.stderr)
+            return 2
     try:
         for path in record(catalog, chosen, args.out, live=args.live):
             print(f"recorded {path}")

@@ -91,12 +91,21 @@ def test_a_missing_cassette_says_how_to_record_it(catalog: Catalog, tmp_path: Pa
     )
 
 
-def test_the_tool_refuses_an_unknown_action_in_one_line() -> None:
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["bitly.get_usr"], "not in the catalog: bitly.get_usr"),
+        (["--all", "bitly.get_user"], "name actions, or give --all, or --check; not several"),
+        (["--check", "--live"], "--check compares sandbox recordings; it cannot be --live"),
+        (["--live", "bitly.get_user"], "--live needs BITLY_TOKEN set"),
+    ],
+)
+def test_the_tool_refuses_bad_arguments_in_one_line(args: list[str], message: str) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "BITLY_TOKEN"}
     result = subprocess.run(
-        [*TOOL, "bitly.get_usr"], cwd=REPO, capture_output=True, text=True, check=False
+        [*TOOL, *args], cwd=REPO, env=env, capture_output=True, text=True, check=False
     )
-    assert (result.returncode, result.stdout) == (2, "")
-    assert result.stderr == "error: not in the catalog: bitly.get_usr\n"
+    assert (result.returncode, result.stdout, result.stderr) == (2, "", f"error: {message}\n")
 
 
 # A Bitly operation the catalog does not hold yet (GET /groups/{group_guid}), as a new
