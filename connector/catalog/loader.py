@@ -16,13 +16,13 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-import yaml
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
 from connector.catalog.models import ActionSpec, AppSpec, action_from_dict, app_from_dict
-from connector.errors import InvalidConfiguration
+from connector.errors import InvalidConfiguration, InvalidInput
 from connector.plugins import AppSource, catalog_sources, qualify_handlers
+from connector.safe_load import load_yaml, read_text
 
 __all__ = [
     "SCHEMA_PATH",
@@ -37,11 +37,6 @@ __all__ = [
 
 SCHEMA_PATH = Path(__file__).parent / "schema" / "manifest.schema.json"
 _MAX_MESSAGE = 160
-
-try:  # the C loader is several times faster when PyYAML was built with libyaml
-    _YamlLoader: Any = yaml.CSafeLoader
-except AttributeError:  # pragma: no cover
-    _YamlLoader = yaml.SafeLoader
 
 
 @dataclass(frozen=True, order=True)
@@ -152,14 +147,10 @@ _FAILED = object()
 
 def _read_yaml(path: Path, shown: str, errors: list[ManifestError]) -> Any:
     try:
-        return yaml.load(path.read_text(encoding="utf-8"), Loader=_YamlLoader)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or exc
-        errors.append(ManifestError(shown, where, f"not valid YAML: {problem}"))
-    except (OSError, UnicodeDecodeError) as exc:
-        errors.append(ManifestError(shown, "", f"cannot read: {exc}"))
+        return load_yaml(read_text(path, what="manifest"), shown)
+    except InvalidInput as exc:  # syntax, size, depth, aliases, duplicate keys (safe_load)
+        line = (exc.where or "").removeprefix(shown).lstrip(":").split(":")[0]
+        errors.append(ManifestError(shown, f"line {line}" if line else "", exc.message))
     return _FAILED
 
 
