@@ -115,6 +115,8 @@ class ActionSpec:
     source: Path | None = None
     #: operationIds a handler calls (declared in the manifest; see `catalog.export`)
     operations: tuple[str, ...] = ()
+    #: largest successful response body read (None: the HTTP layer's default)
+    max_response_bytes: int | None = None
 
     @property
     def id(self) -> str:
@@ -217,6 +219,7 @@ SCHEMA_FIELDS: Final[dict[str, tuple[type, dict[str, str]]]] = {
             for k in (
                 "key", "name", "description", "kind", "idempotent", "inputs", "request",
                 "handler", "reconcile", "rate_limit", "sample_request", "notes", "operations",
+                "max_response_bytes",
             )
         }
         | {"output": "output_schema"},
@@ -283,6 +286,7 @@ def action_from_dict(app: str, d: dict[str, Any], source: Path | None = None) ->
         notes=tuple(Note(n["question"], n["answer"]) for n in d["notes"]),
         source=source,
         operations=tuple(d.get("operations", ())),
+        max_response_bytes=d.get("max_response_bytes"),
     )
 
 
