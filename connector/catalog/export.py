@@ -100,7 +100,7 @@ _TEMPLATES = {
         "template takes the type of what it names; text around templates makes text); lists "
         "of plain values may also be one comma-separated string. `inputs` itself admits no "
         "template: draw with `inputs` and `ui_schema`, validate saved values with "
-        "`mapped_inputs`"
+        "`mapped_inputs`; leave out a field that has no value"
     ),
 }
 

@@ -117,6 +117,10 @@ def test_contract_fields(
     assert form["required"] == mapped["required"] == [i.key for i in spec.inputs if i.required]
     assert action["ui_schema"]["ui:order"] == spec.input_keys
     assert form["additionalProperties"] is mapped["additionalProperties"] is False
+    output = action["output"]["schema"]
+    assert "$schema" not in output  # valid under both dialects, as the top level says
+    for validator in _validators(output):
+        assert list(validator.iter_errors(action["output"]["sample"])) == []
 
 
 @pytest.mark.parametrize(("name", "action_id"), CASES)

@@ -20,11 +20,10 @@ from connector.cli import main
 from connector.vendor import load_vendor_facts
 
 CATALOG = load_catalog()
-CASSETTES = Path(__file__).resolve().parents[2] / "cassettes"
+REPO = Path(__file__).resolve().parents[2]
+CASSETTES = REPO / "cassettes"
 WITH_FACTS = sorted(a for a in CATALOG.actions if load_vendor_facts(CATALOG.get(a).app))
 HANDLERS = sorted(a for a in WITH_FACTS if CATALOG.get(a).request is None)
-
-REPO_MANIFESTS = Path(__file__).resolve().parents[2] / "manifests"
 
 
 @pytest.mark.parametrize("action_id", WITH_FACTS)
@@ -64,7 +63,7 @@ def test_a_handler_calls_only_the_operations_it_declares(action_id: str) -> None
 
 def _validate_with(tmp_path: Path, file: str, edit: dict[str, object]) -> str:
     root = tmp_path / "manifests"
-    shutil.copytree(REPO_MANIFESTS, root)
+    shutil.copytree(REPO / "manifests", root)
     doc = yaml.safe_load((root / file).read_text())
     for key, value in edit.items():
         if value is None:
