@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime as dt
 import difflib
 import importlib
-import json
 import math
 import re
 from collections.abc import Callable
@@ -22,6 +21,7 @@ from jsonschema import Draft202012Validator
 
 from connector.catalog.models import MISSING, ActionSpec, InputSpec
 from connector.errors import FieldError, InvalidInput
+from connector.safe_load import load_json
 
 __all__ = [
     "coerce_input",
@@ -173,8 +173,8 @@ def _list(value: Any) -> list[Any]:
         text = value.strip()
         if text.startswith("["):
             try:
-                parsed = json.loads(text)
-            except ValueError:
+                parsed = load_json(text)
+            except InvalidInput:
                 raise _Bad("") from None
             if isinstance(parsed, list):
                 return parsed
@@ -188,8 +188,8 @@ def _object(value: Any) -> dict[str, Any]:
         return value
     if isinstance(value, str) and value.strip().startswith("{"):
         try:
-            parsed = json.loads(value)
-        except ValueError:
+            parsed = load_json(value)
+        except InvalidInput:
             raise _Bad("") from None
         if isinstance(parsed, dict):
             return parsed

@@ -113,6 +113,8 @@ class ActionSpec:
     sample_request: dict[str, Any]
     notes: tuple[Note, ...]
     source: Path | None = None
+    #: largest successful response body read (None: the HTTP layer's default)
+    max_response_bytes: int | None = None
 
     @property
     def id(self) -> str:
@@ -215,6 +217,7 @@ SCHEMA_FIELDS: Final[dict[str, tuple[type, dict[str, str]]]] = {
             for k in (
                 "key", "name", "description", "kind", "idempotent", "inputs", "request",
                 "handler", "reconcile", "rate_limit", "sample_request", "notes",
+                "max_response_bytes",
             )
         }
         | {"output": "output_schema"},
@@ -280,6 +283,7 @@ def action_from_dict(app: str, d: dict[str, Any], source: Path | None = None) ->
         sample_request=d["sample_request"],
         notes=tuple(Note(n["question"], n["answer"]) for n in d["notes"]),
         source=source,
+        max_response_bytes=d.get("max_response_bytes"),
     )
 
 
