@@ -24,7 +24,9 @@ __all__ = ["register"]
 
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser("limits", help="the rate limits in force for an app")
-    parser.add_argument("app", metavar="APP", help="the app (bitly, shorten_dev, ...)")
+    parser.add_argument(
+        "app", metavar="APP", help="an installed app (`connector catalog list` shows them)"
+    )
     parser.add_argument(
         "--sandbox", action="store_true", help="read them from the embedded sandbox"
     )
