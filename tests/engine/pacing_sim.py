@@ -131,9 +131,11 @@ def run_loop_against_sandbox(
     per_hour: int | None = 1000,
     windows: str = "fixed",
     skew: float = 0.0,
+    used_before: int = 0,
 ) -> PacingRun:
     """`n` shorten items through a workflow loop; the app declares `windows`; the sandbox
-    counts fixed (clock-aligned) or sliding windows `skew` seconds off our clock."""
+    counts fixed (clock-aligned) or sliding windows `skew` seconds off our clock.
+    `used_before` shorten requests are sent first by another client on the same token."""
     clock = SimClock(start=start)
     limits = Limits(per_minute=per_minute, per_hour=per_hour, windows=windows)
     app = bitly.create_app(
@@ -148,6 +150,16 @@ def run_loop_against_sandbox(
     urls = [f"https://example.com/pacing/{i:05d}" for i in range(n)]
 
     async def go() -> bool:
+        if used_before:
+            async with httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=app),
+                headers={"Authorization": f"Bearer {DEMO_BITLY_TOKEN}"},
+            ) as other:
+                for i in range(used_before):
+                    await other.post(
+                        "http://sandbox.test/v4/shorten",
+                        json={"long_url": f"https://example.com/other/{i}"},
+                    )
         async with engine_session(
             catalog,
             ":memory:",

@@ -196,3 +196,12 @@ def test_limits_are_read_once_per_process_and_again_when_a_throttle_says_stale()
     # A second run in the same process does not read them again.
     again = run_loop_against_sandbox(5, start=1000.0)
     assert not [p for _, _, p, _ in again.log if p == "/v4/user/platform_limits"]
+
+
+def test_what_is_already_used_this_hour_is_counted() -> None:
+    # Another client used 95 of /shorten's 100 this minute (and of 1,000 this hour). The
+    # API reports the 95; the engine sends 5 now and the rest when the next minute opens.
+    run = run_loop_against_sandbox(30, start=10.0, used_before=95)
+    assert run.ok and run.throttled == 0
+    assert run.sends[:5] == [10.0] * 5
+    assert run.sends[5:] == [60.5] * 25
