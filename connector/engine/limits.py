@@ -110,15 +110,18 @@ async def ensure_learned(
     hook = learn_hook(app_spec)
     if hook is None or not budget.spec.learn:
         return
-    learned_at = budget.learned_at
-    now = budget.clock.now()
-    if learned_at is not None and not (budget.stale and now - learned_at >= REFRESH_EVERY):
-        return
-    budget.learned_at = now  # before the request: concurrent callers do not all ask
-    endpoints, source = await read_platform_limits(
-        app, hook, client, credential, refresh=learned_at is not None
-    )
-    budget.apply(budget.spec.learned(endpoints, source))
+    # Callers that arrive while the figures are being read wait for them: a request sent
+    # meanwhile would be counted neither by the API's answer nor by the new windows.
+    async with budget.learning:
+        learned_at = budget.learned_at
+        now = budget.clock.now()
+        if learned_at is not None and not (budget.stale and now - learned_at >= REFRESH_EVERY):
+            return
+        budget.learned_at = now  # a failed read is not retried: the declared figures hold
+        endpoints, source = await read_platform_limits(
+            app, hook, client, credential, refresh=learned_at is not None
+        )
+        budget.apply(budget.spec.learned(endpoints, source))
 
 
 def check_month(

@@ -161,6 +161,8 @@ class RateBudget:
         self.stale = False
         #: when the account's own limits were last read (clock.now()), None: never
         self.learned_at: float | None = None
+        #: held while they are read (connector.engine.limits)
+        self.learning = asyncio.Lock()
         self._build(spec)
         self.resume_at = -math.inf
         #: bumped on every throttle, so a caller who slept through one re-reserves

@@ -10,6 +10,7 @@ import random
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from connector.catalog import load_catalog
@@ -45,8 +46,6 @@ def test_limits_in_force_come_from_the_sandboxs_platform_limits_with_counts_used
     app = _custom_sandbox()
     catalog = load_catalog()
     with BackgroundServer(app) as server:
-        import httpx
-
         base = server.url + "/v4"
         headers = {"Authorization": f"Bearer {DEMO_BITLY_TOKEN}"}
         for i in range(3):  # used this hour before the report
@@ -205,3 +204,44 @@ def test_what_is_already_used_this_hour_is_counted() -> None:
     assert run.ok and run.throttled == 0
     assert run.sends[:5] == [10.0] * 5
     assert run.sends[5:] == [60.5] * 25
+
+
+def test_callers_arriving_while_the_limits_are_read_wait_for_them() -> None:
+    # (A loop reads them before its first item; two runs sharing a budget may not.) The
+    # figures are read once, and nobody goes on before they are in force.
+    from types import ModuleType, SimpleNamespace
+
+    from connector.engine.limits import ensure_learned
+    from connector.engine.rate_budget import RateBudget
+    from connector.engine.rate_limits import EndpointLimit, RateLimitSpec
+
+    from .conftest import SimClock
+
+    clock = SimClock(start=0.0)
+    reads: list[float] = []
+    hook = ModuleType("fake_hook")
+    hook.SOURCE = "GET /limits"  # type: ignore[attr-defined]
+
+    async def platform_limits(client: Any) -> list[EndpointLimit]:
+        reads.append(clock.now())
+        await clock.sleep(2.0)
+        return [EndpointLimit("POST", "shorten", "POST /shorten", per_minute=7)]
+
+    hook.platform_limits = platform_limits  # type: ignore[attr-defined]
+    spec = SimpleNamespace(rate_limits=SimpleNamespace(learn="fake_hook"))
+    budget = RateBudget(RateLimitSpec(per_minute=100), clock=clock)
+    client = SimpleNamespace(base_url="http://api.test/")
+    done: list[tuple[float, int | None]] = []
+
+    async def caller() -> None:
+        await ensure_learned("fake", spec, budget, client, "token")
+        done.append((clock.now(), budget.spec.endpoints[0].per_minute))
+
+    async def main() -> None:
+        await asyncio.gather(*(caller() for _ in range(5)))
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setitem(__import__("sys").modules, "fake_hook", hook)
+        clock.run(main())
+    assert reads == [0.0]
+    assert done == [(2.0, 7)] * 5
