@@ -9,11 +9,14 @@ Option values are checked by argparse types, so a bad value is one clear line an
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import sqlite3
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
+from connector.errors import InvalidConfiguration
 from connector.sandbox.config import (
     DEMO_BITLY_TOKEN,
     DEMO_SHORTEN_KEY,
@@ -88,7 +91,21 @@ def _db(value: str) -> str:
         raise argparse.ArgumentTypeError(f"folder {folder!r} does not exist")
     if os.path.isdir(value):
         raise argparse.ArgumentTypeError(f"{value!r} is a folder; give a file path")
+    try:
+        with open(value, "rb") as handle:
+            header = handle.read(16)
+    except FileNotFoundError:
+        return value  # created on start
+    except OSError as exc:
+        raise argparse.ArgumentTypeError(f"cannot read {value!r}: {exc.strerror}") from None
+    if header and header != _SQLITE_HEADER:
+        raise argparse.ArgumentTypeError(
+            f"{value!r} is not an SQLite database; give a new path or a sandbox's database"
+        )
     return value
+
+
+_SQLITE_HEADER = b"SQLite format 3\x00"
 
 
 def _bitly_token(value: str) -> str:
@@ -139,7 +156,14 @@ def _common_options(parser: argparse.ArgumentParser, default_port: int) -> None:
     parser.add_argument(
         "--admin",
         action="store_true",
-        help="expose /_sandbox/counts and /_sandbox/controls (off by default)",
+        help="expose /_sandbox/counts and /_sandbox/controls (off by default); they need "
+        "the X-Sandbox-Admin-Token header, printed at start",
+    )
+    parser.add_argument(
+        "--admin-token",
+        type=_bitly_token,
+        metavar="T",
+        help="the admin token to require (a random one when not given)",
     )
 
 
@@ -207,14 +231,18 @@ def _controls(args: argparse.Namespace) -> Controls:
             seed=args.fault_seed,
         ),
         admin=args.admin,
+        admin_token=args.admin_token,
     )
 
 
 def _run(app: Any, args: argparse.Namespace, describe: Callable[[str], str]) -> int:
     from connector.sandbox.server import serve
 
+    controls = app.state.controls.controls
+    admin = f"  admin token: {controls.admin_token}" if controls.admin else ""
+
     def ready(url: str) -> None:
-        print(describe(url), flush=True)
+        print(describe(url) + admin, flush=True)
 
     try:
         serve(app, args.host, args.port, on_ready=ready)
@@ -224,12 +252,24 @@ def _run(app: Any, args: argparse.Namespace, describe: Callable[[str], str]) -> 
     return 0
 
 
+@contextlib.contextmanager
+def _opening(db: str | None) -> Iterator[None]:
+    """A damaged or foreign --db file: one line, exit 2, instead of sqlite3's traceback."""
+    try:
+        yield
+    except sqlite3.Error as exc:
+        raise InvalidConfiguration(
+            f"cannot use it as the sandbox's database: {exc}", where=f"--db {db}"
+        ) from None
+
+
 def _serve_bitly(args: argparse.Namespace) -> int:
     from connector.sandbox.bitly import create_app
 
     tokens = {t: frozenset[str]() for t in args.token}
     config = SandboxConfig(seed=args.seed, db_path=args.db, tokens=tokens, controls=_controls(args))
-    app = create_app(config, plan=args.plan)
+    with _opening(args.db):
+        app = create_app(config, plan=args.plan)
     shown = "the --token given" if tokens else DEMO_BITLY_TOKEN
     return _run(app, args, lambda url: f"Bitly sandbox: {url}/v4  token: {shown}")
 
@@ -239,6 +279,7 @@ def _serve_shorten(args: argparse.Namespace) -> int:
 
     tokens = dict(args.token)
     config = SandboxConfig(seed=args.seed, db_path=args.db, tokens=tokens, controls=_controls(args))
-    app = create_app(config, creation_limit_per_hour=args.creation_limit)
+    with _opening(args.db):
+        app = create_app(config, creation_limit_per_hour=args.creation_limit)
     shown = "the --token given" if tokens else DEMO_SHORTEN_KEY
     return _run(app, args, lambda url: f"shorten.dev sandbox: {url}/api/v1  key: {shown}")
