@@ -195,7 +195,15 @@ def test_the_cli_prints_the_admin_token_it_requires() -> None:
         line = proc.stdout.readline()
         token = line.split("admin token: ", 1)[1].strip()
         url = f"http://127.0.0.1:{port}/_sandbox/counts"
-        assert httpx.get(url).status_code == 401
+        deadline = time.monotonic() + 10  # bound and announced, listening a moment later
+        while True:
+            try:
+                first = httpx.get(url)
+                break
+            except httpx.ConnectError:
+                assert time.monotonic() < deadline, "the sandbox never listened"
+                time.sleep(0.05)
+        assert first.status_code == 401
         assert httpx.get(url, headers={"X-Sandbox-Admin-Token": token}).status_code == 200
     finally:
         proc.terminate()
