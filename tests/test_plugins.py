@@ -209,6 +209,14 @@ def test_relative_handler_without_a_handler_package_is_named(
     assert "more/hello/say_hello.yaml: handler: '.greet:say_hello' is relative" in err
 
 
+def test_no_installed_app_is_a_broken_install(
+    entry_points: list[EntryPoint], capsys: pytest.CaptureFixture[str]
+) -> None:
+    entry_points.clear()
+    assert main(["catalog", "list"]) == 2
+    assert "connector.apps: no app is installed" in capsys.readouterr().err
+
+
 def test_sandbox_serve_offers_installed_apps(
     greeter: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
