@@ -240,6 +240,25 @@ def test_sandbox_serve_offers_installed_apps(
     assert "no installed app 'nope' with a sandbox" in err and "greeter" in err
 
 
+@pytest.mark.parametrize(
+    ("reference", "message"),
+    [
+        ("no_such_module:SANDBOX", "cannot be loaded: ModuleNotFoundError"),
+        ("connector_greeter.sandbox:NOPE", "cannot be loaded: AttributeError"),
+        ("connector_greeter:APP", "is a AppPlugin, not a SandboxPlugin"),
+    ],
+)
+def test_a_broken_sandbox_reference_is_named(
+    entry_points: list[EntryPoint], reference: str, message: str
+) -> None:
+    from connector.errors import InvalidConfiguration
+    from connector.sandbox.plugin import load_sandbox
+
+    app = AppPlugin(key="odd", manifests=Path("m"), sandbox=reference)
+    with pytest.raises(InvalidConfiguration, match=f"app 'odd': sandbox '{reference}' {message}"):
+        load_sandbox(app)
+
+
 def _core_modules() -> Iterator[Path]:
     """connector/'s modules, less each app's own sandbox package (connector/sandbox/<app>/)."""
     apps = set(plugins.installed_apps())
