@@ -23,7 +23,12 @@ def register(subparsers: Any) -> None:
     sub = parser.add_subparsers(dest="catalog_command", metavar="SUBCOMMAND", required=True)
 
     def root_option(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--root", type=Path, default=None, help="manifest directory")
+        p.add_argument(
+            "--root",
+            type=Path,
+            default=None,
+            help="read only the app folders under this directory (default: the installed apps)",
+        )
 
     p = sub.add_parser("list", help="list actions")
     p.add_argument("--app", help="only this app")

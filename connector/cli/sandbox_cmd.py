@@ -226,12 +226,15 @@ def _opening(db: str | None) -> Iterator[None]:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from connector.sandbox.plugin import installed_sandboxes
+    from connector.plugins import installed_apps
+    from connector.sandbox.plugin import load_sandbox
 
-    boxes = installed_sandboxes()
-    box = boxes.get(args.app)
+    apps = installed_apps()
+    chosen = apps.get(args.app) if args.app else None
+    # Only the chosen app's sandbox module is imported.
+    box = load_sandbox(chosen) if chosen is not None else None
     if box is None:
-        known = ", ".join(sorted(boxes)) or "none"
+        known = ", ".join(sorted(k for k, app in apps.items() if app.sandbox)) or "none"
         problem = f"no installed app '{args.app}' with a sandbox" if args.app else "name an app"
         print(f"error: {problem}; apps with a sandbox: {known}", file=sys.stderr)
         return 2
