@@ -139,6 +139,20 @@ def test_a_broken_entry_point_fails_the_catalog_naming_it(
     assert "Traceback" not in err
 
 
+def test_a_plugin_that_fails_on_import_is_one_line(
+    entry_points: list[EntryPoint],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    (tmp_path / "crashing_app.py").write_text('raise RuntimeError("first line\\nsecond line")\n')
+    monkeypatch.syspath_prepend(str(tmp_path))
+    entry_points.append(EntryPoint("crashing", "crashing_app:APP", ENTRY_POINT_GROUP))
+    assert main(["catalog", "list"]) == 2
+    err = capsys.readouterr().err
+    assert "cannot load: RuntimeError: first line second line" in err
+
+
 def test_an_app_registered_twice_is_named(entry_points: list[EntryPoint]) -> None:
     twice = [GREETER, EntryPoint("greeter", "connector_greeter:APP", ENTRY_POINT_GROUP)]
     found = discover_from(twice)
@@ -196,6 +210,13 @@ def test_connector_manifests_folder_must_exist(
     assert "nowhere: manifest directory not found" in err
 
 
+def test_connector_manifests_folder_names_are_app_keys(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    err = _list_error(_extra_apps(tmp_path, "Hello World"), monkeypatch, capsys)
+    assert "more/Hello World: an app folder's name is its key: ^[a-z][a-z0-9_]*$" in err
+
+
 def test_relative_handler_without_a_handler_package_is_named(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -207,6 +228,14 @@ def test_relative_handler_without_a_handler_package_is_named(
     action.write_text(yaml.safe_dump(doc))
     err = _list_error(folder, monkeypatch, capsys)
     assert "more/hello/say_hello.yaml: handler: '.greet:say_hello' is relative" in err
+
+
+def test_no_installed_app_is_a_broken_install(
+    entry_points: list[EntryPoint], capsys: pytest.CaptureFixture[str]
+) -> None:
+    entry_points.clear()
+    assert main(["catalog", "list"]) == 2
+    assert "connector.apps: no app is installed" in capsys.readouterr().err
 
 
 def test_sandbox_serve_offers_installed_apps(
@@ -230,6 +259,25 @@ def test_sandbox_serve_offers_installed_apps(
     assert main(["sandbox", "serve", "nope"]) == 2
     err = capsys.readouterr().err
     assert "no installed app 'nope' with a sandbox" in err and "greeter" in err
+
+
+@pytest.mark.parametrize(
+    ("reference", "message"),
+    [
+        ("no_such_module:SANDBOX", "cannot be loaded: ModuleNotFoundError"),
+        ("connector_greeter.sandbox:NOPE", "cannot be loaded: AttributeError"),
+        ("connector_greeter:APP", "is a AppPlugin, not a SandboxPlugin"),
+    ],
+)
+def test_a_broken_sandbox_reference_is_named(
+    entry_points: list[EntryPoint], reference: str, message: str
+) -> None:
+    from connector.errors import InvalidConfiguration
+    from connector.sandbox.plugin import load_sandbox
+
+    app = AppPlugin(key="odd", manifests=Path("m"), sandbox=reference)
+    with pytest.raises(InvalidConfiguration, match=f"app 'odd': sandbox '{reference}' {message}"):
+        load_sandbox(app)
 
 
 def _core_modules() -> Iterator[Path]:

@@ -90,6 +90,7 @@ async def engine_session(
     progress: Progress | None = None,
     env: Mapping[str, str] = os.environ,
     limits: Mapping[str, Mapping[str, int]] | None = None,
+    max_wait: float | None = None,
 ) -> AsyncIterator[Engine]:
     """An Engine over a real ActionRunner; closes the runner's clients (and an owned run log).
 
@@ -121,7 +122,14 @@ async def engine_session(
             env=env,
         ) as runner:
             yield Engine(
-                catalog, runner, log, budgets=budgets, clock=clock, rng=rng, progress=progress
+                catalog,
+                runner,
+                log,
+                budgets=budgets,
+                clock=clock,
+                rng=rng,
+                progress=progress,
+                max_wait=max_wait,
             )
     finally:
         if owned:
