@@ -25,6 +25,7 @@ _COMMAND_MODULES = (
     "connector.cli.catalog_cmd",
     "connector.cli.actions_cmd",
     "connector.cli.run_cmd",
+    "connector.cli.limits_cmd",
 )
 
 

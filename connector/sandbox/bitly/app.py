@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote, unquote
 
@@ -80,6 +81,7 @@ class BitlyApi:
         self.facts = facts
         self.config = config
         self.counts = counts
+        self.used_this_hour: Callable[[str], int] | None = None
         self.tokens = frozenset(config.tokens) or frozenset({DEMO_BITLY_TOKEN})
         if plan not in PLANS:
             raise ValueError(f"plan must be one of {PLANS}, not {plan!r}")
@@ -138,6 +140,7 @@ class BitlyApi:
             base_url=base,
             counts=self.counts,
             controls=self.config.controls,
+            used_this_hour=self.used_this_hour,
         )
         try:
             with self.store.transaction():
@@ -218,6 +221,7 @@ def create_app(config: SandboxConfig, *, plan: str = "premium") -> Starlette:
     # lets the counts be published before the first request.
     app.middleware_stack = controls
     api.counts = controls.counts
+    api.used_this_hour = controls.used_this_hour
     app.state.store = store
     app.state.counts = controls.counts
     app.state.controls = controls

@@ -34,6 +34,8 @@ class Call:
     base_url: str
     counts: Counter[str]
     controls: Controls
+    #: requests to an endpoint key admitted in the current hour window
+    used_this_hour: Callable[[str], int] | None = None
 
     @property
     def conn(self) -> sqlite3.Connection:
