@@ -80,6 +80,7 @@ async def engine_session(
     rng: RandomSource | None = None,
     progress: Progress | None = None,
     env: Mapping[str, str] = os.environ,
+    max_wait: float | None = None,
 ) -> AsyncIterator[Engine]:
     """An Engine over a real ActionRunner; closes the runner's clients (and an owned run log)."""
     from connector.runner import ActionRunner
@@ -104,7 +105,14 @@ async def engine_session(
             env=env,
         ) as runner:
             yield Engine(
-                catalog, runner, log, budgets=budgets, clock=clock, rng=rng, progress=progress
+                catalog,
+                runner,
+                log,
+                budgets=budgets,
+                clock=clock,
+                rng=rng,
+                progress=progress,
+                max_wait=max_wait,
             )
     finally:
         if owned:

@@ -47,9 +47,11 @@ class WorkflowInvalid(InvalidConfiguration):
 
     def __init__(self, errors: list[FieldError], *, where: str | None = None) -> None:
         self.errors = errors
-        count = f"{len(errors)} problem{'s' if len(errors) != 1 else ''}"
+        if len(errors) == 1:  # one problem, one line
+            super().__init__(f"invalid workflow: {errors[0]}", where=where)
+            return
         lines = "\n".join(f"  - {e.field}: {e.message}" for e in errors)
-        super().__init__(f"invalid workflow ({count}):\n{lines}", where=where)
+        super().__init__(f"invalid workflow ({len(errors)} problems):\n{lines}", where=where)
 
     def to_dict(self) -> dict[str, Any]:
         out = super().to_dict()
@@ -209,7 +211,7 @@ def _dedupe(errors: list[FieldError]) -> list[FieldError]:
 
 
 def _semantic_errors(doc: dict[str, Any], catalog: CatalogLike) -> list[FieldError]:
-    from connector.catalog.templates import template_references
+    from connector.catalog.templates import is_one_template, template_references
 
     errors: list[FieldError] = []
     raw_steps = doc.get("steps")
@@ -262,6 +264,10 @@ def _semantic_errors(doc: dict[str, Any], catalog: CatalogLike) -> list[FieldErr
             loop = step["loop"]
             if "over" in loop:
                 check_refs(loop["over"], f"{where}.loop.over", seen_ids, in_loop=False)
+                if isinstance(loop["over"], str) and not is_one_template(loop["over"]):
+                    # A literal (or text around a template) renders to a string, never the
+                    # list a loop needs: say so now rather than fail the run at this step.
+                    errors.append(FieldError(f"{where}.loop.over", _OVER_LITERAL))
             if "action" in step:
                 check_action(step, where, seen_ids, in_loop=True)
             raw_body = step.get("steps")
@@ -281,6 +287,12 @@ def _semantic_errors(doc: dict[str, Any], catalog: CatalogLike) -> list[FieldErr
     if "output" in doc:
         check_refs(doc["output"], "output", seen_ids, in_loop=False)
     return errors
+
+
+_OVER_LITERAL = (
+    "must be one template giving a list, e.g. <<trigger.urls>> or "
+    "<<steps.list.output.links>>, not a literal or text around a template"
+)
 
 
 def _ref_errors(
