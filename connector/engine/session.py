@@ -89,8 +89,8 @@ async def engine_session(
     rng: RandomSource | None = None,
     progress: Progress | None = None,
     env: Mapping[str, str] = os.environ,
-    limits: Mapping[str, Mapping[str, int]] | None = None,
     max_wait: float | None = None,
+    limits: Mapping[str, Mapping[str, int]] | None = None,
 ) -> AsyncIterator[Engine]:
     """An Engine over a real ActionRunner; closes the runner's clients (and an owned run log).
 

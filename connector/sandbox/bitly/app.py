@@ -42,6 +42,7 @@ from connector.sandbox.bitly.errors import (
     method_not_allowed,
     page_not_found,
 )
+from connector.sandbox.bitly.facts import load_bitly_facts
 from connector.sandbox.bitly.intake import check_token, read_json_body
 from connector.sandbox.bitly.links import bitlink_key
 from connector.sandbox.bitly.metric_windows import MetricParamError
@@ -50,7 +51,7 @@ from connector.sandbox.bitly.store import Store
 from connector.sandbox.clicks import click_from_request, insert_clicks
 from connector.sandbox.config import DEMO_BITLY_TOKEN, SandboxConfig
 from connector.sandbox.controls import ControlsMiddleware
-from connector.vendor.bitly_spec import BitlyFacts, load_bitly_facts, precompile
+from connector.vendor.facts import VendorFacts, precompile
 
 __all__ = ["PLANS", "BitlyApi", "create_app"]
 
@@ -69,7 +70,7 @@ class BitlyApi:
     def __init__(
         self,
         store: Store,
-        facts: BitlyFacts,
+        facts: VendorFacts,
         config: SandboxConfig,
         counts: Counter[str],
         plan: str = "premium",

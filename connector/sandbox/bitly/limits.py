@@ -6,9 +6,9 @@ import time
 from typing import Any
 
 from connector.sandbox.bitly.account import require_org
+from connector.sandbox.bitly.facts import load_bitly_facts
 from connector.sandbox.bitly.registry import Call, Reply, handles
 from connector.sandbox.controls import Limits
-from connector.vendor.bitly_spec import load_bitly_facts
 
 __all__ = ["DEFAULT_HOURLY_LIMITS", "basic_account_limits", "hourly_limit"]
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from connector.sandbox.bitly.store import Store
 from connector.sandbox.controls import Controls
-from connector.vendor.bitly_spec import Operation
+from connector.vendor.facts import Operation
 
 __all__ = ["HANDLERS", "Call", "Handler", "Reply", "handles"]
 
