@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import os
 import sqlite3
 import sys
@@ -151,13 +152,15 @@ def register(subparsers: Any) -> None:
     )
     serve.add_argument("app", metavar="APP", nargs="?", help="an installed app with a sandbox")
     serve.add_argument("options", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
-    serve.set_defaults(func=_serve)
+    # The app's own parser is built when APP is known, of the CLI's parser class (one-line
+    # usage errors, exit 2).
+    serve.set_defaults(func=functools.partial(_serve, type(serve)))
 
 
-def _app_parser(app: str, box: SandboxPlugin) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog=f"connector sandbox serve {app}", description=box.description
-    )
+def _app_parser(
+    app: str, box: SandboxPlugin, parser_class: type[argparse.ArgumentParser]
+) -> argparse.ArgumentParser:
+    parser = parser_class(prog=f"connector sandbox serve {app}", description=box.description)
     _common_options(parser, box.default_port)
     parser.add_argument(
         "--token",
@@ -225,7 +228,7 @@ def _opening(db: str | None) -> Iterator[None]:
         ) from None
 
 
-def _serve(args: argparse.Namespace) -> int:
+def _serve(parser_class: type[argparse.ArgumentParser], args: argparse.Namespace) -> int:
     from connector.plugins import installed_apps
     from connector.sandbox.plugin import load_sandbox
 
@@ -238,7 +241,7 @@ def _serve(args: argparse.Namespace) -> int:
         problem = f"no installed app '{args.app}' with a sandbox" if args.app else "name an app"
         print(f"error: {problem}; apps with a sandbox: {known}", file=sys.stderr)
         return 2
-    options = _app_parser(args.app, box).parse_args(args.options)
+    options = _app_parser(args.app, box, parser_class).parse_args(args.options)
     tokens = dict(options.token)
     config = SandboxConfig(
         seed=options.seed, db_path=options.db, tokens=tokens, controls=_controls(options)
