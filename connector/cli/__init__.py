@@ -25,6 +25,7 @@ _COMMAND_MODULES = (
     "connector.cli.catalog_cmd",
     "connector.cli.actions_cmd",
     "connector.cli.run_cmd",
+    "connector.cli.limits_cmd",
 )
 
 
@@ -39,7 +40,8 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="connector",
-        description="Bitly and shorten.dev connector: catalog, runtime and sandbox servers.",
+        description="Workflow-automation connector: catalog, runtime and sandbox servers of the "
+        "installed apps.",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in _COMMAND_MODULES:

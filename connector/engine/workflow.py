@@ -109,6 +109,8 @@ class Workflow:
     #: the validated document, as written (the run log keeps it as the run's snapshot)
     document: dict[str, Any] = field(repr=False)
     source: str | None = None
+    #: app -> rate limits this workflow sets (the lowest figure wins)
+    limits: dict[str, dict[str, int]] = field(default_factory=dict)
 
     def step(self, step_id: str) -> Step:
         return next(s for s in self.steps if s.id == step_id)
@@ -249,6 +251,10 @@ def _semantic_errors(doc: dict[str, Any], catalog: CatalogLike) -> list[FieldErr
             except InvalidConfiguration as exc:
                 errors.append(FieldError(f"{where}.retry", exc.message))
 
+    limits = doc.get("limits")
+    for app in limits if isinstance(limits, dict) else ():
+        if app not in catalog.apps:
+            errors.append(FieldError(f"limits.{app}", f"no app {app!r} in the catalog"))
     for step in steps:
         if not isinstance(step, dict) or not isinstance(step.get("id"), str):
             continue
@@ -389,6 +395,7 @@ def _build(doc: dict[str, Any], source: str | None) -> Workflow:
         trigger_schema=trigger.get("schema"),
         document=doc,
         source=source,
+        limits={app: dict(given) for app, given in (doc.get("limits") or {}).items()},
     )
 
 
