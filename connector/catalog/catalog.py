@@ -9,7 +9,6 @@ from typing import Any
 
 from connector.catalog.inputs import nearest, raise_for, validate_inputs
 from connector.catalog.models import ActionSpec, AppSpec
-from connector.catalog.templates import has_template, render
 from connector.errors import FieldError, InvalidInput
 
 __all__ = ["Catalog"]
@@ -44,6 +43,9 @@ class Catalog:
         Raises TemplateError (naming the input) or InvalidInput listing every bad input.
         """
         action = self.get(action_id)
+        # Here, not at the top: listing the catalog needs no template engine (jinja2).
+        from connector.catalog.templates import render
+
         rendered = {
             # A number, boolean or null holds no template: no need to name where it is.
             key: value
@@ -62,6 +64,8 @@ class Catalog:
         that cannot be coerced; a value holding a template is not judged.
         """
         action = self.get(action_id)
+        from connector.catalog.templates import has_template
+
         literal = {k: v for k, v in raw.items() if not has_template(v)}
         _, problems = validate_inputs(action, literal, check_missing=False)
         for spec in action.inputs:

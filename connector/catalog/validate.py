@@ -111,6 +111,10 @@ def check_inputs(action: ActionSpec, app: AppSpec | None) -> Iterator[Problem]:
                 f"{where}.options",
                 f"options are only for options and multi-select, not {spec.type}",
             )
+        # JSON Schema tells true from 1; a builder could not tell two equal values apart.
+        values = [(isinstance(v, bool), v) for v in spec.option_values]
+        if len(set(values)) != len(values):
+            yield f"{where}.options", "two options have the same value"
         for attr in ("default", "example"):
             value = getattr(spec, attr)
             if value is MISSING or (attr == "example" and spec.format == "bitlink"):

@@ -49,6 +49,7 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
+from connector.catalog.models import RateLimits
 from connector.clock import Clock, SystemClock
 
 __all__ = ["BudgetRegistry", "RateBudget", "RateLimitSpec"]
@@ -76,45 +77,22 @@ class _Admission:
 _ADMISSION: ContextVar[_Admission | None] = ContextVar("rate_budget_admission", default=None)
 
 
-@dataclass(frozen=True)
-class RateLimitSpec:
-    """Limits for one app+credential; None means not limited."""
+class RateLimitSpec(RateLimits):
+    """Limits for one app+credential (the manifest's `rate_limits` shape); None means not
+    limited."""
 
-    concurrency: int | None = None
-    per_second: int | None = None
-    per_minute: int | None = None
-    per_hour: int | None = None
-    #: named per-endpoint buckets (Bitly limits some endpoints lower): name -> (minute, hour)
-    buckets: tuple[tuple[str, int | None, int | None], ...] = ()
     #: `retry_after` values that mean "the API named no wait" (the app's error-table
     #: defaults): for these the pause ends when the shortest declared window reopens
     throttle_defaults: frozenset[float] = frozenset()
 
     @classmethod
     def from_manifest(cls, limits: Any) -> RateLimitSpec:
-        """From an app manifest's `rate_limits` (a model or a dict)."""
+        """From an app manifest's `rate_limits` (the model, or a mapping of its fields)."""
         if limits is None:
             return cls()
-
-        def get(name: str) -> int | None:
-            value = limits.get(name) if isinstance(limits, dict) else getattr(limits, name, None)
-            return int(value) if value else None
-
-        raw = (
-            limits.get("buckets") if isinstance(limits, dict) else getattr(limits, "buckets", None)
-        )
-        buckets = []
-        for bucket_name, bucket in (raw or {}).items():
-            pm = bucket.get("per_minute") if isinstance(bucket, dict) else bucket.per_minute
-            ph = bucket.get("per_hour") if isinstance(bucket, dict) else bucket.per_hour
-            buckets.append((str(bucket_name), pm, ph))
-        return cls(
-            buckets=tuple(buckets),
-            concurrency=get("concurrency"),
-            per_second=get("per_second"),
-            per_minute=get("per_minute"),
-            per_hour=get("per_hour"),
-        )
+        if isinstance(limits, RateLimits):
+            return cls.model_validate(limits.model_dump(exclude_none=True))
+        return cls.model_validate(limits if isinstance(limits, dict) else vars(limits))
 
 
 class _Window:
@@ -217,8 +195,12 @@ class RateBudget:
             if limit
         ]
         self._buckets = {
-            name: [_Window(limit, secs) for limit, secs in ((pm, 60.0), (ph, 3600.0)) if limit]
-            for name, pm, ph in spec.buckets
+            name: [
+                _Window(limit, secs)
+                for limit, secs in ((bucket.per_minute, 60.0), (bucket.per_hour, 3600.0))
+                if limit
+            ]
+            for name, bucket in spec.buckets.items()
         }
         self.resume_at = -math.inf
         #: bumped on every throttle, so a caller who slept through one re-reserves

@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +47,7 @@ def build_budgets(
             getattr(app, "rate_limits", None)
         )
         if not spec.throttle_defaults:
-            spec = replace(spec, throttle_defaults=throttle_defaults(app))
+            spec = spec.model_copy(update={"throttle_defaults": throttle_defaults(app)})
         budgets[name] = registry.get(name, credential, spec)
     return budgets
 

@@ -75,6 +75,12 @@ CASES = [
      "(did you mean 'creation'?)"),
     ("bitly/app.yaml", _set(["rate_limit"], {"concurrency": 1}),
      "manifests/bitly/app.yaml: rate_limit: unknown key (did you mean 'rate_limits'?)"),
+    ("bitly/get_link_click_metrics.yaml", _set(["inputs", 1, "options", 1, "value"], "day"),
+     "get_link_click_metrics.yaml: inputs[1].options: two options have the same value"),
+    ("bitly/app.yaml", _set(["notes", 0, "answer"], ""),
+     "manifests/bitly/app.yaml: notes[0].answer: '' should be non-empty"),
+    ("bitly/get_bitlink.yaml", _set(["output", "schema", "$ref"], "#/$defs/bitlnk"),
+     "get_bitlink.yaml: output.schema: '#/$defs/bitlnk' names no shape of the app"),
     ("bitly/app.yaml", _set(["errors", 0, "error"], "slow_down"),
      "manifests/bitly/app.yaml: errors[0].error: 'slow_down' is not one of"),
 ]  # fmt: skip

@@ -3,6 +3,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 
+from connector.catalog.models import Bucket
 from connector.engine.rate_budget import RateBudget, RateLimitSpec
 
 from .conftest import SimClock
@@ -103,7 +104,7 @@ def test_sleeping_caller_rechecks_a_throttle_that_arrived_meanwhile() -> None:
 
 def test_bucket_pacing_counts_cost() -> None:
     clock = SimClock()
-    spec = RateLimitSpec(buckets=(("shorten", 60, None),))
+    spec = RateLimitSpec(buckets={"shorten": Bucket(per_minute=60)})
     budget = RateBudget(spec, clock=clock)
 
     async def main() -> None:
