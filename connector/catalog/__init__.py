@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from connector.catalog.catalog import Catalog
-from connector.catalog.loader import ManifestError, default_root, load_or_raise, raise_for_errors
+from connector.catalog.loader import ManifestError, load_or_raise, raise_for_errors
 from connector.catalog.models import (
     ActionRateLimit,
     ActionSpec,
@@ -51,7 +51,6 @@ __all__ = [
     "RateLimits",
     "RequestSpec",
     "SandboxSpec",
-    "default_root",
     "load_catalog",
     "read_catalog",
     "render",
@@ -60,7 +59,8 @@ __all__ = [
 
 
 def read_catalog(root: Path | None = None) -> Catalog:
-    """Every manifest under `root`, checked against the models and their cross-field rules:
+    """The installed apps and $CONNECTOR_MANIFESTS' (see connector.plugins), or the app
+    folders under `root` alone, checked against the models and their cross-field rules:
     enough to list, describe and export actions, and cheap (no template engine, no JSON
     Schema validator, no handler imported).
 
@@ -71,7 +71,7 @@ def read_catalog(root: Path | None = None) -> Catalog:
 
 
 def load_catalog(root: Path | None = None) -> Catalog:
-    """The catalog for running: fails closed.
+    """The catalog for running (the same apps as read_catalog): fails closed.
 
     Everything `connector catalog validate` checks is checked here (templates naming
     declared inputs, requests against the vendor's API facts, handlers that import, samples

@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime as dt
 import difflib
 import importlib
-import json
 import math
 import re
 from collections.abc import Callable
@@ -20,6 +19,7 @@ from urllib.parse import urlsplit
 
 from connector.catalog.models import MISSING, ActionSpec, InputSpec
 from connector.errors import FieldError, InvalidInput
+from connector.safe_load import load_json
 
 __all__ = [
     "Checker",
@@ -174,8 +174,8 @@ def _list(value: Any) -> list[Any]:
         text = value.strip()
         if text.startswith("["):
             try:
-                parsed = json.loads(text)
-            except ValueError:
+                parsed = load_json(text)
+            except InvalidInput:
                 raise _Bad("") from None
             if isinstance(parsed, list):
                 return parsed
@@ -189,8 +189,8 @@ def _object(value: Any) -> dict[str, Any]:
         return value
     if isinstance(value, str) and value.strip().startswith("{"):
         try:
-            parsed = json.loads(value)
-        except ValueError:
+            parsed = load_json(value)
+        except InvalidInput:
             raise _Bad("") from None
         if isinstance(parsed, dict):
             return parsed

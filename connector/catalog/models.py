@@ -70,10 +70,11 @@ Flag = Annotated[bool, Strict()]
 Count = Annotated[int, Strict(), Field(ge=1)]
 EnvName = Annotated[str, Strict(), Field(pattern=r"^[A-Z][A-Z0-9_]*$")]
 Key = Annotated[str, Strict(), Field(pattern=r"^[a-z][a-z0-9_]*$")]
+# module:function; a leading dot makes the module relative to the app's handler package
 Dotted = Annotated[
     str,
     Strict(),
-    Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*$"),
+    Field(pattern=r"^\.?[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*$"),
 ]
 
 
@@ -485,14 +486,15 @@ class ActionSpec(Model):
     request: RequestSpec | None = None
     handler: Dotted | None = Field(
         default=None,
-        description="Dotted name module:function of an async handler, for logic beyond one "
-        "request. Exactly one of request and handler.",
-        examples=["actions.bitly.metrics:get_link_click_metrics"],
+        description="module:function of an async handler, for logic beyond one request; a "
+        "leading dot makes the module relative to the app's handler package. Exactly one of "
+        "request and handler.",
+        examples=[".metrics:get_link_click_metrics", "my_package.things:bulk_create"],
     )
     reconcile: Dotted | None = Field(
         default=None,
-        description="Dotted name of a function that checks whether a write with an unknown "
-        "outcome was applied.",
+        description="module:function (a leading dot: relative to the app's handler package) "
+        "that checks whether a write with an unknown outcome was applied.",
     )
     rate_limit: ActionRateLimit | None = None
     output: OutputSpec
@@ -500,6 +502,12 @@ class ActionSpec(Model):
         description="Input values as a builder maps them, templates in {{...}} form."
     )
     notes: tuple[Note, ...] = Field(description="FAQ-style notes shown on the action page.")
+    max_response_bytes: Annotated[int, Strict(), Field(ge=1024, le=268435456)] | None = Field(
+        default=None,
+        description="Largest successful response body read, in bytes (default 8 MiB); a larger "
+        "one fails the call with a clear error instead of filling memory.",
+        examples=[33554432],
+    )
 
     # Bound by the loader. Private attributes are slow to read (pydantic looks them up on
     # every access), so what the hot path reads is cached in the instance as plain values.

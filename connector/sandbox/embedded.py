@@ -1,4 +1,5 @@
-"""Both sandboxes on loopback ports for the length of a `with` block (demos, tests, `--sandbox`).
+"""Every installed app's sandbox on a loopback port for the length of a `with` block (demos,
+tests, `--sandbox`). Apps bring their sandboxes as plugins (connector.sandbox.plugin).
 
 with embedded_sandboxes() as sandboxes:
     runner = ActionRunner(catalog, base_urls=sandboxes.base_urls,
@@ -13,14 +14,9 @@ from dataclasses import dataclass, field
 
 from starlette.applications import Starlette
 
-from connector.sandbox import bitly, shorten_dev
-from connector.sandbox.config import (
-    DEMO_BITLY_TOKEN,
-    DEMO_SEED,
-    DEMO_SHORTEN_KEY,
-    SandboxConfig,
-)
+from connector.sandbox.config import DEMO_SEED, SandboxConfig
 from connector.sandbox.controls import Controls
+from connector.sandbox.plugin import installed_sandboxes
 from connector.sandbox.server import BackgroundServer
 
 __all__ = ["EmbeddedSandboxes", "embedded_sandboxes"]
@@ -42,23 +38,20 @@ class EmbeddedSandboxes:
 def embedded_sandboxes(
     *, seed: int | None = DEMO_SEED, controls: Controls | None = None
 ) -> Iterator[EmbeddedSandboxes]:
-    """Start the Bitly and shorten.dev sandboxes with demo data from `seed`.
+    """Start the sandbox of every installed app that has one, with demo data from `seed`.
 
-    `controls` (limits and faults) applies to both; each app keeps its own counts, windows
+    `controls` (limits and faults) applies to all; each app keeps its own counts, windows
     and fault sequence. The servers stop when the block ends.
     """
     shared = controls if controls is not None else Controls()
-    apps = {
-        "bitly": bitly.create_app(SandboxConfig(seed=seed, controls=shared)),
-        "shorten_dev": shorten_dev.create_app(SandboxConfig(seed=seed, controls=shared)),
-    }
-    api_paths = {"bitly": "/v4", "shorten_dev": "/api/v1"}
-    result = EmbeddedSandboxes(
-        credentials={"bitly": DEMO_BITLY_TOKEN, "shorten_dev": DEMO_SHORTEN_KEY}, apps=apps
-    )
+    boxes = installed_sandboxes()
+    result = EmbeddedSandboxes()
+    for name, box in boxes.items():
+        result.apps[name] = box.create_app(SandboxConfig(seed=seed, controls=shared), {})
+        result.credentials[name] = box.demo_credential
     with ExitStack() as stack:
-        for name, app in apps.items():
+        for name, app in result.apps.items():
             server = stack.enter_context(BackgroundServer(app))
             result.roots[name] = server.url
-            result.base_urls[name] = server.url + api_paths[name]
+            result.base_urls[name] = server.url + boxes[name].api_path
         yield result

@@ -15,11 +15,10 @@ from typing import Any
 import pytest
 import yaml
 
-from connector.catalog.loader import default_root
 from connector.catalog.models import with_shapes
 from connector.cli import main
 
-MANIFESTS = default_root()
+MANIFESTS = Path(__file__).resolve().parents[2] / "manifests"
 ACTION_FILES = sorted(p for p in MANIFESTS.glob("*/*.yaml") if p.name != "app.yaml")
 _BOUNDS = {
     "number": ("minimum", "maximum"),

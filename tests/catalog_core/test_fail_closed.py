@@ -2,11 +2,13 @@
 
 Each broken copy of the real catalog is one that the models accept (it still lists), but a
 deeper check refuses: running any action or workflow from it exits 2 with the file and the
-field, before any request is sent or any run log written.
+field, before any request is sent or any run log written. The CLI tests install the broken
+copy in place of the built-in apps' manifests (connector.plugins).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -15,10 +17,12 @@ from typing import Any
 import pytest
 import yaml
 
+from connector import plugins
 from connector.catalog import load_catalog, read_catalog
-from connector.catalog.loader import default_root
 from connector.cli import main
 from connector.errors import InvalidConfiguration
+
+MANIFESTS = Path(__file__).resolve().parents[2] / "manifests"
 
 Edit = Callable[[dict[str, Any]], None]
 
@@ -50,7 +54,7 @@ BROKEN = [
 @pytest.fixture(scope="module")
 def pristine(tmp_path_factory: pytest.TempPathFactory) -> Path:
     target = tmp_path_factory.mktemp("catalog") / "manifests"
-    shutil.copytree(default_root(), target)
+    shutil.copytree(MANIFESTS, target)
     return target
 
 
@@ -61,6 +65,17 @@ def _broken(pristine: Path, tmp_path: Path, file: str, edit: Edit) -> Path:
     edit(doc)
     (root / file).write_text(yaml.safe_dump(doc, sort_keys=False))
     return root
+
+
+def _install(monkeypatch: pytest.MonkeyPatch, root: Path) -> None:
+    """The built-in apps, with their manifests read from `root` instead."""
+    found = plugins.discover()
+    apps = {
+        key: dataclasses.replace(app, manifests=root / key) if (root / key).is_dir() else app
+        for key, app in found.apps.items()
+    }
+    discovery = plugins.Discovery(apps=apps, problems=list(found.problems))
+    monkeypatch.setattr(plugins, "discover", lambda: discovery)
 
 
 @pytest.mark.parametrize(("file", "edit", "expected"), BROKEN)
@@ -87,7 +102,7 @@ def test_no_action_of_it_runs(
     expected: str,
 ) -> None:
     root = _broken(pristine, tmp_path, file, edit)
-    monkeypatch.setenv("CONNECTOR_MANIFESTS", str(root))
+    _install(monkeypatch, root)
     # Credentials and an address that is never reached: the load fails before any request.
     monkeypatch.setenv("BITLY_TOKEN", "t0ken-never-sent")
     monkeypatch.setenv("BITLY_API_URL", "http://127.0.0.1:9/v4")
@@ -107,7 +122,7 @@ def test_no_workflow_of_it_runs(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     root = _broken(pristine, tmp_path, "bitly/get_clicks_summary.yaml", _query("unitz", "day"))
-    monkeypatch.setenv("CONNECTOR_MANIFESTS", str(root))
+    _install(monkeypatch, root)
     monkeypatch.setenv("CONNECTOR_HOME", str(tmp_path / "home"))
     workflow = tmp_path / "wf.yaml"
     workflow.write_text(
