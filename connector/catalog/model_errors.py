@@ -109,7 +109,8 @@ def describe_errors(
     tags pydantic puts in the location of a discriminated union's member.
     """
     for item in error.errors(include_url=False):
-        loc = tuple(item["loc"])
+        # pydantic marks a refused mapping key with a "[key]" step: the key names the field
+        loc = tuple(p for p in item["loc"] if p != "[key]")
         loc = untagged(loc) if untagged else loc
         field = where(loc) if where else field_path(loc) or "(top)"
         yield field, _message(model, item, loc)

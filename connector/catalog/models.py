@@ -69,7 +69,8 @@ NonEmpty = Annotated[str, Strict(), Field(min_length=1)]
 Flag = Annotated[bool, Strict()]
 Count = Annotated[int, Strict(), Field(ge=1)]
 EnvName = Annotated[str, Strict(), Field(pattern=r"^[A-Z][A-Z0-9_]*$")]
-Key = Annotated[str, Strict(), Field(pattern=r"^[a-z][a-z0-9_]*$")]
+KEY_PATTERN = r"^[a-z][a-z0-9_]*$"
+Key = Annotated[str, Strict(), Field(pattern=KEY_PATTERN)]
 # module:function; a leading dot makes the module relative to the app's handler package
 Dotted = Annotated[
     str,
@@ -222,7 +223,9 @@ class ErrorRule(Model):
         examples=["MONTHLY"],
     )
     header: Text | None = Field(default=None, description="Response header that must be present.")
-    error: ErrorKind = Field(description="`kind` of the connector.errors class raised.")
+    error: ErrorKind = Field(
+        description="`kind` of the connector.errors class raised.", examples=["throttled"]
+    )
     retry_after_default: Annotated[float, Strict(), Field(ge=0)] | None = Field(
         default=None,
         description="Seconds to wait when the response carries no Retry-After header "
@@ -253,7 +256,9 @@ class RateLimits(Model):
 
     model_config = ConfigDict(title="Rate limits")
 
-    concurrency: Count | None = Field(default=None, description="Most requests in flight at once.")
+    concurrency: Count | None = Field(
+        default=None, description="Most requests in flight at once.", examples=[5]
+    )
     per_second: Count | None = Field(
         default=None, description="Requests a second; absent means not limited."
     )
@@ -279,9 +284,12 @@ class SandboxSpec(Model):
 
     model_config = ConfigDict(title="Sandbox")
 
-    command: Text = Field(description="Command that starts it.")
+    command: Text = Field(
+        description="Command that starts it.",
+        examples=["connector sandbox serve bitly --seed demo"],
+    )
     base_url: Annotated[str, Strict(), Field(pattern=r"^http://")] = Field(
-        description="Base URL it serves the API at."
+        description="Base URL it serves the API at.", examples=["http://127.0.0.1:8411/v4"]
     )
 
 
@@ -290,7 +298,9 @@ class Note(Model):
 
     model_config = ConfigDict(title="Note")
 
-    question: NonEmpty = Field(description="The question.")
+    question: NonEmpty = Field(
+        description="The question.", examples=["Can I run it in a Loop over many items?"]
+    )
     answer: NonEmpty = Field(description="The answer.")
 
 
@@ -330,6 +340,8 @@ class AppSpec(Model):
         description="JSON Schemas shared by several actions' outputs, by name; an output schema "
         "refers to one as {$ref: '#/$defs/<name>'}.",
         examples=[{"bitlink": {"type": "object", "properties": {"id": {"type": "string"}}}}],
+        # pydantic checks the names; JSON Schema says so with propertyNames
+        json_schema_extra={"propertyNames": {"pattern": KEY_PATTERN}},
     )
 
     _key: str = PrivateAttr("")
@@ -375,8 +387,10 @@ class InputSpec(Model):
 
     model_config = ConfigDict(title="Input")
 
-    key: Key = Field(description="Name of the input, used in templates as inputs.<key>.")
-    label: NonEmpty = Field(description="Field label the builder shows.")
+    key: Key = Field(
+        description="Name of the input, used in templates as inputs.<key>.", examples=["bitlink"]
+    )
+    label: NonEmpty = Field(description="Field label the builder shows.", examples=["Bitlink"])
     type: InputType = Field(
         description='Declared type; values are coerced to it ("7" -> 7, "true" -> true).'
     )
@@ -443,7 +457,9 @@ class ActionRateLimit(Model):
 
     model_config = ConfigDict(title="Action rate limit")
 
-    bucket: Text = Field(description="Name of a bucket in the app's rate_limits.buckets.")
+    bucket: Text = Field(
+        description="Name of a bucket in the app's rate_limits.buckets.", examples=["creation"]
+    )
     cost_input: Text | None = Field(
         default=None,
         description="Array input whose length is the call's cost (a bulk create costs one per "
