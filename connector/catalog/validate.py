@@ -13,11 +13,12 @@ import difflib
 import importlib
 import re
 from collections.abc import Callable, Iterator
+from functools import cache
 from pathlib import Path
 from typing import Any
 
 from jsonschema import Draft202012Validator
-from jsonschema.exceptions import SchemaError
+from jsonschema.exceptions import best_match
 
 from connector.catalog.inputs import coerce_input
 from connector.catalog.loader import (
@@ -42,11 +43,17 @@ def _near(word: str, choices: list[str]) -> str:
     return f" (did you mean '{near[0]}'?)" if near else ""
 
 
+@cache
+def _metaschema() -> Draft202012Validator:
+    # One validator of the 2020-12 metaschema for every output schema: building it resolves
+    # the metaschema's vocabularies, which costs more than checking a schema with it.
+    return Draft202012Validator(Draft202012Validator.META_SCHEMA)
+
+
 def check_output(action: ActionSpec) -> Iterator[Problem]:
-    try:
-        Draft202012Validator.check_schema(action.output_schema)
-    except SchemaError as exc:
-        yield field_path(["output", "schema", *exc.absolute_path]), exc.message[:160]
+    error = best_match(_metaschema().iter_errors(action.output_schema))
+    if error is not None:
+        yield field_path(["output", "schema", *error.absolute_path]), error.message[:160]
         return
     validator = Draft202012Validator(action.output_schema)
     for error in validator.iter_errors(action.output_sample):

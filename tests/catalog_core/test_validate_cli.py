@@ -52,6 +52,8 @@ CASES = [
      "get_user.yaml: output.sample: required key is missing"),
     ("bitly/get_user.yaml", _set(["output", "sample", "login"], 5),
      "get_user.yaml: output.sample.login: does not match the output schema"),
+    ("bitly/get_user.yaml", _set(["output", "schema", "type"], "strin"),
+     "get_user.yaml: output.schema.type: 'strin' is not valid under any of the given schemas"),
     ("bitly/get_user.yaml", _set(["descripton"], "x"),
      "get_user.yaml: descripton: unknown key (did you mean 'description'?)"),
     ("shorten_dev/get_link_analytics.yaml",
