@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import dataclasses
 import shutil
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -138,3 +140,15 @@ def test_no_workflow_of_it_runs(
 def test_the_real_catalog_loads_for_running() -> None:
     catalog = load_catalog()
     assert set(catalog.actions) == set(read_catalog().actions)
+
+
+def test_reading_the_catalog_to_list_it_imports_no_validator_template_engine_or_http() -> None:
+    # Listing stays cheap: the full checks (and what they import) wait for a run.
+    code = (
+        "import sys; from connector.catalog import read_catalog; read_catalog(); "
+        "print(sorted(m for m in ('jinja2', 'jsonschema', 'httpx') if m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert out.stdout.strip() == "[]", out.stdout + out.stderr
