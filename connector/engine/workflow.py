@@ -68,8 +68,15 @@ class WorkflowInvalid(InvalidConfiguration):
         return out
 
 
+# The steps the engine runs, compiled from the validated document (workflow_model): not a
+# shape anyone writes. Retry policies are resolved, a loop's body is a list of action steps,
+# and `definition` is the step as written (the run log keeps it).
+
+
 @dataclass(frozen=True)
 class ActionStep:
+    """One action call, with the retry policy in force for it."""
+
     id: str
     action: str
     inputs: dict[str, Any]
@@ -81,6 +88,8 @@ class ActionStep:
 
 @dataclass(frozen=True)
 class LoopStep:
+    """A loop, with its body compiled to action steps."""
+
     id: str
     over: str
     batch_size: int
@@ -96,6 +105,8 @@ class LoopStep:
 
 @dataclass(frozen=True)
 class AggregateStep:
+    """An aggregation over an array; `fields` as the aggregator reads them."""
+
     id: str
     over: str
     fields: dict[str, dict[str, Any]]
