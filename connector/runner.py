@@ -88,7 +88,7 @@ class HandlerContext:
 
 
 def resolve_handler(dotted: str) -> Handler:
-    """`actions.bitly.metrics:get_link_click_metrics` -> the coroutine function."""
+    """`connector.apps.bitly.metrics:get_link_click_metrics` -> the coroutine function."""
     found = _HANDLERS.get(dotted)
     if found is None:
         # Once per handler, not per call: a loop calls it for every item.

@@ -175,21 +175,25 @@ def test_connector_manifests_adds_apps(tmp_path: Path, monkeypatch: pytest.Monke
     assert "hello.say_hello" in catalog.actions and "bitly.get_user" in catalog.actions
 
 
+def _list_error(folder: Path, monkeypatch: pytest.MonkeyPatch, capsys: Any) -> str:
+    """`catalog list` with CONNECTOR_MANIFESTS=folder: must exit 2; its error line(s)."""
+    monkeypatch.setenv(MANIFESTS_ENV, str(folder))
+    assert main(["catalog", "list"]) == 2
+    return str(capsys.readouterr().err)
+
+
 def test_connector_manifests_cannot_redefine_an_installed_app(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setenv(MANIFESTS_ENV, str(_extra_apps(tmp_path, "bitly")))
-    assert main(["catalog", "list"]) == 2
-    err = capsys.readouterr().err
+    err = _list_error(_extra_apps(tmp_path, "bitly"), monkeypatch, capsys)
     assert "more/bitly: app 'bitly' is already defined by the installed app 'bitly'" in err
 
 
 def test_connector_manifests_folder_must_exist(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setenv(MANIFESTS_ENV, str(tmp_path / "nowhere"))
-    assert main(["catalog", "list"]) == 2
-    assert "nowhere: manifest directory not found" in capsys.readouterr().err
+    err = _list_error(tmp_path / "nowhere", monkeypatch, capsys)
+    assert "nowhere: manifest directory not found" in err
 
 
 def test_relative_handler_without_a_handler_package_is_named(
@@ -201,9 +205,7 @@ def test_relative_handler_without_a_handler_package_is_named(
     del doc["request"]
     doc["handler"] = ".greet:say_hello"
     action.write_text(yaml.safe_dump(doc))
-    monkeypatch.setenv(MANIFESTS_ENV, str(folder))
-    assert main(["catalog", "list"]) == 2
-    err = capsys.readouterr().err
+    err = _list_error(folder, monkeypatch, capsys)
     assert "more/hello/say_hello.yaml: handler: '.greet:say_hello' is relative" in err
 
 

@@ -273,43 +273,39 @@ def coerce_input(spec: InputSpec, value: Any) -> Any:
 
 
 def input_json_schema(spec: InputSpec) -> dict[str, Any]:
-    """The JSON Schema of one input, with builder hints.
+    """The JSON Schema of one input's literal value, as form libraries draw it.
 
-    `x-type` is the manifest type (which widget to draw: `text` is multi-line, `options` a
-    dropdown, `multi-select` a checklist), `x-enumLabels` the option labels, `x-format` a
-    value format the runtime normalises (bitlink), `x-template` that templates are accepted.
+    Options are one `oneOf` of `const` + `title` (a labelled dropdown; an `enum` beside it
+    would make libraries show raw values). The only extension keywords are the export's
+    vocabulary (`connector.catalog.export_forms.VOCABULARY`): `x-connector-type`, the manifest
+    type, and `x-connector-format`, a value format the runtime normalises (bitlink).
     """
-    schema: dict[str, Any] = {"title": spec.label, "x-type": spec.type}
+    schema: dict[str, Any] = {"title": spec.label, "x-connector-type": spec.type}
     if spec.description:
         schema["description"] = spec.description
     if spec.type == "options":
-        values = spec.option_values
-        kinds = sorted({_json_kind(v) for v in values})
-        schema["type"] = kinds[0] if len(kinds) == 1 else kinds
-        schema["enum"] = values
-        schema["x-enumLabels"] = [o.label for o in spec.options]
+        schema["type"] = _options_type(spec)
         schema["oneOf"] = [{"const": o.value, "title": o.label} for o in spec.options]
     elif spec.type == "multi-select":
         schema["type"] = "array"
         schema["uniqueItems"] = True
         schema["items"] = {
-            "enum": spec.option_values,
-            "x-enumLabels": [o.label for o in spec.options],
+            "type": _options_type(spec),
             "oneOf": [{"const": o.value, "title": o.label} for o in spec.options],
         }
     else:
         schema["type"] = _JSON_TYPE[spec.type]
         if spec.type == "array":
             schema["items"] = spec.items or {}
+        if spec.type == "object":
+            schema["additionalProperties"] = True  # said, so form libraries offer to add keys
     if spec.type == "url":
         schema["format"] = "uri"
         schema["pattern"] = "^[Hh][Tt][Tt][Pp][Ss]?://"
     if spec.type == "datetime":
         schema["format"] = "date-time"
-    if spec.type == "text":
-        schema["x-multiline"] = True
     if spec.format:
-        schema["x-format"] = spec.format
+        schema["x-connector-format"] = spec.format
     _bounds(spec, schema)
     if spec.pattern:
         schema["pattern"] = spec.pattern
@@ -317,8 +313,12 @@ def input_json_schema(spec: InputSpec) -> dict[str, Any]:
         schema["default"] = spec.default
     if spec.example is not MISSING:
         schema["examples"] = [spec.example]
-    schema["x-template"] = True
     return schema
+
+
+def _options_type(spec: InputSpec) -> str | list[str]:
+    kinds = sorted({_json_kind(v) for v in spec.option_values})
+    return kinds[0] if len(kinds) == 1 else kinds
 
 
 def _json_kind(value: Any) -> str:
@@ -344,13 +344,12 @@ def _bounds(spec: InputSpec, schema: dict[str, Any]) -> None:
 
 
 def inputs_json_schema(action: ActionSpec) -> dict[str, Any]:
-    """The whole form of an action as one object schema, fields in order."""
+    """The whole form of an action as one object schema, fields in order (`properties`)."""
     return {
         "type": "object",
         "additionalProperties": False,
         "properties": {spec.key: input_json_schema(spec) for spec in action.inputs},
         "required": [spec.key for spec in action.inputs if spec.required],
-        "x-order": [spec.key for spec in action.inputs],
     }
 
 
@@ -395,7 +394,7 @@ class Checker:
 
 # Keywords that never make the validator refuse a value (`format` is asserted only with a
 # format checker, and none is given).
-_ANNOTATIONS = frozenset({"title", "description", "examples", "format", "oneOf"})
+_ANNOTATIONS = frozenset({"title", "description", "examples", "format"})
 Test = Callable[[Any], bool]
 _IS_TYPE: dict[str, Test] = {
     "string": lambda v: isinstance(v, str),
@@ -435,6 +434,10 @@ def _enum_test(values: list[Any]) -> Test:
             return False
 
     return test
+
+
+def _is_const(branch: Any) -> bool:
+    return isinstance(branch, dict) and "const" in branch and set(branch) <= {"const", "title"}
 
 
 def _unique(value: Any) -> bool:
@@ -500,6 +503,11 @@ def _compile(schema: dict[str, Any]) -> list[Test] | None:
             tests.append(_matches(arg))
         elif keyword == "enum":
             tests.append(_enum_test(arg))
+        elif keyword == "oneOf" and all(_is_const(branch) for branch in arg):
+            # labelled options: exactly one `const` matches (validate refuses equal values)
+            tests.append(_enum_test([branch["const"] for branch in arg]))
+        elif keyword == "additionalProperties" and arg is True:
+            continue
         elif keyword == "uniqueItems" and arg is True:
             tests.append(_unique)
         elif keyword == "items" and isinstance(arg, dict):

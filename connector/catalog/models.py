@@ -120,6 +120,12 @@ def _statuses(value: Any) -> Any:
     return value
 
 
+def _unique(values: tuple[Any, ...]) -> tuple[Any, ...]:
+    if len(set(values)) != len(values):
+        raise ValueError(f"{list(values)!r} has non-unique elements")
+    return values
+
+
 def _number(value: Any) -> Any:
     if isinstance(value, int | float) and not isinstance(value, bool):
         return value
@@ -518,6 +524,17 @@ class ActionSpec(Model):
         description="Input values as a builder maps them, templates in {{...}} form."
     )
     notes: tuple[Note, ...] = Field(description="FAQ-style notes shown on the action page.")
+    operations: Annotated[
+        tuple[Annotated[str, Strict(), Field(pattern=r"^[A-Za-z][A-Za-z0-9_]*$")], ...],
+        Field(min_length=1),
+        AfterValidator(_unique),
+    ] = Field(
+        default=(),
+        description="The vendor API operations (operationIds of its API facts) a handler calls; "
+        "a declarative request's operation is found from its method and path.",
+        examples=[["getClicksForBitlink"]],
+        json_schema_extra={"uniqueItems": True},
+    )
     max_response_bytes: Annotated[int, Strict(), Field(ge=1024, le=268435456)] | None = Field(
         default=None,
         description="Largest successful response body read, in bytes (default 8 MiB); a larger "

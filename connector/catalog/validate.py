@@ -29,6 +29,7 @@ from connector.catalog.loader import (
     read_manifests,
 )
 from connector.catalog.models import MISSING, ActionSpec, AppSpec
+from connector.catalog.operations import operation_problems
 from connector.catalog.templates import template_references
 from connector.errors import ConnectorError
 
@@ -209,6 +210,7 @@ _ACTION_CHECKS: tuple[Callable[[ActionSpec], Iterator[Problem]], ...] = (
     check_output,
     check_templates,
     check_code,
+    operation_problems,
 )
 
 

@@ -8,7 +8,8 @@ with embedded_sandboxes() as sandboxes:
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 
@@ -36,18 +37,24 @@ class EmbeddedSandboxes:
 
 @contextmanager
 def embedded_sandboxes(
-    *, seed: int | None = DEMO_SEED, controls: Controls | None = None
+    *,
+    seed: int | None = DEMO_SEED,
+    controls: Controls | None = None,
+    now: Callable[[], float] | None = None,
 ) -> Iterator[EmbeddedSandboxes]:
     """Start the sandbox of every installed app that has one, with demo data from `seed`.
 
     `controls` (limits and faults) applies to all; each app keeps its own counts, windows
-    and fault sequence. The servers stop when the block ends.
+    and fault sequence. `now` replaces the wall clock (`config.frozen_clock()` for cassettes).
+    The servers stop when the block ends.
     """
     shared = controls if controls is not None else Controls()
+    clock = now or time.time
     boxes = installed_sandboxes()
     result = EmbeddedSandboxes()
     for name, box in boxes.items():
-        result.apps[name] = box.create_app(SandboxConfig(seed=seed, controls=shared), {})
+        config = SandboxConfig(seed=seed, controls=shared, now=clock)
+        result.apps[name] = box.create_app(config, {})
         result.credentials[name] = box.demo_credential
     with ExitStack() as stack:
         for name, app in result.apps.items():

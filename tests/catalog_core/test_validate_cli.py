@@ -18,7 +18,8 @@ MANIFESTS = Path(__file__).resolve().parents[2] / "manifests"
 
 def test_real_catalog_is_valid(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["catalog", "validate"]) == 0
-    assert "16 actions" in capsys.readouterr().out
+    actions = [p for p in MANIFESTS.glob("*/*.yaml") if p.name != "app.yaml"]
+    assert f"{len(actions)} actions" in capsys.readouterr().out
 
 
 def _set(path: list, value: object) -> Edit:

@@ -16,7 +16,8 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
 
-from connector.sandbox.clicks import click_from_request, shorten_analytics
+from connector.sandbox.clicks import click_from_request
+from connector.sandbox.shorten_dev.analytics import shorten_analytics
 from connector.sandbox.shorten_dev.auth import KeyRing
 from connector.sandbox.shorten_dev.errors import ApiError, BadRequest, error_response
 from connector.sandbox.shorten_dev.store import Link, LinkStore, NewLink, SlugTaken
