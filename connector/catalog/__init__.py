@@ -87,7 +87,7 @@ def load_catalog(root: Path | None = None) -> Catalog:
     raise_for_errors(result.root, errors)
     for action in result.actions.values():
         input_plan(action)
-    return Catalog(root=result.root, apps=result.apps, actions=result.actions)
+    return Catalog(root=result.root, apps=result.apps, actions=result.actions, checked=True)
 
 
 def __getattr__(name: str) -> Any:

@@ -1,6 +1,6 @@
 """`connector catalog validate`: every check a manifest set must pass, naming file and field.
 
-Beyond the schema and the loader's cross-field rules: samples valid against their output
+Beyond the models and the loader's cross-field rules: samples valid against their output
 schema, request templates naming declared inputs, handler and reconcile names that import,
 option defaults among the options, rate buckets that exist, and, for each app that ships vendor
 facts (connector.plugins), each declarative request checked against them (method + path, query

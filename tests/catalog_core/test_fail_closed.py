@@ -152,3 +152,12 @@ def test_reading_the_catalog_to_list_it_imports_no_validator_template_engine_or_
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
     )
     assert out.stdout.strip() == "[]", out.stdout + out.stderr
+
+
+def test_a_catalog_read_to_be_listed_prepares_nothing_for_a_run() -> None:
+    listed = read_catalog()
+    with pytest.raises(InvalidConfiguration, match="load it with load_catalog"):
+        listed.prepare_inputs("bitly.get_user", {}, {})
+    with pytest.raises(InvalidConfiguration, match="load it with load_catalog"):
+        listed.static_input_errors("bitly.get_user", {})
+    assert load_catalog().prepare_inputs("bitly.get_user", {}, {}) == {}
