@@ -219,7 +219,34 @@ class WorkflowDoc(_Doc):
     mapping. Strings may hold templates ({{ trigger.x }}, {{ steps.<id>.output }}, and inside
     a loop {{ item }} and {{ index }})."""
 
-    model_config = ConfigDict(title="Workflow")
+    model_config = ConfigDict(
+        title="Workflow",
+        json_schema_extra={
+            "examples": [
+                {
+                    "name": "Shorten and tag",
+                    "trigger": {"sample": {"urls": ["https://example.com/a"]}},
+                    "retry": {"max_attempts": 5, "initial_delay": 0.5},
+                    "steps": [
+                        {
+                            "id": "links",
+                            "loop": {"over": "{{ trigger.urls }}", "batch_size": 5},
+                            "action": "bitly.shorten_link",
+                            "inputs": {"long_url": "{{ item }}"},
+                        },
+                        {
+                            "id": "count",
+                            "aggregate": {
+                                "over": "{{ steps.links.output.items }}",
+                                "fields": {"links": {"count": True}},
+                            },
+                        },
+                    ],
+                    "output": "{{ steps.count.output }}",
+                }
+            ]
+        },
+    )
 
     name: Annotated[str, Strict(), Field(min_length=1, max_length=200)] = Field(
         description="Shown in run listings."

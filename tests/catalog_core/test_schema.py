@@ -96,3 +96,40 @@ def test_an_explicit_null_is_refused_as_the_schema_refuses_it() -> None:
     messages = [f"{f}: {m}" for f, m in manifest_problems("action", manifest)]
     assert any("'handler' is null" in m for m in messages), messages
     assert list(_shipped("action").iter_errors(manifest))
+
+
+def _examples(node: Any, where: str = "") -> list[tuple[str, dict[str, Any], Any]]:
+    """(where, schema, example) for every `examples` entry of a schema and its subschemas."""
+    found = []
+    if isinstance(node, dict):
+        for example in node.get("examples", []) if isinstance(node.get("examples"), list) else []:
+            found.append((where, node, example))
+        for key, value in node.items():
+            if key != "examples":
+                found.extend(_examples(value, f"{where}/{key}"))
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            found.extend(_examples(value, f"{where}/{i}"))
+    return found
+
+
+def test_every_example_in_the_shipped_schemas_is_valid_where_it_stands() -> None:
+    checked = 0
+    for path, text in generated().items():
+        document = json.loads(text)
+        for where, schema, example in _examples(document["$defs"]):
+            # Resolve the subschema's $refs against the whole document.
+            standalone = {**schema, "$defs": document["$defs"]}
+            standalone.pop("examples")
+            errors = list(Draft202012Validator(standalone).iter_errors(example))
+            assert errors == [], f"{path.name}{where}: {example!r}: {errors[0].message}"
+            checked += 1
+    assert checked >= 20
+
+
+def test_the_workflow_example_passes_the_model() -> None:
+    from connector.engine.workflow import _schema_errors
+    from connector.engine.workflow_model import WorkflowDoc
+
+    (example,) = (WorkflowDoc.model_config.get("json_schema_extra") or {})["examples"]
+    assert _schema_errors(example) == []
