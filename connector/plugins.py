@@ -185,7 +185,16 @@ def catalog_sources(
             more, trouble = _folders_of(Path(entry), {}, taken)
             sources += more
             problems += trouble
+    if not sources and not problems:
+        # An empty catalog is a broken install (the checkout on PYTHONPATH, say), not a catalog.
+        problems.append((ENTRY_POINT_GROUP, _NO_APPS))
     return sources, problems
+
+
+_NO_APPS = (
+    "no app is installed: no distribution registers an entry point in this group "
+    "(install the connector, e.g. `pip install -e .` in a checkout)"
+)
 
 
 def _folders_of(

@@ -173,6 +173,10 @@ def test_fresh_venv_lists_every_action_and_runs_one(
     assert json.loads(ran.stdout) == json.loads(capsys.readouterr().out)
     assert json.loads(ran.stdout)["login"] == "sandbox_user"
 
+    # a handler named relative to its app's package (`.links:list_links`) resolves installed
+    listed_links = venv.connector("actions", "run", "shorten_dev.list_links", "--sandbox", "--json")
+    assert json.loads(listed_links.stdout)["links"], "the demo data has links"
+
 
 @pytest.mark.slow
 def test_a_third_party_app_joins_the_installed_catalog_and_runs(venv: Venv, wheels: Wheels) -> None:

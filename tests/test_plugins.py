@@ -209,6 +209,14 @@ def test_relative_handler_without_a_handler_package_is_named(
     assert "more/hello/say_hello.yaml: handler: '.greet:say_hello' is relative" in err
 
 
+def test_no_installed_app_is_a_broken_install(
+    entry_points: list[EntryPoint], capsys: pytest.CaptureFixture[str]
+) -> None:
+    entry_points.clear()
+    assert main(["catalog", "list"]) == 2
+    assert "connector.apps: no app is installed" in capsys.readouterr().err
+
+
 def test_sandbox_serve_offers_installed_apps(
     greeter: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -230,6 +238,25 @@ def test_sandbox_serve_offers_installed_apps(
     assert main(["sandbox", "serve", "nope"]) == 2
     err = capsys.readouterr().err
     assert "no installed app 'nope' with a sandbox" in err and "greeter" in err
+
+
+@pytest.mark.parametrize(
+    ("reference", "message"),
+    [
+        ("no_such_module:SANDBOX", "cannot be loaded: ModuleNotFoundError"),
+        ("connector_greeter.sandbox:NOPE", "cannot be loaded: AttributeError"),
+        ("connector_greeter:APP", "is a AppPlugin, not a SandboxPlugin"),
+    ],
+)
+def test_a_broken_sandbox_reference_is_named(
+    entry_points: list[EntryPoint], reference: str, message: str
+) -> None:
+    from connector.errors import InvalidConfiguration
+    from connector.sandbox.plugin import load_sandbox
+
+    app = AppPlugin(key="odd", manifests=Path("m"), sandbox=reference)
+    with pytest.raises(InvalidConfiguration, match=f"app 'odd': sandbox '{reference}' {message}"):
+        load_sandbox(app)
 
 
 def _core_modules() -> Iterator[Path]:

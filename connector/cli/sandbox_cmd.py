@@ -12,11 +12,14 @@ so a bad value is one clear line and exit 2.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import sqlite3
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
+from connector.errors import InvalidConfiguration
 from connector.sandbox.config import SandboxConfig, parse_seed
 from connector.sandbox.controls import Controls, Faults, Limits
 from connector.sandbox.options import count as _count
@@ -78,6 +81,26 @@ def _db(value: str) -> str:
         raise argparse.ArgumentTypeError(f"folder {folder!r} does not exist")
     if os.path.isdir(value):
         raise argparse.ArgumentTypeError(f"{value!r} is a folder; give a file path")
+    try:
+        with open(value, "rb") as handle:
+            header = handle.read(16)
+    except FileNotFoundError:
+        return value  # created on start
+    except OSError as exc:
+        raise argparse.ArgumentTypeError(f"cannot read {value!r}: {exc.strerror}") from None
+    if header and header != _SQLITE_HEADER:
+        raise argparse.ArgumentTypeError(
+            f"{value!r} is not an SQLite database; give a new path or a sandbox's database"
+        )
+    return value
+
+
+_SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+def _admin_token(value: str) -> str:
+    if not value.strip() or any(c.isspace() for c in value):
+        raise argparse.ArgumentTypeError("a token must be non-empty, without spaces")
     return value
 
 
@@ -106,7 +129,14 @@ def _common_options(parser: argparse.ArgumentParser, default_port: int) -> None:
     parser.add_argument(
         "--admin",
         action="store_true",
-        help="expose /_sandbox/counts and /_sandbox/controls (off by default)",
+        help="expose /_sandbox/counts and /_sandbox/controls (off by default); they need "
+        "the X-Sandbox-Admin-Token header, printed at start",
+    )
+    parser.add_argument(
+        "--admin-token",
+        type=_admin_token,
+        metavar="T",
+        help="the admin token to require (a random one when not given)",
     )
 
 
@@ -162,14 +192,19 @@ def _controls(args: argparse.Namespace) -> Controls:
             seed=args.fault_seed,
         ),
         admin=args.admin,
+        admin_token=args.admin_token,
     )
 
 
-def _run(app: Any, args: argparse.Namespace, describe: Callable[[str], str]) -> int:
+def _run(
+    app: Any, args: argparse.Namespace, controls: Controls, describe: Callable[[str], str]
+) -> int:
     from connector.sandbox.server import serve
 
+    admin = f"  admin token: {controls.admin_token}" if controls.admin else ""
+
     def ready(url: str) -> None:
-        print(describe(url), flush=True)
+        print(describe(url) + admin, flush=True)
 
     try:
         serve(app, args.host, args.port, on_ready=ready)
@@ -179,13 +214,27 @@ def _run(app: Any, args: argparse.Namespace, describe: Callable[[str], str]) -> 
     return 0
 
 
-def _serve(args: argparse.Namespace) -> int:
-    from connector.sandbox.plugin import installed_sandboxes
+@contextlib.contextmanager
+def _opening(db: str | None) -> Iterator[None]:
+    """A damaged or foreign --db file: one line, exit 2, instead of sqlite3's traceback."""
+    try:
+        yield
+    except sqlite3.Error as exc:
+        raise InvalidConfiguration(
+            f"cannot use it as the sandbox's database: {exc}", where=f"--db {db}"
+        ) from None
 
-    boxes = installed_sandboxes()
-    box = boxes.get(args.app)
+
+def _serve(args: argparse.Namespace) -> int:
+    from connector.plugins import installed_apps
+    from connector.sandbox.plugin import load_sandbox
+
+    apps = installed_apps()
+    chosen = apps.get(args.app) if args.app else None
+    # Only the chosen app's sandbox module is imported.
+    box = load_sandbox(chosen) if chosen is not None else None
     if box is None:
-        known = ", ".join(sorted(boxes)) or "none"
+        known = ", ".join(sorted(k for k, app in apps.items() if app.sandbox)) or "none"
         problem = f"no installed app '{args.app}' with a sandbox" if args.app else "name an app"
         print(f"error: {problem}; apps with a sandbox: {known}", file=sys.stderr)
         return 2
@@ -194,7 +243,8 @@ def _serve(args: argparse.Namespace) -> int:
     config = SandboxConfig(
         seed=options.seed, db_path=options.db, tokens=tokens, controls=_controls(options)
     )
-    app = box.create_app(config, vars(options))
+    with _opening(options.db):
+        app = box.create_app(config, vars(options))
     shown = "the --token given" if tokens else box.demo_credential
     line = f"{box.name} sandbox: {{url}}{box.api_path}  {box.credential_name}: {shown}"
-    return _run(app, options, lambda url: line.format(url=url))
+    return _run(app, options, config.controls, lambda url: line.format(url=url))

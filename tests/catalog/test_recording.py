@@ -3,11 +3,13 @@
 - Recording every action again gives the committed cassettes byte for byte (the sandboxes'
   clock is frozen, their demo data seeded).
 - A missing cassette fails saying which command records it.
+- Recording one named action rewrites its cassette and no other; `--live` takes base URLs and
+  credentials from the environment; the tool refuses bad arguments in one line.
 - Acceptance: in a copy of the repository (its own Python files, manifests, cassettes, tests
-  and README), a new declarative manifest is checked by the
-  derived tests with no test edited; `python -m tools.record_cassettes` records its cassette
-  and no other; after one README row everything passes, and the copy differs from the
-  original in exactly the manifest, its cassette and the README.
+  and README), a new declarative manifest is checked by the derived tests with no test
+  edited; `python -m tools.record_cassettes` records its cassette and no other; after one
+  README row everything passes, and the copy differs from the original in exactly the
+  manifest, its cassette and the README.
 """
 
 from __future__ import annotations

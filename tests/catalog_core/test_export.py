@@ -227,3 +227,23 @@ def test_list_and_show(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["catalog", "show", "bitly.get_bitlink"]) == 0
     assert "GET /bitlinks/{bitlink}" in capsys.readouterr().out
     assert main(["catalog", "show", "bitly.get_bitlnk"]) == 2
+
+
+def test_export_to_a_path_that_cannot_be_written_is_one_line_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = tmp_path / "no such folder" / "catalog.json"
+    assert main(["catalog", "export", "--out", str(missing)]) == 2
+    err = capsys.readouterr().err
+    assert err == f"error: {missing}: cannot write the export: No such file or directory\n"
+    assert main(["catalog", "export", "--out", str(tmp_path)]) == 2  # a folder
+    assert "cannot write the export" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []  # nothing half-written left behind
+
+
+def test_export_replaces_a_previous_file_whole(tmp_path: Path) -> None:
+    out = tmp_path / "catalog.json"
+    out.write_text("old")
+    assert main(["catalog", "export", "--out", str(out)]) == 0
+    assert json.loads(out.read_text())["version"] == 2
+    assert [p.name for p in tmp_path.iterdir()] == ["catalog.json"]

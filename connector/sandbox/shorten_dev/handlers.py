@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
 
 from connector.sandbox.clicks import click_from_request
@@ -65,6 +65,8 @@ def endpoint(
             return await handler(request, sandbox)
         except ApiError as exc:
             return error_response(exc)
+        except ClientDisconnect:
+            raise  # not a bug: the controls layer drops the exchange quietly
         except Exception:
             _log.exception("unexpected error in %s %s", request.method, request.url.path)
             return error_response(ApiError(500, "An unexpected error occurred"))
