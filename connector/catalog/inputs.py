@@ -359,11 +359,12 @@ def inputs_json_schema(action: ActionSpec) -> dict[str, Any]:
 class Checker:
     """One input's JSON Schema (`input_json_schema`, what builders are given), compiled once.
 
-    The keywords an input's schema is made of (type, bounds, lengths, pattern, options,
-    unique items) become plain comparisons: a loop checks the same input for every item,
-    and a full JSON Schema run per value cost more than the rest of the item's preparation.
-    A schema holding anything else (an array's own `items` schema) is checked in full.
-    When a value fails, the JSON Schema validator says why, in its words.
+    The keywords an input's schema is made of (type, bounds, lengths, pattern, labelled
+    options, unique items, an array's item schema of those) become plain comparisons, built
+    when the plan is: a loop checks the same input for every item, and a full JSON Schema run
+    per value cost more than the rest of the item's preparation. A schema holding any other
+    keyword (say `multipleOf` in an array's `items`) is checked in full. When a value fails,
+    the JSON Schema validator says why, in its words.
     """
 
     def __init__(self, spec: InputSpec) -> None:
