@@ -426,6 +426,9 @@ def _json_key(value: Any) -> tuple[str, Any]:
 
 
 def _enum_test(values: list[Any]) -> Test:
+    if all(isinstance(v, str) for v in values):  # most options: text, compared as it is
+        texts = frozenset(values)
+        return lambda v: isinstance(v, str) and v in texts
     allowed = {_json_key(v) for v in values}
 
     def test(value: Any) -> bool:
