@@ -198,7 +198,14 @@ class Credential(Model):
 class ErrorBody(Model):
     """Field names of the API's JSON error body."""
 
-    model_config = ConfigDict(title="Error body")
+    model_config = ConfigDict(
+        title="Error body",
+        json_schema_extra={
+            "examples": [
+                {"code": "message", "description": "description", "field_errors": "errors"}
+            ]
+        },
+    )
 
     code: Text = Field(
         description="Field holding the machine code (Bitly: message, shorten.dev: error)."
@@ -246,7 +253,9 @@ class ErrorRule(Model):
 class Bucket(Model):
     """A budget shared by the actions that name it."""
 
-    model_config = ConfigDict(title="Rate bucket", json_schema_extra={"minProperties": 1})
+    model_config = ConfigDict(
+        title="Rate bucket", json_schema_extra={"minProperties": 1, "examples": [{"per_hour": 300}]}
+    )
 
     per_minute: Count | None = Field(default=None, description="Units a minute.")
     per_hour: Count | None = Field(default=None, description="Units an hour.")
@@ -382,7 +391,9 @@ class AppSpec(Model):
 class Option(Model):
     """One allowed value of an options or multi-select input."""
 
-    model_config = ConfigDict(title="Option")
+    model_config = ConfigDict(
+        title="Option", json_schema_extra={"examples": [{"label": "Day", "value": "day"}]}
+    )
 
     label: NonEmpty = Field(description="What the builder shows.")
     value: Scalar = Field(description="What the action receives.")
@@ -476,7 +487,18 @@ class ActionRateLimit(Model):
 class OutputSpec(Model):
     """What the action returns."""
 
-    model_config = ConfigDict(title="Output")
+    model_config = ConfigDict(
+        title="Output",
+        json_schema_extra={
+            "examples": [
+                {
+                    "schema": {"type": "object", "properties": {"id": {"type": "string"}}},
+                    "sample": {"id": "bit.ly/abc1234"},
+                },
+                {"schema": {"$ref": "#/$defs/bitlink"}, "sample": {"id": "bit.ly/abc1234"}},
+            ]
+        },
+    )
 
     schema_: JsonSchemaDoc = Field(
         alias="schema",

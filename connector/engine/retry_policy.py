@@ -164,7 +164,12 @@ def _optional(info: FieldInfo) -> Any:
 #: RetryPolicy, each optional (what is left out comes from the workflow, or the defaults).
 RetrySettings: type[BaseModel] = create_model(
     "RetrySettings",
-    __config__=ConfigDict(extra="forbid", frozen=True, title="Retry settings"),
+    __config__=ConfigDict(
+        extra="forbid",
+        frozen=True,
+        title="Retry settings",
+        json_schema_extra={"examples": [{"max_attempts": 2}, {"initial_delay": 0.5}]},
+    ),
     __doc__=RetryPolicy.__doc__,
     **{name: _optional(info) for name, info in RetryPolicy.model_fields.items()},
 )

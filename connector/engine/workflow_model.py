@@ -57,7 +57,14 @@ class ActionStepDoc(_Doc):
 class LoopDoc(_Doc):
     """What a loop step iterates over, and how."""
 
-    model_config = ConfigDict(title="Loop")
+    model_config = ConfigDict(
+        title="Loop",
+        json_schema_extra={
+            "examples": [
+                {"over": "{{ trigger.urls }}", "batch_size": 5, "on_item_error": "continue"}
+            ]
+        },
+    )
 
     over: Text = Field(
         description="A template giving the array to loop over, e.g. {{ steps.list.output.links }}"
@@ -76,13 +83,21 @@ class LoopStepDoc(_Doc):
     model_config = ConfigDict(
         title="Loop step",
         json_schema_extra={
+            "examples": [
+                {
+                    "id": "links",
+                    "loop": {"over": "{{ trigger.urls }}"},
+                    "action": "bitly.shorten_link",
+                    "inputs": {"long_url": "{{ item }}"},
+                }
+            ],
             "oneOf": [
                 {"required": ["action"], "not": {"required": ["steps"]}},
                 {
                     "required": ["steps"],
                     "not": {"anyOf": [{"required": ["action"]}, {"required": ["inputs"]}]},
                 },
-            ]
+            ],
         },
     )
 
@@ -162,7 +177,17 @@ class Aggregation(_Doc):
 class AggregateDoc(_Doc):
     """An array, and the fields to compute from it."""
 
-    model_config = ConfigDict(title="Aggregate")
+    model_config = ConfigDict(
+        title="Aggregate",
+        json_schema_extra={
+            "examples": [
+                {
+                    "over": "{{ steps.metrics.output }}",
+                    "fields": {"clicks": {"sum": "total_clicks"}},
+                }
+            ]
+        },
+    )
 
     over: Text = Field(
         description="A template giving the array, e.g. {{ steps.metrics.output.items }}"
@@ -176,7 +201,20 @@ class AggregateStepDoc(_Doc):
     """Summarises an array (usually a loop's items) without calling any API: sums, counts,
     top-N lists."""
 
-    model_config = ConfigDict(title="Aggregate step")
+    model_config = ConfigDict(
+        title="Aggregate step",
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "totals",
+                    "aggregate": {
+                        "over": "{{ steps.links.output }}",
+                        "fields": {"n": {"count": True}},
+                    },
+                }
+            ]
+        },
+    )
 
     id: StepId = Field(description=_STEP_ID)
     description: Text | None = Field(default=None, description=_DESCRIPTION)
@@ -206,7 +244,17 @@ class Trigger(_Doc):
     """The payload a run starts from: a sample used when no --trigger is given, and
     optionally a JSON Schema the payload must satisfy."""
 
-    model_config = ConfigDict(title="Trigger")
+    model_config = ConfigDict(
+        title="Trigger",
+        json_schema_extra={
+            "examples": [
+                {
+                    "sample": {"urls": ["https://example.com/a"]},
+                    "schema": {"type": "object", "required": ["urls"]},
+                }
+            ]
+        },
+    )
 
     sample: Any = Field(default=None, description="The payload used when none is given.")
     schema_: Annotated[dict[str, Any], Strict()] | None = Field(

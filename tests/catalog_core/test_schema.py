@@ -133,3 +133,12 @@ def test_the_workflow_example_passes_the_model() -> None:
 
     (example,) = (WorkflowDoc.model_config.get("json_schema_extra") or {})["examples"]
     assert _schema_errors(example) == []
+
+
+def test_every_definition_is_described_and_shows_an_example() -> None:
+    for path, text in generated().items():
+        for name, schema in json.loads(text)["$defs"].items():
+            assert schema.get("description"), f"{path.name} {name} has no description"
+            properties = schema.get("properties", {}).values()
+            shown = "examples" in schema or any("examples" in p for p in properties)
+            assert shown, f"{path.name} {name} has no example"
