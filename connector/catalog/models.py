@@ -12,7 +12,7 @@ belongs to (for app-level notes and shared output shapes), and its compiled inpu
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any, Final, Literal, Self
@@ -47,6 +47,7 @@ __all__ = [
     "RateLimits",
     "RequestSpec",
     "SandboxSpec",
+    "optional_fields",
 ]
 
 
@@ -263,17 +264,12 @@ class Bucket(Model):
 
 class RateLimits(Model):
     """Budgets shared by every call to the app. Actions without rate_limit.bucket count
-    against per_minute/per_hour; actions naming a bucket count against that bucket instead.
-
-    The one definition of the rate-limit shape: the engine's pacing reads it as it is
-    (`connector.engine.rate_budget.RateLimitSpec` adds only what a run learns elsewhere).
-    """
+    against the app-wide windows; actions naming a bucket count against that bucket instead.
+    The engine paces by a RateLimitSpec built from these (connector/engine/rate_limits.py)."""
 
     model_config = ConfigDict(title="Rate limits")
 
-    concurrency: Count | None = Field(
-        default=None, description="Most requests in flight at once.", examples=[5]
-    )
+    concurrency: Count = Field(description="Most requests in flight at once.", examples=[5])
     per_second: Count | None = Field(
         default=None, description="Requests a second; absent means not limited."
     )
@@ -283,15 +279,28 @@ class RateLimits(Model):
     per_hour: Count | None = Field(
         default=None, description="Requests an hour; absent means not limited."
     )
+    per_month: Count | None = Field(
+        default=None, description="Requests a calendar month (UTC); absent means not limited."
+    )
+    windows: Literal["fixed", "sliding"] = Field(
+        default="sliding",
+        description="How the API counts its windows: fixed = calendar windows aligned on the "
+        "clock (a minute starts at :00), sliding = at most N in any interval of the window's "
+        "length. Sliding (the default) is safe under any alignment; fixed uses each window's "
+        "allowance as soon as it opens.",
+        examples=["fixed"],
+    )
+    learn: Annotated[str, Strict(), Field(pattern=r"^[A-Za-z_][A-Za-z0-9_.]*$")] | None = Field(
+        default=None,
+        description="Python module that reads the account's real limits from the API "
+        "(functions platform_limits, plan_limits, plan_use); its figures replace "
+        "per_minute/per_hour.",
+        examples=["actions.bitly.limits"],
+    )
     buckets: dict[str, Bucket] = Field(
         default_factory=dict,
         description="Named budgets for groups of endpoints (e.g. link creation).",
     )
-
-    def __hash__(self) -> int:
-        # Budgets are shared per (app, credential, limits): the limits must be a dict key.
-        fields = tuple((k, v) for k, v in self.__dict__.items() if k != "buckets")
-        return hash((type(self), fields, tuple(sorted(self.buckets.items()))))
 
 
 class SandboxSpec(Model):
@@ -628,6 +637,20 @@ class ActionSpec(Model):
     def all_notes(self) -> tuple[Note, ...]:
         """The action's own notes, then the notes its app declares for every action."""
         return self.notes + (self._app_spec.notes if self._app_spec else ())
+
+
+def optional_fields(model: type[BaseModel], names: Iterable[str] | None = None) -> dict[str, Any]:
+    """`model`'s fields (all, or `names`), each with its type, bounds and description but
+    optional: for create_model, to derive a "give only what you change" shape from a model
+    instead of writing it again."""
+    out: dict[str, Any] = {}
+    for name in names if names is not None else model.model_fields:
+        info = model.model_fields[name]
+        annotation: Any = info.annotation
+        optional = annotation | None
+        annotated = Annotated[optional, *info.metadata] if info.metadata else optional
+        out[name] = (annotated, Field(default=None, description=info.description))
+    return out
 
 
 #: the cached properties of ActionSpec, dropped when it is bound again or copied

@@ -2,14 +2,16 @@
 
 Waits grow exponentially with proportional jitter, but never end before the window the
 server named (Retry-After or a throttle window): a short fixed wait would only hit the same
-closed window again. Randomness is injected so tests can pin the jitter.
+closed window again. `max_wait` bounds that: a server asking for 48 minutes fails the item
+as throttled rather than holding the run silently. Randomness is injected so tests can pin
+the jitter.
 """
 
 from __future__ import annotations
 
 import random
 from collections.abc import Mapping
-from typing import Annotated, Any, Optional, Protocol
+from typing import Annotated, Any, Protocol
 
 from pydantic import (
     BaseModel,
@@ -20,14 +22,16 @@ from pydantic import (
     create_model,
     model_validator,
 )
-from pydantic.fields import FieldInfo
 
+from connector.catalog.models import optional_fields
 from connector.errors import ActionError, InvalidConfiguration
 
-__all__ = ["MAX_ATTEMPTS", "RandomSource", "RetryPolicy", "RetrySettings"]
+__all__ = ["MAX_ATTEMPTS", "MAX_WAIT_LIMIT", "RandomSource", "RetryPolicy", "RetrySettings"]
 
 #: The hard ceiling the product promises: never more than 5 attempts of one call.
 MAX_ATTEMPTS = 5
+#: the largest `max_wait` (and delay) a policy takes, seconds: a day
+MAX_WAIT_LIMIT = 86_400.0
 
 
 class RandomSource(Protocol):
@@ -45,6 +49,8 @@ class RetryPolicy(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
         frozen=True,
+        # NaN passes every comparison (each wait would become max_delay); inf is no wait
+        allow_inf_nan=False,
         title="Retry policy",
         json_schema_extra={
             "examples": [
@@ -74,6 +80,11 @@ class RetryPolicy(BaseModel):
     jitter: Annotated[float, Strict(), Field(ge=0, le=1)] = Field(
         default=0.2, description="Random spread of each wait, as a fraction of it."
     )
+    max_wait: Annotated[float, Strict(), Field(ge=0, le=MAX_WAIT_LIMIT)] | None = Field(
+        default=None,
+        description="The longest wait, in seconds, accepted before a retry (a server's "
+        "Retry-After included); a longer one fails the item as throttled instead of waiting.",
+    )
 
     def __init__(self, **values: Any) -> None:
         try:
@@ -97,7 +108,12 @@ class RetryPolicy(BaseModel):
             raise InvalidConfiguration(exc.message, where=where) from None
 
     def to_dict(self) -> dict[str, Any]:
-        return self.model_dump()
+        return self.model_dump(exclude_none=True)
+
+    def wait_limit(self, cap: float | None = None) -> float | None:
+        """The longest wait accepted: `max_wait`, or a run-wide `cap` when tighter."""
+        limits = [v for v in (self.max_wait, cap) if v is not None]
+        return min(limits) if limits else None
 
     def tightened(self, override: Mapping[str, Any] | None, where: str = "retry") -> RetryPolicy:
         """This policy with a step's override applied; a step may lower, never raise, attempts."""
@@ -142,7 +158,11 @@ def _problems(error: ValidationError) -> str:
         for rule in info.metadata if info else ():
             low = getattr(rule, "ge", None) if getattr(rule, "ge", None) is not None else low
             high = getattr(rule, "le", None) if getattr(rule, "le", None) is not None else high
-        if item["type"] in ("greater_than_equal", "less_than_equal") and low is not None:
+        value = item.get("input")
+        absurd = isinstance(value, int | float) and abs(value) > MAX_WAIT_LIMIT
+        if item["type"] == "finite_number" or (absurd and name != "max_attempts"):
+            out.append(f"{name} must be a finite number up to {MAX_WAIT_LIMIT:g}")
+        elif item["type"] in ("greater_than_equal", "less_than_equal") and low is not None:
             bounds = f"between {low} and {high}" if high is not None else f">= {low}"
             out.append(f"{name} must be {bounds}, not {item['input']}")
         elif item["type"] == "value_error":
@@ -152,14 +172,6 @@ def _problems(error: ValidationError) -> str:
     return "; ".join(out)
 
 
-def _optional(info: FieldInfo) -> Any:
-    """A field of RetryPolicy, with its bounds and description, that may be left out."""
-    return (
-        Annotated[Optional[info.annotation], *info.metadata],  # noqa: UP045 - a runtime type
-        Field(default=None, description=info.description),
-    )
-
-
 #: A step's `retry` override, and the workflow's `retry` block as written: the keys of
 #: RetryPolicy, each optional (what is left out comes from the workflow, or the defaults).
 RetrySettings: type[BaseModel] = create_model(
@@ -167,9 +179,10 @@ RetrySettings: type[BaseModel] = create_model(
     __config__=ConfigDict(
         extra="forbid",
         frozen=True,
+        allow_inf_nan=False,
         title="Retry settings",
         json_schema_extra={"examples": [{"max_attempts": 2}, {"initial_delay": 0.5}]},
     ),
     __doc__=RetryPolicy.__doc__,
-    **{name: _optional(info) for name, info in RetryPolicy.model_fields.items()},
+    **optional_fields(RetryPolicy),
 )

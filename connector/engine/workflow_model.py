@@ -9,8 +9,18 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Strict, Tag, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Strict,
+    Tag,
+    create_model,
+    model_validator,
+)
 
+from connector.catalog.models import RateLimits, optional_fields
 from connector.engine.retry_policy import RetrySettings
 
 __all__ = [
@@ -262,6 +272,32 @@ class Trigger(_Doc):
     )
 
 
+class _SomeLimit(_Doc):
+    model_config = ConfigDict(
+        title="Rate limit settings",
+        json_schema_extra={"minProperties": 1, "examples": [{"per_minute": 50}]},
+    )
+
+    @model_validator(mode="after")
+    def _at_least_one(self) -> _SomeLimit:
+        if not self.model_fields_set:
+            raise ValueError("give at least one limit")
+        return self
+
+
+#: An app's limits for a workflow's runs: the figures of the manifest's rate_limits that a
+#: user may lower, each optional.
+RateLimitSettings: type[BaseModel] = create_model(
+    "RateLimitSettings",
+    __base__=_SomeLimit,
+    __doc__="Rate limits for one app in this workflow's runs; the lowest of these, the "
+    "connection's, the environment's and the API's wins.",
+    **optional_fields(
+        RateLimits, ("concurrency", "per_second", "per_minute", "per_hour", "per_month")
+    ),
+)
+
+
 class WorkflowDoc(_Doc):
     """A workflow: a trigger, a retry policy, steps (actions, loops, aggregates) and an output
     mapping. Strings may hold templates ({{ trigger.x }}, {{ steps.<id>.output }}, and inside
@@ -311,4 +347,9 @@ class WorkflowDoc(_Doc):
         default=None,
         description="What the run returns: any JSON, with templates rendered against the "
         "finished steps.",
+    )
+    limits: dict[str, RateLimitSettings] = Field(  # type: ignore[valid-type]
+        default_factory=dict,
+        description="Rate limits per app for this workflow's runs (app name -> limits); the "
+        "lowest of these, the connection's, the environment's and the API's wins.",
     )
