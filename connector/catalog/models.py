@@ -96,6 +96,14 @@ class Note:
 
 
 @dataclass(frozen=True)
+class WriteSafetySpec:
+    """How a lost write is resolved (see connector/engine/writes.py)."""
+
+    strategy: str
+    key_input: str | None = None
+
+
+@dataclass(frozen=True)
 class ActionSpec:
     app: str
     key: str
@@ -113,6 +121,7 @@ class ActionSpec:
     sample_request: dict[str, Any]
     notes: tuple[Note, ...]
     source: Path | None = None
+    write_safety: WriteSafetySpec | None = None
 
     @property
     def id(self) -> str:
@@ -215,10 +224,12 @@ SCHEMA_FIELDS: Final[dict[str, tuple[type, dict[str, str]]]] = {
             for k in (
                 "key", "name", "description", "kind", "idempotent", "inputs", "request",
                 "handler", "reconcile", "rate_limit", "sample_request", "notes",
+                "write_safety",
             )
         }
         | {"output": "output_schema"},
     ),
+    "write_safety": (WriteSafetySpec, {"strategy": "strategy", "key_input": "key_input"}),
     "output": (ActionSpec, {"schema": "output_schema", "sample": "output_sample"}),
     "input": (
         InputSpec,
@@ -280,6 +291,11 @@ def action_from_dict(app: str, d: dict[str, Any], source: Path | None = None) ->
         sample_request=d["sample_request"],
         notes=tuple(Note(n["question"], n["answer"]) for n in d["notes"]),
         source=source,
+        write_safety=(
+            WriteSafetySpec(d["write_safety"]["strategy"], d["write_safety"].get("key_input"))
+            if d.get("write_safety")
+            else None
+        ),
     )
 
 
