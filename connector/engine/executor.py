@@ -97,24 +97,28 @@ class Engine:
         lineage = self.runlog.lineage_of(parent_run_id) if parent_run_id else run_id
         self._lineages[run_id] = (lineage, dict(resolve or {}))
         context: dict[str, Any] = {"trigger": trigger, "steps": {}}
+        current: str | None = None
         try:
             for position, step in enumerate(workflow.steps):
+                current = step.id
                 output = await self._step(run_id, position, step, context, reuse)
                 context["steps"][step.id] = {"output": output}
             output = self._render_output(workflow, context)
         except StepFailed as failed:
             return self._finish(run_id, started, "failed", None, failed.error, failed.step_id)
         except RunLogError as exc:
-            return self._log_failed(run_id, started, exc)
+            return self._log_failed(run_id, started, exc, current)
         finally:
             self._lineages.pop(run_id, None)
         return self._finish(run_id, started, "succeeded", output, None, None)
 
-    def _log_failed(self, run_id: str, started: float, exc: RunLogError) -> RunResult:
+    def _log_failed(
+        self, run_id: str, started: float, exc: RunLogError, step_id: str | None
+    ) -> RunResult:
         """The run log could not be written: the run stopped before sending anything more.
         The failure is recorded if the log takes it (exit 1), else raised (exit 2)."""
         try:
-            return self._finish(run_id, started, "failed", None, error_dict(exc), None)
+            return self._finish(run_id, started, "failed", None, error_dict(exc), step_id)
         except RunLogError:
             raise exc from None
 

@@ -207,6 +207,10 @@ class RunLog:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise runlog_error(exc, self.path, "creating its directory") from None
+        if self.path.is_file() and not os.access(self.path, os.W_OK):
+            # sqlite3 would open it and fail at the first write, mid-run.
+            denied = PermissionError("no write permission: attempt to write a readonly file")
+            raise runlog_error(denied, self.path, "opening it to record runs") from None
         db: sqlite3.Connection | None = None
         try:
             db = sqlite3.connect(str(self.path), timeout=30, isolation_level=None)
