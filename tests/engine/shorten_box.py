@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from hypothesis import HealthCheck, settings
 
 from connector.sandbox import shorten_dev
 from connector.sandbox.config import DEMO_SHORTEN_KEY, SandboxConfig
@@ -29,7 +30,9 @@ class ShortenBox:
 
     def __init__(self, faults: Faults | None = None) -> None:
         self.controls = Controls(faults=faults or Faults())
-        self.app = shorten_dev.create_app(SandboxConfig(seed=None, controls=self.controls))
+        self.app = shorten_dev.create_app(
+            SandboxConfig(seed=None, controls=self.controls), creation_limit_per_hour=1_000_000
+        )
         self.server = BackgroundServer(self.app)
 
     def __enter__(self) -> ShortenBox:
@@ -54,14 +57,7 @@ class ShortenBox:
         return env
 
     def links(self, prefix: str) -> list[tuple[str, str, str]]:
-        """(slug, destination, status) of every link whose destination starts with prefix."""
-        store = self.app.state.store
-        with store.lock:
-            rows = store.conn.execute(
-                "SELECT slug, destination_url, status FROM links WHERE destination_url LIKE ?",
-                (prefix + "%",),
-            ).fetchall()
-        return [(str(a), str(b), str(c)) for a, b, c in rows]
+        return stored_links(self.app, prefix)
 
     def per_destination(self, prefix: str) -> Counter[str]:
         return Counter(dest for _, dest, _ in self.links(prefix))
@@ -70,7 +66,37 @@ class ShortenBox:
         return int(self.app.state.counts.get(key, 0))
 
 
-def create_workflow(path: Path, *, retry: dict[str, Any] | None = None, batch: int = 1) -> Path:
+def stored_links(app: Any, prefix: str) -> list[tuple[str, str, str]]:
+    """(slug, destination, status) of every link in a shorten.dev sandbox app whose
+    destination starts with `prefix`."""
+    store = app.state.store
+    with store.lock:
+        rows = store.conn.execute(
+            "SELECT slug, destination_url, status FROM links WHERE destination_url LIKE ?",
+            (prefix + "%",),
+        ).fetchall()
+    return [(str(a), str(b), str(c)) for a, b, c in rows]
+
+
+#: hypothesis settings of the duplicate-write properties: a few fixed examples, no database
+few_examples = settings(
+    max_examples=3,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+
+
+def create_workflow(
+    path: Path,
+    *,
+    retry: dict[str, Any] | None = None,
+    batch: int = 1,
+    action: str = "shorten_dev.create_link",
+    inputs: dict[str, Any] | None = None,
+) -> Path:
+    """A loop of creates over `trigger.urls` (or whatever `inputs` make of each item)."""
     doc = {
         "name": "one link per URL",
         "retry": retry or FAST_RETRY,
@@ -82,8 +108,8 @@ def create_workflow(path: Path, *, retry: dict[str, Any] | None = None, batch: i
                     "batch_size": batch,
                     "on_item_error": "continue",
                 },
-                "action": "shorten_dev.create_link",
-                "inputs": {"destination_url": "{{ item }}"},
+                "action": action,
+                "inputs": inputs or {"destination_url": "{{ item }}"},
             }
         ],
     }

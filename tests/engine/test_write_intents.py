@@ -265,3 +265,17 @@ def test_fill_keys_only_where_empty_and_reuses_earlier_keys() -> None:
     again, same = fill_keys(links, "links[].s", keys)
     assert again == filled and same == keys
     assert WriteSafety("client_key", "slug").can_check and not WriteSafety("resend").guarded
+
+
+def test_an_action_step_outside_a_loop_is_guarded_too(engine, catalog, runner, clock) -> None:
+    runner.plan("fake.create", "a", LOST)
+    doc = {"name": "one", "steps": [{"id": "c", "action": "fake.create", "inputs": {"key": "a"}}]}
+    wf = validate_workflow(doc, catalog)
+    first = clock.run(engine.run(wf, {}))
+    assert first.error["kind"] == "outcome_unknown"
+    assert _intents(engine.runlog) == {("c", -1): "unknown"}
+    second = clock.run(retry_run(engine, first.run_id))
+    assert second.error["kind"] == "outcome_unknown" and len(runner.calls) == 1
+    assert "--resolve c=applied" in second.error["message"]
+    third = clock.run(retry_run(engine, second.run_id, resolve={"c": "not-applied"}))
+    assert third.ok and len(runner.calls) == 2
