@@ -244,12 +244,15 @@ async def guarded_call(
 
     fp = fingerprint(action_id, inputs)
     intent = intents.get(target, fp)
-    keys = intent.keys if intent is not None else None
+    is_open = intent is not None and intent.state in ("pending", "unknown")
+    # An open write is sent again (if at all) under its first key, so that a duplicate is
+    # refused by the API; one that provably failed (a slug taken by someone) gets new keys.
+    keys = intent.keys if intent is not None and is_open else None
     reconcile_first = False
     if intent is not None and intent.state == "applied":
         note = _note("applied_earlier", intent.run_id, now)
         return CallOutcome(output=intent.output, attempts=[note])
-    if intent is not None and intent.state in ("pending", "unknown"):
+    if intent is not None and is_open:
         if target.resolution == "applied":
             intents.resolve(target, fp, "applied", run_id=target.run_id, at=now())
             note = _note("resolved_applied", intent.run_id, now)

@@ -216,3 +216,39 @@ def test_full_run_log_stops_the_run_before_the_next_write(
         assert code == 0, capsys.readouterr()
         assert_log_agrees_with_store(box, home / "runs.db", PREFIX, wanted)
         assert box.count("POST /api/v1/links") == 12
+
+
+def test_item_stopped_as_outcome_unknown_is_read_back_by_the_retry_not_resent(
+    tmp_path: Path,
+) -> None:
+    # As found: a retry resent every item that had stopped as outcome_unknown.
+    home, wanted = tmp_path / "home", urls(PREFIX, 12)
+    db = home / "runs.db"
+    with ShortenBox() as box:
+        # Writes applied and their answers lost, and the read-backs cut off too: one attempt
+        # each, so some items end with nobody knowing whether their link exists.
+        box.set_faults(lost_write_rate=0.6, drop_rate=0.6, seed=11)
+        wf = create_workflow(tmp_path / "wf.yaml", retry={**FAST_RETRY, "max_attempts": 1})
+        first = cli(
+            "run", str(wf), "--trigger", json.dumps({"urls": wanted}), "--home", str(home),
+            env=box.env,
+        )  # fmt: skip
+        assert first.returncode == 1, first.stderr + first.stdout
+        unknown = sorted(i for i, (state, _) in intents(db).items() if state == "unknown")
+        assert unknown, intents(db)
+        landed = box.per_destination(PREFIX)
+        assert any(landed[wanted[i]] == 1 for i in unknown)  # some of them did land
+        parent = _run_id(db)
+        shown = cli("runs", "show", parent, "--home", str(home), env=box.env)
+        assert f"each[{unknown[0]}]: shorten_dev.create_link unknown" in shown.stdout
+
+        box.set_faults()
+        retried = cli("runs", "retry", parent, "--json", "--home", str(home), env=box.env)
+        assert retried.returncode == 0, retried.stderr + retried.stdout
+        assert_log_agrees_with_store(box, db, PREFIX, wanted)
+        child = json.loads(retried.stdout)["run_id"]
+    for idx in unknown:
+        ((attempts,),) = read(
+            db, "SELECT attempts_json FROM loop_items WHERE run_id=? AND idx=?", (child, idx)
+        )
+        assert json.loads(attempts)[0]["call"] == "reconcile", (idx, attempts)

@@ -279,3 +279,36 @@ def test_an_action_step_outside_a_loop_is_guarded_too(engine, catalog, runner, c
     assert "--resolve c=applied" in second.error["message"]
     third = clock.run(retry_run(engine, second.run_id, resolve={"c": "not-applied"}))
     assert third.ok and len(runner.calls) == 2
+
+
+def test_client_keys_kept_for_an_open_write_renewed_after_a_failed_one(tmp_path) -> None:
+    from connector.engine.intents import IntentLog
+    from connector.engine.writes import WriteTarget, guarded_call
+
+    log = RunLog(tmp_path / "runs.db")
+    intents: IntentLog = log.intents
+    sent: list[str] = []
+
+    async def send(inputs: dict[str, Any], reconcile_first: bool) -> Any:
+        from connector.engine.attempts import CallOutcome
+
+        sent.append(inputs["slug"])
+        error = LOST if len(sent) == 1 else InvalidInput("taken") if len(sent) == 2 else None
+        return CallOutcome(
+            output=None if error else {"ok": 1}, error=error, unresolved=len(sent) == 1
+        )
+
+    safety = WriteSafety("client_key", "slug")
+
+    def call(run_id: str) -> Any:
+        target = WriteTarget("L", run_id, "s")
+        return asyncio.run(
+            guarded_call(intents=intents, action_id="a.b", safety=safety, inputs={"u": 1},
+                         target=target, send=send, now=lambda: 1.0, where=None)
+        )  # fmt: skip
+
+    call("r1")  # lost: unknown, under its first key
+    call("r2")  # the same write again: the same key (a duplicate would be refused)
+    call("r3")  # that one provably failed: a new key
+    assert sent[0] == sent[1] != sent[2]
+    log.close()
