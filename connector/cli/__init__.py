@@ -29,7 +29,8 @@ _COMMAND_MODULES = (
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="connector",
-        description="Bitly and shorten.dev connector: catalog, runtime and sandbox servers.",
+        description="Workflow-automation connector: catalog, runtime and sandbox servers of the "
+        "installed apps.",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in _COMMAND_MODULES:

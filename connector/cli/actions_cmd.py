@@ -16,6 +16,7 @@ from typing import Any
 
 from connector.errors import ConnectorError, InvalidInput
 from connector.redact import redact
+from connector.safe_load import load_json
 
 __all__ = ["parse_inputs", "register", "run_action"]
 
@@ -54,10 +55,7 @@ def register(subparsers: Any) -> None:
 def _json_object(text: str | None, flag: str) -> dict[str, Any]:
     if text is None:
         return {}
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InvalidInput(f"{flag} is not valid JSON ({exc.msg} at column {exc.colno})") from None
+    value = load_json(text, flag)
     if not isinstance(value, dict):
         raise InvalidInput(f"{flag} must be a JSON object, not {type(value).__name__}")
     return value

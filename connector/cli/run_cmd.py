@@ -22,8 +22,9 @@ from connector.engine.executor import RunResult
 from connector.engine.progress import for_stream
 from connector.engine.report import render_run, render_runs, render_value
 from connector.engine.runlog import RunLog, default_home
-from connector.errors import AlreadyRetried, InvalidInput
+from connector.errors import AlreadyRetried
 from connector.redact import redact, redact_obj
+from connector.safe_load import load_json, read_text
 
 __all__ = ["register"]
 
@@ -75,18 +76,9 @@ def _home(args: argparse.Namespace) -> Path:
 def _trigger(value: str | None) -> Any:
     if value is None:
         return None
-    text = value
     if value.startswith("@"):
-        try:
-            text = Path(value[1:]).read_text(encoding="utf-8")
-        except OSError as exc:
-            raise InvalidInput(f"cannot read the trigger file: {exc}", where="--trigger") from None
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InvalidInput(
-            f"not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})", where="--trigger"
-        ) from None
+        return load_json(read_text(value[1:], what="trigger file"), value[1:])
+    return load_json(value, "--trigger")
 
 
 @contextlib.contextmanager

@@ -18,11 +18,11 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema
-import yaml
 
 from connector.engine.protocols import CatalogLike
 from connector.engine.retry_policy import RetryPolicy
 from connector.errors import ConnectorError, FieldError, InvalidConfiguration, InvalidInput
+from connector.safe_load import load_yaml, read_text
 
 __all__ = [
     "ActionStep",
@@ -125,16 +125,10 @@ def workflow_schema() -> dict[str, Any]:
 def parse_workflow_text(text: str, source: str = "<workflow>") -> dict[str, Any]:
     """YAML or JSON text -> a dict; syntax errors name the line and column."""
     try:
-        doc = yaml.safe_load(text)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark else source
-        problem = " ".join(p for p in (exc.context, exc.problem) if p) or "syntax error"
-        raise WorkflowInvalid(
-            [FieldError("syntax", f"YAML/JSON syntax error: {problem}")], where=where
-        ) from None
-    except yaml.YAMLError as exc:
-        raise WorkflowInvalid([FieldError("syntax", str(exc))], where=source) from None
+        doc = load_yaml(text, source)
+    except InvalidInput as exc:
+        # Bounds and syntax (connector.safe_load): one problem, located by line.
+        raise WorkflowInvalid([FieldError("syntax", exc.message)], where=exc.where) from None
     if not isinstance(doc, dict):
         raise WorkflowInvalid(
             [FieldError("(document)", "a workflow must be a mapping with name and steps")],
@@ -144,13 +138,10 @@ def parse_workflow_text(text: str, source: str = "<workflow>") -> dict[str, Any]
 
 
 def load_workflow(path: str | Path, catalog: CatalogLike) -> Workflow:
-    path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InvalidConfiguration("workflow file not found", where=str(path)) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InvalidConfiguration(f"cannot read the workflow: {exc}", where=str(path)) from None
+        text = read_text(path, what="workflow file")
+    except InvalidInput as exc:
+        raise InvalidConfiguration(exc.message, where=exc.where) from None
     return validate_workflow(parse_workflow_text(text, str(path)), catalog, source=str(path))
 
 
