@@ -62,7 +62,8 @@ def runlog_error(exc: BaseException, path: Path | str, doing: str) -> RunLogErro
         if any(word in lowered for word in words):
             what, fix = cause, remedy
             break
-    return RunLogError(f"the run log {what} while {doing} ({text}); {fix}", where=str(path))
+    said = "" if text.lower() in what else f" ({text})"
+    return RunLogError(f"the run log {what} while {doing}{said}; {fix}", where=str(path))
 
 
 class _HasPath(Protocol):

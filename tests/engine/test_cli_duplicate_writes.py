@@ -6,8 +6,11 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import signal
 import sqlite3
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -20,6 +23,7 @@ from connector.engine.runlog_errors import translated
 
 from .shorten_box import (
     FAST_RETRY,
+    ROOT,
     ShortenBox,
     assert_log_agrees_with_store,
     cli,
@@ -252,3 +256,38 @@ def test_item_stopped_as_outcome_unknown_is_read_back_by_the_retry_not_resent(
             db, "SELECT attempts_json FROM loop_items WHERE run_id=? AND idx=?", (child, idx)
         )
         assert json.loads(attempts)[0]["call"] == "reconcile", (idx, attempts)
+
+
+def _small_disk() -> None:  # pragma: no cover - runs in the child before exec
+    # Files may not grow past 200 kB: writes past it fail as on a full disk (EFBIG, the
+    # signal that would otherwise kill the process ignored).
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (200_000, 200_000))
+
+
+def test_a_real_write_failure_of_the_run_log_stops_the_run_and_the_retry_completes_it(
+    tmp_path: Path,
+) -> None:
+    home, wanted = tmp_path / "home", urls(PREFIX, 40)
+    db = home / "runs.db"
+    with ShortenBox() as box:
+        wf = create_workflow(tmp_path / "wf.yaml")
+        done = subprocess.run(
+            [sys.executable, "-m", "connector", "run", str(wf), "--trigger",
+             json.dumps({"urls": wanted}), "--home", str(home)],
+            cwd=ROOT, env=box.env, capture_output=True, text=True, timeout=120,
+            preexec_fn=_small_disk,
+        )  # fmt: skip
+        assert done.returncode in (1, 2), done.stdout + done.stderr
+        assert "Traceback" not in done.stdout + done.stderr
+        shown = done.stdout if done.returncode == 1 else done.stderr
+        assert f"{db}: the run log could not be written" in shown, shown
+        # Every link that exists has its write recorded; nothing was sent unrecorded.
+        made = box.per_destination(PREFIX)
+        assert 0 < len(made) < len(wanted) and set(made.values()) == {1}
+        assert {wanted[i] for i, (state, _) in intents(db).items() if state == "applied"} == set(
+            made
+        )
+        retried = cli("runs", "retry", _run_id(db), "--home", str(home), env=box.env)
+        assert retried.returncode == 0, retried.stderr + retried.stdout
+        assert_log_agrees_with_store(box, db, PREFIX, wanted)
