@@ -202,6 +202,9 @@ def _retry(args: argparse.Namespace) -> int:
             result = asyncio.run(go(base_urls, creds))
     except AlreadyRetried as exc:
         if not args.follow:
+            if args.json:  # the child's id, for a script to follow
+                print(json.dumps({"retried_as": exc.child_run_id, "error": str(exc)}))
+                return exc.exit_code
             raise
         print(f"run {args.run_id} was already retried as run {exc.child_run_id}; following it",
               file=sys.stderr)  # fmt: skip

@@ -90,6 +90,8 @@ def test_retry_twice_at_once_and_again_after_runs_once(tmp_path: Path) -> None:
 
         again = cli("runs", "retry", parent, "--home", str(home), env=box.env)
         assert again.returncode == 1 and f"already retried as run {child}" in again.stderr
+        as_json = cli("runs", "retry", parent, "--json", "--home", str(home), env=box.env)
+        assert as_json.returncode == 1 and json.loads(as_json.stdout)["retried_as"] == child
         followed = cli("runs", "retry", parent, "--follow", "--json", "--home", str(home),
                        env=box.env)  # fmt: skip
         assert followed.returncode == 0, followed.stderr
