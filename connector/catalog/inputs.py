@@ -94,10 +94,16 @@ def _number(value: Any) -> int | float:
     return result
 
 
+#: JSON's exact integers: past this an API reading the value as a double gets another number
+_MAX_SAFE_INTEGER = 2**53 - 1
+
+
 def _integer(value: Any) -> int:
     result = _number(value)
     if isinstance(result, float):
         raise _Bad("")
+    if abs(result) > _MAX_SAFE_INTEGER:
+        raise _Bad(f"an integer between -{_MAX_SAFE_INTEGER} and {_MAX_SAFE_INTEGER}")
     return result
 
 

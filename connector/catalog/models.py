@@ -168,6 +168,12 @@ class RateLimits:
     per_minute: int | None = None
     per_hour: int | None = None
     buckets: dict[str, Bucket] = field(default_factory=dict)
+    per_second: int | None = None
+    per_month: int | None = None
+    #: how the API counts windows: "fixed" (clock-aligned) or "sliding"
+    windows: str = "sliding"
+    #: module that learns the account's real limits from the API
+    learn: str | None = None
 
 
 @dataclass(frozen=True)
@@ -217,7 +223,14 @@ SCHEMA_FIELDS: Final[dict[str, tuple[type, dict[str, str]]]] = {
         | {k: k for k in ("code", "code_pattern", "header", "error", "retry_after_default")},
     ),
     "rate_limits": (
-        RateLimits, {k: k for k in ("concurrency", "per_minute", "per_hour", "buckets")}
+        RateLimits,
+        {
+            k: k
+            for k in (
+                "concurrency", "per_minute", "per_hour", "buckets", "per_second",
+                "per_month", "windows", "learn",
+            )
+        },
     ),
     "bucket": (Bucket, {"per_minute": "per_minute", "per_hour": "per_hour"}),
     "sandbox": (SandboxSpec, {"command": "command", "base_url": "base_url"}),
@@ -332,6 +345,10 @@ def app_from_dict(key: str, d: dict[str, Any], source: Path | None = None) -> Ap
             per_minute=rl.get("per_minute"),
             per_hour=rl.get("per_hour"),
             buckets={k: Bucket(**v) for k, v in (rl.get("buckets") or {}).items()},
+            per_second=rl.get("per_second"),
+            per_month=rl.get("per_month"),
+            windows=rl.get("windows", "sliding"),
+            learn=rl.get("learn"),
         ),
         sandbox=SandboxSpec(**d["sandbox"]),
         key=key,

@@ -18,9 +18,10 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from connector.engine.executor import RunResult
+from connector.engine.executor import Engine, RunResult
 from connector.engine.progress import for_stream
 from connector.engine.report import render_run, render_runs, render_value
+from connector.engine.retry_policy import MAX_WAIT_LIMIT
 from connector.engine.runlog import RunLog, default_home
 from connector.errors import AlreadyRetried
 from connector.redact import redact, redact_obj
@@ -36,13 +37,14 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     run.add_argument("--sandbox", action="store_true", help="run against local sandboxes")
     run.add_argument("--home", type=Path, help="run-log directory (default $CONNECTOR_HOME)")
     run.add_argument("--json", action="store_true", help="print the result as JSON")
+    _max_wait_option(run)
     run.set_defaults(func=_run)
 
     runs = subparsers.add_parser("runs", help="inspect and retry past runs")
     sub = runs.add_subparsers(dest="runs_command", metavar="SUBCOMMAND", required=True)
     ls = sub.add_parser("list", help="recent runs")
     ls.add_argument("--status", choices=["running", "succeeded", "failed", "interrupted"])
-    ls.add_argument("--limit", type=int, default=20)
+    ls.add_argument("--limit", type=_limit, default=20, help=f"at most N runs (1..{MAX_LIST})")
     show = sub.add_parser("show", help="one run: steps, items, attempts, errors")
     show.add_argument("run_id")
     retry = sub.add_parser("retry", help="re-run only what failed or never ran")
@@ -61,12 +63,50 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         action="store_true",
         help="if the run was retried already, wait for that retry and show its result",
     )
+    _max_wait_option(retry)
     for parser in (ls, show, retry):
         parser.add_argument("--home", type=Path, help="run-log directory")
         parser.add_argument("--json", action="store_true", help="JSON output")
     ls.set_defaults(func=_list)
     show.set_defaults(func=_show)
     retry.set_defaults(func=_retry)
+
+
+#: the most runs `runs list` shows at once
+MAX_LIST = 100_000
+
+
+def _limit(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {value[:40]!r}") from None
+    if not 1 <= number <= MAX_LIST:
+        raise argparse.ArgumentTypeError(f"must be between 1 and {MAX_LIST:,}, got {value[:40]}")
+    return number
+
+
+def _seconds(value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected seconds, got {value[:40]!r}") from None
+    if not 0 <= number <= MAX_WAIT_LIMIT:  # also refuses NaN and infinity
+        raise argparse.ArgumentTypeError(
+            f"must be between 0 and {MAX_WAIT_LIMIT:,.0f} seconds, got {value[:40]}"
+        )
+    return number
+
+
+def _max_wait_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--max-wait",
+        type=_seconds,
+        metavar="SECONDS",
+        help="the longest wait before a retry this run accepts (a server's Retry-After "
+        "included); a longer one fails the item as throttled. Waits of 30 s or more are "
+        "announced as they start",
+    )
 
 
 def _home(args: argparse.Namespace) -> Path:
@@ -92,22 +132,36 @@ def _targets(sandbox: bool) -> Iterator[tuple[dict[str, str] | None, dict[str, s
         yield dict(boxes.base_urls), dict(boxes.credentials)
 
 
+def _session(
+    catalog: Any,
+    args: argparse.Namespace,
+    base_urls: dict[str, str] | None,
+    creds: dict[str, str] | None,
+) -> contextlib.AbstractAsyncContextManager[Engine]:
+    """The engine a `run` or `runs retry` command runs with (progress on stderr)."""
+    from connector.engine.session import engine_session
+
+    return engine_session(
+        catalog,
+        _home(args) / "runs.db",
+        base_urls=base_urls,
+        credentials=creds,
+        progress=for_stream(sys.stderr, quiet=args.json),
+        max_wait=args.max_wait,
+    )
+
+
 def _run(args: argparse.Namespace) -> int:
     from connector.catalog import load_catalog
-    from connector.engine.session import engine_session
     from connector.engine.workflow import load_workflow, resolve_trigger
 
     catalog = load_catalog()
     # Everything is checked before the run log is even opened: invalid -> nothing written.
     workflow = load_workflow(args.workflow, catalog)
     trigger = resolve_trigger(workflow, _trigger(args.trigger))
-    home = _home(args)
 
     async def go(base_urls: dict[str, str] | None, creds: dict[str, str] | None) -> RunResult:
-        progress = for_stream(sys.stderr, quiet=args.json)
-        async with engine_session(
-            catalog, home / "runs.db", base_urls=base_urls, credentials=creds, progress=progress
-        ) as engine:
+        async with _session(catalog, args, base_urls, creds) as engine:
             return await engine.run(workflow, trigger)
 
     with _targets(args.sandbox) as (base_urls, creds):
@@ -189,12 +243,7 @@ def _retry(args: argparse.Namespace) -> int:
     resolve = parse_resolutions(args.resolve)  # a malformed pair fails before anything
 
     async def go(base_urls: dict[str, str] | None, creds: dict[str, str] | None) -> RunResult:
-        from connector.engine.session import engine_session
-
-        progress = for_stream(sys.stderr, quiet=args.json)
-        async with engine_session(
-            catalog, home / "runs.db", base_urls=base_urls, credentials=creds, progress=progress
-        ) as engine:
+        async with _session(catalog, args, base_urls, creds) as engine:
             return await retry_run(engine, args.run_id, current=args.current, resolve=resolve)
 
     try:

@@ -12,6 +12,7 @@ from typing import Any
 
 from connector.clock import Clock, SystemClock
 from connector.engine.attempts import CallOutcome, call_action, error_dict
+from connector.engine.limits import check_month, ensure_learned, learn_hook
 from connector.engine.progress import NullProgress, Progress
 from connector.engine.protocols import CatalogLike, RunnerLike
 from connector.engine.rate_budget import RateBudget
@@ -20,7 +21,7 @@ from connector.engine.reuse import ReusePlan
 from connector.engine.runlog import RunLog
 from connector.engine.workflow import ActionStep, AggregateStep, LoopStep, Workflow
 from connector.engine.writes import WriteTarget, guarded_call, write_safety
-from connector.errors import ConnectorError, RunLogError
+from connector.errors import ConnectorError, QuotaExhausted, RunLogError
 
 __all__ = ["Engine", "RunResult", "StepFailed"]
 
@@ -64,8 +65,11 @@ class Engine:
         clock: Clock | None = None,
         rng: RandomSource | None = None,
         progress: Progress | None = None,
+        max_wait: float | None = None,
     ) -> None:
         self.catalog = catalog
+        #: the longest wait before a retry any call of this engine accepts (--max-wait)
+        self.max_wait = max_wait
         self.runner = runner
         self.runlog = runlog
         self.budgets = budgets or {}
@@ -86,6 +90,7 @@ class Engine:
     ) -> RunResult:
         """Run `workflow`; a retry names its parent (and may resolve open writes by label:
         "each[3]" -> "applied" | "not_applied")."""
+        self._apply_workflow_limits(workflow)
         started = self.clock.wall()
         run_id = self.runlog.create_run(
             workflow=workflow.document,
@@ -133,6 +138,67 @@ class Engine:
         resolutions = lineage[1]
         resolution = resolutions.get(base.label) or resolutions.get(base.item_label)
         return WriteTarget(lineage[0], run_id, step_id, index, sub_step, resolution)
+
+    def _apply_workflow_limits(self, workflow: Workflow) -> None:
+        for app, given in workflow.limits.items():
+            budget = self.budgets.get(app)
+            if budget is not None:
+                budget.apply(budget.spec.tightened(given, "workflow"))
+
+    async def learn_limits(self, app: str) -> None:
+        """Pace `app` by the account's own limits, read from its API once per process."""
+        budget = self.budgets.get(app)
+        client = getattr(self.runner, "client", None)
+        credential = getattr(self.runner, "credential", None)
+        spec = self.catalog.apps.get(app)
+        if budget is None:
+            return
+        if not budget.spec.learn or client is None or credential is None or not learn_hook(spec):
+            # nothing to learn: never asked again for this budget
+            budget.learned_at = budget.clock.now()
+            budget.stale = False
+            return
+        where = f"{app}.limits"
+        try:
+            await ensure_learned(app, spec, budget, client(app, where), credential(app, where))
+        except ConnectorError:
+            # Not knowable now (a missing credential, an API error): pace by the declared
+            # figures; the call itself reports what is wrong.
+            return
+
+    async def check_month(self, step: LoopStep, items: int) -> None:
+        """Raise QuotaExhausted, before any request of the loop, when its `items` would
+        exceed what is left of a monthly plan figure of an app the body calls."""
+        if items <= 0:
+            return
+        per_app: dict[str, dict[str, int]] = {}
+        for sub in step.body:
+            action = self.catalog.get(sub.action)
+            hook = learn_hook(self.catalog.apps.get(action.app))
+            budget = self.budgets.get(action.app)
+            if hook is None or budget is None or not budget.spec.learn:
+                continue  # nothing to read, or limits given outright (overrides)
+            request = getattr(action, "request", None)
+            method = getattr(request, "method", "") if request is not None else ""
+            path = getattr(request, "path", "") if request is not None else ""
+            uses = per_app.setdefault(action.app, {})
+            for name in hook.plan_use(method, path):
+                uses[name] = uses.get(name, 0) + 1
+        for app, per_item in per_app.items():
+            client = getattr(self.runner, "client", None)
+            if client is None or not per_item:
+                continue
+            hook = learn_hook(self.catalog.apps.get(app))
+            budget = self.budgets.get(app)
+            if budget is not None and budget.learned_at is None:
+                await self.learn_limits(app)  # its request counts too: before the plan
+            try:
+                figures = await hook.plan_limits(client(app, f"{app}.limits"))  # type: ignore[union-attr]
+            except QuotaExhausted:
+                raise
+            except ConnectorError:
+                continue  # the plan cannot be read: the API will say when it runs out
+            check_month(figures, per_item, items, where=f"steps.{step.id}")
 
     def _finish(
         self,
@@ -297,6 +363,8 @@ class Engine:
         except ConnectorError as exc:
             return None, CallOutcome(error=_located(exc, where))
         budget = self.budgets.get(action.app)
+        if budget is not None and (budget.learned_at is None or budget.stale):
+            await self.learn_limits(action.app)
         limit = getattr(action, "rate_limit", None)
 
         async def send(sent: dict[str, Any], reconcile_first: bool = False) -> CallOutcome:
@@ -311,6 +379,8 @@ class Engine:
                 rng=self.rng,
                 where=where,
                 budget=budget,
+                max_wait=self.max_wait,
+                on_wait=lambda seconds, reason: self.progress.waiting(where, seconds, reason),
                 reconcile_first=reconcile_first,
             )
 

@@ -10,7 +10,7 @@ with a failed item fails: the run pauses there, and a retry re-runs only what di
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from connector.engine.attempts import error_dict
 from connector.engine.runlog import ItemRecord, loop_output_json
@@ -40,6 +40,15 @@ async def run_loop(
     common: dict[str, Any] = {"position": position, "kind": "loop", "definition": step.definition}
     log.write_step(run_id, step.id, status="running", started_at=started, **common)
 
+    def fail_before_items(exc: ConnectorError) -> NoReturn:
+        error = error_dict(exc)
+        log.write_step(
+            run_id, step.id, status="failed", started_at=started,
+            finished_at=engine.clock.wall(), error=error, **common,
+        )  # fmt: skip
+        engine.progress.step_finished(step.id, "failed", f"({exc})")
+        raise StepFailed(step.id, error) from None
+
     try:
         items = render(step.over, context, where=f"steps.{step.id}.loop.over")
         if not isinstance(items, list):
@@ -48,13 +57,7 @@ async def run_loop(
                 where=f"steps.{step.id}.loop.over",
             )
     except ConnectorError as exc:
-        error = error_dict(exc)
-        log.write_step(
-            run_id, step.id, status="failed", started_at=started,
-            finished_at=engine.clock.wall(), error=error, **common,
-        )  # fmt: skip
-        engine.progress.step_finished(step.id, "failed", f"({exc})")
-        raise StepFailed(step.id, error) from None
+        fail_before_items(exc)
 
     total = len(items)
     outputs: list[Any] = [None] * total
@@ -83,6 +86,11 @@ async def run_loop(
     for idx in range(total):
         if status[idx] == "pending":
             todo.put_nowait(idx)
+    try:
+        # A loop that cannot finish within what is left of the month fails before it starts.
+        await engine.check_month(step, todo.qsize())
+    except ConnectorError as exc:
+        fail_before_items(exc)
     stop = asyncio.Event()
     #: the run log could not be written: no new item starts, and the run stops
     log_failures: list[RunLogError] = []

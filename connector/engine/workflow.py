@@ -47,9 +47,11 @@ class WorkflowInvalid(InvalidConfiguration):
 
     def __init__(self, errors: list[FieldError], *, where: str | None = None) -> None:
         self.errors = errors
-        count = f"{len(errors)} problem{'s' if len(errors) != 1 else ''}"
+        if len(errors) == 1:  # one problem, one line
+            super().__init__(f"invalid workflow: {errors[0]}", where=where)
+            return
         lines = "\n".join(f"  - {e.field}: {e.message}" for e in errors)
-        super().__init__(f"invalid workflow ({count}):\n{lines}", where=where)
+        super().__init__(f"invalid workflow ({len(errors)} problems):\n{lines}", where=where)
 
     def to_dict(self) -> dict[str, Any]:
         out = super().to_dict()
@@ -107,6 +109,8 @@ class Workflow:
     #: the validated document, as written (the run log keeps it as the run's snapshot)
     document: dict[str, Any] = field(repr=False)
     source: str | None = None
+    #: app -> rate limits this workflow sets (the lowest figure wins)
+    limits: dict[str, dict[str, int]] = field(default_factory=dict)
 
     def step(self, step_id: str) -> Step:
         return next(s for s in self.steps if s.id == step_id)
@@ -209,7 +213,7 @@ def _dedupe(errors: list[FieldError]) -> list[FieldError]:
 
 
 def _semantic_errors(doc: dict[str, Any], catalog: CatalogLike) -> list[FieldError]:
-    from connector.catalog.templates import template_references
+    from connector.catalog.templates import is_one_template, template_references
 
     errors: list[FieldError] = []
     raw_steps = doc.get("steps")
@@ -247,6 +251,10 @@ def _semantic_errors(doc: dict[str, Any], catalog: CatalogLike) -> list[FieldErr
             except InvalidConfiguration as exc:
                 errors.append(FieldError(f"{where}.retry", exc.message))
 
+    limits = doc.get("limits")
+    for app in limits if isinstance(limits, dict) else ():
+        if app not in catalog.apps:
+            errors.append(FieldError(f"limits.{app}", f"no app {app!r} in the catalog"))
     for step in steps:
         if not isinstance(step, dict) or not isinstance(step.get("id"), str):
             continue
@@ -262,6 +270,10 @@ def _semantic_errors(doc: dict[str, Any], catalog: CatalogLike) -> list[FieldErr
             loop = step["loop"]
             if "over" in loop:
                 check_refs(loop["over"], f"{where}.loop.over", seen_ids, in_loop=False)
+                if isinstance(loop["over"], str) and not is_one_template(loop["over"]):
+                    # A literal (or text around a template) renders to a string, never the
+                    # list a loop needs: say so now rather than fail the run at this step.
+                    errors.append(FieldError(f"{where}.loop.over", _OVER_LITERAL))
             if "action" in step:
                 check_action(step, where, seen_ids, in_loop=True)
             raw_body = step.get("steps")
@@ -281,6 +293,12 @@ def _semantic_errors(doc: dict[str, Any], catalog: CatalogLike) -> list[FieldErr
     if "output" in doc:
         check_refs(doc["output"], "output", seen_ids, in_loop=False)
     return errors
+
+
+_OVER_LITERAL = (
+    "must be one template giving a list, e.g. <<trigger.urls>> or "
+    "<<steps.list.output.links>>, not a literal or text around a template"
+)
 
 
 def _ref_errors(
@@ -377,6 +395,7 @@ def _build(doc: dict[str, Any], source: str | None) -> Workflow:
         trigger_schema=trigger.get("schema"),
         document=doc,
         source=source,
+        limits={app: dict(given) for app, given in (doc.get("limits") or {}).items()},
     )
 
 
