@@ -105,6 +105,23 @@ def _action_rules(action: ActionSpec, stem: str) -> Iterator[tuple[str, str]]:
         if spec.key in seen:
             yield f"inputs[{i}].key", f"duplicate input key '{spec.key}'"
         seen.add(spec.key)
+    yield from _write_safety_rules(action, seen)
+
+
+def _write_safety_rules(action: ActionSpec, inputs: set[str]) -> Iterator[tuple[str, str]]:
+    """A strategy the action can honour (see connector/engine/writes.py)."""
+    safety = action.write_safety
+    if safety is None:
+        return
+    strategy, key_input = safety.strategy, safety.key_input
+    if strategy == "resend" and not action.idempotent:
+        yield "write_safety.strategy", "resend repeats the request: only for idempotent actions"
+    if strategy in ("read_back", "client_key") and action.reconcile is None:
+        yield "write_safety.strategy", f"{strategy} reads the write back: declare reconcile"
+    if (strategy == "client_key") != bool(key_input):
+        yield "write_safety.key_input", "client_key needs key_input (and only client_key)"
+    elif key_input and key_input.partition("[].")[0] not in inputs:
+        yield "write_safety.key_input", f"'{key_input}' does not name an input"
 
 
 def _shape_rules(action: ActionSpec, app: AppSpec | None) -> Iterator[tuple[str, str]]:

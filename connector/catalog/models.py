@@ -493,6 +493,32 @@ class ActionRateLimit(Model):
     )
 
 
+class WriteSafetySpec(Model):
+    """How the engine learns whether a write whose answer was lost took effect, so that it is
+    never sent twice. Undeclared: resend for idempotent actions, else read_back with a
+    reconcile function, else outcome_unknown."""
+
+    model_config = ConfigDict(
+        title="Write safety",
+        json_schema_extra={"examples": [{"strategy": "client_key", "key_input": "custom_slug"}]},
+    )
+
+    strategy: Literal["resend", "read_back", "client_key", "outcome_unknown"] = Field(
+        description="resend: repeating the request is harmless. read_back: the reconcile "
+        "function reads the target back. client_key: as read_back, and the engine fills "
+        "key_input with a key of its own when empty, so every write names its target. "
+        "outcome_unknown: nothing can tell; the item stops and the user resolves it."
+    )
+    key_input: (
+        Annotated[str, Strict(), Field(pattern=r"^[a-z][a-z0-9_]*(\[\]\.[a-z][a-z0-9_]*)?$")] | None
+    ) = Field(
+        default=None,
+        description="For client_key: the input the engine fills (custom_slug), or a field of "
+        "each object of an array input (links[].custom_slug).",
+        examples=["custom_slug", "links[].custom_slug"],
+    )
+
+
 class OutputSpec(Model):
     """What the action returns."""
 
@@ -571,6 +597,11 @@ class ActionSpec(Model):
         description="Largest successful response body read, in bytes (default 8 MiB); a larger "
         "one fails the call with a clear error instead of filling memory.",
         examples=[33554432],
+    )
+    write_safety: WriteSafetySpec | None = Field(
+        default=None,
+        description="How a lost write is told apart from one that never happened "
+        "(connector/engine/writes.py).",
     )
 
     # Bound by the loader. Private attributes are slow to read (pydantic looks them up on
