@@ -16,7 +16,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from connector.engine.executor import RunResult
+from connector.engine.executor import Engine, RunResult
 from connector.engine.progress import for_stream
 from connector.engine.report import render_run, render_runs, render_value
 from connector.engine.retry_policy import MAX_WAIT_LIMIT
@@ -117,27 +117,36 @@ def _targets(sandbox: bool) -> Iterator[tuple[dict[str, str] | None, dict[str, s
         yield dict(boxes.base_urls), dict(boxes.credentials)
 
 
+def _session(
+    catalog: Any,
+    args: argparse.Namespace,
+    base_urls: dict[str, str] | None,
+    creds: dict[str, str] | None,
+) -> contextlib.AbstractAsyncContextManager[Engine]:
+    """The engine a `run` or `runs retry` command runs with (progress on stderr)."""
+    from connector.engine.session import engine_session
+
+    return engine_session(
+        catalog,
+        _home(args) / "runs.db",
+        base_urls=base_urls,
+        credentials=creds,
+        progress=for_stream(sys.stderr, quiet=args.json),
+        max_wait=args.max_wait,
+    )
+
+
 def _run(args: argparse.Namespace) -> int:
     from connector.catalog import load_catalog
-    from connector.engine.session import engine_session
     from connector.engine.workflow import load_workflow, resolve_trigger
 
     catalog = load_catalog()
     # Everything is checked before the run log is even opened: invalid -> nothing written.
     workflow = load_workflow(args.workflow, catalog)
     trigger = resolve_trigger(workflow, _trigger(args.trigger))
-    home = _home(args)
 
     async def go(base_urls: dict[str, str] | None, creds: dict[str, str] | None) -> RunResult:
-        progress = for_stream(sys.stderr, quiet=args.json)
-        async with engine_session(
-            catalog,
-            home / "runs.db",
-            base_urls=base_urls,
-            credentials=creds,
-            progress=progress,
-            max_wait=args.max_wait,
-        ) as engine:
+        async with _session(catalog, args, base_urls, creds) as engine:
             return await engine.run(workflow, trigger)
 
     with _targets(args.sandbox) as (base_urls, creds):
@@ -206,21 +215,11 @@ def _show(args: argparse.Namespace) -> int:
 def _retry(args: argparse.Namespace) -> int:
     from connector.catalog import load_catalog
     from connector.engine.retry_run import retry_run, workflow_for_retry
-    from connector.engine.session import engine_session
 
     catalog = load_catalog()
-    home = _home(args)
 
     async def go(base_urls: dict[str, str] | None, creds: dict[str, str] | None) -> RunResult:
-        progress = for_stream(sys.stderr, quiet=args.json)
-        async with engine_session(
-            catalog,
-            home / "runs.db",
-            base_urls=base_urls,
-            credentials=creds,
-            progress=progress,
-            max_wait=args.max_wait,
-        ) as engine:
+        async with _session(catalog, args, base_urls, creds) as engine:
             workflow_for_retry(engine, args.run_id, current=args.current)  # fail before sandboxes
             return await retry_run(engine, args.run_id, current=args.current)
 

@@ -341,6 +341,14 @@ class Translator:
             return E.InvalidConfiguration(
                 f"the {self.app} base URL or request URL is invalid ({detail})", where=action_id
             )
+        if isinstance(exc, httpx.LocalProtocolError):
+            # httpx refused to write the request (an illegal header value, say): nothing was
+            # sent, and the same request would be refused again, so retrying cannot help.
+            return E.FatalError(
+                f"could not send the request to {self.app}: it is not valid HTTP ({detail})",
+                where=action_id,
+                write_applied=False,
+            )
         if isinstance(exc, _NOT_SENT):
             return E.TransportError(
                 f"could not reach {self.app}, the request was not sent ({detail})",
