@@ -19,6 +19,7 @@ import sys
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
+from connector.cli.parser import Parser
 from connector.errors import InvalidConfiguration
 from connector.sandbox.config import SandboxConfig, parse_seed
 from connector.sandbox.controls import Controls, Faults, Limits
@@ -161,9 +162,7 @@ def register(subparsers: Any) -> None:
 
 
 def _app_parser(app: str, box: SandboxPlugin) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog=f"connector sandbox serve {app}", description=box.description
-    )
+    parser = Parser(prog=f"connector sandbox serve {app}", description=box.description)
     _common_options(parser, box.default_port)
     parser.add_argument(
         "--token",
