@@ -21,7 +21,7 @@ from jsonschema.exceptions import ValidationError
 
 from connector.catalog.models import ActionSpec, AppSpec, action_from_dict, app_from_dict
 from connector.errors import InvalidConfiguration, InvalidInput
-from connector.plugins import AppSource, catalog_sources, qualify_handlers
+from connector.plugins import AppSource, catalog_sources, qualify, qualify_handlers
 from connector.safe_load import load_yaml, read_text
 
 __all__ = [
@@ -213,6 +213,15 @@ def _read_app(source: AppSource, app_file: Path, result: LoadResult) -> None:
             continue
         result.raw[path] = data
         if definition == "app":
+            # rate_limits.learn names a module, relative to the app's handler package too
+            learn = (data.get("rate_limits") or {}).get("learn")
+            if isinstance(learn, str):
+                try:
+                    whole = qualify(learn, source.handlers)
+                except ValueError as exc:
+                    result.errors.append(ManifestError(shown, "rate_limits.learn", str(exc)))
+                    continue
+                data = {**data, "rate_limits": {**data["rate_limits"], "learn": whole}}
             result.apps[app] = app_from_dict(app, data, path)
             continue
         # ".module:function" names resolve against the app's handler package

@@ -12,7 +12,7 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-from connector.cli.parser import Parser
+from connector.cli.parser import OneLineParser
 from connector.errors import ConnectorError
 from connector.redact import redact
 from connector.terminal import escaped_output
@@ -30,7 +30,7 @@ _COMMAND_MODULES = (
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = Parser(
+    parser = OneLineParser(
         prog="connector",
         description="Workflow-automation connector: catalog, runtime and sandbox servers of the "
         "installed apps.",

@@ -1,4 +1,4 @@
-"""`connector limits APP [--sandbox] [--json]`: the rate limits a run would pace by now.
+"""`connector limits APP [--sandbox] [--workflow FILE] [--json]`: the limits a run paces by.
 
 Each figure says where it came from: the app manifest (a basic account's defaults), the
 API itself (the account's real limits, with what is already used), a workflow, a
@@ -15,6 +15,7 @@ import json
 import os
 import sys
 from dataclasses import asdict
+from pathlib import Path
 from typing import Any
 
 from connector.errors import InvalidInput
@@ -29,6 +30,9 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument(
         "--sandbox", action="store_true", help="read them from the embedded sandbox"
+    )
+    parser.add_argument(
+        "--workflow", type=Path, metavar="FILE", help="include the limits this workflow sets"
     )
     parser.add_argument("--json", action="store_true", help="JSON output")
     parser.set_defaults(func=_limits)
@@ -46,10 +50,21 @@ def _limits(args: argparse.Namespace) -> int:
             f"unknown app {args.app!r}{hint}; apps: {', '.join(catalog.apps)}", where="APP"
         )
 
+    given = None
+    if args.workflow is not None:
+        from connector.engine.workflow import load_workflow
+
+        given = load_workflow(args.workflow, catalog).limits.get(args.app)
+
     def report(base_urls: Any = None, credentials: Any = None) -> LimitsReport:
         return asyncio.run(
             limits_in_force(
-                catalog, args.app, base_urls=base_urls, credentials=credentials, env=os.environ
+                catalog,
+                args.app,
+                base_urls=base_urls,
+                credentials=credentials,
+                env=os.environ,
+                workflow_limits=given,
             )
         )
 

@@ -1,4 +1,4 @@
-"""The CLI's argument parser: argparse, with a usage error on one line (exit 2)."""
+"""The CLI's argument parser: argparse, with usage errors on one line like every other error."""
 
 from __future__ import annotations
 
@@ -6,12 +6,11 @@ import argparse
 import sys
 from typing import NoReturn
 
-__all__ = ["Parser"]
+__all__ = ["OneLineParser"]
 
 
-class Parser(argparse.ArgumentParser):
-    """A usage error is one line naming the command, like every other error (exit 2);
-    `--help` still shows the whole usage."""
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, with a usage error on one line (exit 2) like every other error."""
 
     def error(self, message: str) -> NoReturn:
         print(f"error: {self.prog}: {message} (see {self.prog} --help)", file=sys.stderr)

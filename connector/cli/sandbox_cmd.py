@@ -19,7 +19,7 @@ import sys
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from connector.cli.parser import Parser
+from connector.cli.parser import OneLineParser
 from connector.errors import InvalidConfiguration
 from connector.sandbox.config import SandboxConfig, parse_seed
 from connector.sandbox.controls import Controls, Faults, Limits
@@ -162,7 +162,8 @@ def register(subparsers: Any) -> None:
 
 
 def _app_parser(app: str, box: SandboxPlugin) -> argparse.ArgumentParser:
-    parser = Parser(prog=f"connector sandbox serve {app}", description=box.description)
+    # The same one-line usage errors as the main parser (argparse's default prints the usage).
+    parser = OneLineParser(prog=f"connector sandbox serve {app}", description=box.description)
     _common_options(parser, box.default_port)
     parser.add_argument(
         "--token",

@@ -185,8 +185,10 @@ async def limits_in_force(
     base_urls: Mapping[str, str] | None = None,
     credentials: Mapping[str, str] | None = None,
     env: Mapping[str, str],
+    workflow_limits: Mapping[str, int] | None = None,
 ) -> LimitsReport:
-    """What a run of `app` would pace by now, read from the API when the app can tell."""
+    """What a run of `app` would pace by now, read from the API when the app can tell;
+    `workflow_limits`: what a workflow sets for the app."""
     from connector.engine.rate_budget import BudgetRegistry
     from connector.engine.session import build_budgets
     from connector.runner import ActionRunner
@@ -198,6 +200,8 @@ async def limits_in_force(
         env=env,
         registry=BudgetRegistry(),  # not a run's
     )[app]
+    if workflow_limits:
+        budget.apply(budget.spec.tightened(workflow_limits, "workflow"))
     note = None
     plan: list[PlanFigure] = []
     hook = learn_hook(spec_of_app)

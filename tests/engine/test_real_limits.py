@@ -245,3 +245,43 @@ def test_callers_arriving_while_the_limits_are_read_wait_for_them() -> None:
         clock.run(main())
     assert reads == [0.0]
     assert done == [(2.0, 7)] * 5
+
+
+def test_connector_limits_with_a_workflow_shows_its_limits(tmp_path: Path, capsys: Any) -> None:
+    path = tmp_path / "slow.yaml"
+    path.write_text(
+        "name: slow\nlimits: {bitly: {per_minute: 30}}\n"
+        "steps: [{id: me, action: bitly.get_user}]\n",
+        encoding="utf-8",
+    )
+    assert main(["limits", "bitly", "--sandbox", "--workflow", str(path), "--json"]) == 0
+    rows = {(r["scope"], r["window"]): r for r in json.loads(capsys.readouterr().out)["rows"]}
+    assert (
+        rows[(SHORTEN, "minute")] | {"limit": 30, "source": "workflow"} == rows[(SHORTEN, "minute")]
+    )
+    assert rows[(SHORTEN, "hour")]["source"].startswith("bitly API")
+    (tmp_path / "bad.yaml").write_text("name: x\nlimits: {bitly: {per_minute: 0}}\n")
+    assert main(["limits", "bitly", "--workflow", str(tmp_path / "bad.yaml")]) == 2
+
+
+def test_a_relative_learn_module_needs_a_handler_package(tmp_path: Path) -> None:
+    from connector.catalog.loader import read_manifests
+
+    app = tmp_path / "example"
+    app.mkdir()
+    app.joinpath("app.yaml").write_text(
+        "name: Example\ndescription: An example API.\n"
+        "base_url: https://api.example.com/v1\nbase_url_env: EXAMPLE_API_URL\n"
+        "credential: {env: EXAMPLE_TOKEN, scheme: bearer}\n"
+        "error_body: {code: error, description: message}\n"
+        "errors: [{status: 429, error: throttled}]\n"
+        "rate_limits: {concurrency: 5, learn: .limits}\n"
+        'sandbox: {command: x, base_url: "http://127.0.0.1:1/v1"}\n',
+        encoding="utf-8",
+    )
+    result = read_manifests(tmp_path)
+    assert [(e.field, "handler package" in e.message) for e in result.errors] == [
+        ("rate_limits.learn", True)
+    ]
+    # The installed Bitly app's is made whole against its package.
+    assert load_catalog().apps["bitly"].rate_limits.learn == "connector.apps.bitly.limits"

@@ -8,8 +8,8 @@ from typing import Any
 import httpx
 import pytest
 
-from actions.bitly import limits as hook
 from connector import errors as E
+from connector.apps.bitly import limits as hook
 from connector.catalog import load_catalog
 from connector.http.client import AppClient
 from connector.http.translate import Translator
