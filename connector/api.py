@@ -4,6 +4,8 @@
     catalog.get("bitly.get_link_click_metrics")          # describe an action
     catalog.prepare_inputs(action_id, raw, context)      # validate inputs without running
     output = await run_action(action_id, raw, context)   # one action, output or typed error
+    page = await load_options(action_id, input_key, inputs)  # an input's dynamic options
+    result = await poll_trigger(trigger_id, inputs, state)   # a trigger's new events
 
 Workflows: `load_workflow(path, catalog)`, then `engine_session(...)` and `engine.run(...)`;
 `retry_run(engine, run_id)` is the one-click retry.
@@ -12,14 +14,19 @@ Workflows: `load_workflow(path, catalog)`, then `engine_session(...)` and `engin
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Any
 
 from connector.catalog import Catalog, load_catalog
 from connector.credentials import register_credentials
 from connector.runner import ActionRunner
 
-__all__ = ["run_action"]
+if TYPE_CHECKING:
+    from connector.catalog.options import OptionsPage
+    from connector.triggers import PollResult
+
+__all__ = ["load_options", "poll_trigger", "run_action"]
 
 
 async def run_action(
@@ -44,3 +51,65 @@ async def run_action(
     prepared = catalog.prepare_inputs(action_id, dict(inputs), dict(context or {}))
     async with ActionRunner(catalog, base_urls=base_urls, credentials=credentials) as runner:
         return await runner.run(action_id, prepared)
+
+
+@asynccontextmanager
+async def _runner(
+    catalog: Catalog, base_urls: dict[str, str] | None, credentials: dict[str, str] | None
+) -> AsyncIterator[ActionRunner]:
+    """A runner under each app's shared rate budget, as the engine's (engine.session)."""
+    from connector.engine.session import build_budgets
+
+    register_credentials(catalog, credentials, os.environ)
+    budgets = build_budgets(catalog, credentials=credentials)
+    async with ActionRunner(
+        catalog, base_urls=base_urls, credentials=credentials, budgets=dict(budgets)
+    ) as runner:
+        yield runner
+
+
+async def load_options(
+    action_id: str,
+    input_key: str,
+    inputs: Mapping[str, Any] | None = None,
+    *,
+    search: str | None = None,
+    cursor: str | None = None,
+    catalog: Catalog | None = None,
+    base_urls: dict[str, str] | None = None,
+    credentials: dict[str, str] | None = None,
+) -> OptionsPage:
+    """The dynamic options of `action_id`'s input `input_key` (its `options_from`): a page of
+    {label, value} and the cursor of the next page (None at the end).
+
+    `inputs` are the form's values so far (those the options depend on). The options action
+    runs under the app's shared rate budget and error translation; its failure is raised
+    (ActionError with the API's message), never turned into an empty list.
+    """
+    from connector.catalog.options import load_options as load
+
+    catalog = catalog or load_catalog()
+    async with _runner(catalog, base_urls, credentials) as runner:
+        return await load(
+            catalog, runner, action_id, input_key, inputs, search=search, cursor=cursor
+        )
+
+
+async def poll_trigger(
+    trigger_id: str,
+    inputs: Mapping[str, Any],
+    state: Mapping[str, Any] | None = None,
+    *,
+    replay: bool = False,
+    catalog: Catalog | None = None,
+    base_urls: dict[str, str] | None = None,
+    credentials: dict[str, str] | None = None,
+) -> PollResult:
+    """Poll a trigger once from the state its previous poll returned (None: a first poll,
+    which returns no event unless `replay`): the new events, oldest first, and the next
+    state. A failed poll raises, and the caller keeps its old state."""
+    from connector.triggers import poll_trigger as poll
+
+    catalog = catalog or load_catalog()
+    async with _runner(catalog, base_urls, credentials) as runner:
+        return await poll(runner, trigger_id, inputs, state, replay=replay)

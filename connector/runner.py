@@ -40,6 +40,9 @@ class HandlerContext:
     client: AppClient
     #: extra values a handler may read (e.g. the page limit of a list-all)
     extra: dict[str, Any] = field(default_factory=dict)
+    #: the runner, for a handler built on other actions (a trigger lists links through
+    #: bitly.list_group_bitlinks): their requests share this budget and translation
+    runner: ActionRunner | None = None
 
     @property
     def action_id(self) -> str:
@@ -206,6 +209,7 @@ class ActionRunner:
             action=action,
             app=self.catalog.apps[action.app],
             client=self.client(action.app, action.id),
+            runner=self,
         )
 
     # -- running ---------------------------------------------------------------------------

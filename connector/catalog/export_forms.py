@@ -36,6 +36,16 @@ VOCABULARY: dict[str, Any] = {
             "a value format the runtime normalises before sending: bitlink (bit.ly/abc1234, "
             "with or without https://)"
         ),
+        "x-connector-options": (
+            "the input offers dynamic options, read from another action's output: {action, "
+            "items (dotted path of the list), label and value (dotted paths in each item; "
+            "empty: the item itself), depends_on (inputs passed on by name; ask for them "
+            "first), search (the options action's input taking search text, or null: filter "
+            "labels), include (fixed options listed first)}. Load them with `connector "
+            "catalog options APP.KEY INPUT [--input k=v ...] [--search TEXT] [--cursor C] "
+            "--json` or connector.api.load_options(...): a list of {label, value} and a next "
+            "cursor; a value outside them may still be typed in"
+        ),
     },
     "how": (
         "annotations only, they never change what validates: with Ajv in strict mode, "

@@ -284,7 +284,8 @@ def input_json_schema(spec: InputSpec) -> dict[str, Any]:
     Options are one `oneOf` of `const` + `title` (a labelled dropdown; an `enum` beside it
     would make libraries show raw values). The only extension keywords are the export's
     vocabulary (`connector.catalog.export_forms.VOCABULARY`): `x-connector-type`, the manifest
-    type, and `x-connector-format`, a value format the runtime normalises (bitlink).
+    type, `x-connector-format`, a value format the runtime normalises (bitlink), and
+    `x-connector-options`, where the input's dynamic options come from.
     """
     schema: dict[str, Any] = {"title": spec.label, "x-connector-type": spec.type}
     if spec.description:
@@ -312,6 +313,8 @@ def input_json_schema(spec: InputSpec) -> dict[str, Any]:
         schema["format"] = "date-time"
     if spec.format:
         schema["x-connector-format"] = spec.format
+    if spec.options_from is not None:
+        schema["x-connector-options"] = spec.options_from.model_dump(mode="json")
     _bounds(spec, schema)
     if spec.pattern:
         schema["pattern"] = spec.pattern

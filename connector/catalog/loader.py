@@ -106,6 +106,10 @@ def _action_rules(action: ActionSpec, stem: str) -> Iterator[tuple[str, str]]:
             yield f"inputs[{i}].key", f"duplicate input key '{spec.key}'"
         seen.add(spec.key)
     yield from _write_safety_rules(action, seen)
+    if (action.kind == "trigger") != (action.trigger is not None):
+        yield "trigger", "give trigger: {event_id: ...} for kind: trigger, and only there"
+    if action.kind == "trigger" and action.handler is None:
+        yield "handler", "a trigger polls through a handler (connector/triggers)"
 
 
 def _write_safety_rules(action: ActionSpec, inputs: set[str]) -> Iterator[tuple[str, str]]:

@@ -43,10 +43,12 @@ __all__ = [
     "InputSpec",
     "Note",
     "Option",
+    "OptionsFrom",
     "OutputSpec",
     "RateLimits",
     "RequestSpec",
     "SandboxSpec",
+    "TriggerSpec",
     "optional_fields",
 ]
 
@@ -408,6 +410,62 @@ class Option(Model):
     value: Scalar = Field(description="What the action receives.")
 
 
+ActionId = Annotated[str, Strict(), Field(pattern=r"^[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*$")]
+# a dotted path into JSON (groups, references.group); empty: the value itself
+JsonPath = Annotated[
+    str, Strict(), Field(pattern=r"^([A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*)?$")
+]
+
+
+class OptionsFrom(Model):
+    """Where an input's options come from: another action's output, read when a builder
+    draws the field (connector/catalog/options.py)."""
+
+    model_config = ConfigDict(
+        title="Options from",
+        json_schema_extra={
+            "examples": [
+                {
+                    "action": "bitly.list_groups",
+                    "items": "groups",
+                    "label": "name",
+                    "value": "guid",
+                },
+                {"action": "bitly.list_group_tags", "items": "tags", "depends_on": ["group_guid"]},
+            ]
+        },
+    )
+
+    action: ActionId = Field(
+        description="Id of the action whose output lists the options (a search).",
+        examples=["bitly.list_groups"],
+    )
+    items: JsonPath = Field(
+        description="Dotted path of the list in that action's output.", examples=["groups"]
+    )
+    label: JsonPath = Field(
+        default="", description="Dotted path of the label in each item; empty: the item itself."
+    )
+    value: JsonPath = Field(
+        default="", description="Dotted path of the value in each item; empty: the item itself."
+    )
+    depends_on: Annotated[tuple[Key, ...], AfterValidator(_unique)] = Field(
+        default=(),
+        description="Inputs of this action passed, by the same name, to the options action: "
+        "the options change when they do, and cannot be listed before they are given.",
+        examples=[["group_guid"]],
+        json_schema_extra={"uniqueItems": True},
+    )
+    search: Key | None = Field(
+        default=None,
+        description="Input of the options action that takes the search text; when absent, "
+        "the options are filtered by label here (case-insensitive).",
+    )
+    include: tuple[Option, ...] = Field(
+        default=(), description="Fixed options listed before the loaded ones (bit.ly)."
+    )
+
+
 class InputSpec(Model):
     """One field of the action's form."""
 
@@ -449,6 +507,11 @@ class InputSpec(Model):
         default=None,
         description="JSON Schema of each item, for array inputs (e.g. {type: string, "
         "maxLength: 50}).",
+    )
+    options_from: OptionsFrom | None = Field(
+        default=None,
+        description="Dynamic options: another action lists the values a builder offers "
+        "(groups, domains, tags...).",
     )
 
     @property
@@ -519,6 +582,18 @@ class WriteSafetySpec(Model):
     )
 
 
+class TriggerSpec(Model):
+    """How a polling trigger's events are told apart (connector/triggers)."""
+
+    model_config = ConfigDict(title="Trigger", json_schema_extra={"examples": [{"event_id": "id"}]})
+
+    event_id: JsonPath = Field(
+        description="Dotted path of the field that identifies an event; no poll returns an "
+        "id twice.",
+        examples=["id"],
+    )
+
+
 class OutputSpec(Model):
     """What the action returns."""
 
@@ -546,7 +621,15 @@ class OutputSpec(Model):
 class ActionSpec(Model):
     """manifests/<app>/<key>.yaml: one action a builder can place in a workflow."""
 
-    model_config = ConfigDict(title="Action manifest")
+    model_config = ConfigDict(
+        title="Action manifest",
+        json_schema_extra={
+            # A trigger polls through a handler and says how its events are identified.
+            "if": {"properties": {"kind": {"const": "trigger"}}, "required": ["kind"]},
+            "then": {"required": ["trigger", "handler"]},
+            "else": {"not": {"required": ["trigger"]}},
+        },
+    )
 
     key: Key = Field(
         description="Action key, equal to the file stem; the action id is <app>.<key>.",
@@ -602,6 +685,11 @@ class ActionSpec(Model):
         default=None,
         description="How a lost write is told apart from one that never happened "
         "(connector/engine/writes.py).",
+    )
+    trigger: TriggerSpec | None = Field(
+        default=None,
+        description="For kind: trigger (required there, refused elsewhere): its handler "
+        "polls; the output is {events, state}.",
     )
 
     # Bound by the loader. Private attributes are slow to read (pydantic looks them up on

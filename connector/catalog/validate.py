@@ -30,6 +30,7 @@ from connector.catalog.loader import (
 )
 from connector.catalog.models import MISSING, ActionSpec, AppSpec
 from connector.catalog.operations import operation_problems
+from connector.catalog.options import options_problems
 from connector.catalog.templates import template_references
 from connector.errors import ConnectorError
 
@@ -226,5 +227,6 @@ def validate_catalog(root: Path | None = None) -> tuple[LoadResult, list[Manifes
             found.extend(check(action))
         found.extend(check_inputs(action, app))
         found.extend(check_vendor_request(action, app))
+        found.extend(options_problems(action, result.actions))
         errors.extend(ManifestError(shown, f, m) for f, m in found)
     return result, sorted(set(errors))

@@ -1,4 +1,4 @@
-"""`connector catalog list | show | validate | export`."""
+"""`connector catalog list | show | validate | export | options`."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from typing import Any
 
 from connector.catalog import read_catalog
 from connector.catalog.export import action_document, export_catalog
+from connector.cli.options_cmd import add_parser as add_options_parser
 from connector.errors import InvalidConfiguration
 
 __all__ = ["register"]
@@ -49,6 +50,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--out", type=Path, help="write to this file instead of stdout")
     root_option(p)
     p.set_defaults(func=_export)
+
+    add_options_parser(sub)
 
 
 def _list(args: argparse.Namespace) -> int:

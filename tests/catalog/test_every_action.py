@@ -214,7 +214,8 @@ def test_action_runs_from_the_cli_on_the_sandbox(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    """`connector actions run ID --inputs-json ... --sandbox --json`, as a user runs it: exit 0,
+    """`connector actions run ID --inputs-json ... --sandbox --json` (a trigger: `connector
+    triggers poll ID --input ...`), as a user runs it: exit 0,
     one line of JSON and nothing on stderr, valid against the declared output schema. The
     sandbox is started frozen; an action that may write gets a fresh set of its own."""
     action = catalog.get(action_id)
@@ -228,8 +229,13 @@ def test_action_runs_from_the_cli_on_the_sandbox(
                 yield boxes
 
     monkeypatch.setattr(embedded, "embedded_sandboxes", sandboxes)
-    inputs = json.dumps(replay_inputs(action))
-    code = main(["actions", "run", action_id, "--inputs-json", inputs, "--sandbox", "--json"])
+    inputs = replay_inputs(action)
+    if action.kind == "trigger":  # a first poll, as `connector triggers poll` runs it
+        pairs = [arg for k, v in inputs.items() for arg in ("--input", f"{k}={v}")]
+        command = ["triggers", "poll", action_id, *pairs]
+    else:
+        command = ["actions", "run", action_id, "--inputs-json", json.dumps(inputs)]
+    code = main([*command, "--sandbox", "--json"])
     out, err = capsys.readouterr()
     assert (code, err) == (0, ""), err
     assert out.count("\n") == 1
