@@ -8,6 +8,7 @@ template_references(v)    dotted paths a value's templates read
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from connector.catalog.catalog import Catalog
 from connector.catalog.loader import ManifestError, default_root, load_or_raise
@@ -25,7 +26,9 @@ from connector.catalog.models import (
     RequestSpec,
     SandboxSpec,
 )
-from connector.catalog.templates import render, template_references
+
+if TYPE_CHECKING:
+    from connector.catalog.templates import render, template_references
 
 __all__ = [
     "ActionRateLimit",
@@ -56,3 +59,12 @@ def load_catalog(root: Path | None = None) -> Catalog:
     """
     result = load_or_raise(root)
     return Catalog(root=result.root, apps=result.apps, actions=result.actions)
+
+
+def __getattr__(name: str) -> Any:
+    # The template engine (Jinja) loads on first use: listing the catalog never needs it.
+    if name in ("render", "template_references"):
+        from connector.catalog import templates
+
+        return getattr(templates, name)
+    raise AttributeError(f"module 'connector.catalog' has no attribute {name!r}")

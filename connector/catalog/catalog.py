@@ -7,10 +7,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from connector.catalog.inputs import nearest, raise_for, validate_inputs
 from connector.catalog.models import ActionSpec, AppSpec
-from connector.catalog.templates import has_template, render
 from connector.errors import FieldError, InvalidInput
+
+# Input checking (JSON Schema) and templates (Jinja) are imported by the methods that use
+# them: loading and listing the catalog needs neither.
 
 __all__ = ["Catalog"]
 
@@ -28,6 +29,8 @@ class Catalog:
         try:
             return self.actions[action_id]
         except KeyError:
+            from connector.catalog.inputs import nearest
+
             hint = nearest(action_id, sorted(self.actions))
             raise InvalidInput(
                 f"unknown action '{action_id}'{hint}; `connector catalog list` shows them all"
@@ -43,6 +46,9 @@ class Catalog:
 
         Raises TemplateError (naming the input) or InvalidInput listing every bad input.
         """
+        from connector.catalog.inputs import raise_for, validate_inputs
+        from connector.catalog.templates import render
+
         action = self.get(action_id)
         rendered = {
             # A number, boolean or null holds no template: no need to name where it is.
@@ -61,6 +67,9 @@ class Catalog:
         Unknown keys (with the nearest valid one), missing required inputs, and literal values
         that cannot be coerced; a value holding a template is not judged.
         """
+        from connector.catalog.inputs import validate_inputs
+        from connector.catalog.templates import has_template
+
         action = self.get(action_id)
         literal = {k: v for k, v in raw.items() if not has_template(v)}
         _, problems = validate_inputs(action, literal, check_missing=False)

@@ -8,7 +8,6 @@ stderr that names the action and the cause (credentials redacted).
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import sys
 from contextlib import ExitStack
@@ -89,6 +88,8 @@ def run_action(
     sandbox: bool = False,
 ) -> Any:
     """`connector.api.run_action`, against the embedded sandboxes when `sandbox`."""
+    import asyncio
+
     from connector.api import run_action as run
 
     with ExitStack() as stack:

@@ -8,9 +8,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from connector.catalog import load_catalog
-from connector.catalog.export import action_document, export_catalog
-from connector.catalog.validate import validate_catalog
+# Each command imports what it uses when it runs: `catalog list` needs neither the template
+# engine nor the validators of `catalog validate` and `catalog export`.
 
 __all__ = ["register"]
 
@@ -45,6 +44,8 @@ def register(subparsers: Any) -> None:
 
 
 def _list(args: argparse.Namespace) -> int:
+    from connector.catalog import load_catalog
+
     catalog = load_catalog(args.root)
     actions = [a for a in catalog.actions.values() if not args.app or a.app == args.app]
     if args.app and args.app not in catalog.apps:
@@ -65,6 +66,9 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _show(args: argparse.Namespace) -> int:
+    from connector.catalog import load_catalog
+    from connector.catalog.export import action_document
+
     catalog = load_catalog(args.root)
     action = catalog.get(args.action_id)
     if args.json:
@@ -88,6 +92,8 @@ def _show(args: argparse.Namespace) -> int:
 
 
 def _validate(args: argparse.Namespace) -> int:
+    from connector.catalog.validate import validate_catalog
+
     result, errors = validate_catalog(args.root)
     for error in errors:
         print(str(error), file=sys.stderr)
@@ -99,6 +105,9 @@ def _validate(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
+    from connector.catalog import load_catalog
+    from connector.catalog.export import export_catalog
+
     document = json.dumps(export_catalog(load_catalog(args.root)), indent=2)
     if args.out:
         args.out.write_text(document + "\n", encoding="utf-8")

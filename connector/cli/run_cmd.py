@@ -7,21 +7,22 @@ trigger is invalid (nothing was written).
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import json
 import sys
 from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from connector.engine.executor import RunResult
-from connector.engine.progress import for_stream
-from connector.engine.report import render_run, render_runs, render_value
-from connector.engine.runlog import RunLog, default_home
 from connector.errors import InvalidInput
 from connector.redact import redact, redact_obj
+
+if TYPE_CHECKING:
+    from connector.engine.executor import RunResult
+
+# The engine, the run log and the sandboxes are imported by the commands that use them, when
+# they run: building the parser (and `--help`) loads none of them.
 
 __all__ = ["register"]
 
@@ -55,6 +56,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def _home(args: argparse.Namespace) -> Path:
+    from connector.engine.runlog import default_home
+
     return Path(args.home) if args.home else default_home()
 
 
@@ -87,7 +90,10 @@ def _targets(sandbox: bool) -> Iterator[tuple[dict[str, str] | None, dict[str, s
 
 
 def _run(args: argparse.Namespace) -> int:
+    import asyncio
+
     from connector.catalog import load_catalog
+    from connector.engine.progress import for_stream
     from connector.engine.session import engine_session
     from connector.engine.workflow import load_workflow, resolve_trigger
 
@@ -110,6 +116,8 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _print_result(result: RunResult, as_json: bool) -> int:
+    from connector.engine.report import render_value
+
     if as_json:
         print(json.dumps(redact_obj(asdict(result)), indent=2, default=str))
     else:
@@ -129,6 +137,9 @@ def _print_result(result: RunResult, as_json: bool) -> int:
 
 
 def _list(args: argparse.Namespace) -> int:
+    from connector.engine.report import render_runs
+    from connector.engine.runlog import RunLog
+
     with RunLog(_home(args) / "runs.db") as log:
         runs = log.list_runs(status=args.status, limit=args.limit)
         if args.json:
@@ -151,6 +162,9 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _show(args: argparse.Namespace) -> int:
+    from connector.engine.report import render_run
+    from connector.engine.runlog import RunLog
+
     with RunLog(_home(args) / "runs.db") as log:
         if args.json:
             run = log.get_run(args.run_id)
@@ -168,7 +182,10 @@ def _show(args: argparse.Namespace) -> int:
 
 
 def _retry(args: argparse.Namespace) -> int:
+    import asyncio
+
     from connector.catalog import load_catalog
+    from connector.engine.progress import for_stream
     from connector.engine.retry_run import retry_run, workflow_for_retry
     from connector.engine.session import engine_session
 

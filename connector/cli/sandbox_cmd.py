@@ -12,15 +12,13 @@ import argparse
 import os
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from connector.sandbox.config import (
-    DEMO_BITLY_TOKEN,
-    DEMO_SHORTEN_KEY,
-    SandboxConfig,
-    parse_seed,
-)
-from connector.sandbox.controls import Controls, Faults, Limits
+if TYPE_CHECKING:
+    from connector.sandbox.controls import Controls
+
+# The sandbox (its server, controls and data) is imported only by the commands that serve
+# one: `connector --help` and every other command never load it.
 
 __all__ = ["register"]
 
@@ -67,6 +65,8 @@ _millis = _bounded("milliseconds", 0.0, 60_000, " ms")
 
 
 def _seed(value: str) -> int:
+    from connector.sandbox.config import parse_seed
+
     try:
         seed = parse_seed(value)
     except ValueError as exc:
@@ -191,6 +191,8 @@ def register(subparsers: Any) -> None:
 
 
 def _controls(args: argparse.Namespace) -> Controls:
+    from connector.sandbox.controls import Controls, Faults, Limits
+
     return Controls(
         limits=Limits(
             per_second=args.per_second,
@@ -226,6 +228,7 @@ def _run(app: Any, args: argparse.Namespace, describe: Callable[[str], str]) -> 
 
 def _serve_bitly(args: argparse.Namespace) -> int:
     from connector.sandbox.bitly import create_app
+    from connector.sandbox.config import DEMO_BITLY_TOKEN, SandboxConfig
 
     tokens = {t: frozenset[str]() for t in args.token}
     config = SandboxConfig(seed=args.seed, db_path=args.db, tokens=tokens, controls=_controls(args))
@@ -235,6 +238,7 @@ def _serve_bitly(args: argparse.Namespace) -> int:
 
 
 def _serve_shorten(args: argparse.Namespace) -> int:
+    from connector.sandbox.config import DEMO_SHORTEN_KEY, SandboxConfig
     from connector.sandbox.shorten_dev import create_app
 
     tokens = dict(args.token)

@@ -1,9 +1,11 @@
 """The loop executor: runs a loop step's body once per item, a bounded number at a time.
 
 At most `batch_size` items are in flight, and never more than the tightest concurrent-
-connection limit of the apps involved. Outputs keep the items' order. Each finished item is
-written to the run log at once. With `on_item_error: stop` no new item starts after a
-failure (the rest are `skipped`); with `continue` every item is tried. Either way a loop
+connection limit of the apps involved. Outputs keep the items' order. Finished items are
+written to the run log in groups (item_batch.py), each counted as finished only once its group
+has committed; a loop whose actions are not idempotent commits every item on its own.
+With `on_item_error: stop` no new item starts after a failure (the rest are `skipped`);
+with `continue` every item is tried. Either way a loop
 with a failed item fails: the run pauses there, and a retry re-runs only what did not succeed.
 """
 
@@ -13,6 +15,7 @@ import asyncio
 from typing import TYPE_CHECKING, Any
 
 from connector.engine.attempts import error_dict
+from connector.engine.item_batch import ItemBatch
 from connector.engine.runlog import ItemRecord, loop_output_json
 from connector.engine.workflow import LoopStep
 from connector.errors import ConnectorError, InvalidInput
@@ -120,27 +123,32 @@ async def run_loop(
             outputs[idx] = output
         elif first_error is None:
             first_error = error
-        text = log.write_item(
-            run_id,
-            ItemRecord(
-                step_id=step.id,
-                index=idx,
-                status=status[idx],
-                item=items[idx],
-                inputs=inputs_log,
-                output=output,
-                error=error,
-                attempts=attempts,
-                started_at=item_started,
-                finished_at=engine.clock.wall(),
-                reused_from=None,
-            ),
+        record = ItemRecord(
+            step_id=step.id,
+            index=idx,
+            status=status[idx],
+            item=items[idx],
+            inputs=inputs_log,
+            output=output,
+            error=error,
+            attempts=attempts,
+            started_at=item_started,
+            finished_at=engine.clock.wall(),
+            reused_from=None,
         )
-        if ok:
-            output_texts[idx] = text
-        engine.progress.item_finished(step.id, ok)
+        batch.add(record, now=not idempotent)
         if not ok and step.on_item_error == "stop":
             stop.set()
+
+    def committed(record: ItemRecord, text: str | None) -> None:
+        ok = record.status == "succeeded"
+        if ok:
+            output_texts[record.index] = text
+        engine.progress.item_finished(step.id, ok)
+
+    # An idempotent loop's items are committed in groups; a writing loop's one by one.
+    idempotent = _idempotent(engine, step)
+    batch = ItemBatch(log, run_id, committed)
 
     async def worker() -> None:
         while not stop.is_set():
@@ -155,7 +163,10 @@ async def run_loop(
     if limit:
         width = min(width, limit)
     width = max(1, min(width, todo.qsize() or 1))
-    await asyncio.gather(*(worker() for _ in range(width)))
+    try:
+        await asyncio.gather(*(worker() for _ in range(width)))
+    finally:
+        batch.close()  # even when interrupted: items that finished are kept
 
     skipped = [idx for idx in range(total) if status[idx] == "pending"]
     if skipped:
@@ -200,6 +211,17 @@ async def run_loop(
     if step_error is not None:
         raise StepFailed(step.id, step_error)
     return result
+
+
+def _idempotent(engine: Engine, step: LoopStep) -> bool:
+    """True when every action of the loop's body may be repeated safely."""
+    for sub in step.body:
+        try:
+            if not engine.catalog.get(sub.action).idempotent:
+                return False
+        except ConnectorError:
+            return False
+    return True
 
 
 def _assembled(outputs: list[Any], texts: list[str | None], summary: dict[str, Any]) -> str | None:

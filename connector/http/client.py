@@ -3,12 +3,20 @@
 Every request goes through `AppClient.request`: it holds a budget slot while the request
 runs, translates any failure with the app's Translator, reports throttles to the budget and
 returns the decoded JSON body. Nothing from httpx escapes from here.
+
+A request is built once: its URL text is assembled from the base URL, the (already encoded)
+path and the query, parsed once into an `httpx.URL`, and sent as an `httpx.Request` with the
+headers prepared when the client was made. `AsyncClient.build_request` would parse the URL
+three times and merge the client's headers, cookies and parameters again for every request.
+No cookie is ever sent: the APIs authenticate with the bearer token alone.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 
@@ -77,6 +85,10 @@ class AppClient:
             transport=transport,
             follow_redirects=False,
         )
+        #: the base URL as text ending in "/", for assembling each request's URL
+        self._base_text = str(self.base_url)
+        #: every request's headers, merged with httpx's defaults once, here
+        self._headers = self._client.headers.copy()
 
     def is_under_base(self, url: str | httpx.URL) -> bool:
         """True when `url` is on this app's scheme, host, port and base path."""
@@ -102,20 +114,11 @@ class AppClient:
 
         Returns the decoded JSON body (None for an empty one); raises ConnectorError.
         """
-        if url.startswith(("http://", "https://")):
-            if not self.is_under_base(url):
-                raise E.FatalError(
-                    f"refusing to follow {_short(redact(url))}: it is not under the "
-                    f"{self.app} base URL {self.base_url}",
-                    where=action_id,
-                )
-        else:
-            url = url.lstrip("/")
-        query = {k: _query_value(v) for k, v in (params or {}).items() if v is not None}
+        target = self._target(action_id, url, params)
         async with self.budget.slot():
             try:
-                request = self._client.build_request(
-                    method.upper(), url, params=query or None, json=json_body
+                request = httpx.Request(
+                    method.upper(), target, headers=self._headers, json=json_body
                 )
                 streamed = await self._client.send(request, stream=True)
                 try:
@@ -130,6 +133,29 @@ class AppClient:
                 self.budget.throttled(error.retry_after)
             raise error
         return _decode(response, action_id, self.app)
+
+    def _target(self, action_id: str, url: str, params: dict[str, Any] | None) -> httpx.URL:
+        """The request's URL, parsed once: `url` relative to the base URL (a path whose
+        parameters are already encoded), or absolute under it; `params` as its query."""
+        query = _query_text(params)
+        try:
+            if not url.startswith(("http://", "https://")):
+                text = self._base_text + url.lstrip("/")
+                if "?" not in text and "#" not in text:
+                    return httpx.URL(f"{text}?{query}" if query else text)
+                target = httpx.URL(text)  # a path with its own query: `params` replace it
+            else:
+                target = httpx.URL(url)
+                if not self.is_under_base(target):
+                    raise E.FatalError(
+                        f"refusing to follow {_short(redact(url))}: it is not under the "
+                        f"{self.app} base URL {self.base_url}",
+                        where=action_id,
+                    )
+        except httpx.InvalidURL as exc:
+            raise self.translator.from_exception(exc, action_id) from None
+        # As `build_request(params=...)` does: given parameters replace the URL's query.
+        return target.copy_with(query=query.encode("ascii")) if query else target
 
     async def aclose(self) -> None:
         await self._client.aclose()
@@ -163,12 +189,33 @@ async def _read(response: httpx.Response) -> httpx.Response:
     )
 
 
-def _query_value(value: Any) -> Any:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, list | tuple):
-        return [_query_value(v) for v in value]
-    return value
+def _query_text(params: dict[str, Any] | None) -> str:
+    """`params` as a query string, encoded as httpx encodes `params=`: a list repeats its
+    key, booleans are `true`/`false`, a top-level None leaves its key out."""
+    if not params:
+        return ""
+    items: list[tuple[str, str]] = []
+    for key, value in params.items():
+        if value is None:
+            continue
+        for one in value if isinstance(value, list | tuple) else (value,):
+            items.append((str(key), _query_value(one)))
+    if all(_UNRESERVED.fullmatch(k) and _UNRESERVED.fullmatch(v) for k, v in items):
+        # The usual query (`unit=day&units=7`): nothing to escape, urlencode would copy it.
+        return "&".join(f"{k}={v}" for k, v in items)
+    return urlencode(items)
+
+
+#: characters urlencode never escapes
+_UNRESERVED = re.compile(r"[A-Za-z0-9_.~-]*")
+
+
+def _query_value(value: Any) -> str:
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    return "" if value is None else str(value)
 
 
 def _decode(response: httpx.Response, action_id: str, app: str) -> Any:
