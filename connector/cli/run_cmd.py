@@ -132,8 +132,23 @@ def _print_result(result: RunResult, as_json: bool) -> int:
             print(f"retry:   connector runs retry {result.run_id}")
         else:
             print()
-            print("\n".join(redact(line) for line in render_value(result.output)))
+            lines = render_value(result.output, limit=SHOWN)
+            print("\n".join(redact(line) for line in lines))
+            if _has_long_list(result.output):
+                print(f"\nevery value: connector runs show {result.run_id} --json")
     return 0 if result.ok else 1
+
+
+#: entries of a list printed at most (a loop's items: the rest are in the run log)
+SHOWN = 20
+
+
+def _has_long_list(value: Any) -> bool:
+    if isinstance(value, list):
+        return len(value) > SHOWN or any(_has_long_list(v) for v in value)
+    if isinstance(value, dict):
+        return any(_has_long_list(v) for v in value.values())
+    return False
 
 
 def _list(args: argparse.Namespace) -> int:

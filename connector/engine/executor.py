@@ -207,10 +207,8 @@ class Engine:
             reused_from=reuse.parent_run_id,
         )
         if isinstance(step, LoopStep):
-            items = list(self.runlog.items(reuse.parent_run_id, step.id))
-            for item in items:
-                item.reused_from = item.reused_from or reuse.parent_run_id
-            self.runlog.write_items(run_id, items)
+            items = self.runlog.stored_items(reuse.parent_run_id, step.id)
+            self.runlog.copy_items(run_id, step.id, items, reuse.parent_run_id)
 
     async def _action_step(
         self, run_id: str, position: int, step: ActionStep, context: dict[str, Any]

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from connector.engine.attempts import error_dict
 from connector.engine.item_batch import ItemBatch
-from connector.engine.runlog import ItemRecord, loop_output_json
+from connector.engine.runlog import ItemRecord, StoredItem, loop_output_json
 from connector.engine.workflow import LoopStep
 from connector.errors import ConnectorError, InvalidInput
 
@@ -68,19 +68,18 @@ async def run_loop(
     engine.progress.step_started(step.id, "loop", total)
 
     previous = reuse.reusable_items(step.id, step.definition, items) if reuse else {}
-    carried: list[ItemRecord] = []
-    for idx, record in previous.items():
-        if record.status == "succeeded":
-            outputs[idx] = record.output
+    carried: list[StoredItem] = []
+    for idx, stored in previous.items():
+        if stored.status == "succeeded":
+            outputs[idx] = stored.output
             status[idx] = "succeeded"
-            record.reused_from = record.reused_from or (reuse.parent_run_id if reuse else None)
-            carried.append(record)
+            carried.append(stored)
+    if carried and reuse is not None:
+        # Copied as stored, in one transaction: their outputs' JSON is not written again.
+        texts = log.copy_items(run_id, step.id, carried, reuse.parent_run_id)
+        for stored, text in zip(carried, texts, strict=True):
+            output_texts[stored.index] = text
             engine.progress.item_finished(step.id, True)
-    if carried:
-        texts = log.write_items(run_id, carried)
-        if isinstance(texts, list) and len(texts) == len(carried):
-            for record, text in zip(carried, texts, strict=True):
-                output_texts[record.index] = text
 
     todo: asyncio.Queue[int] = asyncio.Queue()
     for idx in range(total):

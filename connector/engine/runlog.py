@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from connector.errors import InvalidConfiguration
-from connector.redact import dumps_redacted, mask_json, redact
+from connector.redact import dumps_redacted, holds_secret, mask_json, redact
 
 __all__ = [
     "DB_NAME",
@@ -27,6 +27,7 @@ __all__ = [
     "RunLog",
     "RunRecord",
     "StepRecord",
+    "StoredItem",
     "default_home",
     "loop_output_json",
 ]
@@ -176,6 +177,36 @@ class ItemRecord:
     started_at: float | None
     finished_at: float | None
     reused_from: str | None
+
+
+@dataclass
+class StoredItem:
+    """A loop item's row as stored, its JSON texts undecoded: a retry compares and copies
+    thousands of reused items, and decodes only the outputs it hands on."""
+
+    index: int
+    status: str
+    item_json: str | None
+    output_json: str | None
+    #: every column after (run_id, step_id, idx), as stored
+    row: tuple[Any, ...]
+
+    @property
+    def output(self) -> Any:
+        return _load(self.output_json)
+
+    @property
+    def reused_from(self) -> str | None:
+        reused: str | None = self.row[-1]
+        return reused
+
+
+_ITEM_COLUMNS = (
+    "status, item_json, inputs_json, output_json, error_json, attempts_json,"
+    " started_at, finished_at, reused_from"
+)
+#: the columns of _ITEM_COLUMNS holding JSON text (masked again when copied)
+_ITEM_JSON = range(1, 6)
 
 
 class RunLog:
@@ -345,7 +376,47 @@ class RunLog:
         self._db.execute("COMMIT")
         return texts
 
+    def copy_items(
+        self, run_id: str, step_id: str, items: list[StoredItem], reused_from: str
+    ) -> list[str | None]:
+        """Copy a parent run's items into `run_id` in one transaction, their JSON as stored
+        (masked again, for a secret registered since), each marked reused (the run it came
+        from first); returns their outputs' JSON."""
+        # Each text is masked one by one only when a registered secret is in any of them
+        # ("\0" never occurs in JSON text, so no secret straddles two texts).
+        every = "\0".join(v for item in items for v in item.row if isinstance(v, str))
+        mask = holds_secret(every)
+        rows = []
+        texts: list[str | None] = []
+        for item in items:
+            row = [mask_json(v) if mask and i in _ITEM_JSON and v is not None else v
+                   for i, v in enumerate(item.row)]  # fmt: skip
+            row[-1] = row[-1] or reused_from
+            rows.append((run_id, step_id, item.index, *row))
+            texts.append(row[3])
+        self._db.execute("BEGIN")
+        try:
+            self._db.executemany(
+                f"INSERT OR REPLACE INTO loop_items (run_id, step_id, idx, {_ITEM_COLUMNS})"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                rows,
+            )
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+        return texts
+
     # --- reading -------------------------------------------------------------------------
+
+    def stored_items(self, run_id: str, step_id: str) -> list[StoredItem]:
+        """Every item of a loop step, undecoded, in one query."""
+        rows = self._db.execute(
+            f"SELECT idx, {_ITEM_COLUMNS} FROM loop_items WHERE run_id=? AND step_id=?"
+            " ORDER BY idx",
+            (run_id, step_id),
+        )
+        return [StoredItem(r[0], r[1], r[2], r[4], tuple(r[1:])) for r in rows]
 
     def get_run(self, run_id: str) -> RunRecord:
         row = self._db.execute(
@@ -395,10 +466,13 @@ class RunLog:
             host=row[13],
         )
 
-    def steps(self, run_id: str) -> list[StepRecord]:
+    def steps(self, run_id: str, *, outputs: bool = True) -> list[StepRecord]:
+        """The run's steps in order; with `outputs=False` their outputs are left None
+        (a loop's output holds every item: see `step_output`)."""
+        output_column = "output_json" if outputs else "NULL"
         rows = self._db.execute(
             "SELECT run_id, step_id, position, kind, status, started_at, finished_at,"
-            " definition_json, inputs_json, output_json, error_json, attempts_json,"
+            f" definition_json, inputs_json, {output_column}, error_json, attempts_json,"
             " summary_json, reused_from FROM steps WHERE run_id=? ORDER BY position",
             (run_id,),
         )
@@ -421,6 +495,12 @@ class RunLog:
             )
             for r in rows
         ]
+
+    def step_output(self, run_id: str, step_id: str) -> Any:
+        row = self._db.execute(
+            "SELECT output_json FROM steps WHERE run_id=? AND step_id=?", (run_id, step_id)
+        ).fetchone()
+        return None if row is None else _load(row[0])
 
     def items(
         self, run_id: str, step_id: str, *, status: str | None = None
