@@ -89,6 +89,11 @@ class AppClient:
         self._base_text = str(self.base_url)
         #: every request's headers, merged with httpx's defaults once, here
         self._headers = self._client.headers.copy()
+        #: the same with Host first, as httpx adds it, for a request with no body to a
+        #: path under the base URL: sent as they are, nothing to add per request
+        self._bodyless_headers = httpx.Headers(
+            [("Host", self.base_url.netloc.decode("ascii")), *self._headers.multi_items()]
+        )
 
     def is_under_base(self, url: str | httpx.URL) -> bool:
         """True when `url` is on this app's scheme, host, port and base path."""
@@ -115,11 +120,20 @@ class AppClient:
         Returns the decoded JSON body (None for an empty one); raises ConnectorError.
         """
         target = self._target(action_id, url, params)
+        method = method.upper()
         async with self.budget.slot():
             try:
-                request = httpx.Request(
-                    method.upper(), target, headers=self._headers, json=json_body
-                )
+                if (
+                    json_body is None
+                    and method not in _SENDS_LENGTH
+                    and target.netloc == (self.base_url.netloc)
+                ):
+                    # No body and our own host: the headers are complete as prepared.
+                    request = httpx.Request(
+                        method, target, headers=self._bodyless_headers, stream=_NO_BODY
+                    )
+                else:
+                    request = httpx.Request(method, target, headers=self._headers, json=json_body)
                 streamed = await self._client.send(request, stream=True)
                 try:
                     response = await _read(streamed)
@@ -187,6 +201,11 @@ async def _read(response: httpx.Response) -> httpx.Response:
         request=response.request,
         extensions=response.extensions,
     )
+
+
+#: methods httpx gives a `Content-Length: 0` when they have no body
+_SENDS_LENGTH = frozenset({"POST", "PUT", "PATCH"})
+_NO_BODY = httpx.ByteStream(b"")
 
 
 def _query_text(params: dict[str, Any] | None) -> str:

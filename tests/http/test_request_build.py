@@ -133,3 +133,23 @@ def test_an_unparseable_url_is_a_connector_error_not_httpx(arun: Callable[..., A
 
     arun(go())
     assert seen == []
+
+
+@pytest.mark.parametrize("method", ["GET", "DELETE", "POST", "PUT", "PATCH"])
+def test_a_request_without_body_has_build_requests_headers(
+    arun: Callable[..., Any], method: str
+) -> None:
+    seen: list[httpx.Request] = []
+    client = _client("http://127.0.0.1:8411/v4", seen)
+
+    async def go() -> None:
+        await client.request("x.y", method, "/bitlinks/bit.ly%2Fa")
+        await client.request("x.y", method, "http://127.0.0.1:8411/v4/bitlinks/bit.ly%2Fa")
+        await client.aclose()
+
+    arun(go())
+    expected = client._client.build_request(method, "bitlinks/bit.ly%2Fa")
+    for sent in seen:
+        assert sent.method == method
+        assert sent.headers.multi_items() == expected.headers.multi_items()
+        assert sent.content == b""
