@@ -14,15 +14,13 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import machine
+from _common import connector_process, machine
 
 TARGET = 0.3  # seconds, median wall time of `--help` and `catalog list`
 
@@ -32,24 +30,6 @@ COMMANDS: list[tuple[str, list[str], bool]] = [
     ("connector actions run bitly.get_user --sandbox", ["actions", "run", "bitly.get_user",
                                                         "--sandbox"], False),
 ]  # fmt: skip
-
-
-def one_run(args: list[str], env: dict[str, str]) -> tuple[float, float]:
-    """(wall seconds, CPU seconds) of one child process."""
-    t0 = time.perf_counter()
-    child = subprocess.Popen(
-        [sys.executable, "-m", "connector", *args],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        env=env,
-    )
-    _, status, usage = os.wait4(child.pid, 0)
-    wall = time.perf_counter() - t0
-    child.returncode = os.waitstatus_to_exitcode(status)
-    error = child.stderr.read().decode() if child.stderr else ""
-    if child.returncode != 0:
-        raise SystemExit(f"{' '.join(args)} exited with {child.returncode}: {error[-500:]}")
-    return wall, usage.ru_utime + usage.ru_stime
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -63,9 +43,9 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as home:
         env = {**os.environ, "CONNECTOR_HOME": home}
         for label, command, checked in COMMANDS:
-            one_run(command, env)
-            runs = [one_run(command, env) for _ in range(args.runs)]
-            walls, cpus = [w for w, _ in runs], [c for _, c in runs]
+            connector_process(command, env)
+            runs = [connector_process(command, env) for _ in range(args.runs)]
+            walls, cpus = [w for w, _, _ in runs], [c for _, c, _ in runs]
             line = f"{label:<48} {_spread(walls):>22} {_spread(cpus):>22}"
             if checked:
                 passed = statistics.median(walls) < TARGET

@@ -25,7 +25,6 @@ import json
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -36,7 +35,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import ACTION, QUERY, machine
+from _common import ACTION, QUERY, connector_process, machine
 
 from connector.catalog import load_catalog
 from connector.engine.rate_budget import RateLimitSpec
@@ -118,24 +117,6 @@ async def failed_parent(home: Path, items: int, failed: int) -> tuple[str, list[
     return result.run_id, failing
 
 
-def child(args: list[str], env: dict[str, str]) -> tuple[float, float, str]:
-    """(wall, CPU seconds, stdout) of one `python -m connector ...` process."""
-    t0 = time.perf_counter()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "connector", *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        env=env,
-    )
-    out = process.stdout.read().decode() if process.stdout else ""
-    _, status, usage = os.wait4(process.pid, 0)
-    wall = time.perf_counter() - t0
-    code = os.waitstatus_to_exitcode(status)
-    if code != 0:
-        raise SystemExit(f"connector {' '.join(args)} exited with {code}:\n{out[-2000:]}")
-    return wall, usage.ru_utime + usage.ru_stime, out
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--items", type=int, default=10_000)
@@ -162,13 +143,13 @@ def main(argv: list[str] | None = None) -> int:
         for n in range(1, args.rounds + 1):
             home = root / f"retry-{n}"
             shutil.copytree(parent_home, home)
-            r_wall, r_cpu, out = child(
+            r_wall, r_cpu, out = connector_process(
                 ["runs", "retry", run_id, "--sandbox", "--home", str(home)], env
             )
             if ": succeeded" not in out:
                 raise SystemExit(f"the retry did not succeed:\n{out[-2000:]}")
             fresh_home = root / f"fresh-{n}"
-            f_wall, f_cpu, out = child(
+            f_wall, f_cpu, out = connector_process(
                 [
                     "run",
                     str(wf),
