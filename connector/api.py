@@ -11,10 +11,12 @@ Workflows: `load_workflow(path, catalog)`, then `engine_session(...)` and `engin
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from typing import Any
 
 from connector.catalog import Catalog, load_catalog
+from connector.credentials import register_credentials
 from connector.runner import ActionRunner
 
 __all__ = ["run_action"]
@@ -37,6 +39,8 @@ async def run_action(
     """
     catalog = catalog or load_catalog()
     catalog.get(action_id)  # an unknown id fails before anything is prepared
+    # Masked before the inputs are checked: an error quoting an input may quote a token.
+    register_credentials(catalog, credentials, os.environ)
     prepared = catalog.prepare_inputs(action_id, dict(inputs), dict(context or {}))
     async with ActionRunner(catalog, base_urls=base_urls, credentials=credentials) as runner:
         return await runner.run(action_id, prepared)

@@ -2,7 +2,8 @@
 
     ConnectorError
     ├── InvalidConfiguration      a manifest, workflow, or setting is wrong; fix it, do not retry
-    │   └── MissingCredential     the app's credential variable is unset
+    │   ├── MissingCredential     the app's credential variable is unset
+    │   └── InvalidCredential     it is set, but holds what no HTTP header can carry
     ├── InvalidInput              a value the user supplied is wrong (type, option, template)
     │   └── TemplateError         a template failed: undefined path, syntax, sandbox escape
     └── ActionError               calling the API failed
@@ -31,6 +32,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from connector.redact import redact_message
+
 __all__ = [
     "ActionError",
     "AuthenticationError",
@@ -40,6 +43,7 @@ __all__ = [
     "FieldError",
     "Gone",
     "InvalidConfiguration",
+    "InvalidCredential",
     "InvalidInput",
     "InvalidRequest",
     "MissingCredential",
@@ -78,10 +82,13 @@ class ConnectorError(Exception):
     kind: ClassVar[str] = "error"
 
     def __init__(self, message: str, *, where: str | None = None) -> None:
+        # Masked once, here: a message may quote an input or a server's echo holding a
+        # credential, whole or cut short, and it is printed, logged and stored from here on.
+        message = redact_message(message)
         super().__init__(message)
         self.message = message
         #: what the error is about: a file and field, an action id, an input key
-        self.where = where
+        self.where = None if where is None else redact_message(where)
 
     def __str__(self) -> str:
         return f"{self.where}: {self.message}" if self.where else self.message
@@ -102,6 +109,12 @@ class MissingCredential(InvalidConfiguration):
     """The credential an app needs is not set."""
 
     kind = "missing_credential"
+
+
+class InvalidCredential(InvalidConfiguration):
+    """A credential is set but holds a control or non-ASCII character."""
+
+    kind = "invalid_credential"
 
 
 class InvalidInput(ConnectorError):
@@ -140,7 +153,7 @@ class ActionError(ConnectorError):
         #: the API's machine code (Bitly's `message`, shorten.dev's `error`)
         self.code = code
         #: the API's human text
-        self.description = description
+        self.description = None if description is None else redact_message(description)
         self.field_errors = field_errors or []
         #: seconds the server asked us to wait (Retry-After or a throttle window)
         self.retry_after = retry_after

@@ -3,14 +3,22 @@
 Header-name scrubbing alone misses a token echoed in an error body, a URL or a template
 error, so every output path (messages, run logs, cassettes, CLI output) goes through
 `redact()` with the secrets registered here.
+
+A secret is masked in every form a message can carry it in: as is, escaped (Python repr,
+`unicode_escape`, a bytes repr such as httpx's "Illegal header value b'...'", JSON),
+URL-encoded (as a server echoes a query) and base64 (as in a Basic or encoded header, at
+each of the three byte alignments it can start at).
 """
 
 from __future__ import annotations
 
+import base64
 import json
+import re
 import threading
 from json.encoder import c_make_encoder, encode_basestring  # type: ignore[attr-defined]
 from typing import Any
+from urllib.parse import quote, quote_plus
 
 __all__ = [
     "MASK",
@@ -19,6 +27,7 @@ __all__ = [
     "holds_secret",
     "mask_json",
     "redact",
+    "redact_message",
     "redact_obj",
     "register_secret",
 ]
@@ -28,6 +37,8 @@ MASK = "***REDACTED***"
 _MIN_LEN = 6
 
 _lock = threading.Lock()
+#: the values registered, and every form of them (see `forms`)
+_registered: set[str] = set()
 _secrets: set[str] = set()
 #: the secrets as they appear inside a JSON string, in _order (for dumps_redacted)
 _encoded: tuple[str, ...] = ()
@@ -40,13 +51,42 @@ def _order(value: str) -> tuple[int, str]:
     return (-len(value), value)
 
 
+def forms(value: str) -> set[str]:
+    """Every spelling of `value` a message may hold: itself, escaped, URL-encoded, base64."""
+    raw = value.encode("utf-8", "surrogatepass")
+    found = {
+        value,
+        repr(value)[1:-1],
+        value.encode("unicode_escape").decode("ascii"),
+        repr(raw)[2:-1],
+        json.dumps(value)[1:-1],
+        quote(value, safe=""),
+        quote(value, safe="/"),
+        quote_plus(value, safe=""),
+    }
+    found |= {_lower_escapes(f) for f in list(found) if "%" in f}
+    for offset in range(3):
+        # The characters that depend on the secret's bytes alone, wherever it starts.
+        encoded = base64.b64encode(b"\0" * offset + raw).decode("ascii")
+        core = encoded[-(-8 * offset // 6) : 8 * (offset + len(raw)) // 6]
+        found |= {core, core.replace("+", "-").replace("/", "_")}
+    return {f for f in found if len(f) >= _MIN_LEN}
+
+
+def _lower_escapes(text: str) -> str:
+    # %2F and %2f are the same byte; servers echo either.
+    parts = text.split("%")
+    return parts[0] + "".join("%" + p[:2].lower() + p[2:] for p in parts[1:])
+
+
 def register_secret(value: str | None) -> None:
-    """Remember a credential so it is masked from now on, in this process."""
+    """Remember a credential so it is masked from now on, in this process, in every form."""
     global _encoded
     if value and len(value) >= _MIN_LEN:
         with _lock:
-            if value not in _secrets:
-                _secrets.add(value)
+            if value not in _registered:
+                _registered.add(value)
+                _secrets.update(forms(value))
                 _encoded = tuple(
                     json.dumps(v, ensure_ascii=False)[1:-1] for v in sorted(_secrets, key=_order)
                 )
@@ -56,6 +96,7 @@ def forget_secrets() -> None:
     """Drop every registered secret (tests use this to isolate themselves)."""
     global _encoded
     with _lock:
+        _registered.clear()
         _secrets.clear()
         _encoded = ()
 
@@ -68,6 +109,44 @@ def redact(text: str, extra: tuple[str, ...] = ()) -> str:
         if value in text:
             text = text.replace(value, MASK)
     return text
+
+
+#: how a message marks where it cut a value short
+_CUT = re.compile(r"\.\.\.|\u2026")
+
+
+def redact_message(text: str) -> str:
+    """`redact(text)`, and also a secret cut short: a message that shows the start of a value
+    (`value[:40] + "..."`, or a message cut at its end) shows the start of a secret with it.
+    For messages (errors, CLI lines), not for data: a data string may end in anything."""
+    text = redact(text)
+    with _lock:
+        values = sorted(_secrets, key=_order)
+    if not values:
+        return text
+    ends = [m.start() for m in _CUT.finditer(text)] + [len(text)]
+    for end in reversed(ends):
+        start = _cut_secret_start(text, end, values)
+        if start is not None:
+            text = text[:start] + MASK + text[end:]
+    return text
+
+
+def _cut_secret_start(text: str, end: int, values: list[str]) -> int | None:
+    """Where a secret's first characters (at least _MIN_LEN of them) end at `end`, if any."""
+    tail = text[max(0, end - _MIN_LEN) : end]
+    if len(tail) < _MIN_LEN:
+        return None
+    best: int | None = None
+    for value in values:
+        if tail not in value:
+            continue
+        for length in range(min(len(value) - 1, end), _MIN_LEN - 1, -1):
+            if text.startswith(value[:length], end - length):
+                if best is None or end - length < best:
+                    best = end - length
+                break
+    return best
 
 
 def redact_obj(obj: Any, extra: tuple[str, ...] = ()) -> Any:

@@ -21,11 +21,11 @@ import httpx
 
 from connector import errors as E
 from connector.budget import RequestBudget, UnlimitedBudget
+from connector.credentials import checked_credential
 from connector.http.client import AppClient
 from connector.http.paths import fill_path
 from connector.http.request_plan import RequestPlan
 from connector.http.translate import Translator, _field
-from connector.redact import register_secret
 
 __all__ = ["ActionRunner", "Handler", "HandlerContext", "resolve_handler"]
 
@@ -46,6 +46,10 @@ class HandlerContext:
     def action_id(self) -> str:
         return str(self.action.id)
 
+    @property
+    def max_response_bytes(self) -> int | None:
+        return getattr(self.action, "max_response_bytes", None)
+
     async def request(
         self,
         method: str,
@@ -62,20 +66,30 @@ class HandlerContext:
         except E.InvalidInput as exc:
             raise E.InvalidInput(exc.message, where=where) from None
         return await self.client.request(
-            where, method, filled, params=dict(params or {}), json_body=json
+            where,
+            method,
+            filled,
+            params=dict(params or {}),
+            json_body=json,
+            max_bytes=self.max_response_bytes,
         )
 
     async def request_url(self, url: str) -> Any:
         """GET a URL the API handed out (a next page), resolved against the base URL;
         refused unless it lies under the base URL."""
-        return await self.client.request(self.action_id, "GET", str(self.client.base_url.join(url)))
+        return await self.client.request(
+            self.action_id,
+            "GET",
+            str(self.client.base_url.join(url)),
+            max_bytes=self.max_response_bytes,
+        )
 
     def is_under_base(self, url: str) -> bool:
         return self.client.is_under_base(url)
 
 
 def resolve_handler(dotted: str) -> Handler:
-    """`actions.bitly.metrics:get_link_click_metrics` -> the coroutine function."""
+    """`connector.apps.bitly.metrics:get_link_click_metrics` -> the coroutine function."""
     found = _HANDLERS.get(dotted)
     if found is None:
         # Once per handler, not per call: a loop calls it for every item.
@@ -122,8 +136,8 @@ class ActionRunner:
         self._clients: dict[tuple[str, str], AppClient] = {}
         #: each declarative action's request, compiled on its first call
         self._plans: dict[str, RequestPlan] = {}
-        for value in self._credentials.values():
-            register_secret(value)
+        for app, value in self._credentials.items():
+            self._credentials[app] = checked_credential(value, f"credentials[{app!r}]")
 
     async def __aenter__(self) -> ActionRunner:
         return self
@@ -156,12 +170,11 @@ class ActionRunner:
         if self._credentials.get(app):
             return self._credentials[app]
         env_name = _field(self.catalog.apps[app], "credential_env")
-        value = self._env.get(env_name) if env_name else None
+        value = checked_credential(self._env.get(env_name) if env_name else None, str(env_name))
         if not value:
             raise E.MissingCredential(
                 f"the {app} credential is not set: export {env_name}=<your token>", where=action_id
             )
-        register_secret(value)
         return value
 
     def budget(self, app: str) -> RequestBudget:

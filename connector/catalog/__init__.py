@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from connector.catalog.catalog import Catalog
-from connector.catalog.loader import ManifestError, default_root, load_or_raise
+from connector.catalog.loader import ManifestError, load_or_raise
 from connector.catalog.models import (
     ActionRateLimit,
     ActionSpec,
@@ -45,7 +45,6 @@ __all__ = [
     "RateLimits",
     "RequestSpec",
     "SandboxSpec",
-    "default_root",
     "load_catalog",
     "render",
     "template_references",
@@ -53,7 +52,8 @@ __all__ = [
 
 
 def load_catalog(root: Path | None = None) -> Catalog:
-    """Load every manifest under `root` (default: $CONNECTOR_MANIFESTS, else manifests/).
+    """Load the installed apps and $CONNECTOR_MANIFESTS' (see connector.plugins), or the app
+    folders under `root` alone.
 
     Raises InvalidConfiguration listing every problem, each naming file and field.
     """

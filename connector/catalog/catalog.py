@@ -20,7 +20,7 @@ __all__ = ["Catalog"]
 class Catalog:
     """Apps by key ("bitly") and actions by id ("bitly.get_bitlink")."""
 
-    root: Path
+    root: Path | None
     apps: dict[str, AppSpec] = field(default_factory=dict)
     actions: dict[str, ActionSpec] = field(default_factory=dict)
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime as dt
 import difflib
 import importlib
-import json
 import math
 import re
 from collections.abc import Callable
@@ -22,6 +21,7 @@ from jsonschema import Draft202012Validator
 
 from connector.catalog.models import MISSING, ActionSpec, InputSpec
 from connector.errors import FieldError, InvalidInput
+from connector.safe_load import load_json
 
 __all__ = [
     "coerce_input",
@@ -94,10 +94,16 @@ def _number(value: Any) -> int | float:
     return result
 
 
+#: JSON's exact integers: past this an API reading the value as a double gets another number
+_MAX_SAFE_INTEGER = 2**53 - 1
+
+
 def _integer(value: Any) -> int:
     result = _number(value)
     if isinstance(result, float):
         raise _Bad("")
+    if abs(result) > _MAX_SAFE_INTEGER:
+        raise _Bad(f"an integer between -{_MAX_SAFE_INTEGER} and {_MAX_SAFE_INTEGER}")
     return result
 
 
@@ -173,8 +179,8 @@ def _list(value: Any) -> list[Any]:
         text = value.strip()
         if text.startswith("["):
             try:
-                parsed = json.loads(text)
-            except ValueError:
+                parsed = load_json(text)
+            except InvalidInput:
                 raise _Bad("") from None
             if isinstance(parsed, list):
                 return parsed
@@ -188,8 +194,8 @@ def _object(value: Any) -> dict[str, Any]:
         return value
     if isinstance(value, str) and value.strip().startswith("{"):
         try:
-            parsed = json.loads(value)
-        except ValueError:
+            parsed = load_json(value)
+        except InvalidInput:
             raise _Bad("") from None
         if isinstance(parsed, dict):
             return parsed
@@ -272,43 +278,39 @@ def coerce_input(spec: InputSpec, value: Any) -> Any:
 
 
 def input_json_schema(spec: InputSpec) -> dict[str, Any]:
-    """The JSON Schema of one input, with builder hints.
+    """The JSON Schema of one input's literal value, as form libraries draw it.
 
-    `x-type` is the manifest type (which widget to draw: `text` is multi-line, `options` a
-    dropdown, `multi-select` a checklist), `x-enumLabels` the option labels, `x-format` a
-    value format the runtime normalises (bitlink), `x-template` that templates are accepted.
+    Options are one `oneOf` of `const` + `title` (a labelled dropdown; an `enum` beside it
+    would make libraries show raw values). The only extension keywords are the export's
+    vocabulary (`connector.catalog.export_forms.VOCABULARY`): `x-connector-type`, the manifest
+    type, and `x-connector-format`, a value format the runtime normalises (bitlink).
     """
-    schema: dict[str, Any] = {"title": spec.label, "x-type": spec.type}
+    schema: dict[str, Any] = {"title": spec.label, "x-connector-type": spec.type}
     if spec.description:
         schema["description"] = spec.description
     if spec.type == "options":
-        values = spec.option_values
-        kinds = sorted({_json_kind(v) for v in values})
-        schema["type"] = kinds[0] if len(kinds) == 1 else kinds
-        schema["enum"] = values
-        schema["x-enumLabels"] = [o.label for o in spec.options]
+        schema["type"] = _options_type(spec)
         schema["oneOf"] = [{"const": o.value, "title": o.label} for o in spec.options]
     elif spec.type == "multi-select":
         schema["type"] = "array"
         schema["uniqueItems"] = True
         schema["items"] = {
-            "enum": spec.option_values,
-            "x-enumLabels": [o.label for o in spec.options],
+            "type": _options_type(spec),
             "oneOf": [{"const": o.value, "title": o.label} for o in spec.options],
         }
     else:
         schema["type"] = _JSON_TYPE[spec.type]
         if spec.type == "array":
             schema["items"] = spec.items or {}
+        if spec.type == "object":
+            schema["additionalProperties"] = True  # said, so form libraries offer to add keys
     if spec.type == "url":
         schema["format"] = "uri"
         schema["pattern"] = "^[Hh][Tt][Tt][Pp][Ss]?://"
     if spec.type == "datetime":
         schema["format"] = "date-time"
-    if spec.type == "text":
-        schema["x-multiline"] = True
     if spec.format:
-        schema["x-format"] = spec.format
+        schema["x-connector-format"] = spec.format
     _bounds(spec, schema)
     if spec.pattern:
         schema["pattern"] = spec.pattern
@@ -316,8 +318,12 @@ def input_json_schema(spec: InputSpec) -> dict[str, Any]:
         schema["default"] = spec.default
     if spec.example is not MISSING:
         schema["examples"] = [spec.example]
-    schema["x-template"] = True
     return schema
+
+
+def _options_type(spec: InputSpec) -> str | list[str]:
+    kinds = sorted({_json_kind(v) for v in spec.option_values})
+    return kinds[0] if len(kinds) == 1 else kinds
 
 
 def _json_kind(value: Any) -> str:
@@ -343,13 +349,12 @@ def _bounds(spec: InputSpec, schema: dict[str, Any]) -> None:
 
 
 def inputs_json_schema(action: ActionSpec) -> dict[str, Any]:
-    """The whole form of an action as one object schema, fields in order."""
+    """The whole form of an action as one object schema, fields in order (`properties`)."""
     return {
         "type": "object",
         "additionalProperties": False,
         "properties": {spec.key: input_json_schema(spec) for spec in action.inputs},
         "required": [spec.key for spec in action.inputs if spec.required],
-        "x-order": [spec.key for spec in action.inputs],
     }
 
 

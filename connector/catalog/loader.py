@@ -10,25 +10,25 @@ from __future__ import annotations
 import datetime as dt
 import difflib
 import json
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Any
 
-import yaml
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
 from connector.catalog.models import ActionSpec, AppSpec, action_from_dict, app_from_dict
-from connector.errors import InvalidConfiguration
+from connector.errors import InvalidConfiguration, InvalidInput
+from connector.plugins import AppSource, catalog_sources, qualify_handlers
+from connector.safe_load import load_yaml, read_text
 
 __all__ = [
     "SCHEMA_PATH",
     "LoadResult",
     "ManifestError",
-    "default_root",
+    "display_path",
     "manifest_problems",
     "manifest_schema",
     "read_manifests",
@@ -37,11 +37,6 @@ __all__ = [
 
 SCHEMA_PATH = Path(__file__).parent / "schema" / "manifest.schema.json"
 _MAX_MESSAGE = 160
-
-try:  # the C loader is several times faster when PyYAML was built with libyaml
-    _YamlLoader: Any = yaml.CSafeLoader
-except AttributeError:  # pragma: no cover
-    _YamlLoader = yaml.SafeLoader
 
 
 @dataclass(frozen=True, order=True)
@@ -62,20 +57,13 @@ class ManifestError:
 
 @dataclass
 class LoadResult:
-    root: Path
+    #: the folder given to read_manifests, or None for the installed catalog
+    root: Path | None
     apps: dict[str, AppSpec] = field(default_factory=dict)
     actions: dict[str, ActionSpec] = field(default_factory=dict)
     #: the raw validated dicts, by file, for checks that need the original text (validate)
     raw: dict[Path, dict[str, Any]] = field(default_factory=dict)
     errors: list[ManifestError] = field(default_factory=list)
-
-
-def default_root() -> Path:
-    """CONNECTOR_MANIFESTS, else the repository's manifests/ directory."""
-    env = os.environ.get("CONNECTOR_MANIFESTS")
-    if env:
-        return Path(env)
-    return Path(__file__).resolve().parents[2] / "manifests"
 
 
 @cache
@@ -149,11 +137,9 @@ def _non_json(value: Any, where: list[Any]) -> Iterator[tuple[str, str]]:
         yield field_path(where), f"unsupported YAML value of type {type(value).__name__}"
 
 
-def _display(path: Path, root: Path) -> str:
-    try:
-        return str(path.relative_to(root.parent))
-    except ValueError:  # pragma: no cover
-        return str(path)
+def display_path(path: Path) -> str:
+    """`manifests/bitly/get_user.yaml`: a manifest named by its app folder and the one above."""
+    return str(Path(*path.parts[-3:]))
 
 
 _FAILED = object()
@@ -161,14 +147,10 @@ _FAILED = object()
 
 def _read_yaml(path: Path, shown: str, errors: list[ManifestError]) -> Any:
     try:
-        return yaml.load(path.read_text(encoding="utf-8"), Loader=_YamlLoader)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or exc
-        errors.append(ManifestError(shown, where, f"not valid YAML: {problem}"))
-    except (OSError, UnicodeDecodeError) as exc:
-        errors.append(ManifestError(shown, "", f"cannot read: {exc}"))
+        return load_yaml(read_text(path, what="manifest"), shown)
+    except InvalidInput as exc:  # syntax, size, depth, aliases, duplicate keys (safe_load)
+        line = (exc.where or "").removeprefix(shown).lstrip(":").split(":")[0]
+        errors.append(ManifestError(shown, f"line {line}" if line else "", exc.message))
     return _FAILED
 
 
@@ -195,26 +177,29 @@ def manifest_problems(definition: str, data: Any, stem: str | None = None) -> li
 
 
 def read_manifests(root: Path | None = None) -> LoadResult:
-    """Read every manifest under `root`; problems are collected, never raised."""
-    root = Path(root) if root is not None else default_root()
-    result = LoadResult(root=root)
-    if not root.is_dir():
-        result.errors.append(ManifestError(str(root), "", "manifest directory not found"))
-        return result
-    for app_dir in sorted(p for p in root.iterdir() if p.is_dir()):
-        app_file = app_dir / "app.yaml"
-        if not app_file.is_file():
-            result.errors.append(ManifestError(_display(app_dir, root), "", "app.yaml is missing"))
-            continue
-        _read_app(app_dir, app_file, result)
+    """Read every manifest of the installed apps and $CONNECTOR_MANIFESTS (connector.plugins),
+    or of the app folders under `root` alone; problems are collected, never raised."""
+    sources, problems = catalog_sources(root)
+    result = LoadResult(root=Path(root) if root is not None else None)
+    result.errors.extend(ManifestError(where, "", message) for where, message in problems)
+    for source in sources:
+        app_file = source.directory / "app.yaml"
+        if not source.directory.is_dir():
+            shown, message = str(source.directory), "manifest directory not found"
+            result.errors.append(ManifestError(shown, "", f"app '{source.key}': {message}"))
+        elif not app_file.is_file():
+            shown = display_path(source.directory)
+            result.errors.append(ManifestError(shown, "", "app.yaml is missing"))
+        else:
+            _read_app(source, app_file, result)
     return result
 
 
-def _read_app(app_dir: Path, app_file: Path, result: LoadResult) -> None:
-    app = app_dir.name
+def _read_app(source: AppSource, app_file: Path, result: LoadResult) -> None:
+    app, app_dir = source.key, source.directory
     files = [app_file, *sorted(p for p in app_dir.glob("*.y*ml") if p.name != "app.yaml")]
     for path in files:
-        shown = _display(path, result.root)
+        shown = display_path(path)
         data = _read_yaml(path, shown, result.errors)
         if data is _FAILED:
             continue
@@ -229,9 +214,14 @@ def _read_app(app_dir: Path, app_file: Path, result: LoadResult) -> None:
         result.raw[path] = data
         if definition == "app":
             result.apps[app] = app_from_dict(app, data, path)
-        else:
-            spec = action_from_dict(app, data, path)
-            result.actions[spec.id] = spec
+            continue
+        # ".module:function" names resolve against the app's handler package
+        data, problems = qualify_handlers(data, source.handlers)
+        if problems:
+            result.errors.extend(ManifestError(shown, f, m) for f, m in problems)
+            continue
+        spec = action_from_dict(app, data, path)
+        result.actions[spec.id] = spec
 
 
 def load_or_raise(root: Path | None = None) -> LoadResult:
@@ -242,6 +232,6 @@ def load_or_raise(root: Path | None = None) -> LoadResult:
         raise InvalidConfiguration(
             f"{len(result.errors)} problem(s) in the manifests "
             f"(run `connector catalog validate`):\n  {listed}{more}",
-            where=str(result.root),
+            where=str(result.root) if result.root is not None else None,
         )
     return result

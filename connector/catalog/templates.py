@@ -6,13 +6,20 @@ ImmutableSandboxedEnvironment reduced to a data language:
 - paths only: `a.b`, `a['b']`, `a[0]`, `a[1:3]` read keys of mappings and items of lists;
   no Python attribute is ever reachable, so `__class__`, `mro`, `__globals__` lead nowhere;
 - no globals (range, lipsum, cycler, joiner, namespace, dict are gone) and no calls;
-- a short list of filters (`|default`, `|lower`, `|join`, `|length`, `|int` ...);
-- `*`, `**` and `%` are checked, and `|join`, `|tojson` and `|sum` are bounded, so that no
-  expression can allocate without bound;
+- a short list of filters (`|default`, `|lower`, `|join`, `|length`, `|int` ...) and tests
+  (`is defined`, `is number`, `is divisibleby` ...);
+- every path to string formatting or repetition is checked: `*`, `**`, `+` and `~` bound
+  the size of their result, `%` never formats a string (and `is divisibleby`, `is odd` and
+  `is even`, which use `%`, take numbers only), and `|join`, `|tojson` and `|sum` are
+  bounded, so that no expression can allocate without bound (`|format`, `|center`,
+  `|indent`, `|wordwrap`, `|replace` and `range` are simply not there);
 - StrictUndefined: an undefined path is an error naming the path and the keys that do exist
   at the deepest level reached (names only, never values). A key computed at run time
   (`a[b.c]`, `|map(attribute=b.c)`) is never quoted, and any string of the context that an
   underlying error message repeats is masked: an error never prints the context's values.
+  An error inside a filter or test names the template, the path and the filters and tests
+  used, never the underlying message (it may state a property of a value, such as the
+  length of a secret passed to `|truncate`).
 
 A value that is exactly one template keeps the native type of its result; a string mixing
 text and templates renders to text (None -> "", booleans -> true/false, lists and objects as
@@ -28,9 +35,11 @@ from functools import lru_cache
 from typing import Any
 
 from jinja2 import nodes
+from jinja2.compiler import CodeGenerator, Frame
 from jinja2.environment import TemplateExpression
 from jinja2.exceptions import SecurityError, TemplateSyntaxError, UndefinedError
 from jinja2.exceptions import TemplateError as JinjaTemplateError
+from jinja2.filters import make_attrgetter
 from jinja2.parser import Parser
 from jinja2.runtime import Context, StrictUndefined, Undefined
 from jinja2.sandbox import ImmutableSandboxedEnvironment
@@ -45,7 +54,7 @@ from connector.catalog.template_paths import (
 )
 from connector.errors import TemplateError
 
-__all__ = ["has_template", "render", "template_references"]
+__all__ = ["has_template", "is_one_template", "render", "template_references"]
 
 _DELIMITERS = (("<<", ">>"), ("{{", "}}"))
 
@@ -60,6 +69,14 @@ _MASK = "***"
 # Jinja's own hints for |first, |last, |min, |max of an empty list (fixed text, no values).
 _EMPTY_SEQUENCE = re.compile(r"No (first|last|aggregated) item, sequence was empty\.")
 
+# Type and comparison tests; `callable`, `escaped`, `filter` and `test` say nothing about data.
+_TESTS = (
+    "!=", "<", "<=", "==", ">", ">=", "boolean", "defined", "divisibleby", "eq", "equalto",
+    "even", "false", "float", "ge", "greaterthan", "gt", "in", "integer", "iterable", "le",
+    "lessthan", "lower", "lt", "mapping", "ne", "none", "number", "odd", "sameas", "sequence",
+    "string", "true", "undefined", "upper",
+)  # fmt: skip
+
 _FILTERS = (
     "abs", "capitalize", "count", "d", "default", "dictsort", "first", "float", "int",
     "items", "join", "last", "length", "list", "lower", "map", "max", "min", "reject",
@@ -68,10 +85,23 @@ _FILTERS = (
 )  # fmt: skip
 
 
+class _GuardedCodeGenerator(CodeGenerator):
+    """Jinja's code generator, with `a ~ b ~ c` bounded like `+`: it joins strings directly
+    (`str_join`), out of the sandbox's reach."""
+
+    def visit_Concat(self, node: nodes.Concat, frame: Frame) -> None:
+        self.write("environment.guarded_concat((")
+        for arg in node.nodes:
+            self.visit(arg, frame)
+            self.write(", ")
+        self.write("))")
+
+
 class _DataSandbox(ImmutableSandboxedEnvironment):
     """A sandbox where `.name` and `[key]` read data and nothing else."""
 
-    intercepted_binops = frozenset({"*", "**", "%"})
+    intercepted_binops = frozenset({"*", "**", "%", "+"})
+    code_generator_class = _GuardedCodeGenerator
 
     def getattr(self, obj: Any, attribute: str) -> Any:
         return self.getitem(obj, attribute)
@@ -99,11 +129,17 @@ class _DataSandbox(ImmutableSandboxedEnvironment):
             sized = isinstance(seq, str | list | tuple) and isinstance(n, int)
             if sized and n * max(1, _size(seq)) > MAX_REPEAT:
                 raise _Refused(f"repetition larger than {MAX_REPEAT} is not allowed")
+        sequences = operator == "+" and isinstance(left, str | list | tuple)
+        if sequences and _size(left) + _size(right) > MAX_STRING:
+            raise _Refused(f"joining values larger than {MAX_STRING} is not allowed")
         ints = isinstance(left, int) and isinstance(right, int)
         power = operator == "**" and ints and right > 0 and abs(left) > 1
         if power and right * abs(left).bit_length() > MAX_POW_BITS:
             raise _Refused("the power is too large")
         return super().call_binop(context, operator, left, right)
+
+    def guarded_concat(self, values: tuple[Any, ...]) -> str:
+        return "".join(_texts(values, "joining with ~"))
 
 
 class _Refused(Exception):
@@ -122,19 +158,50 @@ def _size(obj: Any, depth: int = 0) -> int:
     return 1
 
 
+def _text(value: Any, what: str) -> str:
+    """str(value), refused before it is built when it would be larger than MAX_STRING."""
+    if isinstance(value, str):
+        return value
+    if _size(value) > MAX_STRING:
+        raise _Refused(f"{what} would build more than {MAX_STRING} characters")
+    return str(value)
+
+
+def _texts(values: Any, what: str, separator: str = "") -> list[str]:
+    """The strings of `values`, as `"".join(map(str, values))` takes them, with the total
+    checked as it grows: no intermediate string is ever larger than the bound."""
+    out: list[str] = []
+    total = 0
+    for value in values:
+        text = _text(value, what)
+        total += len(text) + (len(separator) if out else 0)
+        if total > MAX_STRING:
+            raise _Refused(f"{what} would build more than {MAX_STRING} characters")
+        out.append(text)
+    return out
+
+
 def _guarded_join(original: Callable[..., Any]) -> Callable[..., Any]:
-    def join(eval_ctx: Any, value: Any, d: str = "", attribute: Any = None) -> Any:
-        items = list(value)  # a |map generator is read once, here
-        if isinstance(d, str):
-            estimate = len(d) * max(0, len(items) - 1) + sum(
-                len(v) if isinstance(v, str) else 1 for v in items
-            )
-            if estimate > MAX_STRING:
-                raise _Refused(f"|join would build more than {MAX_STRING} characters")
-        return original(eval_ctx, items, d, attribute)
+    def join(eval_ctx: Any, value: Any, d: Any = "", attribute: Any = None) -> Any:
+        if attribute is not None:
+            value = map(make_attrgetter(eval_ctx.environment, attribute), value)
+        separator = _text(d, "|join")
+        return separator.join(_texts(value, "|join", separator))
 
     join.jinja_pass_arg = original.jinja_pass_arg  # type: ignore[attr-defined]
     return join
+
+
+def _numbers_only(name: str, original: Callable[..., Any]) -> Callable[..., Any]:
+    # These tests compute `value % n`: on a string that is printf formatting, and
+    # `'%900000000d' is divisibleby 1` would build a 900 MB string.
+    def test(value: Any, *args: Any) -> Any:
+        for v in (value, *args):
+            if isinstance(v, bool) or not isinstance(v, int | float):
+                raise _Refused(f"`is {name}` takes numbers only")
+        return original(value, *args)
+
+    return test
 
 
 def _guarded_tojson(original: Callable[..., Any]) -> Callable[..., Any]:
@@ -165,6 +232,9 @@ def _make_env() -> _DataSandbox:
     env.filters["join"] = _guarded_join(env.filters["join"])
     env.filters["tojson"] = _guarded_tojson(env.filters["tojson"])
     env.filters["sum"] = _guarded_sum(env.filters["sum"])
+    env.tests = {name: env.tests[name] for name in _TESTS}
+    for name in ("divisibleby", "odd", "even"):
+        env.tests[name] = _numbers_only(name, env.tests[name])  # type: ignore[arg-type]
     return env
 
 
@@ -217,7 +287,7 @@ def _parse(expr: str) -> nodes.Expr:
 
 
 def _check_static(node: nodes.Node) -> None:
-    kinds = (nodes.Call, nodes.Getattr, nodes.Getitem, nodes.Name, nodes.Filter)
+    kinds = (nodes.Call, nodes.Getattr, nodes.Getitem, nodes.Name, nodes.Filter, nodes.Test)
     for sub in [node, *node.find_all(kinds)]:
         if isinstance(sub, nodes.Call):
             raise ValueError("calling functions or methods is not allowed; use filters (|lower)")
@@ -231,6 +301,8 @@ def _check_static(node: nodes.Node) -> None:
             raise ValueError(f"'{sub.name}' is not available in templates")
         if isinstance(sub, nodes.Filter) and sub.name not in _ENV.filters:
             raise ValueError(f"filter '{sub.name}' is not available in templates")
+        if isinstance(sub, nodes.Test) and sub.name not in _ENV.tests:
+            raise ValueError(f"test '{sub.name}' is not available in templates")
 
 
 @lru_cache(maxsize=1024)
@@ -368,11 +440,20 @@ def _evaluate(expr: str, context: Mapping[str, Any], source: str, where: str | N
     except MemoryError:
         raise _fail(source, "the expression needs too much memory", where) from None
     except Exception as exc:  # any filter on an unexpected type: one clear error, no crash
-        problem = _masked(f"{type(exc).__name__}: {exc}", context)
-        raise _fail(source, f"cannot evaluate: {problem}", where) from None
+        # The exception's own text may state a property of a value ("expected length >=
+        # 19" is a secret's length): name its kind and what the expression uses instead.
+        raise _fail(source, f"cannot evaluate: {type(exc).__name__}{_uses(node)}", where) from None
     if isinstance(value, str) and len(value) > MAX_STRING:
         raise _fail(source, f"the result is longer than {MAX_STRING} characters", where)
     return value
+
+
+def _uses(node: nodes.Expr) -> str:
+    found = [node, *node.find_all((nodes.Filter, nodes.Test))]
+    names = [f"|{n.name}" for n in found if isinstance(n, nodes.Filter)]
+    names += [f"is {n.name}" for n in found if isinstance(n, nodes.Test)]
+    unique = sorted(set(names))
+    return f" (in {', '.join(unique)})" if unique else ""
 
 
 def _to_text(value: Any) -> str:
@@ -422,6 +503,18 @@ def has_template(value: Any) -> bool:
     if isinstance(value, list | tuple):
         return any(has_template(v) for v in value)
     return False
+
+
+def is_one_template(value: Any) -> bool:
+    """True for a string that is exactly one template (spaces around allowed): what keeps
+    its native type when rendered, e.g. a list for `loop.over`."""
+    if not isinstance(value, str):
+        return False
+    spans = _spans(value)
+    if len(spans) != 1:
+        return False
+    start, end, _ = spans[0]
+    return not value[:start].strip() and not value[end:].strip()
 
 
 @lru_cache(maxsize=2048)

@@ -2,8 +2,9 @@
 
 Beyond the schema and the loader's cross-field rules: samples valid against their output
 schema, request templates naming declared inputs, handler and reconcile names that import,
-option defaults among the options, rate buckets that exist, and, for Bitly, each declarative
-request checked against the vendor's API facts (method + path, query parameters, body).
+option defaults among the options, rate buckets that exist, and, for each app that ships vendor
+facts (connector.plugins), each declarative request checked against them (method + path, query
+parameters, body).
 """
 
 from __future__ import annotations
@@ -19,8 +20,15 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 
 from connector.catalog.inputs import coerce_input
-from connector.catalog.loader import LoadResult, ManifestError, field_path, read_manifests
+from connector.catalog.loader import (
+    LoadResult,
+    ManifestError,
+    display_path,
+    field_path,
+    read_manifests,
+)
 from connector.catalog.models import MISSING, ActionSpec, AppSpec
+from connector.catalog.operations import operation_problems
 from connector.catalog.templates import template_references
 from connector.errors import ConnectorError
 
@@ -139,12 +147,9 @@ def check_inputs(action: ActionSpec, app: AppSpec | None) -> Iterator[Problem]:
             yield f"sample_request.{key}", f"not an input{_near(key, action.input_keys)}"
 
 
-_VENDOR_NAMES = {"bitly": "Bitly", "shorten_dev": "shorten.dev"}
-
-
-def check_vendor_request(action: ActionSpec) -> Iterator[Problem]:
+def check_vendor_request(action: ActionSpec, app: AppSpec | None = None) -> Iterator[Problem]:
     """A declarative request must be an operation of the vendor's API facts, with its
-    parameters and body (apps we hold no facts for are not checked)."""
+    parameters and body (apps that ship no facts are not checked)."""
     request = action.request
     if request is None:
         return
@@ -157,7 +162,7 @@ def check_vendor_request(action: ActionSpec) -> Iterator[Problem]:
     if operation is None:
         known = sorted({op.path for op in facts.operations})
         hint = _near(request.path, known)
-        vendor = _VENDOR_NAMES.get(action.app, action.app)
+        vendor = app.name if app is not None else action.app
         label = f"{request.method} {request.path}"
         yield "request.path", f"{label} is not a {vendor} API operation{hint}"
         return
@@ -194,19 +199,8 @@ _ACTION_CHECKS: tuple[Callable[[ActionSpec], Iterator[Problem]], ...] = (
     check_output,
     check_templates,
     check_code,
+    operation_problems,
 )
-_APP_CHECKS: dict[str, Callable[[ActionSpec], Iterator[Problem]]] = {
-    app: check_vendor_request for app in _VENDOR_NAMES
-}
-
-
-def _shown(path: Path | None, root: Path) -> str:
-    if path is None:
-        return str(root)
-    try:
-        return str(path.relative_to(root.parent))
-    except ValueError:  # pragma: no cover
-        return str(path)
 
 
 def validate_catalog(root: Path | None = None) -> tuple[LoadResult, list[ManifestError]]:
@@ -215,13 +209,11 @@ def validate_catalog(root: Path | None = None) -> tuple[LoadResult, list[Manifes
     errors = list(result.errors)
     for action in result.actions.values():
         app = result.apps.get(action.app)
-        shown = _shown(action.source, result.root)
+        shown = display_path(action.source) if action.source else action.id
         found: list[Problem] = []
         for check in _ACTION_CHECKS:
             found.extend(check(action))
         found.extend(check_inputs(action, app))
-        app_check = _APP_CHECKS.get(action.app)
-        if app_check:
-            found.extend(app_check(action))
+        found.extend(check_vendor_request(action, app))
         errors.extend(ManifestError(shown, f, m) for f, m in found)
     return result, sorted(set(errors))

@@ -11,9 +11,11 @@ import argparse
 import importlib
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from connector.errors import ConnectorError
 from connector.redact import redact
+from connector.terminal import escaped_output
 
 __all__ = ["main"]
 
@@ -26,10 +28,19 @@ _COMMAND_MODULES = (
 )
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with a usage error on one line (exit 2) like every other error."""
+
+    def error(self, message: str) -> NoReturn:
+        print(f"error: {self.prog}: {message} (see {self.prog} --help)", file=sys.stderr)
+        sys.exit(2)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="connector",
-        description="Bitly and shorten.dev connector: catalog, runtime and sandbox servers.",
+        description="Workflow-automation connector: catalog, runtime and sandbox servers of the "
+        "installed apps.",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in _COMMAND_MODULES:
@@ -45,15 +56,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
-    try:
-        code: int = args.func(args)
-    except ConnectorError as exc:
-        print(f"error: {redact(str(exc))}", file=sys.stderr)
-        return exc.exit_code
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+    # Names, ids and API messages are shown, never obeyed by the terminal (escape sequences).
+    with escaped_output():
+        args = parser.parse_args(argv)
+        try:
+            code: int = args.func(args)
+        except ConnectorError as exc:
+            print(f"error: {redact(str(exc))}", file=sys.stderr)
+            return exc.exit_code
+        except KeyboardInterrupt:
+            print("interrupted", file=sys.stderr)
+            return 130
     return code
 
 

@@ -53,10 +53,9 @@ def register(subparsers: Any) -> None:
 def _json_object(text: str | None, flag: str) -> dict[str, Any]:
     if text is None:
         return {}
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InvalidInput(f"{flag} is not valid JSON ({exc.msg} at column {exc.colno})") from None
+    from connector.safe_load import load_json  # with YAML: loaded when a flag is given
+
+    value = load_json(text, flag)
     if not isinstance(value, dict):
         raise InvalidInput(f"{flag} must be a JSON object, not {type(value).__name__}")
     return value

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
+
+from connector.errors import InvalidConfiguration
 
 # Each command imports what it uses when it runs: `catalog list` needs neither the template
 # engine nor the validators of `catalog validate` and `catalog export`.
@@ -19,7 +23,12 @@ def register(subparsers: Any) -> None:
     sub = parser.add_subparsers(dest="catalog_command", metavar="SUBCOMMAND", required=True)
 
     def root_option(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--root", type=Path, default=None, help="manifest directory")
+        p.add_argument(
+            "--root",
+            type=Path,
+            default=None,
+            help="read only the app folders under this directory (default: the installed apps)",
+        )
 
     p = sub.add_parser("list", help="list actions")
     p.add_argument("--app", help="only this app")
@@ -110,7 +119,21 @@ def _export(args: argparse.Namespace) -> int:
 
     document = json.dumps(export_catalog(load_catalog(args.root)), indent=2)
     if args.out:
-        args.out.write_text(document + "\n", encoding="utf-8")
+        _write_whole(args.out, document + "\n")
     else:
         print(document)
     return 0
+
+
+def _write_whole(path: Path, text: str) -> None:
+    """Write `text` to `path` whole or not at all: a builder never loads half an export."""
+    partial = path.with_name(f".{path.name}.partial")
+    try:
+        partial.write_text(text, encoding="utf-8")
+        os.replace(partial, path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            partial.unlink(missing_ok=True)
+        raise InvalidConfiguration(
+            f"cannot write the export: {exc.strerror or exc}", where=str(path)
+        ) from None

@@ -15,7 +15,6 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from connector.errors import InvalidInput
 from connector.redact import redact, redact_obj
 
 if TYPE_CHECKING:
@@ -34,25 +33,66 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     run.add_argument("--sandbox", action="store_true", help="run against local sandboxes")
     run.add_argument("--home", type=Path, help="run-log directory (default $CONNECTOR_HOME)")
     run.add_argument("--json", action="store_true", help="print the result as JSON")
+    _max_wait_option(run)
     run.set_defaults(func=_run)
 
     runs = subparsers.add_parser("runs", help="inspect and retry past runs")
     sub = runs.add_subparsers(dest="runs_command", metavar="SUBCOMMAND", required=True)
     ls = sub.add_parser("list", help="recent runs")
     ls.add_argument("--status", choices=["running", "succeeded", "failed", "interrupted"])
-    ls.add_argument("--limit", type=int, default=20)
+    ls.add_argument("--limit", type=_limit, default=20, help=f"at most N runs (1..{MAX_LIST})")
     show = sub.add_parser("show", help="one run: steps, items, attempts, errors")
     show.add_argument("run_id")
     retry = sub.add_parser("retry", help="re-run only what failed or never ran")
     retry.add_argument("run_id")
     retry.add_argument("--current", action="store_true", help="use the file's current version")
     retry.add_argument("--sandbox", action="store_true", help="run against local sandboxes")
+    _max_wait_option(retry)
     for parser in (ls, show, retry):
         parser.add_argument("--home", type=Path, help="run-log directory")
         parser.add_argument("--json", action="store_true", help="JSON output")
     ls.set_defaults(func=_list)
     show.set_defaults(func=_show)
     retry.set_defaults(func=_retry)
+
+
+#: the most runs `runs list` shows at once
+MAX_LIST = 100_000
+
+
+def _limit(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {value[:40]!r}") from None
+    if not 1 <= number <= MAX_LIST:
+        raise argparse.ArgumentTypeError(f"must be between 1 and {MAX_LIST:,}, got {value[:40]}")
+    return number
+
+
+def _seconds(value: str) -> float:
+    from connector.engine.retry_policy import MAX_WAIT_LIMIT
+
+    try:
+        number = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected seconds, got {value[:40]!r}") from None
+    if not 0 <= number <= MAX_WAIT_LIMIT:  # also refuses NaN and infinity
+        raise argparse.ArgumentTypeError(
+            f"must be between 0 and {MAX_WAIT_LIMIT:,.0f} seconds, got {value[:40]}"
+        )
+    return number
+
+
+def _max_wait_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--max-wait",
+        type=_seconds,
+        metavar="SECONDS",
+        help="the longest wait before a retry this run accepts (a server's Retry-After "
+        "included); a longer one fails the item as throttled. Waits of 30 s or more are "
+        "announced as they start",
+    )
 
 
 def _home(args: argparse.Namespace) -> Path:
@@ -64,18 +104,11 @@ def _home(args: argparse.Namespace) -> Path:
 def _trigger(value: str | None) -> Any:
     if value is None:
         return None
-    text = value
+    from connector.safe_load import load_json, read_text
+
     if value.startswith("@"):
-        try:
-            text = Path(value[1:]).read_text(encoding="utf-8")
-        except OSError as exc:
-            raise InvalidInput(f"cannot read the trigger file: {exc}", where="--trigger") from None
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InvalidInput(
-            f"not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})", where="--trigger"
-        ) from None
+        return load_json(read_text(value[1:], what="trigger file"), value[1:])
+    return load_json(value, "--trigger")
 
 
 @contextlib.contextmanager
@@ -106,7 +139,12 @@ def _run(args: argparse.Namespace) -> int:
     async def go(base_urls: dict[str, str] | None, creds: dict[str, str] | None) -> RunResult:
         progress = for_stream(sys.stderr, quiet=args.json)
         async with engine_session(
-            catalog, home / "runs.db", base_urls=base_urls, credentials=creds, progress=progress
+            catalog,
+            home / "runs.db",
+            base_urls=base_urls,
+            credentials=creds,
+            progress=progress,
+            max_wait=args.max_wait,
         ) as engine:
             return await engine.run(workflow, trigger)
 
@@ -210,7 +248,12 @@ def _retry(args: argparse.Namespace) -> int:
     async def go(base_urls: dict[str, str] | None, creds: dict[str, str] | None) -> RunResult:
         progress = for_stream(sys.stderr, quiet=args.json)
         async with engine_session(
-            catalog, home / "runs.db", base_urls=base_urls, credentials=creds, progress=progress
+            catalog,
+            home / "runs.db",
+            base_urls=base_urls,
+            credentials=creds,
+            progress=progress,
+            max_wait=args.max_wait,
         ) as engine:
             workflow_for_retry(engine, args.run_id, current=args.current)  # fail before sandboxes
             return await retry_run(engine, args.run_id, current=args.current)

@@ -1,41 +1,37 @@
-"""`connector sandbox serve bitly|shorten_dev`: run a sandbox server in the foreground.
+"""`connector sandbox serve APP`: run an installed app's sandbox server in the foreground.
 
     connector sandbox serve bitly --seed demo
     connector sandbox serve shorten_dev --port 8412 --token sk_live_x=read,write
 
-Option values are checked by argparse types, so a bad value is one clear line and exit 2.
+APP is any installed app with a sandbox (connector.plugins); its options are the common ones
+below plus its own (`connector sandbox serve APP --help`). They are parsed only once APP is
+known, so building the CLI discovers no plugin. Option values are checked by argparse types,
+so a bad value is one clear line and exit 2.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
+
+from connector.errors import InvalidConfiguration
+from connector.sandbox.options import count as _count
 
 if TYPE_CHECKING:
     from connector.sandbox.controls import Controls
+    from connector.sandbox.plugin import SandboxPlugin
 
-# The sandbox (its server, controls and data) is imported only by the commands that serve
-# one: `connector --help` and every other command never load it.
+# The sandbox (its server, controls and data) is imported by the command that serves one,
+# when it runs: `connector --help` and every other command never load it.
 
 __all__ = ["register"]
 
-_SCOPES = ("read", "write", "admin")
-
 
 # -- option types: each raises ArgumentTypeError with the reason --------------------------------
-
-
-def _count(value: str) -> int:
-    try:
-        number = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {value!r}") from None
-    if number < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, got {number}")
-    return number
 
 
 def _port(value: str) -> int:
@@ -88,30 +84,27 @@ def _db(value: str) -> str:
         raise argparse.ArgumentTypeError(f"folder {folder!r} does not exist")
     if os.path.isdir(value):
         raise argparse.ArgumentTypeError(f"{value!r} is a folder; give a file path")
+    try:
+        with open(value, "rb") as handle:
+            header = handle.read(16)
+    except FileNotFoundError:
+        return value  # created on start
+    except OSError as exc:
+        raise argparse.ArgumentTypeError(f"cannot read {value!r}: {exc.strerror}") from None
+    if header and header != _SQLITE_HEADER:
+        raise argparse.ArgumentTypeError(
+            f"{value!r} is not an SQLite database; give a new path or a sandbox's database"
+        )
     return value
 
 
-def _bitly_token(value: str) -> str:
+_SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+def _admin_token(value: str) -> str:
     if not value.strip() or any(c.isspace() for c in value):
         raise argparse.ArgumentTypeError("a token must be non-empty, without spaces")
     return value
-
-
-def _shorten_token(value: str) -> tuple[str, frozenset[str]]:
-    """`KEY` (every scope) or `KEY=read,write`."""
-    key, sep, scopes_text = value.partition("=")
-    if not key.strip() or any(c.isspace() for c in key):
-        raise argparse.ArgumentTypeError("a key must be non-empty, without spaces")
-    if not sep:
-        return key, frozenset(_SCOPES)
-    scopes = {s.strip() for s in scopes_text.split(",") if s.strip()}
-    unknown = sorted(scopes - set(_SCOPES))
-    if unknown or not scopes:
-        # The key itself is not echoed: it may be a real-looking secret.
-        raise argparse.ArgumentTypeError(
-            f"scopes must be a comma list of {', '.join(_SCOPES)}; got {scopes_text!r}"
-        )
-    return key, frozenset(scopes)
 
 
 # -- parsers --------------------------------------------------------------------------------
@@ -139,52 +132,47 @@ def _common_options(parser: argparse.ArgumentParser, default_port: int) -> None:
     parser.add_argument(
         "--admin",
         action="store_true",
-        help="expose /_sandbox/counts and /_sandbox/controls (off by default)",
+        help="expose /_sandbox/counts and /_sandbox/controls (off by default); they need "
+        "the X-Sandbox-Admin-Token header, printed at start",
+    )
+    parser.add_argument(
+        "--admin-token",
+        type=_admin_token,
+        metavar="T",
+        help="the admin token to require (a random one when not given)",
     )
 
 
 def register(subparsers: Any) -> None:
     sandbox = subparsers.add_parser("sandbox", help="local servers that behave like the APIs")
     actions = sandbox.add_subparsers(dest="sandbox_command", metavar="ACTION", required=True)
-    serve = actions.add_parser("serve", help="run a sandbox server until Ctrl-C")
-    apps = serve.add_subparsers(dest="app", metavar="APP", required=True)
+    serve = actions.add_parser(
+        "serve",
+        help="run a sandbox server until Ctrl-C",
+        description="Run an installed app's sandbox; `connector sandbox serve APP --help` "
+        "lists its options.",
+    )
+    serve.add_argument("app", metavar="APP", nargs="?", help="an installed app with a sandbox")
+    serve.add_argument("options", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+    serve.set_defaults(func=_serve)
 
-    bitly = apps.add_parser("bitly", help="Bitly API v4 at /v4 (port 8411)")
-    _common_options(bitly, 8411)
-    bitly.add_argument(
+
+def _app_parser(app: str, box: SandboxPlugin) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=f"connector sandbox serve {app}", description=box.description
+    )
+    _common_options(parser, box.default_port)
+    parser.add_argument(
         "--token",
         action="append",
-        type=_bitly_token,
+        type=box.parse_token,
         default=[],
-        metavar="T",
-        help="accepted bearer token (repeatable); the demo token when none",
+        metavar=box.token_metavar,
+        help=box.token_help,
     )
-    bitly.add_argument(
-        "--plan",
-        choices=("premium", "free"),
-        default="premium",
-        help="account plan: on 'free' the premium operations answer 402 (premium)",
-    )
-    bitly.set_defaults(func=_serve_bitly)
-
-    shorten = apps.add_parser("shorten_dev", help="shorten.dev API v1 at /api/v1 (port 8412)")
-    _common_options(shorten, 8412)
-    shorten.add_argument(
-        "--token",
-        action="append",
-        type=_shorten_token,
-        default=[],
-        metavar="KEY[=SCOPES]",
-        help="accepted key and its scopes, e.g. sk_x=read,write (all scopes when none named)",
-    )
-    shorten.add_argument(
-        "--creation-limit",
-        type=_count,
-        default=300,
-        metavar="N",
-        help="links created an hour, single and bulk together (300)",
-    )
-    shorten.set_defaults(func=_serve_shorten)
+    if box.add_options is not None:
+        box.add_options(parser)
+    return parser
 
 
 # -- running ----------------------------------------------------------------------------------
@@ -209,14 +197,19 @@ def _controls(args: argparse.Namespace) -> Controls:
             seed=args.fault_seed,
         ),
         admin=args.admin,
+        admin_token=args.admin_token,
     )
 
 
-def _run(app: Any, args: argparse.Namespace, describe: Callable[[str], str]) -> int:
+def _run(
+    app: Any, args: argparse.Namespace, controls: Controls, describe: Callable[[str], str]
+) -> int:
     from connector.sandbox.server import serve
 
+    admin = f"  admin token: {controls.admin_token}" if controls.admin else ""
+
     def ready(url: str) -> None:
-        print(describe(url), flush=True)
+        print(describe(url) + admin, flush=True)
 
     try:
         serve(app, args.host, args.port, on_ready=ready)
@@ -226,23 +219,40 @@ def _run(app: Any, args: argparse.Namespace, describe: Callable[[str], str]) -> 
     return 0
 
 
-def _serve_bitly(args: argparse.Namespace) -> int:
-    from connector.sandbox.bitly import create_app
-    from connector.sandbox.config import DEMO_BITLY_TOKEN, SandboxConfig
+@contextlib.contextmanager
+def _opening(db: str | None) -> Iterator[None]:
+    """A damaged or foreign --db file: one line, exit 2, instead of sqlite3's traceback."""
+    import sqlite3
 
-    tokens = {t: frozenset[str]() for t in args.token}
-    config = SandboxConfig(seed=args.seed, db_path=args.db, tokens=tokens, controls=_controls(args))
-    app = create_app(config, plan=args.plan)
-    shown = "the --token given" if tokens else DEMO_BITLY_TOKEN
-    return _run(app, args, lambda url: f"Bitly sandbox: {url}/v4  token: {shown}")
+    try:
+        yield
+    except sqlite3.Error as exc:
+        raise InvalidConfiguration(
+            f"cannot use it as the sandbox's database: {exc}", where=f"--db {db}"
+        ) from None
 
 
-def _serve_shorten(args: argparse.Namespace) -> int:
-    from connector.sandbox.config import DEMO_SHORTEN_KEY, SandboxConfig
-    from connector.sandbox.shorten_dev import create_app
+def _serve(args: argparse.Namespace) -> int:
+    from connector.plugins import installed_apps
+    from connector.sandbox.config import SandboxConfig
+    from connector.sandbox.plugin import load_sandbox
 
-    tokens = dict(args.token)
-    config = SandboxConfig(seed=args.seed, db_path=args.db, tokens=tokens, controls=_controls(args))
-    app = create_app(config, creation_limit_per_hour=args.creation_limit)
-    shown = "the --token given" if tokens else DEMO_SHORTEN_KEY
-    return _run(app, args, lambda url: f"shorten.dev sandbox: {url}/api/v1  key: {shown}")
+    apps = installed_apps()
+    chosen = apps.get(args.app) if args.app else None
+    # Only the chosen app's sandbox module is imported.
+    box = load_sandbox(chosen) if chosen is not None else None
+    if box is None:
+        known = ", ".join(sorted(k for k, app in apps.items() if app.sandbox)) or "none"
+        problem = f"no installed app '{args.app}' with a sandbox" if args.app else "name an app"
+        print(f"error: {problem}; apps with a sandbox: {known}", file=sys.stderr)
+        return 2
+    options = _app_parser(args.app, box).parse_args(args.options)
+    tokens = dict(options.token)
+    config = SandboxConfig(
+        seed=options.seed, db_path=options.db, tokens=tokens, controls=_controls(options)
+    )
+    with _opening(options.db):
+        app = box.create_app(config, vars(options))
+    shown = "the --token given" if tokens else box.demo_credential
+    line = f"{box.name} sandbox: {{url}}{box.api_path}  {box.credential_name}: {shown}"
+    return _run(app, options, config.controls, lambda url: line.format(url=url))

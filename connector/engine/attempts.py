@@ -7,6 +7,7 @@ errors end the call at once.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,7 +19,13 @@ from connector.engine.writes import WriteDecision, decide, outcome_unknown
 from connector.errors import ActionError, ConnectorError, Throttled
 from connector.redact import redact
 
-__all__ = ["CallOutcome", "call_action", "error_dict"]
+__all__ = ["LONG_WAIT", "CallOutcome", "WaitNotice", "call_action", "error_dict"]
+
+#: seconds from which a wait is announced as it starts (`on_wait`), never waited silently
+LONG_WAIT = 30.0
+
+#: told of a long wait as it starts: (seconds, why)
+WaitNotice = Callable[[float, str], None]
 
 
 def error_dict(exc: BaseException) -> dict[str, Any]:
@@ -50,15 +57,28 @@ async def call_action(
     rng: RandomSource,
     where: str | None = None,
     budget: RateBudget | None = None,
+    max_wait: float | None = None,
+    on_wait: WaitNotice | None = None,
 ) -> CallOutcome:
-    """Run `action` with `inputs` until it succeeds or the policy says stop."""
+    """Run `action` with `inputs` until it succeeds or the policy says stop.
+
+    A wait longer than the policy's `max_wait` (or the run's `max_wait`, when tighter) is not
+    waited: the call fails as throttled. A wait of LONG_WAIT or more is told to `on_wait`.
+    """
     outcome = CallOutcome()
+    limit = policy.wait_limit(max_wait)
     must_reconcile = False
     attempt = 0
     # Write attempts and read-back checks each get the policy's attempts: a flaky read
     # must not use up the retries of the write it is protecting.
     writes = checks = 0
     while True:
+        if limit is not None and budget is not None and budget.pause_left() > limit:
+            # The app's shared budget is paused (another call was throttled) for longer
+            # than this run accepts: sending now would only wait inside the budget, unseen.
+            paused = budget.pause_left()
+            outcome.error = _too_long(None, paused, limit, "the app's rate budget is paused", where)
+            return outcome
         attempt += 1
         reconciling = must_reconcile
         writes += 0 if reconciling else 1
@@ -109,7 +129,16 @@ async def call_action(
                 wait = max(policy.backoff(failed, rng), window)
             else:
                 wait = policy.wait_after(failed, error, rng)
+            if limit is not None and wait > limit:
+                record["refused_wait"] = round(wait, 3)
+                if must_reconcile and record.get("call") != "reconcile":
+                    await _final_reconcile(outcome, action, runner, inputs, clock)
+                if outcome.output is None:
+                    outcome.error = _too_long(error, wait, limit, _reason(error), where)
+                return outcome
             record["wait"] = round(wait, 3)
+            if on_wait is not None and wait >= LONG_WAIT:
+                on_wait(wait, _reason(error))
             await clock.sleep(wait)
             continue
         except Exception as exc:  # InvalidInput from the runner, or a bug: never retried
@@ -119,6 +148,32 @@ async def call_action(
         _finish(record, clock, started, "succeeded")
         outcome.output = output
         return outcome
+
+
+def _reason(error: ActionError) -> str:
+    """Why a wait is needed, in a few words: the error's kind, status and API code."""
+    parts = [str(error.kind).replace("_", " ")]
+    if error.status is not None:
+        parts.append(f"HTTP {error.status}")
+    if error.code:
+        parts.append(str(error.code))
+    if error.retry_after:
+        parts.append(f"the server asked for {error.retry_after:,.0f} s")
+    return ", ".join(parts)
+
+
+def _too_long(
+    error: ActionError | None, wait: float, limit: float, reason: str, where: str | None
+) -> Throttled:
+    return Throttled(
+        f"a retry would wait {wait:,.0f} s ({reason}), longer than the {limit:g} s this run "
+        "accepts (max_wait); stopped as throttled instead of waiting",
+        where=where,
+        status=error.status if error else None,
+        code=error.code if error else None,
+        retry_after=wait,
+        write_applied=error.write_applied if error else False,
+    )
 
 
 async def _final_reconcile(

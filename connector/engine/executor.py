@@ -68,8 +68,11 @@ class Engine:
         clock: Clock | None = None,
         rng: RandomSource | None = None,
         progress: Progress | None = None,
+        max_wait: float | None = None,
     ) -> None:
         self.catalog = catalog
+        #: the longest wait before a retry any call of this engine accepts (--max-wait)
+        self.max_wait = max_wait
         self.runner = runner
         self.runlog = runlog
         self.budgets = budgets or {}
@@ -268,6 +271,8 @@ class Engine:
             rng=self.rng,
             where=where,
             budget=budget,
+            max_wait=self.max_wait,
+            on_wait=lambda seconds, reason: self.progress.waiting(where, seconds, reason),
         )
         return inputs, outcome
 

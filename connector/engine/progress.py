@@ -16,6 +16,9 @@ class Progress(Protocol):
 
     def step_finished(self, step_id: str, status: str, detail: str = "") -> None: ...
 
+    def waiting(self, where: str, seconds: float, reason: str) -> None:
+        """A long wait before a retry starts (never waited silently)."""
+
 
 class NullProgress:
     def step_started(self, step_id: str, kind: str, total: int | None = None) -> None:
@@ -26,6 +29,17 @@ class NullProgress:
 
     def step_finished(self, step_id: str, status: str, detail: str = "") -> None:
         return None
+
+    def waiting(self, where: str, seconds: float, reason: str) -> None:
+        return None
+
+
+def _wait_line(where: str, seconds: float, reason: str) -> str:
+    minutes = f" ({seconds / 60:,.0f} min)" if seconds >= 120 else ""
+    return (
+        f"{where}: waiting {seconds:,.0f} s{minutes} before retrying: {reason}"
+        " (retry.max_wait or --max-wait sets the longest wait accepted)"
+    )
 
 
 class _Counting:
@@ -69,6 +83,9 @@ class LineProgress(_Counting):
     def step_finished(self, step_id: str, status: str, detail: str = "") -> None:
         print(f"step {step_id}: {status}{' ' + detail if detail else ''}", file=self.stream)
 
+    def waiting(self, where: str, seconds: float, reason: str) -> None:
+        print(_wait_line(where, seconds, reason), file=self.stream, flush=True)
+
 
 class BarProgress(_Counting):
     """A bar redrawn in place: items done, failed, rate."""
@@ -99,6 +116,10 @@ class BarProgress(_Counting):
 
     def step_finished(self, step_id: str, status: str, detail: str = "") -> None:
         self.stream.write(f"\r\x1b[K  {step_id}: {status}{' ' + detail if detail else ''}\n")
+        self.stream.flush()
+
+    def waiting(self, where: str, seconds: float, reason: str) -> None:
+        self.stream.write(f"\r\x1b[K  {_wait_line(where, seconds, reason)}\n")
         self.stream.flush()
 
 

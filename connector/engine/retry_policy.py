@@ -2,21 +2,26 @@
 
 Waits grow exponentially with proportional jitter, but never end before the window the
 server named (Retry-After or a throttle window): a short fixed wait would only hit the same
-closed window again. Randomness is injected so tests can pin the jitter.
+closed window again. `max_wait` bounds that: a server asking for 48 minutes fails the item
+as throttled rather than holding the run silently. Randomness is injected so tests can pin
+the jitter.
 """
 
 from __future__ import annotations
 
+import math
 import random
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from connector.errors import ActionError, InvalidConfiguration
 
-__all__ = ["MAX_ATTEMPTS", "RandomSource", "RetryPolicy"]
+__all__ = ["MAX_ATTEMPTS", "MAX_WAIT_LIMIT", "RandomSource", "RetryPolicy"]
 
 #: The hard ceiling the product promises: never more than 5 attempts of one call.
 MAX_ATTEMPTS = 5
+#: the largest `max_wait` (and delay) a policy takes, seconds: a day
+MAX_WAIT_LIMIT = 86_400.0
 
 
 class RandomSource(Protocol):
@@ -33,9 +38,30 @@ class RetryPolicy:
     multiplier: float = 2.0
     max_delay: float = 30.0
     jitter: float = 0.2
+    #: the longest wait accepted before a retry; None: any (the server's window rules)
+    max_wait: float | None = None
 
     def __post_init__(self) -> None:
         problems = []
+        numbers = {
+            "max_attempts": self.max_attempts,
+            "initial_delay": self.initial_delay,
+            "multiplier": self.multiplier,
+            "max_delay": self.max_delay,
+            "jitter": self.jitter,
+            "max_wait": 0.0 if self.max_wait is None else self.max_wait,
+        }
+        for name, value in numbers.items():
+            # NaN passes every comparison below (each would become max_delay); inf and 1e300
+            # are waits no run outlives.
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                problems.append(f"{name} must be a number, not {type(value).__name__}")
+            elif not math.isfinite(value) or abs(value) > MAX_WAIT_LIMIT:
+                problems.append(f"{name} must be a finite number up to {MAX_WAIT_LIMIT:g}")
+        if problems:
+            raise InvalidConfiguration("; ".join(problems), where="retry")
+        if self.max_wait is not None and self.max_wait < 0:
+            problems.append(f"max_wait must be >= 0, not {self.max_wait}")
         if not 1 <= self.max_attempts <= MAX_ATTEMPTS:
             problems.append(
                 f"max_attempts must be between 1 and {MAX_ATTEMPTS}, not {self.max_attempts}"
@@ -59,15 +85,25 @@ class RetryPolicy:
             return cls(**(data or {}))
         except InvalidConfiguration as exc:
             raise InvalidConfiguration(exc.message, where=where) from None
+        except TypeError as exc:  # an unknown key, from Python callers (the schema says so)
+            raise InvalidConfiguration(str(exc), where=where) from None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "max_attempts": self.max_attempts,
             "initial_delay": self.initial_delay,
             "multiplier": self.multiplier,
             "max_delay": self.max_delay,
             "jitter": self.jitter,
         }
+        if self.max_wait is not None:
+            out["max_wait"] = self.max_wait
+        return out
+
+    def wait_limit(self, cap: float | None = None) -> float | None:
+        """The longest wait accepted: `max_wait`, or a run-wide `cap` when tighter."""
+        limits = [v for v in (self.max_wait, cap) if v is not None]
+        return min(limits) if limits else None
 
     def tightened(self, override: dict[str, Any] | None, where: str = "retry") -> RetryPolicy:
         """This policy with a step's override applied; a step may lower, never raise, attempts."""

@@ -16,12 +16,12 @@ from typing import Any
 import httpx
 
 from connector.clock import Clock, SystemClock
+from connector.credentials import register_credentials
 from connector.engine.executor import Engine
 from connector.engine.progress import Progress
 from connector.engine.rate_budget import BudgetRegistry, RateBudget, RateLimitSpec
 from connector.engine.retry_policy import RandomSource
 from connector.engine.runlog import RunLog
-from connector.redact import register_secret
 
 __all__ = ["build_budgets", "engine_session", "register_credentials", "throttle_defaults"]
 
@@ -44,6 +44,7 @@ def build_budgets(
         if credential is None:
             env_name = getattr(app, "credential_env", None)
             credential = env.get(env_name, "") if env_name else ""
+        credential = credential.strip()  # as the runner sends it (connector.credentials)
         spec = (overrides or {}).get(name) or RateLimitSpec.from_manifest(
             getattr(app, "rate_limits", None)
         )
@@ -51,17 +52,6 @@ def build_budgets(
             spec = replace(spec, throttle_defaults=throttle_defaults(app))
         budgets[name] = registry.get(name, credential, spec)
     return budgets
-
-
-def register_credentials(
-    catalog: Any, credentials: Mapping[str, str] | None, env: Mapping[str, str]
-) -> None:
-    """Register every credential the session may use (given, or from each app's env var)."""
-    for name, app in catalog.apps.items():
-        register_secret((credentials or {}).get(name))
-        env_name = getattr(app, "credential_env", None)
-        if env_name:
-            register_secret(env.get(env_name))
 
 
 def throttle_defaults(app: Any) -> frozenset[float]:
@@ -90,6 +80,7 @@ async def engine_session(
     rng: RandomSource | None = None,
     progress: Progress | None = None,
     env: Mapping[str, str] = os.environ,
+    max_wait: float | None = None,
 ) -> AsyncIterator[Engine]:
     """An Engine over a real ActionRunner; closes the runner's clients (and an owned run log)."""
     from connector.runner import ActionRunner
@@ -114,7 +105,14 @@ async def engine_session(
             env=env,
         ) as runner:
             yield Engine(
-                catalog, runner, log, budgets=budgets, clock=clock, rng=rng, progress=progress
+                catalog,
+                runner,
+                log,
+                budgets=budgets,
+                clock=clock,
+                rng=rng,
+                progress=progress,
+                max_wait=max_wait,
             )
     finally:
         if owned:

@@ -18,11 +18,11 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema
-import yaml
 
 from connector.engine.protocols import CatalogLike
 from connector.engine.retry_policy import RetryPolicy
 from connector.errors import ConnectorError, FieldError, InvalidConfiguration, InvalidInput
+from connector.safe_load import load_yaml, read_text
 
 __all__ = [
     "ActionStep",
@@ -47,9 +47,11 @@ class WorkflowInvalid(InvalidConfiguration):
 
     def __init__(self, errors: list[FieldError], *, where: str | None = None) -> None:
         self.errors = errors
-        count = f"{len(errors)} problem{'s' if len(errors) != 1 else ''}"
+        if len(errors) == 1:  # one problem, one line
+            super().__init__(f"invalid workflow: {errors[0]}", where=where)
+            return
         lines = "\n".join(f"  - {e.field}: {e.message}" for e in errors)
-        super().__init__(f"invalid workflow ({count}):\n{lines}", where=where)
+        super().__init__(f"invalid workflow ({len(errors)} problems):\n{lines}", where=where)
 
     def to_dict(self) -> dict[str, Any]:
         out = super().to_dict()
@@ -125,16 +127,10 @@ def workflow_schema() -> dict[str, Any]:
 def parse_workflow_text(text: str, source: str = "<workflow>") -> dict[str, Any]:
     """YAML or JSON text -> a dict; syntax errors name the line and column."""
     try:
-        doc = yaml.safe_load(text)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark else source
-        problem = " ".join(p for p in (exc.context, exc.problem) if p) or "syntax error"
-        raise WorkflowInvalid(
-            [FieldError("syntax", f"YAML/JSON syntax error: {problem}")], where=where
-        ) from None
-    except yaml.YAMLError as exc:
-        raise WorkflowInvalid([FieldError("syntax", str(exc))], where=source) from None
+        doc = load_yaml(text, source)
+    except InvalidInput as exc:
+        # Bounds and syntax (connector.safe_load): one problem, located by line.
+        raise WorkflowInvalid([FieldError("syntax", exc.message)], where=exc.where) from None
     if not isinstance(doc, dict):
         raise WorkflowInvalid(
             [FieldError("(document)", "a workflow must be a mapping with name and steps")],
@@ -144,13 +140,10 @@ def parse_workflow_text(text: str, source: str = "<workflow>") -> dict[str, Any]
 
 
 def load_workflow(path: str | Path, catalog: CatalogLike) -> Workflow:
-    path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InvalidConfiguration("workflow file not found", where=str(path)) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InvalidConfiguration(f"cannot read the workflow: {exc}", where=str(path)) from None
+        text = read_text(path, what="workflow file")
+    except InvalidInput as exc:
+        raise InvalidConfiguration(exc.message, where=exc.where) from None
     return validate_workflow(parse_workflow_text(text, str(path)), catalog, source=str(path))
 
 
@@ -218,7 +211,7 @@ def _dedupe(errors: list[FieldError]) -> list[FieldError]:
 
 
 def _semantic_errors(doc: dict[str, Any], catalog: CatalogLike) -> list[FieldError]:
-    from connector.catalog.templates import template_references
+    from connector.catalog.templates import is_one_template, template_references
 
     errors: list[FieldError] = []
     raw_steps = doc.get("steps")
@@ -271,6 +264,10 @@ def _semantic_errors(doc: dict[str, Any], catalog: CatalogLike) -> list[FieldErr
             loop = step["loop"]
             if "over" in loop:
                 check_refs(loop["over"], f"{where}.loop.over", seen_ids, in_loop=False)
+                if isinstance(loop["over"], str) and not is_one_template(loop["over"]):
+                    # A literal (or text around a template) renders to a string, never the
+                    # list a loop needs: say so now rather than fail the run at this step.
+                    errors.append(FieldError(f"{where}.loop.over", _OVER_LITERAL))
             if "action" in step:
                 check_action(step, where, seen_ids, in_loop=True)
             raw_body = step.get("steps")
@@ -290,6 +287,12 @@ def _semantic_errors(doc: dict[str, Any], catalog: CatalogLike) -> list[FieldErr
     if "output" in doc:
         check_refs(doc["output"], "output", seen_ids, in_loop=False)
     return errors
+
+
+_OVER_LITERAL = (
+    "must be one template giving a list, e.g. <<trigger.urls>> or "
+    "<<steps.list.output.links>>, not a literal or text around a template"
+)
 
 
 def _ref_errors(

@@ -35,11 +35,21 @@ _HTTPX_ERRORS = (
     OSError,
 )
 
-__all__ = ["MAX_ERROR_BODY", "USER_AGENT", "AppClient", "default_limits", "default_timeout"]
+__all__ = [
+    "MAX_ERROR_BODY",
+    "MAX_RESPONSE_BODY",
+    "USER_AGENT",
+    "AppClient",
+    "default_limits",
+    "default_timeout",
+]
 
 USER_AGENT = f"connector/{__version__}"
 #: bytes of an error response read at most (its message needs the first few hundred)
 MAX_ERROR_BODY = 1024 * 1024
+#: bytes of a successful response read at most, unless the action's manifest sets its own
+#: `max_response_bytes`: decoded, JSON takes up to ~20 times its size in memory
+MAX_RESPONSE_BODY = 8 * 1024 * 1024
 
 
 def default_timeout() -> httpx.Timeout:
@@ -114,20 +124,19 @@ class AppClient:
         *,
         params: dict[str, Any] | None = None,
         json_body: Any = None,
+        max_bytes: int | None = None,
     ) -> Any:
         """Send one request (`url` relative to the base URL, or absolute under it).
 
-        Returns the decoded JSON body (None for an empty one); raises ConnectorError.
+        Returns the decoded JSON body (None for an empty one); raises ConnectorError, a
+        FatalError when a successful body is larger than `max_bytes` (MAX_RESPONSE_BODY).
         """
         target = self._target(action_id, url, params)
         method = method.upper()
+        netloc = self.base_url.netloc
         async with self.budget.slot():
             try:
-                if (
-                    json_body is None
-                    and method not in _SENDS_LENGTH
-                    and target.netloc == (self.base_url.netloc)
-                ):
+                if json_body is None and method not in _SENDS_LENGTH and target.netloc == netloc:
                     # No body and our own host: the headers are complete as prepared.
                     request = httpx.Request(
                         method, target, headers=self._bodyless_headers, stream=_NO_BODY
@@ -136,11 +145,21 @@ class AppClient:
                     request = httpx.Request(method, target, headers=self._headers, json=json_body)
                 streamed = await self._client.send(request, stream=True)
                 try:
-                    response = await _read(streamed)
+                    response = await _read(streamed, max_bytes or MAX_RESPONSE_BODY)
                 finally:
                     await streamed.aclose()  # back to the pool, even after a partial read
             except _HTTPX_ERRORS as exc:
                 raise self.translator.from_exception(exc, action_id) from None
+            except _TooLarge as exc:
+                raise E.FatalError(
+                    f"{self.app} answered HTTP {exc.status} with a body larger than "
+                    f"{exc.limit:,} bytes; the action reads at most that much (raise its "
+                    "manifest's max_response_bytes if such answers are expected)",
+                    where=action_id,
+                    status=exc.status,
+                    # a success to a write means it was applied, even if unread
+                    write_applied=True if method != "GET" else None,
+                ) from None
         if response.status_code >= 300:
             error = self.translator.from_response(response, action_id)
             if isinstance(error, E.Throttled):
@@ -175,18 +194,30 @@ class AppClient:
         await self._client.aclose()
 
 
-async def _read(response: httpx.Response) -> httpx.Response:
-    """The whole body of a success; at most MAX_ERROR_BODY bytes of an error's.
+class _TooLarge(Exception):
+    def __init__(self, status: int, limit: int) -> None:
+        self.status = status
+        self.limit = limit
 
-    An error body only feeds a one-line message, so a 50 MB error page is never held whole.
+
+async def _read(response: httpx.Response, limit: int) -> httpx.Response:
+    """At most `limit` bytes of a success (_TooLarge past it), MAX_ERROR_BODY of an error's.
+
+    Streamed, and counted after any Content-Encoding is decoded, so neither a 400 MB answer
+    nor a small gzip bomb is ever held whole; an error body only feeds a one-line message.
     """
-    if response.status_code < 300:
-        await response.aread()
-        return response
+    success = response.status_code < 300
+    if success:
+        declared = response.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > limit:
+            raise _TooLarge(response.status_code, limit)
+    cap = limit if success else MAX_ERROR_BODY
     head = bytearray()
     async for chunk in response.aiter_bytes():
         head += chunk
-        if len(head) >= MAX_ERROR_BODY:
+        if len(head) > cap:
+            if success:
+                raise _TooLarge(response.status_code, limit)
             break
     # aiter_bytes has decoded any Content-Encoding; the copy holds plain bytes.
     headers = [
@@ -197,7 +228,7 @@ async def _read(response: httpx.Response) -> httpx.Response:
     return httpx.Response(
         response.status_code,
         headers=headers,
-        content=bytes(head[:MAX_ERROR_BODY]),
+        content=bytes(head[:cap]),
         request=response.request,
         extensions=response.extensions,
     )

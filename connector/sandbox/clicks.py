@@ -13,7 +13,6 @@ import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from operator import attrgetter
-from typing import Any
 from urllib.parse import urlsplit
 
 from connector.sandbox.geo import city_for, country_for_key
@@ -28,7 +27,6 @@ __all__ = [
     "hash_ip",
     "insert_clicks",
     "referring_domain_of",
-    "shorten_analytics",
 ]
 
 #: Referrer and referring domain of a click that came with no (usable) Referer header.
@@ -169,12 +167,3 @@ def generate_demo_clicks(
     from connector.sandbox.demo_clicks import generate_demo_clicks as generate
 
     return generate(seed, links, now, days)
-
-
-def shorten_analytics(
-    conn: sqlite3.Connection, link_key: str, period: str, now: float
-) -> dict[str, Any]:
-    """shorten.dev's analytics body for one link; see connector.sandbox.analytics_shorten."""
-    from connector.sandbox.analytics_shorten import shorten_analytics as analytics
-
-    return analytics(conn, link_key, period, now)

@@ -12,7 +12,9 @@ __all__ = [
     "DEMO_BITLY_TOKEN",
     "DEMO_SEED",
     "DEMO_SHORTEN_KEY",
+    "FROZEN_INSTANT",
     "SandboxConfig",
+    "frozen_clock",
     "parse_seed",
 ]
 
@@ -22,6 +24,20 @@ DEMO_BITLY_TOKEN = "sandbox-bitly-demo-token-0123456789"
 DEMO_SHORTEN_KEY = "sk_sandbox_demo_0123456789abcdef"
 #: The seed number `--seed demo` stands for.
 DEMO_SEED = 1
+#: The wall-clock instant a frozen sandbox lives at, 2026-04-15T12:00:00Z. Demo links, clicks
+#: and metrics windows are placed relative to "now", so cassettes are recorded (and the
+#: catalog's sandbox runs checked) at this instant: the same requests give the same bytes on
+#: any day.
+FROZEN_INSTANT = 1_776_254_400.0
+
+
+def frozen_clock(instant: float = FROZEN_INSTANT) -> Callable[[], float]:
+    """A `SandboxConfig.now` that always answers `instant`."""
+
+    def now() -> float:
+        return instant
+
+    return now
 
 
 def parse_seed(value: str | int | None) -> int | None:

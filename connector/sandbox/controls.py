@@ -8,9 +8,11 @@ quota error, or a server error, and which requests are writes.
 from __future__ import annotations
 
 import asyncio
+import hmac
 import json
 import logging
 import random
+import secrets
 import threading
 import time
 from collections import Counter
@@ -20,7 +22,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any, Protocol
 
 import httpx
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -71,6 +73,9 @@ class Controls:
     faults: Faults = field(default_factory=Faults)
     #: expose /_sandbox/controls for changing limits and faults at run time
     admin: bool = False
+    #: what the admin endpoints require in the X-Sandbox-Admin-Token header; a random one is
+    #: made when admin is on and none is given (the CLI prints it)
+    admin_token: str | None = field(default=None, repr=False, compare=False)
 
 
 class Dialect(Protocol):
@@ -95,6 +100,10 @@ class Dialect(Protocol):
 # --------------------------------------------------------------------------------------------
 # The middleware
 
+
+#: the header the admin endpoints require, and the largest body they read
+ADMIN_TOKEN_HEADER = "x-sandbox-admin-token"
+MAX_ADMIN_BODY = 64 * 1024
 
 _REASONS = ("per_second", "per_minute", "per_hour")
 _PERIODS = (1, 60, 3600)
@@ -193,6 +202,8 @@ class ControlsMiddleware:
         self._in_flight = 0
         self._month: tuple[int, int] = (0, 0)
         self._month_used = 0
+        if controls.admin and not controls.admin_token:
+            controls.admin_token = secrets.token_urlsafe(24)
         _install_cut_filter()
 
     # -- state helpers, usable from tests ----------------------------------------------------
@@ -223,19 +234,23 @@ class ControlsMiddleware:
             await self._admin(scope, receive, send)
             return
         key = self.dialect.endpoint_key(scope)
-        if key is None:
-            await self.app(scope, receive, send)
-            return
-
-        rejection, draws = self._admit(key)
-        if rejection is not None:
-            await rejection(scope, receive, send)
-            return
         try:
-            await self._run(scope, receive, send, draws)
-        finally:
-            with self._lock:
-                self._in_flight -= 1
+            if key is None:
+                await self.app(scope, receive, send)
+                return
+
+            rejection, draws = self._admit(key)
+            if rejection is not None:
+                await rejection(scope, receive, send)
+                return
+            try:
+                await self._run(scope, receive, send, draws)
+            finally:
+                with self._lock:
+                    self._in_flight -= 1
+        except ClientDisconnect:
+            # The client went away mid-body: nobody is left to answer, and it is no bug.
+            return
 
     def _admit(self, key: str) -> tuple[Response | None, tuple[float, float, float, float] | None]:
         """Count the request and apply the limits; on admission also draw its faults."""
@@ -321,38 +336,59 @@ class ControlsMiddleware:
 
     async def _admin(self, scope: Scope, receive: Receive, send: Send) -> None:
         path, method = scope["path"], scope["method"]
-        response: Response
-        if path == "/_sandbox/counts" and method == "GET":
+        response: Response | None = self._admin_refusal(scope)
+        if response is None and path == "/_sandbox/counts" and method == "GET":
             with self._lock:
                 counts = dict(self.counts)
             response = JSONResponse({"counts": counts, "total": sum(counts.values())})
-        elif path == "/_sandbox/counts/reset" and method == "POST":
+        elif response is None and path == "/_sandbox/counts/reset" and method == "POST":
             self.reset_counts()
             response = JSONResponse({"counts": {}, "total": 0})
-        elif path == "/_sandbox/controls" and method in ("GET", "PUT"):
+        elif response is None and path == "/_sandbox/controls" and method in ("GET", "PUT"):
             if method == "PUT":
-                body = await Request(scope, receive).body()
+                try:
+                    body = await _read_body(scope, receive, MAX_ADMIN_BODY)
+                except _BodyTooLarge:
+                    response = _admin_error(
+                        413, "too_large", f"the body is over {MAX_ADMIN_BODY} bytes"
+                    )
+                    await response(scope, receive, send)
+                    return
+                if body is None:
+                    return  # the client went away: nobody to answer
                 try:
                     self._apply_update(body)
                 except ValueError as exc:
                     # the message may quote a key holding a lone surrogate: keep it encodable
                     message = str(exc).encode("utf-8", "backslashreplace").decode("utf-8")
-                    response = JSONResponse(
-                        {"error": "bad_request", "message": message, "status": 400}, 400
-                    )
-                    await response(scope, receive, send)
+                    await _admin_error(400, "bad_request", message)(scope, receive, send)
                     return
             response = JSONResponse(controls_to_json(self.controls))
-        elif path in ("/_sandbox/counts", "/_sandbox/counts/reset", "/_sandbox/controls"):
-            response = JSONResponse(
-                {"error": "method_not_allowed", "message": f"{method} not allowed", "status": 405},
-                405,
-            )
-        else:
-            response = JSONResponse(
-                {"error": "not_found", "message": f"no admin endpoint {path}", "status": 404}, 404
-            )
+        elif response is None and path in _ADMIN_PATHS:
+            response = _admin_error(405, "method_not_allowed", f"{method} not allowed")
+        elif response is None:
+            response = _admin_error(404, "not_found", f"no admin endpoint {path}")
         await response(scope, receive, send)
+
+    def _admin_refusal(self, scope: Scope) -> Response | None:
+        """403 for a request a browser sent from another origin, 401 without the token."""
+        headers = _headers(scope)
+        origin = headers.get("origin")
+        host = headers.get("host", "")
+        if origin is not None and origin not in (f"http://{host}", f"https://{host}"):
+            return _admin_error(403, "forbidden", "cross-origin requests to /_sandbox/ are refused")
+        if headers.get("sec-fetch-site", "same-origin") not in ("same-origin", "none"):
+            return _admin_error(403, "forbidden", "cross-site requests to /_sandbox/ are refused")
+        expected = (self.controls.admin_token or "").encode()
+        given = headers.get(ADMIN_TOKEN_HEADER, "").encode()
+        if not expected or not hmac.compare_digest(given, expected):
+            return _admin_error(
+                401,
+                "unauthorized",
+                "the admin endpoints need the X-Sandbox-Admin-Token header "
+                "(the token is printed when the sandbox starts)",
+            )
+        return None
 
     def _apply_update(self, body: bytes) -> None:
         try:
@@ -366,6 +402,39 @@ class ControlsMiddleware:
             self._windows.clear()
             self._rng_seed = faults.seed
             self._rng = random.Random(faults.seed)
+
+
+_ADMIN_PATHS = ("/_sandbox/counts", "/_sandbox/counts/reset", "/_sandbox/controls")
+
+
+def _admin_error(status: int, error: str, message: str) -> JSONResponse:
+    return JSONResponse({"error": error, "message": message, "status": status}, status)
+
+
+def _headers(scope: Scope) -> dict[str, str]:
+    return {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+async def _read_body(scope: Scope, receive: Receive, limit: int) -> bytes | None:
+    """The request body, at most `limit` bytes (_BodyTooLarge past it); None when the client
+    disconnected before sending it all."""
+    declared = _headers(scope).get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise _BodyTooLarge
+    body = bytearray()
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return None
+        body += message.get("body", b"")
+        if len(body) > limit:
+            raise _BodyTooLarge
+        if not message.get("more_body", False):
+            return bytes(body)
 
 
 # --------------------------------------------------------------------------------------------

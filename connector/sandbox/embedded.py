@@ -1,4 +1,5 @@
-"""Both sandboxes on loopback ports for the length of a `with` block (demos, tests, `--sandbox`).
+"""Every installed app's sandbox on a loopback port for the length of a `with` block (demos,
+tests, `--sandbox`). Apps bring their sandboxes as plugins (connector.sandbox.plugin).
 
 with embedded_sandboxes() as sandboxes:
     runner = ActionRunner(catalog, base_urls=sandboxes.base_urls,
@@ -7,20 +8,16 @@ with embedded_sandboxes() as sandboxes:
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 
 from starlette.applications import Starlette
 
-from connector.sandbox import bitly, shorten_dev
-from connector.sandbox.config import (
-    DEMO_BITLY_TOKEN,
-    DEMO_SEED,
-    DEMO_SHORTEN_KEY,
-    SandboxConfig,
-)
+from connector.sandbox.config import DEMO_SEED, SandboxConfig
 from connector.sandbox.controls import Controls
+from connector.sandbox.plugin import installed_sandboxes
 from connector.sandbox.server import BackgroundServer
 
 __all__ = ["EmbeddedSandboxes", "embedded_sandboxes"]
@@ -40,25 +37,28 @@ class EmbeddedSandboxes:
 
 @contextmanager
 def embedded_sandboxes(
-    *, seed: int | None = DEMO_SEED, controls: Controls | None = None
+    *,
+    seed: int | None = DEMO_SEED,
+    controls: Controls | None = None,
+    now: Callable[[], float] | None = None,
 ) -> Iterator[EmbeddedSandboxes]:
-    """Start the Bitly and shorten.dev sandboxes with demo data from `seed`.
+    """Start the sandbox of every installed app that has one, with demo data from `seed`.
 
-    `controls` (limits and faults) applies to both; each app keeps its own counts, windows
-    and fault sequence. The servers stop when the block ends.
+    `controls` (limits and faults) applies to all; each app keeps its own counts, windows
+    and fault sequence. `now` replaces the wall clock (`config.frozen_clock()` for cassettes).
+    The servers stop when the block ends.
     """
     shared = controls if controls is not None else Controls()
-    apps = {
-        "bitly": bitly.create_app(SandboxConfig(seed=seed, controls=shared)),
-        "shorten_dev": shorten_dev.create_app(SandboxConfig(seed=seed, controls=shared)),
-    }
-    api_paths = {"bitly": "/v4", "shorten_dev": "/api/v1"}
-    result = EmbeddedSandboxes(
-        credentials={"bitly": DEMO_BITLY_TOKEN, "shorten_dev": DEMO_SHORTEN_KEY}, apps=apps
-    )
+    clock = now or time.time
+    boxes = installed_sandboxes()
+    result = EmbeddedSandboxes()
+    for name, box in boxes.items():
+        config = SandboxConfig(seed=seed, controls=shared, now=clock)
+        result.apps[name] = box.create_app(config, {})
+        result.credentials[name] = box.demo_credential
     with ExitStack() as stack:
-        for name, app in apps.items():
+        for name, app in result.apps.items():
             server = stack.enter_context(BackgroundServer(app))
             result.roots[name] = server.url
-            result.base_urls[name] = server.url + api_paths[name]
+            result.base_urls[name] = server.url + boxes[name].api_path
         yield result

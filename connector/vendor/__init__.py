@@ -1,30 +1,34 @@
 """Structural facts about the vendors' APIs: what a request must look like, per operation.
 
-Bitly's are derived from its OpenAPI description by `tools/derive_bitly_facts.py`;
-shorten.dev publishes no machine-readable description, so `shorten_dev_v1_facts.json` is
-written by hand from its API documentation, in the same format.
+Each app ships its own facts file, named by its AppPlugin (`vendor_facts`, see
+connector.plugins), in the format `bitly_spec.load_facts_file` reads. Bitly's is derived from
+its OpenAPI description by `tools/derive_bitly_facts.py`; shorten.dev publishes no
+machine-readable description, so its file is written by hand from its API documentation.
 """
 
 from __future__ import annotations
 
 from functools import cache
-from pathlib import Path
 
-from connector.vendor.bitly_spec import BitlyFacts, load_bitly_facts, load_facts_file
+from connector.errors import InvalidConfiguration
+from connector.plugins import app_plugin
+from connector.vendor.bitly_spec import BitlyFacts, load_facts_file
 
-__all__ = ["API_PREFIXES", "load_vendor_facts"]
-
-#: the path every operation's template is relative to, per app
-API_PREFIXES = {"bitly": "/v4", "shorten_dev": "/api/v1"}
-
-_SHORTEN_DEV_FACTS = Path(__file__).with_name("shorten_dev_v1_facts.json")
+__all__ = ["load_vendor_facts"]
 
 
 @cache
 def load_vendor_facts(app: str) -> BitlyFacts | None:
-    """The facts for `app`, or None for an app we hold none for."""
-    if app == "bitly":
-        return load_bitly_facts()
-    if app == "shorten_dev":
-        return load_facts_file(_SHORTEN_DEV_FACTS)
-    return None
+    """The facts the installed app `app` ships, or None when it ships none."""
+    plugin = app_plugin(app)
+    if plugin is None or plugin.vendor_facts is None:
+        return None
+    try:
+        return load_facts_file(plugin.vendor_facts)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        # A third-party file: say which and why in one line, never a traceback.
+        reason = f"{type(exc).__name__}: {exc}"
+        raise InvalidConfiguration(
+            f"vendor facts of app '{app}' cannot be read ({reason})",
+            where=str(plugin.vendor_facts),
+        ) from None

@@ -24,6 +24,8 @@ from connector.redact import MASK, forget_secrets
 from connector.runner import ActionRunner
 from connector.sandbox.server import BackgroundServer
 
+from .recording import CASSETTES, Target, scrubbing_config
+
 PLANTED = "planted-token-7f3a9c2e5b1d4f60"
 
 
@@ -119,11 +121,11 @@ def test_planted_token_absent_from_cli_output(
 
 
 def test_planted_token_absent_from_a_recorded_cassette(
-    catalog: Any, echo_url: str, tmp_path: Path, make_vcr_config: Any, target_class: Any
+    catalog: Any, echo_url: str, tmp_path: Path
 ) -> None:
     fixed = "http://bitly.sandbox.test/v4"
-    target = target_class({"bitly": echo_url}, {"bitly": PLANTED}, {echo_url: fixed}, (PLANTED,))
-    recorder = vcrpy.VCR(record_mode="all", **make_vcr_config(target))
+    target = Target({"bitly": echo_url}, {"bitly": PLANTED}, {echo_url: fixed}, (PLANTED,))
+    recorder = vcrpy.VCR(record_mode="all", **scrubbing_config(target))
     cassette = tmp_path / "planted.yaml"
 
     async def go() -> None:
@@ -146,7 +148,7 @@ def test_planted_token_absent_from_a_recorded_cassette(
 def test_committed_cassettes_hold_no_credential() -> None:
     from connector.sandbox.config import DEMO_BITLY_TOKEN, DEMO_SHORTEN_KEY
 
-    files = sorted((Path(__file__).resolve().parents[2] / "cassettes").rglob("*.yaml"))
+    files = sorted(CASSETTES.rglob("*.yaml"))
     assert files, "no cassettes found"
     for path in files:
         text = path.read_text()

@@ -100,7 +100,7 @@ def test_metrics_breakdowns_on_a_paid_plan(catalog: Catalog, bitly_app: Any) -> 
 
 
 def test_metrics_sample_looks_like_real_output(catalog: Catalog, bitly_app: Any) -> None:
-    from actions.bitly.metrics import normalize_timestamp
+    from connector.apps.bitly.metrics import normalize_timestamp
 
     sample = catalog.get("bitly.get_link_click_metrics").output_sample
     real = run(catalog, bitly_app, "bitly.get_link_click_metrics",

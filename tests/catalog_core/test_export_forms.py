@@ -15,10 +15,9 @@ from typing import Any
 import pytest
 import yaml
 
-from connector.catalog.loader import default_root
 from connector.cli import main
 
-MANIFESTS = default_root()
+MANIFESTS = Path(__file__).resolve().parents[2] / "manifests"
 ACTION_FILES = sorted(p for p in MANIFESTS.glob("*/*.yaml") if p.name != "app.yaml")
 _BOUNDS = {
     "number": ("minimum", "maximum"),
@@ -41,9 +40,9 @@ def form_from_export(action: dict[str, Any]) -> list[dict[str, Any]]:
     """The fields a builder draws, in order, from one exported action."""
     schema = action["inputs"]
     fields = []
-    for key in schema["x-order"]:
+    for key in action["ui_schema"]["ui:order"]:
         prop = schema["properties"][key]
-        widget = prop["x-type"]
+        widget = prop["x-connector-type"]
         low, high = _BOUNDS.get(widget, ("minLength", "maxLength"))
         choices = prop.get("oneOf") or prop.get("items", {}).get("oneOf") or []
         fields.append(
@@ -59,7 +58,7 @@ def form_from_export(action: dict[str, Any]) -> list[dict[str, Any]]:
                 "pattern": prop.get("pattern") if widget != "url" else None,
                 "description": prop.get("description"),
                 "example": prop["examples"][0] if "examples" in prop else _ABSENT,
-                "format": prop.get("x-format"),
+                "format": prop.get("x-connector-format"),
                 "items": prop.get("items") if widget == "array" else None,
             }
         )
@@ -89,7 +88,7 @@ def form_from_manifest(doc: dict[str, Any]) -> list[dict[str, Any]]:
 
 def test_every_action_file_is_exported(exported: dict[str, dict[str, Any]]) -> None:
     ids = {f"{p.parent.name}.{p.stem}" for p in ACTION_FILES}
-    assert ids == set(exported) and len(ids) == 16
+    assert ids == set(exported)
 
 
 @pytest.mark.parametrize("path", ACTION_FILES, ids=lambda p: f"{p.parent.name}.{p.stem}")

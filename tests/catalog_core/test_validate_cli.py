@@ -10,15 +10,16 @@ from pathlib import Path
 import pytest
 import yaml
 
-from connector.catalog.loader import default_root
 from connector.cli import main
 
 Edit = Callable[[dict], None]
+MANIFESTS = Path(__file__).resolve().parents[2] / "manifests"
 
 
 def test_real_catalog_is_valid(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["catalog", "validate"]) == 0
-    assert "16 actions" in capsys.readouterr().out
+    actions = [p for p in MANIFESTS.glob("*/*.yaml") if p.name != "app.yaml"]
+    assert f"{len(actions)} actions" in capsys.readouterr().out
 
 
 def _set(path: list, value: object) -> Edit:
@@ -64,10 +65,10 @@ CASES = [
      "request.query.window: not a parameter of GET /links/{slug}/analytics"),
     ("shorten_dev/get_link.yaml", _set(["key"], "get_lnk"),
      "get_link.yaml: key: 'get_lnk' does not match the file name 'get_link'"),
-    ("shorten_dev/list_links.yaml", _set(["handler"], "actions.shorten_dev.nope:list_links"),
-     "list_links.yaml: handler: cannot import 'actions.shorten_dev.nope'"),
-    ("shorten_dev/create_link.yaml", _set(["reconcile"], "actions.shorten_dev.links:nope"),
-     "create_link.yaml: reconcile: 'actions.shorten_dev.links' has no function 'nope'"),
+    ("shorten_dev/list_links.yaml", _set(["handler"], ".nope:list_links"),
+     "list_links.yaml: handler: cannot import 'connector.apps.shorten_dev.nope'"),
+    ("shorten_dev/create_link.yaml", _set(["reconcile"], ".links:nope"),
+     "create_link.yaml: reconcile: 'connector.apps.shorten_dev.links' has no function 'nope'"),
     ("shorten_dev/list_links.yaml", _set(["inputs", 2, "default"], "name"),
      "list_links.yaml: inputs[2].default: 'name' is not valid"),
     ("shorten_dev/create_link.yaml", _set(["rate_limit", "bucket"], "creations"),
@@ -83,7 +84,7 @@ CASES = [
 @pytest.fixture(scope="module")
 def pristine(tmp_path_factory: pytest.TempPathFactory) -> Path:
     target = tmp_path_factory.mktemp("catalog") / "manifests"
-    shutil.copytree(default_root(), target)
+    shutil.copytree(MANIFESTS, target)
     return target
 
 
@@ -104,7 +105,7 @@ def test_anti_example_fails_naming_file_and_field(
 
 def test_broken_yaml_is_named(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     root = tmp_path / "manifests"
-    shutil.copytree(default_root(), root)
+    shutil.copytree(MANIFESTS, root)
     (root / "bitly" / "get_user.yaml").write_text("key: [unclosed\n")
     assert main(["catalog", "validate", "--root", str(root)]) == 1
     assert "manifests/bitly/get_user.yaml: line" in capsys.readouterr().err

@@ -59,7 +59,7 @@ class Sandbox:
     """The Bitly sandbox on loopback, accepting only TOKEN, with admin controls."""
 
     def __init__(self, faults: Faults | None = None) -> None:
-        controls = Controls(faults=faults or Faults(), admin=True)
+        controls = self.controls = Controls(faults=faults or Faults(), admin=True)
         self.app = bitly.create_app(
             SandboxConfig(seed=DEMO_SEED, tokens={TOKEN: frozenset()}, controls=controls)
         )
@@ -88,7 +88,10 @@ class Sandbox:
         return links
 
     def set_controls(self, body: dict[str, Any]) -> None:
-        httpx.put(self.server.url + "/_sandbox/controls", json=body).raise_for_status()
+        headers = {"X-Sandbox-Admin-Token": self.controls.admin_token or ""}
+        httpx.put(
+            self.server.url + "/_sandbox/controls", json=body, headers=headers
+        ).raise_for_status()
 
     def summary_counts(self, links: list[str]) -> dict[str, int]:
         counts = self.counter.snapshot()

@@ -76,7 +76,7 @@ def test_unreachable_api_exit_1_one_line(
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["--inputs-json", "{bad"], "--inputs-json is not valid JSON"),
+        (["--inputs-json", "{bad"], "--inputs-json:1:2: not valid JSON"),
         (["--inputs-json", "[1]"], "--inputs-json must be a JSON object"),
         (["--context-json", "3"], "--context-json must be a JSON object"),
         (["--input", "novalue"], "--input takes KEY=VALUE"),

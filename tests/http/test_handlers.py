@@ -7,8 +7,8 @@ from typing import Any
 import httpx
 import pytest
 
-from actions.bitly.metrics import normalize_timestamp
 from connector import errors as E
+from connector.apps.bitly.metrics import normalize_timestamp
 from connector.runner import ActionRunner
 
 BASE = "https://api-ssl.bitly.test/v4"
@@ -78,7 +78,7 @@ def metrics_api(request: httpx.Request) -> httpx.Response:
 
 
 def test_click_metrics_total_and_normalised_fields(catalog, recorder, arun) -> None:
-    catalog.add("bitly.m", handler="actions.bitly.metrics:get_link_click_metrics")
+    catalog.add("bitly.m", handler="connector.apps.bitly.metrics:get_link_click_metrics")
     rec = recorder(metrics_api)
     out = run_action(
         arun,
@@ -104,7 +104,7 @@ def test_click_metrics_total_and_normalised_fields(catalog, recorder, arun) -> N
 
 
 def test_click_metrics_breakdowns(catalog, recorder, arun) -> None:
-    catalog.add("bitly.m", handler="actions.bitly.metrics:get_link_click_metrics")
+    catalog.add("bitly.m", handler="connector.apps.bitly.metrics:get_link_click_metrics")
     rec = recorder(metrics_api)
     out = run_action(
         arun,
@@ -126,7 +126,7 @@ def test_click_metrics_breakdowns(catalog, recorder, arun) -> None:
 
 
 def test_click_metrics_survives_odd_bodies(catalog, recorder, arun) -> None:
-    catalog.add("bitly.m", handler="actions.bitly.metrics:get_link_click_metrics")
+    catalog.add("bitly.m", handler="connector.apps.bitly.metrics:get_link_click_metrics")
     rec = recorder(lambda r: httpx.Response(200, json={"link_clicks": [None, {"clicks": None}]}))
     out = run_action(arun, catalog, rec.transport, "bitly.m", {"bitlink": "bit.ly/abc"})
     assert out["total_clicks"] == 0
@@ -173,7 +173,7 @@ GROUP = f"{BASE}/groups/Bdemo000001/bitlinks"
     ],
 )
 def test_list_group_bitlinks_follows_next(catalog, recorder, arun, pages) -> None:
-    catalog.add("bitly.l", handler="actions.bitly.groups:list_group_bitlinks")
+    catalog.add("bitly.l", handler="connector.apps.bitly.groups:list_group_bitlinks")
     rec = recorder(paged(pages))
     out = run_action(arun, catalog, rec.transport, "bitly.l", {"group_guid": "Bdemo000001"})
     assert [link["id"] for link in out["links"]] == ["a", "b", "c", "d", "e"]
@@ -183,7 +183,7 @@ def test_list_group_bitlinks_follows_next(catalog, recorder, arun, pages) -> Non
 
 
 def test_list_group_bitlinks_stops_at_limit(catalog, recorder, arun) -> None:
-    catalog.add("bitly.l", handler="actions.bitly.groups:list_group_bitlinks")
+    catalog.add("bitly.l", handler="connector.apps.bitly.groups:list_group_bitlinks")
     pages = {
         "1": page(["a", "b"], f"{GROUP}?page=2"),
         "2": page(["c", "d"], f"{GROUP}?page=3"),
@@ -212,7 +212,7 @@ def test_list_group_bitlinks_stops_at_limit(catalog, recorder, arun) -> None:
     ],
 )
 def test_list_group_bitlinks_refuses_next_off_the_base_url(catalog, recorder, arun, evil) -> None:
-    catalog.add("bitly.l", handler="actions.bitly.groups:list_group_bitlinks")
+    catalog.add("bitly.l", handler="connector.apps.bitly.groups:list_group_bitlinks")
     rec = recorder(paged({"1": page(["a"], evil)}))
     with pytest.raises(E.FatalError, match=r"pagination\.next points outside the bitly API"):
         run_action(arun, catalog, rec.transport, "bitly.l", {"group_guid": "Bdemo000001"})
@@ -220,7 +220,7 @@ def test_list_group_bitlinks_refuses_next_off_the_base_url(catalog, recorder, ar
 
 
 def test_list_group_bitlinks_refuses_a_repeating_next(catalog, recorder, arun) -> None:
-    catalog.add("bitly.l", handler="actions.bitly.groups:list_group_bitlinks")
+    catalog.add("bitly.l", handler="connector.apps.bitly.groups:list_group_bitlinks")
     rec = recorder(
         paged({"1": page(["a"], f"{GROUP}?page=2"), "2": page(["b"], f"{GROUP}?page=2")})
     )
@@ -256,7 +256,7 @@ def shorten_list(total: int) -> Any:
     ],
 )
 def test_list_links_pages(catalog, recorder, arun, total, inputs, count, requests, more) -> None:
-    catalog.add("shorten_dev.list_links", handler="actions.shorten_dev.links:list_links")
+    catalog.add("shorten_dev.list_links", handler="connector.apps.shorten_dev.links:list_links")
     rec = recorder(shorten_list(total))
     out = run_action(arun, catalog, rec.transport, "shorten_dev.list_links", inputs)
     assert out["count"] == len(out["links"]) == count
@@ -288,7 +288,7 @@ INPUTS = {"destination_url": "https://a.test/x", "custom_slug": "promo"}
 
 
 def test_create_link_posts_only_given_fields(catalog, recorder, arun) -> None:
-    catalog.add("shorten_dev.create_link", handler="actions.shorten_dev.links:create_link")
+    catalog.add("shorten_dev.create_link", handler="connector.apps.shorten_dev.links:create_link")
     rec = recorder(shorten_create(None))
     out = run_action(
         arun, catalog, rec.transport, "shorten_dev.create_link", {**INPUTS, "tags": []}
@@ -300,7 +300,7 @@ def test_create_link_posts_only_given_fields(catalog, recorder, arun) -> None:
 
 
 def test_create_link_409_on_our_own_earlier_write_is_success(catalog, recorder, arun) -> None:
-    catalog.add("shorten_dev.create_link", handler="actions.shorten_dev.links:create_link")
+    catalog.add("shorten_dev.create_link", handler="connector.apps.shorten_dev.links:create_link")
     mine = {"slug": "promo", "destination_url": "https://a.test/x/", "status": "active"}
     rec = recorder(shorten_create(mine))
     out = run_action(arun, catalog, rec.transport, "shorten_dev.create_link", INPUTS)
@@ -310,7 +310,7 @@ def test_create_link_409_on_our_own_earlier_write_is_success(catalog, recorder, 
 
 
 def test_create_link_409_on_someone_elses_slug_stays_a_conflict(catalog, recorder, arun) -> None:
-    catalog.add("shorten_dev.create_link", handler="actions.shorten_dev.links:create_link")
+    catalog.add("shorten_dev.create_link", handler="connector.apps.shorten_dev.links:create_link")
     theirs = {"link": {"slug": "promo", "destination_url": "https://other.test/"}}
     rec = recorder(shorten_create(theirs))
     with pytest.raises(E.Conflict, match=r"shorten_dev\.create_link: .*409"):
@@ -332,8 +332,8 @@ def test_create_link_409_on_someone_elses_slug_stays_a_conflict(catalog, recorde
 def test_reconcile_create(catalog, recorder, arun, existing, inputs, expected) -> None:
     catalog.add(
         "shorten_dev.create_link",
-        handler="actions.shorten_dev.links:create_link",
-        reconcile="actions.shorten_dev.links:reconcile_create",
+        handler="connector.apps.shorten_dev.links:create_link",
+        reconcile="connector.apps.shorten_dev.links:reconcile_create",
     )
     rec = recorder(shorten_create(existing))
 
@@ -347,7 +347,7 @@ def test_reconcile_create(catalog, recorder, arun, existing, inputs, expected) -
 
 
 def test_list_links_without_a_page_count_reads_until_a_short_page(catalog, recorder, arun) -> None:
-    catalog.add("shorten_dev.list_links", handler="actions.shorten_dev.links:list_links")
+    catalog.add("shorten_dev.list_links", handler="connector.apps.shorten_dev.links:list_links")
     links = [{"slug": f"s{i}"} for i in range(23)]
 
     def respond(request: httpx.Request) -> httpx.Response:

@@ -6,7 +6,7 @@ import enum
 import random
 from typing import Any
 
-from actions.bitly.metrics import _bucket, _count, normalize_timestamp
+from connector.apps.bitly.metrics import _bucket, _count, normalize_timestamp
 
 
 class _Text(str):

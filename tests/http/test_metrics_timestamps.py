@@ -1,4 +1,4 @@
-"""actions.bitly.metrics.normalize_timestamp after string timestamps went through an
+"""connector.apps.bitly.metrics.normalize_timestamp after string timestamps went through an
 lru_cache: the same results as the uncached parser, for edge cases and random strings, and
 the one documented change (a numeric string that cannot be read as a time is kept as given,
 a string, where the old code returned the float it parsed).
@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from actions.bitly import metrics
-from actions.bitly.metrics import normalize_timestamp
+from connector.apps.bitly import metrics
+from connector.apps.bitly.metrics import normalize_timestamp
 
 _OFFSET_NO_COLON = re.compile(r"([+-]\d{2})(\d{2})$")
 

@@ -221,9 +221,9 @@ def test_action_without_request_or_handler(catalog, recorder, arun) -> None:
 @pytest.mark.parametrize(
     ("dotted", "message"),
     [
-        ("actions.bitly.metrics", "must look like"),
+        ("connector.apps.bitly.metrics", "must look like"),
         ("actions.nope:run", "module not found"),
-        ("actions.bitly.metrics:nope", "has no function 'nope'"),
+        ("connector.apps.bitly.metrics:nope", "has no function 'nope'"),
     ],
 )
 def test_resolve_handler_errors(dotted: str, message: str) -> None:

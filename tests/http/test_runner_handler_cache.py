@@ -10,7 +10,7 @@ from connector.runner import resolve_handler
 
 
 def test_a_handler_is_resolved_once_and_kept() -> None:
-    dotted = "actions.bitly.metrics:get_link_click_metrics"
+    dotted = "connector.apps.bitly.metrics:get_link_click_metrics"
     runner._HANDLERS.pop(dotted, None)
     first = resolve_handler(dotted)
     assert runner._HANDLERS[dotted] is first
@@ -18,7 +18,7 @@ def test_a_handler_is_resolved_once_and_kept() -> None:
 
 
 @pytest.mark.parametrize(
-    "dotted", ["no_colon", "actions.bitly.nope:f", "actions.bitly.metrics:nope"]
+    "dotted", ["no_colon", "connector.apps.bitly.nope:f", "connector.apps.bitly.metrics:nope"]
 )
 def test_bad_names_are_refused_every_time_and_never_kept(dotted: str) -> None:
     for _ in range(2):

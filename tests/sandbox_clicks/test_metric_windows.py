@@ -9,8 +9,7 @@ from typing import Any
 
 import pytest
 
-from connector.sandbox.bitly.metrics import METRIC_HANDLERS, SINCE_PARAM, MetricParamError
-from connector.sandbox.metric_windows import (
+from connector.sandbox.bitly.metric_windows import (
     MAX_UNITS,
     bitly_date,
     bucket_index,
@@ -19,6 +18,7 @@ from connector.sandbox.metric_windows import (
     parse_unit_reference,
     parse_window,
 )
+from connector.sandbox.bitly.metrics import METRIC_HANDLERS, SINCE_PARAM, MetricParamError
 
 CLICKS = METRIC_HANDLERS["getClicksForBitlink"]
 SUMMARY = METRIC_HANDLERS["getClicksSummaryForBitlink"]

@@ -8,7 +8,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from connector.sandbox.clicks import click_from_request, insert_clicks, shorten_analytics
+from connector.sandbox.clicks import click_from_request, insert_clicks
+from connector.sandbox.shorten_dev.analytics import shorten_analytics
 
 NOW = datetime(2026, 1, 18, 9, 30, tzinfo=UTC).timestamp()
 DAY = 86400.0

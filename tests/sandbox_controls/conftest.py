@@ -14,7 +14,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import Scope
 
-from connector.sandbox.controls import Controls, ControlsMiddleware
+from connector.sandbox.controls import ADMIN_TOKEN_HEADER, Controls, ControlsMiddleware
 
 
 class DummyDialect:
@@ -90,7 +90,11 @@ def make(dummy: DummyApp, controls: Controls, clock: Clock, **kw: Any) -> Contro
 def run(mw: ControlsMiddleware, fn: Callable[[httpx.AsyncClient], Awaitable[Any]]) -> Any:
     async def main() -> Any:
         transport = httpx.ASGITransport(app=mw)
-        async with httpx.AsyncClient(transport=transport, base_url="http://sandbox") as client:
+        # The admin endpoints need the token the middleware holds (made when admin is on).
+        headers = {ADMIN_TOKEN_HEADER: mw.controls.admin_token or ""}
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://sandbox", headers=headers
+        ) as client:
             return await fn(client)
 
     return asyncio.run(main())

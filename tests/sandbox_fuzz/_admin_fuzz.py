@@ -13,6 +13,9 @@ from collections.abc import Callable
 from ._asgi import Caller, Reply, Req
 
 JSON_TYPE = (b"content-type", b"application/json")
+#: the token the fuzzed sandboxes are built with, and the header that carries it
+ADMIN_TOKEN = "fuzz-admin-token-0123456789"
+ADMIN = (b"x-sandbox-admin-token", ADMIN_TOKEN.encode())
 #: puts every limit and fault back to off after an accepted update
 RESET = json.dumps(
     {
@@ -123,7 +126,7 @@ def fuzz_admin(call: Caller, rng: random.Random, after: Callable[[], None]) -> i
     """
 
     def send(method: str, path: bytes, body: bytes = b"") -> Reply:
-        req = Req(method, path, b"", (JSON_TYPE,), body, "admin")
+        req = Req(method, path, b"", (JSON_TYPE, ADMIN), body, "admin")
         reply = call(req)
         found = _admin_problems(reply)
         assert not found, f"{req.describe()} -> {reply.status} {reply.body[:200]!r}: {found}"

@@ -30,7 +30,7 @@ from connector.sandbox.controls import Controls
 from connector.vendor.bitly_spec import TWO_SEGMENT_PARAMS, Operation, load_bitly_facts
 
 from . import _mutate as m
-from ._admin_fuzz import fuzz_admin
+from ._admin_fuzz import ADMIN_TOKEN, fuzz_admin
 from ._asgi import Caller, Reply, Req
 from ._bitly_oracle import problems
 from ._state import assert_intact, fingerprint, send_every_kind
@@ -306,7 +306,11 @@ def test_redirects_survive_hostile_requests(fuzz: Fuzz) -> None:
 
 
 def test_admin_endpoints_refuse_bad_controls_cleanly() -> None:
-    app = create_app(SandboxConfig(seed=1, now=lambda: NOW, controls=Controls(admin=True)))
+    app = create_app(
+        SandboxConfig(
+            seed=1, now=lambda: NOW, controls=Controls(admin=True, admin_token=ADMIN_TOKEN)
+        )
+    )
     call = Caller(app)
 
     def still_answers() -> None:

@@ -29,7 +29,7 @@ from connector.vendor import load_vendor_facts
 from connector.vendor.bitly_spec import BitlyFacts, Operation
 
 from . import _mutate as m
-from ._admin_fuzz import fuzz_admin
+from ._admin_fuzz import ADMIN_TOKEN, fuzz_admin
 from ._asgi import Caller, Reply, Req
 from ._state import assert_intact, fingerprint, send_every_kind
 
@@ -232,7 +232,11 @@ def test_redirects_survive_hostile_requests(fuzz: Fuzz) -> None:
 
 
 def test_admin_endpoints_refuse_bad_controls_cleanly() -> None:
-    app = create_app(SandboxConfig(seed=1, now=lambda: NOW, controls=Controls(admin=True)))
+    app = create_app(
+        SandboxConfig(
+            seed=1, now=lambda: NOW, controls=Controls(admin=True, admin_token=ADMIN_TOKEN)
+        )
+    )
     call = Caller(app)
 
     def still_answers() -> None:

@@ -43,12 +43,12 @@ from connector.sandbox.bitly.errors import (
 )
 from connector.sandbox.bitly.intake import check_token, read_json_body
 from connector.sandbox.bitly.links import bitlink_key
+from connector.sandbox.bitly.metric_windows import MetricParamError
 from connector.sandbox.bitly.registry import HANDLERS, Call
 from connector.sandbox.bitly.store import Store
 from connector.sandbox.clicks import click_from_request, insert_clicks
 from connector.sandbox.config import DEMO_BITLY_TOKEN, SandboxConfig
 from connector.sandbox.controls import ControlsMiddleware
-from connector.sandbox.metric_windows import MetricParamError
 from connector.vendor.bitly_spec import BitlyFacts, load_bitly_facts, precompile
 
 __all__ = ["PLANS", "BitlyApi", "create_app"]

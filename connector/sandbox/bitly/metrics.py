@@ -16,8 +16,7 @@ import sqlite3
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from connector.sandbox.clicks import DIRECT
-from connector.sandbox.metric_windows import (
+from connector.sandbox.bitly.metric_windows import (
     MetricParamError,
     Window,
     bucket_index,
@@ -27,6 +26,7 @@ from connector.sandbox.metric_windows import (
     parse_size,
     parse_window,
 )
+from connector.sandbox.clicks import DIRECT
 
 __all__ = [
     "METRIC_HANDLERS",

@@ -13,10 +13,11 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
 
-from connector.sandbox.clicks import click_from_request, shorten_analytics
+from connector.sandbox.clicks import click_from_request
+from connector.sandbox.shorten_dev.analytics import shorten_analytics
 from connector.sandbox.shorten_dev.auth import KeyRing
 from connector.sandbox.shorten_dev.errors import ApiError, BadRequest, error_response
 from connector.sandbox.shorten_dev.store import Link, LinkStore, NewLink, SlugTaken
@@ -64,6 +65,8 @@ def endpoint(
             return await handler(request, sandbox)
         except ApiError as exc:
             return error_response(exc)
+        except ClientDisconnect:
+            raise  # not a bug: the controls layer drops the exchange quietly
         except Exception:
             _log.exception("unexpected error in %s %s", request.method, request.url.path)
             return error_response(ApiError(500, "An unexpected error occurred"))
