@@ -145,7 +145,7 @@ class AppClient:
                     request = httpx.Request(method, target, headers=self._headers, json=json_body)
                 streamed = await self._client.send(request, stream=True)
                 try:
-                    response = await _read(streamed, max_bytes or MAX_RESPONSE_BODY)
+                    response, body = await _read(streamed, max_bytes or MAX_RESPONSE_BODY)
                 finally:
                     await streamed.aclose()  # back to the pool, even after a partial read
             except _HTTPX_ERRORS as exc:
@@ -165,7 +165,7 @@ class AppClient:
             if isinstance(error, E.Throttled):
                 self.budget.throttled(error.retry_after)
             raise error
-        return _decode(response, action_id, self.app)
+        return _decode(response, body, action_id, self.app)
 
     def _target(self, action_id: str, url: str, params: dict[str, Any] | None) -> httpx.URL:
         """The request's URL, parsed once: `url` relative to the base URL (a path whose
@@ -200,11 +200,13 @@ class _TooLarge(Exception):
         self.limit = limit
 
 
-async def _read(response: httpx.Response, limit: int) -> httpx.Response:
+async def _read(response: httpx.Response, limit: int) -> tuple[httpx.Response, bytes]:
     """At most `limit` bytes of a success (_TooLarge past it), MAX_ERROR_BODY of an error's.
 
     Streamed, and counted after any Content-Encoding is decoded, so neither a 400 MB answer
     nor a small gzip bomb is ever held whole; an error body only feeds a one-line message.
+    A success comes back as it was, beside its body; an error as a response holding its
+    head, for the translator.
     """
     success = response.status_code < 300
     if success:
@@ -219,19 +221,22 @@ async def _read(response: httpx.Response, limit: int) -> httpx.Response:
             if success:
                 raise _TooLarge(response.status_code, limit)
             break
+    if success:
+        return response, bytes(head)
     # aiter_bytes has decoded any Content-Encoding; the copy holds plain bytes.
     headers = [
         (k, v)
         for k, v in response.headers.multi_items()
         if k.lower() not in ("content-encoding", "content-length", "transfer-encoding")
     ]
-    return httpx.Response(
+    copy = httpx.Response(
         response.status_code,
         headers=headers,
         content=bytes(head[:cap]),
         request=response.request,
         extensions=response.extensions,
     )
+    return copy, copy.content
 
 
 #: methods httpx gives a `Content-Length: 0` when they have no body
@@ -268,17 +273,19 @@ def _query_value(value: Any) -> str:
     return "" if value is None else str(value)
 
 
-def _decode(response: httpx.Response, action_id: str, app: str) -> Any:
-    if response.status_code == 204 or not response.content:
+def _decode(response: httpx.Response, body: bytes, action_id: str, app: str) -> Any:
+    if response.status_code == 204 or not body:
         return None
     try:
-        return json.loads(response.content)
+        return json.loads(body)
     except (ValueError, UnicodeDecodeError):
-        ctype = response.headers.get("content-type", "no content type").split(";")[0]
+        content_type = response.headers.get("content-type", "no content type")
+        # The body as a response of its own, decoded in the charset its header names.
+        read = httpx.Response(200, headers={"content-type": content_type}, content=body)
         raise E.FatalError(
             redact(
                 f"{app} answered HTTP {response.status_code} with a non-JSON body "
-                f"({ctype}): {snippet(body_head(response))!r}"
+                f"({content_type.split(';')[0]}): {snippet(body_head(read))!r}"
             ),
             where=action_id,
             status=response.status_code,
