@@ -14,6 +14,7 @@ import socket
 import sqlite3
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -377,35 +378,58 @@ class RunLog:
         return texts
 
     def copy_items(
-        self, run_id: str, step_id: str, items: list[StoredItem], reused_from: str
+        self, run_id: str, step_id: str, items: list[StoredItem], parent_run_id: str
     ) -> list[str | None]:
-        """Copy a parent run's items into `run_id` in one transaction, their JSON as stored
-        (masked again, for a secret registered since), each marked reused (the run it came
-        from first); returns their outputs' JSON."""
-        # Each text is masked one by one only when a registered secret is in any of them
-        # ("\0" never occurs in JSON text, so no secret straddles two texts).
+        """Copy `items`, read from `parent_run_id`'s step `step_id`, into `run_id` in one
+        transaction, their JSON as stored (masked again if a secret registered since is in
+        it), each marked reused (from the run it first came from); returns their outputs'
+        JSON."""
+        # "\0" never occurs in JSON text, so no secret straddles two texts.
         every = "\0".join(v for item in items for v in item.row if isinstance(v, str))
-        mask = holds_secret(every)
+        if not holds_secret(every):
+            return self._copy_rows(run_id, step_id, items, parent_run_id)
         rows = []
         texts: list[str | None] = []
         for item in items:
-            row = [mask_json(v) if mask and i in _ITEM_JSON and v is not None else v
+            row = [mask_json(v) if i in _ITEM_JSON and v is not None else v
                    for i, v in enumerate(item.row)]  # fmt: skip
-            row[-1] = row[-1] or reused_from
+            row[-1] = row[-1] or parent_run_id
             rows.append((run_id, step_id, item.index, *row))
             texts.append(row[3])
-        self._db.execute("BEGIN")
-        try:
+        with self._transaction():
             self._db.executemany(
                 f"INSERT OR REPLACE INTO loop_items (run_id, step_id, idx, {_ITEM_COLUMNS})"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 rows,
             )
+        return texts
+
+    def _copy_rows(
+        self, run_id: str, step_id: str, items: list[StoredItem], parent_run_id: str
+    ) -> list[str | None]:
+        """The rows copied by SQLite itself: nothing to mask, so no text passes through
+        Python again."""
+        with self._transaction():
+            self._db.execute(
+                f"INSERT OR REPLACE INTO loop_items (run_id, step_id, idx, {_ITEM_COLUMNS})"
+                " SELECT ?, step_id, idx, status, item_json, inputs_json, output_json,"
+                " error_json, attempts_json, started_at, finished_at, coalesce(reused_from, ?)"
+                " FROM loop_items WHERE run_id=? AND step_id=?"
+                " AND idx IN (SELECT value FROM json_each(?))",
+                (run_id, parent_run_id, parent_run_id, step_id,
+                 json.dumps([item.index for item in items])),
+            )  # fmt: skip
+        return [item.output_json for item in items]
+
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        self._db.execute("BEGIN")
+        try:
+            yield
         except BaseException:
             self._db.execute("ROLLBACK")
             raise
         self._db.execute("COMMIT")
-        return texts
 
     # --- reading -------------------------------------------------------------------------
 

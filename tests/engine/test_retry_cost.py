@@ -40,8 +40,11 @@ def test_the_parents_items_are_read_in_one_query(engine, catalog, runner, clock)
     second = clock.run(retry_run(engine, first.run_id))
     engine.runlog._db.set_trace_callback(None)
     assert second.ok
-    reads = [s for s in statements if re.search(r"\bFROM loop_items\b", s)]
+    reads = [s for s in statements if re.match(r"\s*SELECT\b.*\bFROM loop_items\b", s, re.S)]
     assert len(reads) == 1, reads
+    # ... and copied by one statement, not one per item.
+    copies = [s for s in statements if re.match(r"\s*INSERT\b.*\bloop_items\b", s, re.S)]
+    assert len(copies) == 2, copies  # the reused items, then the one item run again
     # The run's steps are read without their outputs (a loop's holds every item).
     assert not [s for s in statements if re.search(r"SELECT .*\boutput_json\b.* FROM steps", s)]
 
