@@ -11,8 +11,8 @@ import argparse
 import importlib
 import sys
 from collections.abc import Sequence
-from typing import NoReturn
 
+from connector.cli.parser import OneLineParser
 from connector.errors import ConnectorError
 from connector.redact import redact
 from connector.terminal import escaped_output
@@ -25,19 +25,12 @@ _COMMAND_MODULES = (
     "connector.cli.catalog_cmd",
     "connector.cli.actions_cmd",
     "connector.cli.run_cmd",
+    "connector.cli.limits_cmd",
 )
 
 
-class _Parser(argparse.ArgumentParser):
-    """argparse, with a usage error on one line (exit 2) like every other error."""
-
-    def error(self, message: str) -> NoReturn:
-        print(f"error: {self.prog}: {message} (see {self.prog} --help)", file=sys.stderr)
-        sys.exit(2)
-
-
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(
+    parser = OneLineParser(
         prog="connector",
         description="Workflow-automation connector: catalog, runtime and sandbox servers of the "
         "installed apps.",

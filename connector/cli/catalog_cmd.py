@@ -12,8 +12,8 @@ from typing import Any
 
 from connector.errors import InvalidConfiguration
 
-# Each command imports what it uses when it runs: `catalog list` needs neither the template
-# engine nor the validators of `catalog validate` and `catalog export`.
+# Each command imports what it uses when it runs: `--help` loads no catalog at all, and
+# `catalog list` neither the export (the vendor facts, JSON Schema) nor the validators.
 
 __all__ = ["register"]
 
@@ -53,9 +53,9 @@ def register(subparsers: Any) -> None:
 
 
 def _list(args: argparse.Namespace) -> int:
-    from connector.catalog import load_catalog
+    from connector.catalog import read_catalog
 
-    catalog = load_catalog(args.root)
+    catalog = read_catalog(args.root)
     actions = [a for a in catalog.actions.values() if not args.app or a.app == args.app]
     if args.app and args.app not in catalog.apps:
         print(f"error: unknown app '{args.app}'; apps: {', '.join(catalog.apps)}", file=sys.stderr)
@@ -75,10 +75,10 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _show(args: argparse.Namespace) -> int:
-    from connector.catalog import load_catalog
+    from connector.catalog import read_catalog
     from connector.catalog.export import action_document
 
-    catalog = load_catalog(args.root)
+    catalog = read_catalog(args.root)
     action = catalog.get(args.action_id)
     if args.json:
         print(json.dumps(action_document(action), indent=2))
@@ -101,6 +101,7 @@ def _show(args: argparse.Namespace) -> int:
 
 
 def _validate(args: argparse.Namespace) -> int:
+    # The full checks need a JSON Schema validator and the template engine: not for `list`.
     from connector.catalog.validate import validate_catalog
 
     result, errors = validate_catalog(args.root)
@@ -114,10 +115,10 @@ def _validate(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
-    from connector.catalog import load_catalog
+    from connector.catalog import read_catalog
     from connector.catalog.export import export_catalog
 
-    document = json.dumps(export_catalog(load_catalog(args.root)), indent=2)
+    document = json.dumps(export_catalog(read_catalog(args.root)), indent=2)
     if args.out:
         _write_whole(args.out, document + "\n")
     else:

@@ -27,6 +27,8 @@ MAX_DELAY = 0.05
 
 
 class ItemWriter(Protocol):
+    def write_item(self, run_id: str, record: ItemRecord) -> str | None: ...
+
     def write_items(self, run_id: str, records: list[ItemRecord]) -> list[str | None]: ...
 
 
@@ -82,7 +84,10 @@ class ItemBatch:
         if not self._pending:
             return
         records, self._pending = self._pending, []
-        texts = self._log.write_items(self._run_id, records)
+        if len(records) == 1:  # one row commits on its own (a writing loop's every item)
+            texts: list[str | None] = [self._log.write_item(self._run_id, records[0])]
+        else:
+            texts = self._log.write_items(self._run_id, records)
         if not isinstance(texts, list) or len(texts) != len(records):
             texts = [None] * len(records)  # a run log that returns no texts
         for record, text in zip(records, texts, strict=True):

@@ -134,7 +134,12 @@ class AppClient:
         target = self._target(action_id, url, params)
         method = method.upper()
         netloc = self.base_url.netloc
-        async with self.budget.slot():
+        # The endpoint, relative to the base URL, for limits the API reports per endpoint.
+        if url.startswith(("http://", "https://")):
+            endpoint = target.path[len(self.base_url.path) :]
+        else:
+            endpoint = url.lstrip("/")
+        async with self.budget.slot(method, endpoint):
             try:
                 if json_body is None and method not in _SENDS_LENGTH and target.netloc == netloc:
                     # No body and our own host: the headers are complete as prepared.

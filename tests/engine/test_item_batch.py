@@ -29,6 +29,9 @@ class Writer:
     def __init__(self) -> None:
         self.batches: list[list[int]] = []
 
+    def write_item(self, run_id: str, record: ItemRecord) -> str | None:
+        return self.write_items(run_id, [record])[0]
+
     def write_items(self, run_id: str, records: list[ItemRecord]) -> list[str | None]:
         self.batches.append([r.index for r in records])
         return [json.dumps(r.output) for r in records]
