@@ -9,7 +9,6 @@ action or input, an input without dynamic options, a missing dependency).
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import sys
 from typing import Any
@@ -39,6 +38,8 @@ def add_parser(sub: Any) -> None:
 
 
 def _options(args: argparse.Namespace) -> int:
+    import asyncio  # here: `--help` and the other commands do without it
+
     from connector.api import load_options
 
     inputs = parse_inputs(args.input, None)

@@ -9,7 +9,6 @@ leaves FILE as it was, so the next one misses nothing. Prints `{"events": [...],
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 from pathlib import Path
 from typing import Any
@@ -42,6 +41,8 @@ def register(subparsers: Any) -> None:
 
 
 def _poll(args: argparse.Namespace) -> int:
+    import asyncio  # here: `--help` and the other commands do without it
+
     from connector.api import poll_trigger
     from connector.catalog import load_catalog
     from connector.triggers import read_state, write_state
