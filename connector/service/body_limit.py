@@ -1,13 +1,15 @@
 """Request bodies bounded: a declared length over the limit is refused before reading, and a
-body that grows past it while streaming is cut off, both with a 413 problem."""
+body that grows past it while streaming is cut off, both with a 413 problem. `/v1` bodies
+are JSON, said so by their Content-Type (415 otherwise: a form post is not a JSON body)."""
 
 from __future__ import annotations
 
+from fastapi import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from connector.service.problems import problem_response
+from connector.service.problems import ServiceProblem, problem_response
 
-__all__ = ["BodyLimit"]
+__all__ = ["BodyLimit", "require_json"]
 
 
 class BodyLimit:
@@ -61,3 +63,13 @@ class BodyLimit:
             413, f"the request body is larger than {self.max_bytes:,} bytes"
         )
         await response(scope, receive, send)
+
+
+async def require_json(request: Request) -> None:
+    if request.method not in ("POST", "PUT", "PATCH"):
+        return
+    media = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if media and media != "application/json" and not media.endswith("+json"):
+        raise ServiceProblem(
+            415, f"the body must be JSON (Content-Type: application/json), not {media[:80]}"
+        )

@@ -35,6 +35,9 @@ __all__ = [
     "WorkflowVersion",
 ]
 
+#: the highest workflow version number (SQLite integers are 64-bit; nobody saves 2**31)
+MAX_VERSION = 2**31 - 1
+
 RunStatus = Literal["running", "succeeded", "failed", "interrupted"]
 
 
@@ -109,7 +112,9 @@ class TestResult(BaseModel):
 class StartRun(_Strict):
     workflow: dict[str, Any] | None = Field(None, description="an inline workflow document")
     workflow_id: str | None = Field(None, max_length=64, description="a saved workflow's id")
-    version: int | None = Field(None, ge=1, description="its version (default: the latest)")
+    version: int | None = Field(
+        None, ge=1, le=MAX_VERSION, description="its version (default: the latest)"
+    )
     trigger: Any = Field(None, description="the trigger payload")
 
 

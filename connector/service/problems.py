@@ -13,7 +13,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from connector.errors import (
     ConnectorError,
@@ -23,6 +23,7 @@ from connector.errors import (
 )
 from connector.redact import redact, redact_obj
 from connector.service.models import Problem, ProblemField
+from connector.service.responses import RedactedJSONResponse
 
 __all__ = ["PROBLEM_JSON", "ServiceProblem", "install", "problem_response"]
 
@@ -76,7 +77,7 @@ def problem_response(
         **redact_obj(extra or {}),
     )
     headers = {"WWW-Authenticate": 'Bearer realm="connector"'} if status == 401 else None
-    return JSONResponse(
+    return RedactedJSONResponse(
         problem.model_dump(exclude_none=True),
         status_code=status,
         media_type=PROBLEM_JSON,

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import secrets
 import sqlite3
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -43,7 +44,11 @@ class Store:
         self.path = path
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(str(path), timeout=30, isolation_level=None)
+            # Built where the app is created, used on the server's event-loop thread: one
+            # connection, its uses serialised by the lock.
+            self._db = sqlite3.connect(
+                str(path), timeout=30, isolation_level=None, check_same_thread=False
+            )
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.executescript(_SCHEMA)
         except (OSError, sqlite3.Error) as exc:
@@ -51,34 +56,39 @@ class Store:
                 f"cannot open the service store: {exc}", where=str(path)
             ) from None
 
+        self._lock = threading.Lock()
+
     def close(self) -> None:
-        self._db.close()
+        with self._lock:
+            self._db.close()
 
     # --- workflows -----------------------------------------------------------------------
-
-    def save_workflow(self, workflow_id: str, document: dict[str, Any]) -> int:
-        """Store `document` as the next version of `workflow_id` (1 for a new id)."""
-        name = str(document.get("name", ""))
-        self._db.execute("BEGIN IMMEDIATE")  # the next version number is taken once
-        try:
-            row = self._db.execute(
-                "SELECT max(version) FROM workflows WHERE id=?", (workflow_id,)
-            ).fetchone()
-            version = (row[0] or 0) + 1
-            self._db.execute(
-                "INSERT INTO workflows (id, version, name, document_json, created_at)"
-                " VALUES (?, ?, ?, ?, ?)",
-                (workflow_id, version, name, dumps_redacted(document), time.time()),
-            )
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
-        return version
 
     @staticmethod
     def new_workflow_id() -> str:
         return "wf_" + secrets.token_hex(6)
+
+    def save_workflow(self, workflow_id: str, document: dict[str, Any]) -> int:
+        """Store `document` as the next version of `workflow_id` (1 for a new id)."""
+        name = str(document.get("name", ""))
+        text = dumps_redacted(document)
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")  # the next version number is taken once
+            try:
+                row = self._db.execute(
+                    "SELECT max(version) FROM workflows WHERE id=?", (workflow_id,)
+                ).fetchone()
+                version: int = (row[0] or 0) + 1
+                self._db.execute(
+                    "INSERT INTO workflows (id, version, name, document_json, created_at)"
+                    " VALUES (?, ?, ?, ?, ?)",
+                    (workflow_id, version, name, text, time.time()),
+                )
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+        return version
 
     def workflow(self, workflow_id: str, version: int | None = None) -> dict[str, Any] | None:
         sql = "SELECT id, version, name, document_json, created_at FROM workflows WHERE id=?"
@@ -86,7 +96,8 @@ class Store:
         if version is not None:
             sql += " AND version=?"
             args = (*args, version)
-        row = self._db.execute(sql + " ORDER BY version DESC LIMIT 1", args).fetchone()
+        with self._lock:
+            row = self._db.execute(sql + " ORDER BY version DESC LIMIT 1", args).fetchone()
         if row is None:
             return None
         return {
@@ -98,25 +109,30 @@ class Store:
         }
 
     def workflows(self) -> list[dict[str, Any]]:
-        rows = self._db.execute(
-            "SELECT id, max(version), name FROM workflows GROUP BY id ORDER BY id"
-        )
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT id, max(version), name FROM workflows GROUP BY id ORDER BY id"
+            ).fetchall()
         return [{"workflow_id": r[0], "version": r[1], "name": r[2]} for r in rows]
 
     # --- samples -------------------------------------------------------------------------
 
     def save_sample(self, action_id: str, workflow_id: str | None, ok: bool, result: Any) -> None:
-        self._db.execute(
-            "INSERT OR REPLACE INTO samples (action_id, workflow_id, ok, result_json, created_at)"
-            " VALUES (?, ?, ?, ?, ?)",
-            (action_id, workflow_id or "", int(ok), dumps_redacted(result), time.time()),
-        )
+        text = dumps_redacted(result)
+        with self._lock:
+            self._db.execute(
+                "INSERT OR REPLACE INTO samples"
+                " (action_id, workflow_id, ok, result_json, created_at) VALUES (?, ?, ?, ?, ?)",
+                (action_id, workflow_id or "", int(ok), text, time.time()),
+            )
 
     def sample(self, action_id: str, workflow_id: str | None) -> dict[str, Any] | None:
-        row = self._db.execute(
-            "SELECT ok, result_json, created_at FROM samples WHERE action_id=? AND workflow_id=?",
-            (action_id, workflow_id or ""),
-        ).fetchone()
+        with self._lock:
+            row = self._db.execute(
+                "SELECT ok, result_json, created_at FROM samples"
+                " WHERE action_id=? AND workflow_id=?",
+                (action_id, workflow_id or ""),
+            ).fetchone()
         if row is None:
             return None
         return {"ok": bool(row[0]), "result": json.loads(row[1]), "created_at": row[2]}

@@ -7,7 +7,13 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from connector.service.models import Problem, WorkflowSave, WorkflowSaved, WorkflowVersion
+from connector.service.models import (
+    MAX_VERSION,
+    Problem,
+    WorkflowSave,
+    WorkflowSaved,
+    WorkflowVersion,
+)
 from connector.service.problems import ServiceProblem
 from connector.service.runs_api import checked_workflow
 from connector.service.state import ServiceState, State
@@ -48,7 +54,7 @@ def _saved(state: ServiceState, workflow_id: str, version: int | None) -> dict[s
 async def get_workflow(
     workflow_id: str,
     state: State,
-    version: Annotated[int | None, Query(ge=1)] = None,
+    version: Annotated[int | None, Query(ge=1, le=MAX_VERSION)] = None,
 ) -> dict[str, Any]:
     """The latest version, or `version`."""
     return _saved(state, workflow_id, version)

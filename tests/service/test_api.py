@@ -182,6 +182,8 @@ def test_invalid_runs_are_refused_naming_the_field(config: ServiceConfig) -> Non
             _is_problem(answer, 422, "body.surprise")
             syntax = await client.post("/v1/runs", content=b"{not json", headers=AUTH | JSON)
             _is_problem(syntax, 422)
+            form = await client.post("/v1/runs", data={"workflow": "x"}, headers=AUTH)
+            assert "application/json" in _is_problem(form, 415)["detail"]
             unknown = await client.post("/v1/runs", json={"workflow_id": "wf_nope"}, headers=AUTH)
             _is_problem(unknown, 404)
             assert (await client.get("/v1/runs", headers=AUTH)).json()["runs"] == []
