@@ -257,6 +257,13 @@ def test_sandbox_serve_offers_installed_apps(
     err = capsys.readouterr().err
     assert "no installed app 'nope' with a sandbox" in err and "greeter" in err
 
+    with pytest.raises(SystemExit) as exit_info:  # the app's own options: one line, exit 2
+        main(["sandbox", "serve", "greeter", "--port", "x"])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: connector sandbox serve greeter: argument --port")
+    assert err.count("\n") == 1
+
 
 @pytest.mark.parametrize(
     ("reference", "message"),

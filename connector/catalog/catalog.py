@@ -9,8 +9,7 @@ from typing import Any
 
 from connector.catalog.inputs import nearest, raise_for, validate_inputs
 from connector.catalog.models import ActionSpec, AppSpec
-from connector.catalog.templates import has_template, render
-from connector.errors import FieldError, InvalidInput, TemplateError
+from connector.errors import FieldError, InvalidConfiguration, InvalidInput, TemplateError
 
 __all__ = ["Catalog"]
 
@@ -22,6 +21,9 @@ class Catalog:
     root: Path | None
     apps: dict[str, AppSpec] = field(default_factory=dict)
     actions: dict[str, ActionSpec] = field(default_factory=dict)
+    #: passed every check of `connector catalog validate` (load_catalog); only such a
+    #: catalog prepares inputs for a run (one from read_catalog is for listing)
+    checked: bool = False
 
     def get(self, action_id: str) -> ActionSpec:
         """The action, or InvalidInput naming the id and the nearest known one."""
@@ -58,7 +60,11 @@ class Catalog:
         """`prepare_inputs` without raising: the prepared inputs and every problem (a
         template that fails is one problem of its input). `collect=False` raises a
         template's TemplateError as it happens (what a run does)."""
+        self._require_checked()
         action = self.get(action_id)
+        # Here, not at the top: listing the catalog needs no template engine (jinja2).
+        from connector.catalog.templates import render
+
         rendered: dict[str, Any] = {}
         failed: list[FieldError] = []
         for key, value in raw.items():
@@ -76,13 +82,23 @@ class Catalog:
         templated = {p.field for p in failed}
         return prepared, failed + [p for p in problems if p.field not in templated]
 
+    def _require_checked(self) -> None:
+        if not self.checked:
+            raise InvalidConfiguration(
+                "this catalog was read to be listed (read_catalog), not checked to run: "
+                "load it with load_catalog()"
+            )
+
     def static_input_errors(self, action_id: str, raw: Mapping[str, Any]) -> list[FieldError]:
         """Problems visible before any template is rendered.
 
         Unknown keys (with the nearest valid one), missing required inputs, and literal values
         that cannot be coerced; a value holding a template is not judged.
         """
+        self._require_checked()
         action = self.get(action_id)
+        from connector.catalog.templates import has_template  # as in prepare_inputs
+
         literal = {k: v for k, v in raw.items() if not has_template(v)}
         _, problems = validate_inputs(action, literal, check_missing=False)
         for spec in action.inputs:

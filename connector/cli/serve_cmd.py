@@ -7,9 +7,7 @@ option, an address in use).
 from __future__ import annotations
 
 import argparse
-import contextlib
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 from connector.errors import InvalidConfiguration
@@ -42,18 +40,8 @@ def _port(value: str) -> int:
     return number
 
 
-@contextlib.contextmanager
-def _targets(sandbox: bool) -> Iterator[tuple[dict[str, str] | None, dict[str, str] | None]]:
-    if not sandbox:
-        yield None, None
-        return
-    from connector.sandbox.embedded import embedded_sandboxes
-
-    with embedded_sandboxes() as boxes:
-        yield dict(boxes.base_urls), dict(boxes.credentials)
-
-
 def _serve(args: argparse.Namespace) -> int:
+    from connector.cli.run_cmd import _targets  # the sandboxes `run --sandbox` uses
     from connector.engine.runlog import default_home
     from connector.service.config import KEYS_ENV, api_keys_from, generated_key, is_loopback
 

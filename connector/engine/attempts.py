@@ -15,7 +15,13 @@ from connector.clock import Clock
 from connector.engine.protocols import RunnerLike
 from connector.engine.rate_budget import RateBudget
 from connector.engine.retry_policy import RandomSource, RetryPolicy
-from connector.engine.writes import WriteDecision, decide, outcome_unknown
+from connector.engine.writes import (
+    WriteDecision,
+    WriteSafety,
+    decide,
+    outcome_unknown,
+    write_safety,
+)
 from connector.errors import ActionError, ConnectorError, Throttled
 from connector.redact import redact
 
@@ -41,6 +47,8 @@ class CallOutcome:
     output: Any = None
     error: BaseException | None = None
     attempts: list[dict[str, Any]] = field(default_factory=list)
+    #: a write was sent, its answer lost, and no read-back settled it
+    unresolved: bool = False
 
     @property
     def ok(self) -> bool:
@@ -59,15 +67,19 @@ async def call_action(
     budget: RateBudget | None = None,
     max_wait: float | None = None,
     on_wait: WaitNotice | None = None,
+    reconcile_first: bool = False,
 ) -> CallOutcome:
     """Run `action` with `inputs` until it succeeds or the policy says stop.
 
     A wait longer than the policy's `max_wait` (or the run's `max_wait`, when tighter) is not
     waited: the call fails as throttled. A wait of LONG_WAIT or more is told to `on_wait`.
+    With `reconcile_first` an earlier write of the same inputs may have landed: it is
+    checked (read back) before anything is sent.
     """
-    outcome = CallOutcome()
+    outcome = CallOutcome(unresolved=reconcile_first)
+    safety: WriteSafety = write_safety(action)
     limit = policy.wait_limit(max_wait)
-    must_reconcile = False
+    must_reconcile = reconcile_first
     attempt = 0
     # Write attempts and read-back checks each get the policy's attempts: a flaky read
     # must not use up the retries of the write it is protecting.
@@ -93,21 +105,21 @@ async def call_action(
                 if found is not None:
                     _finish(record, clock, started, "reconciled")
                     outcome.output = found
+                    outcome.unresolved = False
                     return outcome
                 # The earlier write provably did not land: sending it again is safe.
                 must_reconcile = False
+                outcome.unresolved = False
                 _finish(record, clock, started, "not_applied")
                 continue
             output = await runner.run(action.id, inputs)
         except ActionError as exc:
             _finish(record, clock, started, "failed", exc)
             error: ActionError = exc
+            if not reconciling and safety.guarded and exc.write_applied is not False:
+                outcome.unresolved = True
             if exc.retryable and not must_reconcile:
-                choice = decide(
-                    idempotent=bool(action.idempotent),
-                    has_reconcile=bool(getattr(action, "reconcile", None)),
-                    error=exc,
-                )
+                choice = decide(safety, exc)
                 if choice is WriteDecision.STOP:
                     outcome.error = outcome_unknown(action.id, exc, where=where)
                     return outcome
@@ -193,6 +205,7 @@ async def _final_reconcile(
         return
     _finish(record, clock, started, "reconciled" if found is not None else "not_applied")
     outcome.output = found
+    outcome.unresolved = False
 
 
 def _finish(

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from connector.engine.attempts import error_dict
 from connector.engine.runlog import ItemRecord, loop_output_json
 from connector.engine.workflow import LoopStep
-from connector.errors import ConnectorError, InvalidInput
+from connector.errors import ConnectorError, InvalidInput, RunLogError
 
 if TYPE_CHECKING:
     from connector.engine.executor import Engine
@@ -92,8 +92,17 @@ async def run_loop(
     except ConnectorError as exc:
         fail_before_items(exc)
     stop = asyncio.Event()
+    #: the run log could not be written: no new item starts, and the run stops
+    log_failures: list[RunLogError] = []
 
     async def one(idx: int) -> None:
+        try:
+            await item(idx)
+        except RunLogError as exc:
+            log_failures.append(exc)
+            stop.set()
+
+    async def item(idx: int) -> None:
         nonlocal first_error
         item_started = engine.clock.wall()
         partial = previous.get(idx)
@@ -112,7 +121,8 @@ async def run_loop(
                 steps_ctx[sub.id] = {"output": done_subs[sub.id]}
                 continue
             where = f"steps.{step.id}[{idx}]" + ("" if step.single else f".{sub.id}")
-            inputs, outcome = await engine.call(sub, item_ctx, where=where)
+            target = engine.target(run_id, step.id, idx, "" if step.single else sub.id)
+            inputs, outcome = await engine.call(sub, item_ctx, where=where, target=target)
             for attempt in outcome.attempts:
                 attempts.append(attempt if step.single else {"step": sub.id, **attempt})
             inputs_log = inputs if step.single else {**(inputs_log or {}), sub.id: inputs}
@@ -164,6 +174,8 @@ async def run_loop(
         width = min(width, limit)
     width = max(1, min(width, todo.qsize() or 1))
     await asyncio.gather(*(worker() for _ in range(width)))
+    if log_failures:
+        raise log_failures[0]
 
     skipped = [idx for idx in range(total) if status[idx] == "pending"]
     if skipped:

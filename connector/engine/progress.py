@@ -6,7 +6,14 @@ import sys
 import time
 from typing import Protocol, TextIO
 
-__all__ = ["BarProgress", "LineProgress", "NullProgress", "Progress", "for_stream"]
+__all__ = [
+    "BarProgress",
+    "LineProgress",
+    "NullProgress",
+    "Progress",
+    "WaitsOnly",
+    "for_stream",
+]
 
 
 class Progress(Protocol):
@@ -123,7 +130,17 @@ class BarProgress(_Counting):
         self.stream.flush()
 
 
+class WaitsOnly(NullProgress):
+    """No progress lines (`--json`), but a long wait is still announced: never silent."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+
+    def waiting(self, where: str, seconds: float, reason: str) -> None:
+        print(_wait_line(where, seconds, reason), file=self.stream, flush=True)
+
+
 def for_stream(stream: TextIO = sys.stderr, *, quiet: bool = False) -> Progress:
     if quiet:
-        return NullProgress()
+        return WaitsOnly(stream)
     return BarProgress(stream) if stream.isatty() else LineProgress(stream)

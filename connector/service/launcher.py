@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from connector.engine.attempts import error_dict
 from connector.engine.executor import Engine, RunResult
 from connector.engine.runlog import DB_NAME, RunLog
 from connector.engine.session import engine_session
@@ -75,8 +77,12 @@ class RunLauncher:
             if not announced.done():
                 raise  # the caller answers it
             # The engine records a run's failures itself: this is a bug. The client already
-            # has the run id (the run shows as running, then interrupted); the log says why.
+            # has the run id; the run is closed as failed (not left "running" while this
+            # process lives), and the log says why.
             log.error("background run failed: %s: %s", type(exc).__name__, redact(str(exc)))
+            runlog.finish_run(
+                announced.result(), status="failed", finished_at=time.time(), error=error_dict(exc)
+            )
         finally:
             runlog.close()
 

@@ -123,7 +123,11 @@ class RunStarted(BaseModel):
 
 
 class RetryRequest(_Strict):
-    pass
+    resolve: dict[str, Literal["applied", "not-applied"]] = Field(
+        default_factory=dict,
+        max_length=10_000,
+        description='writes whose outcome is unknown, settled by item: {"each[3]": "applied"}',
+    )
 
 
 class RunSummary(BaseModel):

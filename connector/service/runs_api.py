@@ -8,12 +8,12 @@ from fastapi import APIRouter, Query
 
 from connector.engine.executor import Engine, RunResult
 from connector.engine.retry_run import retry_run
-from connector.engine.runlog import RunLog
 from connector.engine.workflow import WorkflowInvalid, resolve_trigger, validate_workflow
-from connector.errors import ConnectorError, FieldError, InvalidInput
+from connector.errors import AlreadyRetried, FieldError, InvalidConfiguration, InvalidInput
 from connector.service.models import (
     ItemPage,
     Problem,
+    RetryRequest,
     RunList,
     RunStarted,
     RunStatus,
@@ -21,7 +21,7 @@ from connector.service.models import (
     StartRun,
 )
 from connector.service.problems import ServiceProblem
-from connector.service.run_views import MAX_SCAN, get_run, item_page, run_page, run_view
+from connector.service.run_views import get_run, item_page, run_page, run_view
 from connector.service.state import ServiceState, State
 
 __all__ = ["router", "start_retry"]
@@ -123,39 +123,31 @@ async def get_items(
         return item_page(log, run_id, step_id, limit=limit, cursor=cursor, status=status)
 
 
-def _existing_child(log: RunLog, run_id: str) -> str | None:
-    child_of = getattr(log, "child_of", None)  # the run log's own claim, where it has one
-    if child_of is not None:
-        child: str | None = child_of(run_id)
-        return child
-    children = [r.id for r in log.list_runs(limit=MAX_SCAN) if r.parent_run_id == run_id]
-    return children[-1] if children else None
+async def start_retry(
+    state: ServiceState, run_id: str, resolve: dict[str, str] | None = None
+) -> str:
+    """Start the one retry of `run_id` (engine.retry_run, as `connector runs retry`); its
+    child run's id. The run log's claim makes it one child per run, across processes: a
+    second retry is refused with the child's id (409), as is one of a run that succeeded or
+    is still running."""
+    with state.runlog() as log:
+        get_run(log, run_id)  # 404 before an engine is built
 
+    async def job(engine: Engine) -> RunResult:
+        return await retry_run(engine, run_id, resolve=resolve)
 
-async def start_retry(state: ServiceState, run_id: str) -> str:
-    """Start the one retry of `run_id`; its child run's id. ServiceProblem 404/409 else."""
-    async with state.retry_lock:
-        with state.runlog() as log:
-            parent = get_run(log, run_id)
-            child = _existing_child(log, run_id)
-        if child is not None:
-            raise ServiceProblem(
-                409, f"run {run_id} was already retried as run {child}", extra={"run_id": child}
-            )
-        if parent.display_status == "running":
-            raise ServiceProblem(409, f"run {run_id} is still running; retry it once it ends")
-        if parent.status == "succeeded":
-            raise ServiceProblem(409, f"run {run_id} succeeded; there is nothing to retry")
-
-        async def job(engine: Engine) -> RunResult:
-            return await retry_run(engine, run_id)
-
-        try:
-            return await state.launcher.start(job)
-        except ConnectorError as exc:
-            child = getattr(exc, "child_run_id", None)  # a claim lost to another process
-            extra = {"run_id": child} if child else None
-            raise ServiceProblem(409, str(exc), extra=extra) from None
+    try:
+        return await state.launcher.start(job)
+    except AlreadyRetried as exc:
+        raise ServiceProblem(
+            409,
+            f"run {run_id} was already retried as run {exc.child_run_id}",
+            extra={"run_id": exc.child_run_id},
+        ) from None
+    except InvalidInput as exc:  # a `resolve` naming no open write
+        raise ServiceProblem(422, str(exc), errors=[FieldError("body.resolve", str(exc))]) from None
+    except InvalidConfiguration as exc:  # succeeded, or still running
+        raise ServiceProblem(409, str(exc)) from None
 
 
 @router.post(
@@ -164,7 +156,9 @@ async def start_retry(state: ServiceState, run_id: str) -> str:
     response_model=RunStarted,
     responses={404: {"model": Problem}, **_CONFLICT},
 )
-async def retry(run_id: str, state: State) -> RunStarted:
+async def retry(run_id: str, state: State, body: RetryRequest | None = None) -> RunStarted:
     """Retry a failed or interrupted run: a child run that reuses what succeeded and re-runs
-    only the rest. A run is retried once: a second retry answers 409 naming the child."""
-    return RunStarted(run_id=await start_retry(state, run_id))
+    only the rest. A run is retried once: a second retry answers 409 naming the child. A
+    write whose outcome is unknown is checked, never resent blindly; `resolve` settles one."""
+    resolve: dict[str, str] | None = dict(body.resolve) if body is not None else None
+    return RunStarted(run_id=await start_retry(state, run_id, resolve or None))

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
@@ -27,8 +26,6 @@ class ServiceState:
     export: dict[str, Any]
     #: action id -> its document in the export
     actions: dict[str, dict[str, Any]]
-    #: held from a retry's check until its child run exists: one child per run here
-    retry_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     def runlog(self) -> RunLog:
         # One connection per request: sqlite3 connections stay on their thread, and the

@@ -23,19 +23,11 @@ from connector.sandbox.embedded import EmbeddedSandboxes, embedded_sandboxes
 from connector.sandbox.server import BackgroundServer
 from connector.service import ServiceConfig, create_app
 
+from .chromium import CHROMIUM, CHROMIUM_FLAGS
+
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 KEY = "browser-test-key-0123456789"
 METRICS = "GET /v4/bitlinks/{bitlink}/clicks"
 TRIGGER = {"group_guid": "Bdemo000001", "campaign_guid": "Cdemo000001", "days": 7}

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import random
 from collections import deque
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
@@ -145,7 +145,8 @@ def run_loop_against_sandbox(
     clock.busy = lambda: transport.inflight > 0
     catalog = load_catalog()
     spec = catalog.apps["bitly"]
-    catalog.apps["bitly"] = replace(spec, rate_limits=replace(spec.rate_limits, windows=windows))
+    limits = spec.rate_limits.model_copy(update={"windows": windows})
+    catalog.apps["bitly"] = spec.model_copy(update={"rate_limits": limits})
     workflow = validate_workflow(shorten_loop(), catalog)
     urls = [f"https://example.com/pacing/{i:05d}" for i in range(n)]
 

@@ -299,3 +299,44 @@ def _cli(capsys: pytest.CaptureFixture[str], argv: list[str], outputs: list) -> 
     captured = capsys.readouterr()
     outputs.append(captured)
     return captured.out
+
+
+def test_as_found_an_illegal_header_value_is_not_retried_and_never_quoted() -> None:
+    """Whatever still reaches httpx with a character a header cannot carry fails at once,
+    masked: it was retried 5 times, quoting the token each time."""
+    import httpx
+
+    from connector.clock import FakeClock
+    from connector.engine.attempts import call_action
+    from connector.engine.retry_policy import RetryPolicy
+    from connector.errors import FatalError
+    from connector.runner import ActionRunner
+
+    raw = TOKEN + "\r"
+    register_secret(raw)
+    sent: list[httpx.Request] = []
+
+    def refuse(request: httpx.Request) -> httpx.Response:
+        sent.append(request)
+        raise httpx.LocalProtocolError(f"Illegal header value {('Bearer ' + raw).encode()!r}")
+
+    async def go() -> object:
+        from connector.catalog import load_catalog
+
+        catalog = load_catalog()
+        async with ActionRunner(
+            catalog,
+            base_urls={"bitly": "https://api.test/v4"},
+            credentials={"bitly": TOKEN},
+            transport=httpx.MockTransport(refuse),
+        ) as runner:
+            return await call_action(
+                action=catalog.get("bitly.get_user"), runner=runner, inputs={},
+                policy=RetryPolicy(max_attempts=5), clock=FakeClock(), rng=None,  # type: ignore[arg-type]
+            )  # fmt: skip
+
+    outcome = asyncio.run(go())
+    assert isinstance(outcome.error, FatalError) and len(sent) == 1  # tried once
+    message = str(outcome.error)
+    assert "not valid HTTP" in message and MASK in message
+    assert TOKEN not in message and "\\r" not in message.replace(MASK, "")

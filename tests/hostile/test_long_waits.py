@@ -182,3 +182,53 @@ def test_max_wait_is_accepted_by_the_workflow_schema_and_kept() -> None:
     assert RetryPolicy.from_dict(doc["retry"]).to_dict()["max_wait"] == 120
     bad = _schema_errors({**doc, "retry": {"max_wait": -1}})
     assert [e.field for e in bad] == ["retry.max_wait"]
+
+
+def test_json_mode_prints_no_progress_but_still_announces_a_long_wait() -> None:
+    from connector.engine.progress import for_stream
+
+    stream = io.StringIO()
+    quiet = for_stream(stream, quiet=True)
+    quiet.step_started("s", "action")
+    quiet.step_finished("s", "succeeded")
+    assert stream.getvalue() == ""
+    quiet.waiting("steps.s", FOUND, "throttled")
+    assert stream.getvalue().startswith("steps.s: waiting 2,892 s (48 min) before retrying")
+
+
+def test_as_found_through_the_cli_max_wait_stops_an_hour_long_retry_after(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The sandbox allows one call an hour and answers the second with Retry-After 3,590 s:
+    with --max-wait 60 the run fails at once, saying why, instead of waiting an hour."""
+    from connector.cli import main
+    from connector.sandbox import shorten_dev
+    from connector.sandbox.config import SandboxConfig
+    from connector.sandbox.controls import Controls, Limits
+    from connector.sandbox.server import BackgroundServer
+
+    key = "sk_long_wait_0123456789"
+    hour_start = 1_767_225_600.0
+    app = shorten_dev.create_app(
+        SandboxConfig(
+            seed=1,
+            tokens={key: frozenset({"read", "write"})},
+            controls=Controls(limits=Limits(per_hour=1)),
+            now=lambda: hour_start + 10,
+        )
+    )
+    workflow = tmp_path / "two.yaml"
+    workflow.write_text(
+        "name: two\nretry: {max_attempts: 5}\nsteps:\n"
+        "  - {id: first, action: shorten_dev.list_links, inputs: {limit: 1}}\n"
+        "  - {id: second, action: shorten_dev.list_links, inputs: {limit: 1}}\n"
+    )
+    with BackgroundServer(app) as server:
+        monkeypatch.setenv("SHORTEN_API_KEY", key)
+        monkeypatch.setenv("SHORTEN_API_URL", server.url + "/api/v1")
+        argv = ["run", str(workflow), "--home", str(tmp_path / "home"), "--max-wait", "60"]
+        code = main(argv)
+    out, _ = capsys.readouterr()
+    assert code == 1, out
+    assert "failed step: second" in out
+    assert "a retry would wait 3,590 s" in out and "longer than the 60 s this run accepts" in out

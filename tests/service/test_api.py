@@ -259,9 +259,16 @@ def test_retry_reruns_only_failed_items_once(
             faults_on(boxes, "bitly", Faults())
             counts = boxes.apps["bitly"].state.counts
             before = counts[METRICS]
-            retried = await client.post(f"/v1/runs/{run_id}/retry", headers=AUTH)
-            assert retried.status_code == 202, retried.text
-            child = retried.json()["run_id"]
+            nothing = {"resolve": {"metrics[0]": "applied"}}
+            unknown = await client.post(f"/v1/runs/{run_id}/retry", json=nothing, headers=AUTH)
+            _is_problem(unknown, 422, "body.resolve")
+            # two clicks at once: one child, and a 409 naming it
+            both = await asyncio.gather(
+                *(client.post(f"/v1/runs/{run_id}/retry", headers=AUTH) for _ in range(2))
+            )
+            assert sorted(r.status_code for r in both) == [202, 409], [r.text for r in both]
+            child = next(r for r in both if r.status_code == 202).json()["run_id"]
+            assert next(r for r in both if r.status_code == 409).json()["run_id"] == child
             again = await client.post(f"/v1/runs/{run_id}/retry", headers=AUTH)
             assert _is_problem(again, 409)["run_id"] == child
             await wait_idle(client)
