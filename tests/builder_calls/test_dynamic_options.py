@@ -243,15 +243,17 @@ def test_options_from_refuses_unknown_keys() -> None:
         OptionsFrom.model_validate({"action": "bitly.list_groups", "items": "groups", "x": 1})
 
 
-# Which options action each kind of Bitly input takes them from; an input whose options
-# depend on an input the action lacks (update_bitlink's tags: it has no group) is exempt.
+# Which options action each kind of Bitly input takes them from, and the input those options
+# need: an input whose options need one the action lacks is exempt (update_bitlink's tags: it
+# names no group; a webhook without its organization). Campaigns and channels are listed
+# across groups when the action names none.
 _BITLY_SOURCES = {
     "group_guid": ("bitly.list_groups", ()),
     "organization_guid": ("bitly.list_organizations", ()),
     "domain": ("bitly.get_group", ("group_guid",)),
     "tags": ("bitly.list_group_tags", ("group_guid",)),
-    "campaign_guid": ("bitly.list_campaigns", ("group_guid",)),
-    "channel_guid": ("bitly.list_channels", ("group_guid",)),
+    "campaign_guid": ("bitly.list_campaigns", ()),
+    "channel_guid": ("bitly.list_channels", ()),
     "webhook_guid": ("bitly.list_webhooks", ("organization_guid",)),
 }
 
