@@ -11,6 +11,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import os
 import sys
 import time
 from collections.abc import Iterator
@@ -22,7 +23,8 @@ from connector.engine.executor import Engine, RunResult
 from connector.engine.progress import for_stream
 from connector.engine.report import render_run, render_runs, render_value
 from connector.engine.retry_policy import MAX_WAIT_LIMIT
-from connector.engine.runlog import RunLog, default_home
+from connector.engine.runlog import DB_NAME, RunLog, default_home
+from connector.engine.runlog_store import is_url
 from connector.errors import AlreadyRetried
 from connector.redact import redact, redact_obj
 from connector.safe_load import load_json, read_text
@@ -36,6 +38,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     run.add_argument("--trigger", help="trigger payload: JSON text, or @file.json")
     run.add_argument("--sandbox", action="store_true", help="run against local sandboxes")
     run.add_argument("--home", type=Path, help="run-log directory (default $CONNECTOR_HOME)")
+    _runlog_option(run)
     run.add_argument("--json", action="store_true", help="print the result as JSON")
     _max_wait_option(run)
     run.set_defaults(func=_run)
@@ -66,6 +69,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     _max_wait_option(retry)
     for parser in (ls, show, retry):
         parser.add_argument("--home", type=Path, help="run-log directory")
+        _runlog_option(parser)
         parser.add_argument("--json", action="store_true", help="JSON output")
     ls.set_defaults(func=_list)
     show.set_defaults(func=_show)
@@ -109,8 +113,21 @@ def _max_wait_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _home(args: argparse.Namespace) -> Path:
-    return Path(args.home) if args.home else default_home()
+def _runlog_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--runlog",
+        metavar="URL",
+        help="a shared run log: postgresql://user:password@host/db (default "
+        "$CONNECTOR_RUNLOG, else runs.db in --home)",
+    )
+
+
+def _runlog(args: argparse.Namespace) -> Path | str:
+    """The run log the command uses: --runlog, $CONNECTOR_RUNLOG, or the home's file."""
+    target = args.runlog or os.environ.get("CONNECTOR_RUNLOG")
+    if target:
+        return str(target) if is_url(str(target)) else Path(target)
+    return (Path(args.home) if args.home else default_home()) / DB_NAME
 
 
 def _trigger(value: str | None) -> Any:
@@ -143,7 +160,7 @@ def _session(
 
     return engine_session(
         catalog,
-        _home(args) / "runs.db",
+        _runlog(args),
         base_urls=base_urls,
         credentials=creds,
         progress=for_stream(sys.stderr, quiet=args.json),
@@ -189,7 +206,7 @@ def _print_result(result: RunResult, as_json: bool) -> int:
 
 
 def _list(args: argparse.Namespace) -> int:
-    with RunLog(_home(args) / "runs.db", readonly=True) as log:
+    with RunLog(_runlog(args), readonly=True) as log:
         runs = log.list_runs(status=args.status, limit=args.limit)
         if args.json:
             rows = [
@@ -211,7 +228,7 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _show(args: argparse.Namespace) -> int:
-    with RunLog(_home(args) / "runs.db", readonly=True) as log:
+    with RunLog(_runlog(args), readonly=True) as log:
         if args.json:
             run = log.get_run(args.run_id)
             doc = asdict(run) | {"display_status": run.display_status}
@@ -239,7 +256,6 @@ def _retry(args: argparse.Namespace) -> int:
     from connector.engine.writes import parse_resolutions
 
     catalog = load_catalog()
-    home = _home(args)
     resolve = parse_resolutions(args.resolve)  # a malformed pair fails before anything
 
     async def go(base_urls: dict[str, str] | None, creds: dict[str, str] | None) -> RunResult:
@@ -257,11 +273,11 @@ def _retry(args: argparse.Namespace) -> int:
             raise
         print(f"run {args.run_id} was already retried as run {exc.child_run_id}; following it",
               file=sys.stderr)  # fmt: skip
-        result = _follow(home / "runs.db", exc.child_run_id)
+        result = _follow(_runlog(args), exc.child_run_id)
     return _print_result(result, args.json)
 
 
-def _follow(db: Path, run_id: str, *, poll: float = 0.2) -> RunResult:
+def _follow(db: Path | str, run_id: str, *, poll: float = 0.2) -> RunResult:
     """Wait for run `run_id` to end (or its process to die) and return its result."""
     with RunLog(db, readonly=True) as log:
         run = log.get_run(run_id)
