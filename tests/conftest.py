@@ -1,6 +1,6 @@
 """A private PostgreSQL for run-log tests, from the `pgserver` wheel (test extra).
 
-One server per test session, in pytest's temporary folder; each test gets a database of
+One server per test session, in a temporary folder of its own; each test gets a database of
 its own. Never skipped: when pgserver or psycopg is missing, or the server cannot start,
 the test fails saying which.
 """
@@ -8,6 +8,8 @@ the test fails saying which.
 from __future__ import annotations
 
 import itertools
+import shutil
+import tempfile
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -52,10 +54,15 @@ class PgServer:
 
 
 @pytest.fixture(scope="session")
-def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PgServer]:
-    server = PgServer(tmp_path_factory.mktemp("pg"))
+def pg_server() -> Iterator[PgServer]:
+    # Not under pytest's basetemp: run as root, pgserver runs PostgreSQL as its own user,
+    # and every pytest session that starts resets /tmp/pytest-of-root to 0700, which
+    # would lock that user out of a running server's data.
+    folder = Path(tempfile.mkdtemp(prefix="connector-pg-"))
+    server = PgServer(folder)
     yield server
     server.stop()
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -71,6 +71,7 @@ _CAUSES: tuple[tuple[tuple[str, ...], str, str], ...] = (
             "connection is closed",
             "timeout expired",
             "could not translate host",
+            "failed to resolve host",
         ),
         "cannot be reached",
         "check that the PostgreSQL server is running and the CONNECTOR_RUNLOG/--runlog URL",
