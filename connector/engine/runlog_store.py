@@ -38,11 +38,14 @@ class Rows(Protocol):
     def __iter__(self) -> Iterator[Any]: ...
 
 
-def upsert(table: str, columns: Sequence[str], key: Sequence[str]) -> str:
-    """INSERT of `columns` that replaces the row with the same `key` (both dialects)."""
+def upsert(table: str, columns: Sequence[str], key: Sequence[str], source: str = "") -> str:
+    """INSERT of `columns` that replaces the row with the same `key` (both dialects); from
+    `source` (a SELECT with a WHERE clause, which SQLite needs before ON CONFLICT) or from
+    one row of values."""
+    rows = source or f"VALUES ({', '.join('?' * len(columns))})"
     rest = [c for c in columns if c not in key]
     return (
-        f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
+        f"INSERT INTO {table} ({', '.join(columns)}) {rows}"
         f" ON CONFLICT ({', '.join(key)}) DO UPDATE SET "
         + ", ".join(f"{c}=excluded.{c}" for c in rest)
     )
@@ -61,6 +64,12 @@ class Store(ABC):
 
     @abstractmethod
     def execute(self, sql: str, args: Sequence[Any] = ()) -> Rows: ...
+
+    @abstractmethod
+    def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None: ...
+
+    #: a subquery of the integers in one parameter, a JSON array: `idx IN ({int_list})`
+    int_list: str
 
     @abstractmethod
     def transaction(self, *, exclusive: bool = False) -> contextlib.AbstractContextManager[None]:
@@ -119,6 +128,7 @@ class SqliteStore(Store):
 
     errors = (sqlite3.Error,)
     insertion_order = "rowid"
+    int_list = "SELECT value FROM json_each(?)"
 
     def __init__(self, path: Path, *, readonly: bool = False) -> None:
         self.path = path
@@ -174,6 +184,9 @@ class SqliteStore(Store):
     def execute(self, sql: str, args: Sequence[Any] = ()) -> Rows:
         return self._db.execute(sql, args)
 
+    def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        self._db.executemany(sql, rows)
+
     @contextlib.contextmanager
     def transaction(self, *, exclusive: bool = False) -> Iterator[None]:
         # IMMEDIATE takes the write lock at BEGIN: of two claims, the second waits.
@@ -181,7 +194,8 @@ class SqliteStore(Store):
         try:
             yield
         except BaseException:
-            self._db.execute("ROLLBACK")
+            if self._db.in_transaction:  # SQLite ends it itself on some errors (disk full)
+                self._db.execute("ROLLBACK")
             raise
         self._db.execute("COMMIT")
 
@@ -212,6 +226,7 @@ class PostgresStore(Store):
     """A PostgreSQL database (psycopg 3), shared by every process that names it."""
 
     insertion_order = "id"  # PostgreSQL has no rowid; run ids start with their time
+    int_list = "SELECT json_array_elements_text(?::json)::integer"
 
     def __init__(self, url: str, *, readonly: bool = False) -> None:
         parts = urlsplit(url)
@@ -238,6 +253,10 @@ class PostgresStore(Store):
     def execute(self, sql: str, args: Sequence[Any] = ()) -> Rows:
         # The run log's SQL has no literal `?` or `%`: placeholders are the only ones.
         return self._db.execute(sql.replace("?", "%s"), tuple(args))
+
+    def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        with self._db.cursor() as cursor:
+            cursor.executemany(sql.replace("?", "%s"), [tuple(row) for row in rows])
 
     @contextlib.contextmanager
     def transaction(self, *, exclusive: bool = False) -> Iterator[None]:
