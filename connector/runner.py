@@ -24,6 +24,7 @@ from connector.budget import RequestBudget, UnlimitedBudget
 from connector.credentials import checked_credential
 from connector.http.client import AppClient
 from connector.http.paths import fill_path
+from connector.http.request_plan import RequestPlan
 from connector.http.translate import Translator, _field
 
 __all__ = ["ActionRunner", "Handler", "HandlerContext", "resolve_handler"]
@@ -133,6 +134,8 @@ class ActionRunner:
         self._transport = transport
         self._env = env
         self._clients: dict[tuple[str, str], AppClient] = {}
+        #: each declarative action's request, compiled on its first call
+        self._plans: dict[str, RequestPlan] = {}
         for app, value in self._credentials.items():
             self._credentials[app] = checked_credential(value, f"credentials[{app!r}]")
 
@@ -217,11 +220,15 @@ class ActionRunner:
         if action.handler:
             handler = resolve_handler(action.handler)
             return await handler(ctx, dict(prepared_inputs))
-        if action.request is None:
-            raise E.InvalidConfiguration(
-                "the action declares neither a request nor a handler", where=action_id
-            )
-        return await _declarative(ctx, action.request, prepared_inputs)
+        plan = self._plans.get(action_id)
+        if plan is None:
+            if action.request is None:
+                raise E.InvalidConfiguration(
+                    "the action declares neither a request nor a handler", where=action_id
+                )
+            # Once per action, not per call: a loop sends thousands of the same request.
+            plan = self._plans[action_id] = RequestPlan.compile(action.request)
+        return await _declarative(ctx, plan, prepared_inputs)
 
     async def reconcile(self, action_id: str, prepared_inputs: dict[str, Any]) -> Any | None:
         """Was a write whose outcome is unknown applied? Its output if so, else None."""
@@ -234,30 +241,7 @@ class ActionRunner:
         return await handler(ctx, dict(prepared_inputs))
 
 
-async def _declarative(ctx: HandlerContext, request: Any, inputs: Mapping[str, Any]) -> Any:
-    """Render the manifest's request from the inputs and send it."""
-    from connector.catalog.templates import render, template_references
-
-    context = {"inputs": dict(inputs)}
-
-    def present(value: Any) -> bool:
-        # A key whose template names an optional input that was not given is left out.
-        for ref in template_references(value):
-            root, _, rest = ref.partition(".")
-            if root == "inputs" and rest.split(".")[0] not in inputs:
-                return False
-        return True
-
-    def rendered(spec: Any) -> Any:
-        if spec is None:
-            return None
-        if isinstance(spec, Mapping):
-            return {k: render(v, context) for k, v in spec.items() if present(v)}
-        return render(spec, context)
-
-    method = str(_field(request, "method", "GET"))
-    path = str(_field(request, "path"))
-    params = rendered(_field(request, "query"))
-    body = rendered(_field(request, "body"))
-    result = await ctx.request(method, path, params=params, json=body, path_params=inputs)
-    return result
+async def _declarative(ctx: HandlerContext, plan: RequestPlan, inputs: Mapping[str, Any]) -> Any:
+    """Fill the action's compiled request from the inputs and send it."""
+    params, body = plan.fill(inputs)
+    return await ctx.request(plan.method, plan.path, params=params, json=body, path_params=inputs)
