@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import sys
 import time
 from collections.abc import Iterator
@@ -35,6 +36,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     run.add_argument("--trigger", help="trigger payload: JSON text, or @file.json")
     run.add_argument("--sandbox", action="store_true", help="run against local sandboxes")
     run.add_argument("--home", type=Path, help="run-log directory (default $CONNECTOR_HOME)")
+    _runlog_option(run)
     run.add_argument("--json", action="store_true", help="print the result as JSON")
     _max_wait_option(run)
     run.set_defaults(func=_run)
@@ -65,6 +67,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     _max_wait_option(retry)
     for parser in (ls, show, retry):
         parser.add_argument("--home", type=Path, help="run-log directory")
+        _runlog_option(parser)
         parser.add_argument("--json", action="store_true", help="JSON output")
     ls.set_defaults(func=_list)
     show.set_defaults(func=_show)
@@ -110,10 +113,24 @@ def _max_wait_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _home(args: argparse.Namespace) -> Path:
-    from connector.engine.runlog import default_home
+def _runlog_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--runlog",
+        metavar="URL",
+        help="a shared run log: postgresql://user:password@host/db (default "
+        "$CONNECTOR_RUNLOG, else runs.db in --home)",
+    )
 
-    return Path(args.home) if args.home else default_home()
+
+def _runlog(args: argparse.Namespace) -> Path | str:
+    """The run log the command uses: --runlog, $CONNECTOR_RUNLOG, or the home's file."""
+    from connector.engine.runlog import DB_NAME, default_home
+    from connector.engine.runlog_store import is_url
+
+    target = args.runlog or os.environ.get("CONNECTOR_RUNLOG")
+    if target:
+        return str(target) if is_url(str(target)) else Path(target)
+    return (Path(args.home) if args.home else default_home()) / DB_NAME
 
 
 def _trigger(value: str | None) -> Any:
@@ -149,7 +166,7 @@ def _session(
 
     return engine_session(
         catalog,
-        _home(args) / "runs.db",
+        _runlog(args),
         base_urls=base_urls,
         credentials=creds,
         progress=for_stream(sys.stderr, quiet=args.json),
@@ -217,7 +234,7 @@ def _list(args: argparse.Namespace) -> int:
     from connector.engine.report import render_runs
     from connector.engine.runlog import RunLog
 
-    with RunLog(_home(args) / "runs.db", readonly=True) as log:
+    with RunLog(_runlog(args), readonly=True) as log:
         runs = log.list_runs(status=args.status, limit=args.limit)
         if args.json:
             rows = [
@@ -242,7 +259,7 @@ def _show(args: argparse.Namespace) -> int:
     from connector.engine.report import render_run
     from connector.engine.runlog import RunLog
 
-    with RunLog(_home(args) / "runs.db", readonly=True) as log:
+    with RunLog(_runlog(args), readonly=True) as log:
         if args.json:
             run = log.get_run(args.run_id)
             doc = asdict(run) | {"display_status": run.display_status}
@@ -272,7 +289,6 @@ def _retry(args: argparse.Namespace) -> int:
     from connector.engine.writes import parse_resolutions
 
     catalog = load_catalog()
-    home = _home(args)
     resolve = parse_resolutions(args.resolve)  # a malformed pair fails before anything
 
     async def go(base_urls: dict[str, str] | None, creds: dict[str, str] | None) -> RunResult:
@@ -290,11 +306,11 @@ def _retry(args: argparse.Namespace) -> int:
             raise
         print(f"run {args.run_id} was already retried as run {exc.child_run_id}; following it",
               file=sys.stderr)  # fmt: skip
-        result = _follow(home / "runs.db", exc.child_run_id)
+        result = _follow(_runlog(args), exc.child_run_id)
     return _print_result(result, args.json)
 
 
-def _follow(db: Path, run_id: str, *, poll: float = 0.2) -> RunResult:
+def _follow(db: Path | str, run_id: str, *, poll: float = 0.2) -> RunResult:
     """Wait for run `run_id` to end (or its process to die) and return its result."""
     from connector.engine.executor import RunResult
     from connector.engine.runlog import RunLog

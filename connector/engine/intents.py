@@ -1,8 +1,9 @@
 """Write intents in the run log: what is about to be sent, recorded before it leaves.
 
 One row per intended write of a retry lineage (`WriteTarget` + the inputs' fingerprint).
-`record` commits it durably (synchronous=FULL: it survives a power cut, not only a killed
-process) before the request is sent; `finish` records the outcome. A row still `pending`
+`record` commits it durably (SQLite's synchronous=FULL, PostgreSQL's synchronous commit:
+it survives a power cut, not only a killed process) before the request is sent; `finish`
+records the outcome. A row still `pending`
 (the process died in between) or `unknown` (the answer was lost and could not be checked)
 is an open write: the next run of the lineage checks it before sending anything.
 
@@ -20,9 +21,8 @@ from connector.engine.runlog_errors import translated
 from connector.redact import dumps_redacted
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
     from connector.engine.runlog import RunLog
+    from connector.engine.runlog_store import Store
     from connector.engine.writes import WriteTarget
 
 __all__ = ["INTENTS_SCHEMA", "IntentLog", "IntentRecord"]
@@ -103,8 +103,8 @@ class IntentLog:
         self._log = runlog
 
     @property
-    def path(self) -> Path:
-        return self._log.path
+    def store(self) -> Store:
+        return self._log.store
 
     def _key(self, target: WriteTarget, fp: str) -> tuple[Any, ...]:
         return (target.lineage, target.step_id, target.index, target.sub_step, fp)
@@ -113,7 +113,7 @@ class IntentLog:
     def get(self, target: WriteTarget, fp: str) -> IntentRecord | None:
         if not self._log.has_table("intents"):
             return None
-        row = self._log.db.execute(
+        row = self.store.execute(
             f"SELECT {_COLUMNS} FROM intents WHERE {_KEY}", self._key(target, fp)
         ).fetchone()
         return None if row is None else _record(row)
@@ -130,10 +130,8 @@ class IntentLog:
         at: float,
     ) -> None:
         """The write is about to be sent: committed, and synced to disk, before it is."""
-        db = self._log.db
-        db.execute("PRAGMA synchronous=FULL")
-        try:
-            db.execute(
+        with self.store.durable():
+            self.store.execute(
                 f"INSERT INTO intents ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?,"
                 " NULL, NULL, NULL, ?, ?) ON CONFLICT (lineage, step_id, idx, sub_step,"
                 " fingerprint) DO UPDATE SET inputs_json=excluded.inputs_json,"
@@ -149,8 +147,6 @@ class IntentLog:
                     at,
                 ),
             )
-        finally:
-            db.execute("PRAGMA synchronous=NORMAL")
 
     @translated("recording the outcome of a write")
     def finish(
@@ -163,7 +159,7 @@ class IntentLog:
         error: BaseException | None,
         at: float,
     ) -> None:
-        self._log.db.execute(
+        self.store.execute(
             f"UPDATE intents SET state=?, output_json=?, error_json=?, run_id=?, updated_at=?,"
             f" resolved_by=NULL WHERE {_KEY}",
             (
@@ -181,7 +177,7 @@ class IntentLog:
         """An open write settled without sending: by the user (`--resolve`), or marked
         unknown again by a run that could not check it."""
         by = "user" if target.resolution is not None else None
-        self._log.db.execute(
+        self.store.execute(
             f"UPDATE intents SET state=?, run_id=?, updated_at=?, resolved_by=? WHERE {_KEY}",
             (state, run_id, at, by, *self._key(target, fp)),
         )
@@ -195,7 +191,7 @@ class IntentLog:
         if states:
             sql += f" AND state IN ({','.join('?' * len(states))})"
             args = (*args, *states)
-        rows = self._log.db.execute(sql + " ORDER BY step_id, idx, sub_step", args).fetchall()
+        rows = self.store.execute(sql + " ORDER BY step_id, idx, sub_step", args).fetchall()
         return [_record(row) for row in rows]
 
     def open_in(self, lineage: str) -> list[IntentRecord]:

@@ -10,9 +10,10 @@ from typing import Any
 
 from connector.engine.intents import INTENTS_SCHEMA
 
-__all__ = ["SCHEMA", "ItemRecord", "RunRecord", "StepRecord"]
+__all__ = ["MIGRATIONS", "ItemRecord", "RunRecord", "StepRecord"]
 
-SCHEMA = """
+#: version 1: the tables of the first release (runs, steps, loop items)
+_V1 = """
 CREATE TABLE IF NOT EXISTS runs (
     id TEXT PRIMARY KEY,
     workflow_name TEXT NOT NULL,
@@ -62,13 +63,27 @@ CREATE TABLE IF NOT EXISTS loop_items (
     reused_from TEXT,
     PRIMARY KEY (run_id, step_id, idx)
 );
+"""
+#: version 2: a run's one retry is claimed (retries); writes are recorded before sent
+_V2 = """
 CREATE TABLE IF NOT EXISTS retries (
     parent_run_id TEXT PRIMARY KEY,
     child_run_id TEXT NOT NULL,
     created_at REAL NOT NULL
 );
 """
-SCHEMA += INTENTS_SCHEMA
+_V2 += INTENTS_SCHEMA
+# A run retried before claims existed: its first child holds the claim.
+_V2 += """
+INSERT INTO retries (parent_run_id, child_run_id, created_at)
+SELECT r.parent_run_id, r.id, r.started_at FROM runs r
+WHERE r.parent_run_id IS NOT NULL AND NOT EXISTS (
+    SELECT 1 FROM runs o WHERE o.parent_run_id = r.parent_run_id AND o.started_at < r.started_at
+) ON CONFLICT DO NOTHING;
+"""
+
+#: MIGRATIONS[v] brings a run log at schema version v to v + 1 (runlog_migrate.py)
+MIGRATIONS: tuple[str, ...] = (_V1, _V2)
 
 
 @dataclass

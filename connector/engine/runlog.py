@@ -1,11 +1,13 @@
-"""The durable run log: every run, step, loop item and attempt, in SQLite (WAL).
+"""The durable run log: every run, step, loop item and attempt, in SQLite (WAL) or in a
+shared PostgreSQL database (`CONNECTOR_RUNLOG=postgresql://...`): one SQL for both, each
+backend's differences in `runlog_store.py`, schema versions migrated on open.
 
 Rows are written as each step or item finishes, each in its own short transaction, so a
 crash (even `kill -9`) loses at most the items in flight; writes of non-idempotent actions
 are recorded as intents before they are sent (`intents.py`). Every value passes through
 `connector.redact` here, the one place anything reaches the file. A run is retried into
-at most one child (`retries`, claimed atomically with the child's row). Every sqlite3
-failure leaves as a one-line `RunLogError` naming the file (`runlog_errors.py`); a log
+at most one child (`retries`, claimed atomically with the child's row). Every driver
+failure leaves as a one-line `RunLogError` naming the log (`runlog_errors.py`); a log
 opened `readonly` is never written, so a read-only file can still be listed and shown.
 """
 
@@ -15,17 +17,17 @@ import json
 import os
 import secrets
 import socket
-import sqlite3
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from connector.engine.intents import IntentLog
-from connector.engine.run_records import SCHEMA, ItemRecord, RunRecord, StepRecord
+from connector.engine.run_records import ItemRecord, RunRecord, StepRecord
 from connector.engine.runlog_errors import runlog_error, translated
+from connector.engine.runlog_migrate import migrate
+from connector.engine.runlog_store import SqliteStore, Store, open_store, upsert
 from connector.errors import AlreadyRetried, InvalidConfiguration
 from connector.redact import dumps_redacted, holds_secret, mask_json, redact
 
@@ -63,6 +65,15 @@ def _load(text: str | None) -> Any:
     return None if text is None else json.loads(text)
 
 
+_UPSERT_STEP = upsert(
+    "steps",
+    ("run_id", "step_id", "position", "kind", "status", "started_at", "finished_at",
+     "definition_json", "inputs_json", "output_json", "error_json", "attempts_json",
+     "summary_json", "reused_from"),
+    ("run_id", "step_id"),
+)  # fmt: skip
+
+
 def new_run_id() -> str:
     return time.strftime("%Y%m%d-%H%M%S", time.gmtime()) + "-" + secrets.token_hex(3)
 
@@ -89,78 +100,51 @@ class StoredItem:
         return reused
 
 
-_ITEM_COLUMNS = (
-    "status, item_json, inputs_json, output_json, error_json, attempts_json,"
-    " started_at, finished_at, reused_from"
-)
+_ITEM_NAMES = (
+    "status", "item_json", "inputs_json", "output_json", "error_json", "attempts_json",
+    "started_at", "finished_at", "reused_from",
+)  # fmt: skip
+_ITEM_COLUMNS = ", ".join(_ITEM_NAMES)
 #: the columns of _ITEM_COLUMNS holding JSON text (masked again when copied)
 _ITEM_JSON = range(1, 6)
+_ITEM_KEY = ("run_id", "step_id", "idx")
+_UPSERT_ITEM = upsert("loop_items", (*_ITEM_KEY, *_ITEM_NAMES), _ITEM_KEY)
 
 
 class RunLog:
-    """One SQLite file; safe to open from several processes (WAL, busy timeout)."""
+    """One run log: a SQLite file (safe to open from several processes: WAL, busy timeout)
+    or a PostgreSQL database named by a `postgresql://` URL (`runlog_store.py`)."""
 
-    def __init__(self, path: Path | str, *, readonly: bool = False) -> None:
-        self.path = Path(path)
+    def __init__(self, target: Path | str, *, readonly: bool = False) -> None:
         self.readonly = readonly
-        self._db = self._open_readonly() if readonly else self._open()
-        self._tables = {name for (name,) in self._db.execute("SELECT name FROM sqlite_master")}
+        self.store: Store = open_store(target, readonly=readonly)
+        #: the SQLite file (None for PostgreSQL)
+        self.path: Path | None = self.store.path if isinstance(self.store, SqliteStore) else None
+        try:
+            # A read-only file is read as it is: its missing tables read as empty.
+            if not readonly or not (self.path and self.path.exists()):
+                migrate(self.store)
+            self.store.after_migration()
+            self._tables = self.store.table_names()
+        except self.store.errors as exc:
+            self.store.close()
+            raise runlog_error(exc, self.store.where, "opening it") from None
+        except BaseException:
+            self.store.close()
+            raise
         #: the last step output written and its JSON (see finish_run)
         self._recent: tuple[Any, str] | None = None
         self.intents = IntentLog(self)
 
-    def _open(self) -> sqlite3.Connection:
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise runlog_error(exc, self.path, "creating its directory") from None
-        if self.path.is_file() and not os.access(self.path, os.W_OK):
-            # sqlite3 would open it and fail at the first write, mid-run.
-            denied = PermissionError("no write permission: attempt to write a readonly file")
-            raise runlog_error(denied, self.path, "opening it to record runs") from None
-        db: sqlite3.Connection | None = None
-        try:
-            db = sqlite3.connect(str(self.path), timeout=30, isolation_level=None)
-            db.execute("PRAGMA journal_mode=WAL")
-            # NORMAL in WAL mode survives a killed process; only a power loss can drop a
-            # commit. Intents of non-idempotent writes are committed with FULL.
-            db.execute("PRAGMA synchronous=NORMAL")
-            db.executescript(SCHEMA)
-        except sqlite3.Error as exc:
-            if db is not None:
-                db.close()
-            raise runlog_error(exc, self.path, "opening it") from None
-        return db
-
-    def _open_readonly(self) -> sqlite3.Connection:
-        """Open for reading only; a missing file reads as an empty log."""
-        if not self.path.exists():
-            db = sqlite3.connect(":memory:", isolation_level=None)
-            db.executescript(SCHEMA)
-            return db
-        uri = self.path.resolve().as_uri()
-        error: sqlite3.Error | None = None
-        # mode=ro still needs the WAL index (-shm) writable; immutable=1 reads a file whose
-        # directory is read-only too (the last checkpointed state).
-        for mode in ("mode=ro", "immutable=1"):
-            try:
-                db = sqlite3.connect(f"{uri}?{mode}", uri=True, timeout=30, isolation_level=None)
-            except sqlite3.Error as exc:
-                error = exc
-                continue
-            try:
-                db.execute("SELECT count(*) FROM runs").fetchone()
-            except sqlite3.Error as exc:
-                db.close()
-                error = exc
-                continue
-            return db
-        assert error is not None
-        raise runlog_error(error, self.path, "opening it to read") from None
+    @property
+    def where(self) -> str:
+        """How errors name the log: its path, or its URL without the password."""
+        return self.store.where
 
     @property
-    def db(self) -> sqlite3.Connection:
-        return self._db
+    def db(self) -> Any:
+        """The driver's connection (tests and diagnostics only)."""
+        return self.store.raw
 
     def has_table(self, name: str) -> bool:
         return name in self._tables
@@ -170,7 +154,7 @@ class RunLog:
         return cls((Path(home) if home else default_home()) / DB_NAME, readonly=readonly)
 
     def close(self) -> None:
-        self._db.close()
+        self.store.close()
 
     def __enter__(self) -> RunLog:
         return self
@@ -208,12 +192,11 @@ class RunLog:
             " VALUES (?, ?, ?, ?, ?, 'running', ?, ?, ?, ?)"
         )
         if parent_run_id is None:
-            self._db.execute(insert, row)
+            self.store.execute(insert, row)
             return run_id
         # The claim and the child's row commit together, under the write lock: of two
         # retries of one run, exactly one creates a child; the other finds it.
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
+        with self.store.transaction(exclusive=True):
             child = self._child_of(parent_run_id)
             if child is not None:
                 raise AlreadyRetried(
@@ -222,27 +205,24 @@ class RunLog:
                     f"--follow`, or retry run {child} to continue",
                     child_run_id=child,
                 )
-            self._db.execute(insert, row)
-            self._db.execute(
+            self.store.execute(insert, row)
+            self.store.execute(
                 "INSERT INTO retries (parent_run_id, child_run_id, created_at) VALUES (?, ?, ?)",
                 (parent_run_id, run_id, started_at),
             )
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
         return run_id
 
     def _child_of(self, run_id: str) -> str | None:
         if self.has_table("retries"):
-            row = self._db.execute(
+            row = self.store.execute(
                 "SELECT child_run_id FROM retries WHERE parent_run_id=?", (run_id,)
             ).fetchone()
             if row is not None:
                 return str(row[0])
         # Logs written before retries were claimed: the first child run recorded.
-        row = self._db.execute(
-            "SELECT id FROM runs WHERE parent_run_id=? ORDER BY started_at, rowid LIMIT 1",
+        row = self.store.execute(
+            "SELECT id FROM runs WHERE parent_run_id=? ORDER BY started_at,"
+            f" {self.store.insertion_order} LIMIT 1",
             (run_id,),
         ).fetchone()
         return None if row is None else str(row[0])
@@ -255,7 +235,7 @@ class RunLog:
     @translated("reading a run's lineage")
     def lineage_of(self, run_id: str) -> str:
         """The first run of `run_id`'s retry chain (itself when it retried nothing)."""
-        row = self._db.execute(
+        row = self.store.execute(
             "WITH RECURSIVE up(id, parent, depth) AS ("
             " SELECT id, parent_run_id, 0 FROM runs WHERE id=?"
             " UNION ALL SELECT r.id, r.parent_run_id, up.depth + 1 FROM runs r"
@@ -276,7 +256,7 @@ class RunLog:
         error: dict[str, Any] | None = None,
         failed_step: str | None = None,
     ) -> None:
-        self._db.execute(
+        self.store.execute(
             "UPDATE runs SET status=?, finished_at=?, output_json=?, error_json=?, failed_step=?"
             " WHERE id=?",
             (status, finished_at, self._output_text(output), _dump(error), failed_step, run_id),
@@ -314,10 +294,8 @@ class RunLog:
         output_text = _dump(output) if output_json is None else mask_json(output_json)
         # The run's output is often this step's output, the same object: kept for finish_run.
         self._recent = (output, output_text) if output_text is not None else None
-        self._db.execute(
-            "INSERT OR REPLACE INTO steps (run_id, step_id, position, kind, status, started_at,"
-            " finished_at, definition_json, inputs_json, output_json, error_json, attempts_json,"
-            " summary_json, reused_from) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        self.store.execute(
+            _UPSERT_STEP,
             (
                 run_id,
                 step_id,
@@ -340,10 +318,8 @@ class RunLog:
     def write_item(self, run_id: str, record: ItemRecord) -> str | None:
         """Record one loop item; returns its output's JSON (for `loop_output_json`)."""
         output_text = _dump(record.output)
-        self._db.execute(
-            "INSERT OR REPLACE INTO loop_items (run_id, step_id, idx, status, item_json,"
-            " inputs_json, output_json, error_json, attempts_json, started_at, finished_at,"
-            " reused_from) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        self.store.execute(
+            _UPSERT_ITEM,
             (
                 run_id,
                 record.step_id,
@@ -365,15 +341,8 @@ class RunLog:
     def write_items(self, run_id: str, records: list[ItemRecord]) -> list[str | None]:
         """Many items in one transaction (for copying reused items into a retry run);
         returns their outputs' JSON."""
-        self._db.execute("BEGIN")
-        try:
-            texts = [self.write_item(run_id, record) for record in records]
-        except BaseException:
-            if self._db.in_transaction:  # SQLite ends it itself on some errors (disk full)
-                self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
-        return texts
+        with self.store.transaction():
+            return [self.write_item(run_id, record) for record in records]
 
     @translated("copying reused loop items")
     def copy_items(
@@ -395,48 +364,35 @@ class RunLog:
             row[-1] = row[-1] or parent_run_id
             rows.append((run_id, step_id, item.index, *row))
             texts.append(row[3])
-        with self._transaction():
-            self._db.executemany(
-                f"INSERT OR REPLACE INTO loop_items (run_id, step_id, idx, {_ITEM_COLUMNS})"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                rows,
-            )
+        with self.store.transaction():
+            self.store.executemany(_UPSERT_ITEM, rows)
         return texts
 
     def _copy_rows(
         self, run_id: str, step_id: str, items: list[StoredItem], parent_run_id: str
     ) -> list[str | None]:
-        """The rows copied by SQLite itself: nothing to mask, so no text passes through
-        Python again."""
-        with self._transaction():
-            self._db.execute(
-                f"INSERT OR REPLACE INTO loop_items (run_id, step_id, idx, {_ITEM_COLUMNS})"
-                " SELECT ?, step_id, idx, status, item_json, inputs_json, output_json,"
-                " error_json, attempts_json, started_at, finished_at, coalesce(reused_from, ?)"
-                " FROM loop_items WHERE run_id=? AND step_id=?"
-                " AND idx IN (SELECT value FROM json_each(?))",
+        """The rows copied by the database itself: nothing to mask, so no text passes
+        through Python again."""
+        source = (
+            "SELECT ?, step_id, idx, status, item_json, inputs_json, output_json,"
+            " error_json, attempts_json, started_at, finished_at, coalesce(reused_from, ?)"
+            " FROM loop_items WHERE run_id=? AND step_id=?"
+            f" AND idx IN ({self.store.int_list})"
+        )
+        with self.store.transaction():
+            self.store.execute(
+                upsert("loop_items", (*_ITEM_KEY, *_ITEM_NAMES), _ITEM_KEY, source),
                 (run_id, parent_run_id, parent_run_id, step_id,
                  json.dumps([item.index for item in items])),
             )  # fmt: skip
         return [item.output_json for item in items]
-
-    @contextmanager
-    def _transaction(self) -> Iterator[None]:
-        self._db.execute("BEGIN")
-        try:
-            yield
-        except BaseException:
-            if self._db.in_transaction:  # SQLite ends it itself on some errors (disk full)
-                self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
 
     # --- reading -------------------------------------------------------------------------
 
     @translated("reading a loop's items")
     def stored_items(self, run_id: str, step_id: str) -> list[StoredItem]:
         """Every item of a loop step, undecoded, in one query."""
-        rows = self._db.execute(
+        rows = self.store.execute(
             f"SELECT idx, {_ITEM_COLUMNS} FROM loop_items WHERE run_id=? AND step_id=?"
             " ORDER BY idx",
             (run_id, step_id),
@@ -445,14 +401,14 @@ class RunLog:
 
     @translated("reading a run")
     def get_run(self, run_id: str) -> RunRecord:
-        row = self._db.execute(
+        row = self.store.execute(
             "SELECT id, workflow_name, workflow_json, source_path, trigger_json, status,"
             " started_at, finished_at, parent_run_id, failed_step, error_json, output_json,"
             " pid, host FROM runs WHERE id=?",
             (run_id,),
         ).fetchone()
         if row is None:
-            raise InvalidConfiguration(f"no run with id {run_id!r}", where=str(self.path))
+            raise InvalidConfiguration(f"no run with id {run_id!r}", where=self.where)
         return self._run(row)
 
     @translated("listing runs")
@@ -468,8 +424,8 @@ class RunLog:
             args = (status,)
         elif status == "interrupted":
             sql += " WHERE status='running'"
-        sql += " ORDER BY started_at DESC, rowid DESC LIMIT ?"
-        runs = [self._run(row) for row in self._db.execute(sql, (*args, limit))]
+        sql += f" ORDER BY started_at DESC, {self.store.insertion_order} DESC LIMIT ?"
+        runs = [self._run(row) for row in self.store.execute(sql, (*args, limit))]
         if status == "interrupted":
             runs = [r for r in runs if r.interrupted]
         return runs
@@ -498,7 +454,7 @@ class RunLog:
         """The run's steps in order; with `outputs=False` their outputs are left None
         (a loop's output holds every item: see `step_output`)."""
         output_column = "output_json" if outputs else "NULL"
-        rows = self._db.execute(
+        rows = self.store.execute(
             "SELECT run_id, step_id, position, kind, status, started_at, finished_at,"
             f" definition_json, inputs_json, {output_column}, error_json, attempts_json,"
             " summary_json, reused_from FROM steps WHERE run_id=? ORDER BY position",
@@ -526,7 +482,7 @@ class RunLog:
 
     @translated("reading a step's output")
     def step_output(self, run_id: str, step_id: str) -> Any:
-        row = self._db.execute(
+        row = self.store.execute(
             "SELECT output_json FROM steps WHERE run_id=? AND step_id=?", (run_id, step_id)
         ).fetchone()
         return None if row is None else _load(row[0])
@@ -544,7 +500,7 @@ class RunLog:
             sql += " AND status=?"
             args = (*args, status)
         try:
-            rows = self._db.execute(sql + " ORDER BY idx", args)
+            rows = self.store.execute(sql + " ORDER BY idx", args)
             for r in rows:
                 yield ItemRecord(
                     step_id=r[0],
@@ -559,12 +515,12 @@ class RunLog:
                     finished_at=r[9],
                     reused_from=r[10],
                 )
-        except sqlite3.Error as exc:
-            raise runlog_error(exc, self.path, "reading loop items") from None
+        except self.store.errors as exc:
+            raise runlog_error(exc, self.where, "reading loop items") from None
 
     @translated("counting loop items")
     def item_counts(self, run_id: str, step_id: str) -> dict[str, int]:
-        rows = self._db.execute(
+        rows = self.store.execute(
             "SELECT status, count(*) FROM loop_items WHERE run_id=? AND step_id=? GROUP BY status",
             (run_id, step_id),
         )

@@ -1,19 +1,20 @@
 """The run log's failures as one-line errors naming the file and what to do.
 
 sqlite3 reports a damaged file, a read-only one and a full disk with its own exception
-types and texts; they are translated here, once, into `RunLogError` (exit 2). Nothing from
-sqlite3 escapes the run log unmapped.
+types and texts, psycopg an unreachable server or refused credentials; they are translated
+here, once, into `RunLogError` (exit 2). Nothing from either driver escapes the run log
+unmapped.
 """
 
 from __future__ import annotations
 
 import functools
-import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol, TypeVar, cast
 
 from connector.errors import RunLogError
+from connector.redact import redact
 
 __all__ = ["runlog_error", "translated"]
 
@@ -50,12 +51,37 @@ _CAUSES: tuple[tuple[tuple[str, ...], str, str], ...] = (
         "could not be written (disk I/O error)",
         "check the disk and free space, then `connector runs retry` the run",
     ),
+    # PostgreSQL (psycopg's messages)
+    (
+        ("password authentication", "authentication failed", "no password supplied"),
+        "refused the credentials",
+        "check the user and password of the CONNECTOR_RUNLOG/--runlog URL",
+    ),
+    (
+        ("does not exist",),
+        "names a database or role that does not exist",
+        "create it, or fix the CONNECTOR_RUNLOG/--runlog URL",
+    ),
+    (
+        (
+            "connection refused",
+            "could not connect",
+            "connection failed",
+            "server closed",
+            "connection is closed",
+            "timeout expired",
+            "could not translate host",
+            "failed to resolve host",
+        ),
+        "cannot be reached",
+        "check that the PostgreSQL server is running and the CONNECTOR_RUNLOG/--runlog URL",
+    ),
 )
 
 
 def runlog_error(exc: BaseException, path: Path | str, doing: str) -> RunLogError:
-    """`exc` (a sqlite3.Error or OSError) raised while `doing` something with the run log."""
-    text = str(exc).strip() or type(exc).__name__
+    """`exc` (a driver's error or OSError) raised while `doing` something with the run log."""
+    text = redact(" ".join(str(exc).split())) or type(exc).__name__
     lowered = text.lower()
     what, fix = "failed", "check the file, or point --home/CONNECTOR_HOME elsewhere"
     for words, cause, remedy in _CAUSES:
@@ -66,23 +92,30 @@ def runlog_error(exc: BaseException, path: Path | str, doing: str) -> RunLogErro
     return RunLogError(f"the run log {what} while {doing}{said}; {fix}", where=str(path))
 
 
-class _HasPath(Protocol):
-    path: Path
+class _Store(Protocol):
+    where: str
+    errors: tuple[type[BaseException], ...]
+
+
+class _HasStore(Protocol):
+    @property
+    def store(self) -> _Store: ...
 
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
 def translated(doing: str) -> Callable[[F], F]:
-    """Decorate a RunLog method: sqlite3 errors become a RunLogError about `self.path`."""
+    """Decorate a RunLog method: its store's driver errors become a RunLogError naming
+    the store."""
 
     def wrap(method: F) -> F:
         @functools.wraps(method)
-        def inner(self: _HasPath, *args: Any, **kwargs: Any) -> Any:
+        def inner(self: _HasStore, *args: Any, **kwargs: Any) -> Any:
             try:
                 return method(self, *args, **kwargs)
-            except sqlite3.Error as exc:
-                raise runlog_error(exc, self.path, doing) from None
+            except self.store.errors as exc:
+                raise runlog_error(exc, self.store.where, doing) from None
 
         return cast(F, inner)
 

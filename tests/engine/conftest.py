@@ -202,8 +202,8 @@ def runner(clock: SimClock) -> FakeRunner:
 
 
 @pytest.fixture
-def runlog(tmp_path: Path) -> RunLog:
-    log = RunLog(tmp_path / "runs.db")
+def runlog(runlog_target: Path | str) -> RunLog:
+    log = RunLog(runlog_target)
     yield log
     log.close()
 

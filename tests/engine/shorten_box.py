@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import sqlite3
 import subprocess
 import sys
 import time
@@ -16,6 +15,8 @@ from typing import Any
 import yaml
 from hypothesis import HealthCheck, settings
 
+from connector.engine.runlog import RunLog
+from connector.errors import RunLogError
 from connector.sandbox import shorten_dev
 from connector.sandbox.config import DEMO_SHORTEN_KEY, SandboxConfig
 from connector.sandbox.controls import Controls, Faults
@@ -143,24 +144,27 @@ def popen(*args: str, env: dict[str, str]) -> subprocess.Popen[str]:
     )
 
 
-def read(db: Path, sql: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    """Read the run log as another process would, tolerating a schema still being made."""
+def read(db: Path | str, sql: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    """Read the run log (a file or a PostgreSQL URL) as another process would, tolerating
+    a schema still being made."""
     for _ in range(50):
         try:
-            with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10) as conn:
-                return conn.execute(sql, args).fetchall()
-        except sqlite3.OperationalError:
+            with RunLog(db, readonly=True) as log:
+                return [tuple(row) for row in log.store.execute(sql, args).fetchall()]
+        except RunLogError:
             time.sleep(0.02)
     raise AssertionError(f"cannot read {db}")
 
 
-def intents(db: Path) -> dict[int, tuple[str, Any]]:
+def intents(db: Path | str) -> dict[int, tuple[str, Any]]:
     """Loop index -> (state, output) of every write intent in the log."""
     rows = read(db, "SELECT idx, state, output_json FROM intents WHERE step_id='each'")
     return {idx: (state, None if out is None else json.loads(out)) for idx, state, out in rows}
 
 
-def assert_log_agrees_with_store(box: ShortenBox, db: Path, prefix: str, wanted: list[str]) -> None:
+def assert_log_agrees_with_store(
+    box: ShortenBox, db: Path | str, prefix: str, wanted: list[str]
+) -> None:
     """Exactly one link per intended URL, and the run log says so for each: its write is
     applied and its recorded output is that very link."""
     links = box.links(prefix)

@@ -39,48 +39,60 @@ pytestmark = pytest.mark.slow
 PREFIX = "https://example.com/dup/"
 
 
-def _run_id(db: Path) -> str:
+def _where(tmp_path: Path, runlog_target: Path | str) -> tuple[Path | str, list[str]]:
+    """The run log and the CLI options naming it: the file in --home, or --runlog URL."""
+    if isinstance(runlog_target, Path):
+        return tmp_path / "home" / "runs.db", ["--home", str(tmp_path / "home")]
+    return runlog_target, ["--runlog", runlog_target]
+
+
+def _run_id(db: Path | str) -> str:
     (row,) = read(db, "SELECT id FROM runs WHERE parent_run_id IS NULL")
     return str(row[0])
 
 
-def test_create_without_slug_under_lost_writes_makes_one_link_per_url(tmp_path: Path) -> None:
+def test_create_without_slug_under_lost_writes_makes_one_link_per_url(
+    tmp_path: Path, runlog_target: Path | str
+) -> None:
     # As found: 20 URLs, 30% of writes applied and their answer lost; the engine took
     # "cannot tell" as "not applied", resent, reported success, and the store held 27.
-    home, wanted = tmp_path / "home", urls(PREFIX, 20)
+    wanted = urls(PREFIX, 20)
+    db, where = _where(tmp_path, runlog_target)
     with ShortenBox() as box:
         box.set_faults(lost_write_rate=0.3, seed=3)
         wf = create_workflow(tmp_path / "wf.yaml")
         done = cli(
-            "run", str(wf), "--trigger", json.dumps({"urls": wanted}), "--home", str(home),
+            "run", str(wf), "--trigger", json.dumps({"urls": wanted}), *where,
             "--json", env=box.env,
         )  # fmt: skip
         assert done.returncode == 0, done.stderr + done.stdout
         assert json.loads(done.stdout)["status"] == "succeeded"
-        assert_log_agrees_with_store(box, home / "runs.db", PREFIX, wanted)
+        assert_log_agrees_with_store(box, db, PREFIX, wanted)
         creates = box.count("POST /api/v1/links")
-    attempts = read(home / "runs.db", "SELECT attempts_json FROM loop_items")
+    attempts = read(db, "SELECT attempts_json FROM loop_items")
     calls = [a.get("call", "request") for (text,) in attempts for a in json.loads(text)]
     # Lost writes really happened, and each was settled by reading its slug back.
     assert calls.count("reconcile") >= 3
     assert creates == calls.count("request")
 
 
-def test_retry_twice_at_once_and_again_after_runs_once(tmp_path: Path) -> None:
+def test_retry_twice_at_once_and_again_after_runs_once(
+    tmp_path: Path, runlog_target: Path | str
+) -> None:
     # As found: `runs retry RUN` twice at once, then once more: 60 URLs gave 105, then 150.
-    home, wanted = tmp_path / "home", urls(PREFIX, 30)
-    db = home / "runs.db"
+    wanted = urls(PREFIX, 30)
+    db, where = _where(tmp_path, runlog_target)
     with ShortenBox() as box:
         box.set_faults(error_rate=0.4, seed=5)  # refused before handling: nothing applied
         wf = create_workflow(tmp_path / "wf.yaml", retry={**FAST_RETRY, "max_attempts": 1})
         first = cli(
-            "run", str(wf), "--trigger", json.dumps({"urls": wanted}), "--home", str(home),
+            "run", str(wf), "--trigger", json.dumps({"urls": wanted}), *where,
             env=box.env,
         )  # fmt: skip
         assert first.returncode == 1, first.stderr + first.stdout
         parent = _run_id(db)
         box.set_faults()
-        both = [popen("runs", "retry", parent, "--home", str(home), env=box.env) for _ in "ab"]
+        both = [popen("runs", "retry", parent, *where, env=box.env) for _ in "ab"]
         results = [(p.wait(timeout=120), *p.communicate()) for p in both]
         codes = sorted(code for code, _, _ in results)
         assert codes == [0, 1], results
@@ -88,15 +100,15 @@ def test_retry_twice_at_once_and_again_after_runs_once(tmp_path: Path) -> None:
         refused = next(err for code, _, err in results if code == 1)
         assert f"already retried as run {child}" in refused and "Traceback" not in refused
 
-        again = cli("runs", "retry", parent, "--home", str(home), env=box.env)
+        again = cli("runs", "retry", parent, *where, env=box.env)
         assert again.returncode == 1 and f"already retried as run {child}" in again.stderr
-        as_json = cli("runs", "retry", parent, "--json", "--home", str(home), env=box.env)
+        as_json = cli("runs", "retry", parent, "--json", *where, env=box.env)
         assert as_json.returncode == 1 and json.loads(as_json.stdout)["retried_as"] == child
-        followed = cli("runs", "retry", parent, "--follow", "--json", "--home", str(home),
+        followed = cli("runs", "retry", parent, "--follow", "--json", *where,
                        env=box.env)  # fmt: skip
         assert followed.returncode == 0, followed.stderr
         assert json.loads(followed.stdout)["run_id"] == child
-        done = cli("runs", "retry", child, "--home", str(home), env=box.env)
+        done = cli("runs", "retry", child, *where, env=box.env)
         assert done.returncode == 2 and "nothing to retry" in done.stderr
         assert_log_agrees_with_store(box, db, PREFIX, wanted)
         runs = read(db, "SELECT count(*) FROM runs")

@@ -24,6 +24,8 @@ import pytest
 import yaml
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from connector.engine.runlog import RunLog
+from connector.errors import RunLogError
 from connector.sandbox import bitly
 from connector.sandbox.config import DEMO_SEED, SandboxConfig
 from connector.sandbox.controls import Controls, Faults
@@ -136,19 +138,19 @@ def _summary_loop(links: list[str], retry: dict[str, Any], batch_size: int) -> d
     }
 
 
-def _items(db: Path, run_id: str) -> dict[str, str]:
+def _items(db: Path | str, run_id: str) -> dict[str, str]:
     """item -> status of a run's loop items, read like any other reader of the run log."""
-    with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10) as conn:
-        rows = conn.execute(
+    with RunLog(db, readonly=True) as log:
+        rows = log.store.execute(
             "SELECT item_json, status FROM loop_items WHERE run_id=? AND step_id='each'",
             (run_id,),
         ).fetchall()
     return {json.loads(item): status for item, status in rows}
 
 
-def _only_run(db: Path) -> str:
-    with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10) as conn:
-        rows = conn.execute("SELECT id FROM runs").fetchall()
+def _only_run(db: Path | str) -> str:
+    with RunLog(db, readonly=True) as log:
+        rows = log.store.execute("SELECT id FROM runs").fetchall()
     assert len(rows) == 1, rows
     return str(rows[0][0])
 
@@ -179,7 +181,7 @@ def test_kill_9_mid_loop_then_retry_never_repeats_a_finished_item(tmp_path: Path
                     try:
                         run_id = run_id or _only_run(db)
                         finished = _items(db, run_id)
-                    except (sqlite3.OperationalError, AssertionError):
+                    except (sqlite3.OperationalError, RunLogError, AssertionError):
                         pass  # the schema or the run row is being created
                 if len(finished) >= 10:
                     break
@@ -220,9 +222,14 @@ def test_kill_9_mid_loop_then_retry_never_repeats_a_finished_item(tmp_path: Path
     assert reused == len(before)
 
 
-def test_failed_loop_show_and_retry_of_only_the_failed_items(tmp_path: Path) -> None:
+def test_failed_loop_show_and_retry_of_only_the_failed_items(
+    tmp_path: Path, runlog_target: Path | str
+) -> None:
     home = tmp_path / "home"
-    db = home / "runs.db"
+    on_file = isinstance(runlog_target, Path)
+    db = home / "runs.db" if on_file else runlog_target
+    # The file in --home; the PostgreSQL log by --runlog, and by CONNECTOR_RUNLOG for `show`.
+    where = ["--home", str(home)] if on_file else ["--runlog", str(runlog_target)]
     two_tries = {**FAST_RETRY, "max_attempts": 2}
     with Sandbox() as box:
         links = box.make_links(20, "accept")
@@ -236,7 +243,7 @@ def test_failed_loop_show_and_retry_of_only_the_failed_items(tmp_path: Path) -> 
         wf.write_text(yaml.safe_dump(doc))
         env = _env(box)
 
-        first = _cli("run", str(wf), "--home", str(home), env=env)
+        first = _cli("run", str(wf), *where, env=env)
         assert first.returncode == 1, first.stderr + first.stdout
         run_id = _only_run(db)
         assert "failed step: each" in first.stdout
@@ -248,7 +255,8 @@ def test_failed_loop_show_and_retry_of_only_the_failed_items(tmp_path: Path) -> 
         after_first = box.summary_counts(links)
         assert all(after_first[link] == 2 for link in failed)  # both attempts spent
 
-        shown = _cli("runs", "show", run_id, "--home", str(home), env=env)
+        show_env = env if on_file else {**env, "CONNECTOR_RUNLOG": str(runlog_target)}
+        shown = _cli("runs", "show", run_id, *where[:2] if on_file else [], env=show_env)
         assert shown.returncode == 0, shown.stderr
         text = shown.stdout
         assert f"run {run_id}: failed" in text and "failed step: each" in text
@@ -269,23 +277,33 @@ def test_failed_loop_show_and_retry_of_only_the_failed_items(tmp_path: Path) -> 
         assert text.count("attempt 2: request failed HTTP 5") >= len(failed)
 
         box.set_controls({"faults": {"error_rate": 0}})
-        retried = _cli("runs", "retry", run_id, "--json", "--home", str(home), env=env)
+        retried = _cli("runs", "retry", run_id, "--json", *where, env=env)
         assert retried.returncode == 0, retried.stderr + retried.stdout
         result = json.loads(retried.stdout)
         after_retry = box.summary_counts(links)
+        listed = json.loads(_cli("runs", "list", "--json", *where, env=env).stdout)
 
     assert result["status"] == "succeeded" and result["output"]["summary"]["succeeded"] == 20
     # Only the failed items were requested again, each exactly once.
     delta = {link: after_retry[link] - after_first[link] for link in links}
     assert delta == {link: (1 if link in failed else 0) for link in links}
-    # No credential anywhere in the run log's files (database, WAL, shared memory).
-    files = [p for p in home.iterdir() if p.name.startswith("runs.db")]
-    assert db in files
-    for path in files:
-        assert TOKEN.encode() not in path.read_bytes(), path.name
-    with sqlite3.connect(db) as conn:
-        trigger = conn.execute("SELECT trigger_json FROM runs WHERE id=?", (run_id,)).fetchone()
-    assert "REDACTED" in trigger[0]
+    assert [(r["id"], r["parent_run_id"]) for r in listed] == [
+        (result["run_id"], run_id),
+        (run_id, None),
+    ]
+    if on_file:  # No credential anywhere in the run log's files (database, WAL, shm).
+        files = [p for p in home.iterdir() if p.name.startswith("runs.db")]
+        assert db in files
+        for path in files:
+            assert TOKEN.encode() not in path.read_bytes(), path.name
+    else:  # nor in any of the PostgreSQL log's rows
+        with RunLog(db, readonly=True) as log:
+            for table in ("runs", "steps", "loop_items", "intents", "retries"):
+                rows = log.store.execute(f"SELECT * FROM {table}").fetchall()
+                assert rows or table in ("intents",), table
+                assert TOKEN not in json.dumps(rows, default=str), table
+    with RunLog(db, readonly=True) as log:
+        assert "REDACTED" in json.dumps(log.get_run(run_id).trigger)
 
 
 BAD_ALL = """\

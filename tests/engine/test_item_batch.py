@@ -152,19 +152,19 @@ class CountingLog(RunLog):
     transactions = 0
 
     def write_item(self, run_id: str, record: ItemRecord) -> str | None:
-        if not self._db.in_transaction:
+        if not self.db.in_transaction:
             self.transactions += 1
         return super().write_item(run_id, record)
 
     def write_items(self, run_id: str, records: list[ItemRecord]) -> list[str | None]:
         self.transactions += 1
-        self._db.execute("BEGIN")
+        self.db.execute("BEGIN")
         try:
             texts = [super(CountingLog, self).write_item(run_id, r) for r in records]
         except BaseException:
-            self._db.execute("ROLLBACK")
+            self.db.execute("ROLLBACK")
             raise
-        self._db.execute("COMMIT")
+        self.db.execute("COMMIT")
         return texts
 
 

@@ -48,7 +48,7 @@ def _workflow(catalog: FakeCatalog, on_error: str, *, last: bool = True) -> Any:
 
 
 def _stored(engine: Engine, run_id: str) -> tuple[str | None, str | None]:
-    db = engine.runlog._db
+    db = engine.runlog.store
     step = db.execute(
         "SELECT output_json FROM steps WHERE run_id=? AND step_id='each'", (run_id,)
     ).fetchone()[0]

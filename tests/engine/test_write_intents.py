@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -45,26 +44,29 @@ def _loop(catalog: FakeCatalog, action: str, keys: list[str], **retry: Any) -> A
 
 
 def _intents(log: RunLog) -> dict[tuple[str, int], str]:
-    rows = log.db.execute("SELECT step_id, idx, state FROM intents").fetchall()
+    rows = log.store.execute("SELECT step_id, idx, state FROM intents").fetchall()
     return {(step, idx): state for step, idx, state in rows}
 
 
-def _engine(catalog: FakeCatalog, runner: Any, path: Path, clock: SimClock) -> Engine:
+def _engine(catalog: FakeCatalog, runner: Any, path: Path | str, clock: SimClock) -> Engine:
     budgets = {"fake": RateBudget(RateLimitSpec(concurrency=3), clock=clock, name="fake")}
     return Engine(catalog, runner, RunLog(path), budgets=budgets, clock=clock, rng=random.Random(7))
 
 
 def test_intent_is_committed_before_the_request_and_its_outcome_after(
-    catalog, clock, tmp_path
+    catalog, clock, runlog_target
 ) -> None:
-    db = tmp_path / "runs.db"
+    db = runlog_target
     seen: list[list[tuple[Any, ...]]] = []
 
     class Peeking(FakeRunner):
         async def run(self, action_id: str, inputs: dict[str, Any]) -> Any:
-            # What another process reading the file sees while the request is in flight.
-            with sqlite3.connect(db) as other:
-                seen.append(other.execute("SELECT idx, state, inputs_json FROM intents").fetchall())
+            # What another process reading the log sees while the request is in flight.
+            with RunLog(db, readonly=True) as other:
+                rows = other.store.execute(
+                    "SELECT idx, state, inputs_json FROM intents ORDER BY idx"
+                )
+                seen.append([tuple(row) for row in rows])
             return await super().run(action_id, inputs)
 
     engine = _engine(catalog, Peeking(clock), db, clock)
@@ -74,6 +76,7 @@ def test_intent_is_committed_before_the_request_and_its_outcome_after(
     assert seen[0] == [(0, "pending", '{"key":"a"}')]
     assert seen[1][0][:2] == (0, "applied") and seen[1][1] == (1, "pending", '{"key":"b"}')
     assert _intents(engine.runlog) == {("each", 0): "applied", ("each", 1): "applied"}
+    engine.runlog.close()
 
 
 def test_idempotent_actions_record_no_intent(engine, catalog, clock) -> None:
@@ -117,7 +120,7 @@ def test_resolved_as_applied_is_taken_as_done_without_a_request(
     first = clock.run(engine.run(wf, trigger))
     second = clock.run(retry_run(engine, first.run_id, resolve=["each[0]=applied"]))
     assert second.ok and len(runner.calls) == 1
-    row = engine.runlog.db.execute("SELECT state, resolved_by FROM intents").fetchone()
+    row = engine.runlog.store.execute("SELECT state, resolved_by FROM intents").fetchone()
     assert row == ("applied", "user")
 
 
@@ -158,7 +161,7 @@ def _crash_mid_write(engine: Engine, catalog: FakeCatalog, clock: SimClock, keys
         clock.run(engine.run(wf, trigger))
     runner.run = original  # type: ignore[method-assign]
     (run_id,) = [r.id for r in engine.runlog.list_runs()]
-    engine.runlog.db.execute("UPDATE runs SET pid=? WHERE id=?", (2**22 + 12345, run_id))
+    engine.runlog.store.execute("UPDATE runs SET pid=? WHERE id=?", (2**22 + 12345, run_id))
     assert engine.runlog.get_run(run_id).interrupted
     return run_id
 
@@ -184,16 +187,16 @@ def test_pending_intent_proven_not_applied_is_sent_once(engine, catalog, runner,
     assert [i["key"] for i in runner.applied] == ["a", "b"]
 
 
-def test_a_run_is_retried_into_one_child_even_at_once(catalog, clock, tmp_path) -> None:
+def test_a_run_is_retried_into_one_child_even_at_once(catalog, clock, runlog_target) -> None:
     runner = FakeRunner(clock)
     runner.plan("fake.create_checked", "b", TransportError("refused", write_applied=False))
-    engine = _engine(catalog, runner, tmp_path / "runs.db", clock)
+    engine = _engine(catalog, runner, runlog_target, clock)
     wf, trigger = _loop(catalog, "fake.create_checked", ["a", "b", "c"], max_attempts=1)
     first = clock.run(engine.run(wf, trigger))
     assert first.status == "failed" and len(runner.applied) == 2
 
-    # Two retries at once, each with its own connection to the file (two processes).
-    other = _engine(catalog, runner, tmp_path / "runs.db", clock)
+    # Two retries at once, each with its own connection to the log (two processes).
+    other = _engine(catalog, runner, runlog_target, clock)
 
     async def both() -> list[Any]:
         return await asyncio.gather(
@@ -212,6 +215,7 @@ def test_a_run_is_retried_into_one_child_even_at_once(catalog, clock, tmp_path) 
         clock.run(retry_run(engine, first.run_id))
     assert len(runner.applied) == 3
     other.runlog.close()
+    engine.runlog.close()
 
 
 def test_run_log_that_cannot_be_written_stops_the_run_before_the_next_request(
@@ -281,11 +285,11 @@ def test_an_action_step_outside_a_loop_is_guarded_too(engine, catalog, runner, c
     assert third.ok and len(runner.calls) == 2
 
 
-def test_client_keys_kept_for_an_open_write_renewed_after_a_failed_one(tmp_path) -> None:
+def test_client_keys_kept_for_an_open_write_renewed_after_a_failed_one(runlog_target) -> None:
     from connector.engine.intents import IntentLog
     from connector.engine.writes import WriteTarget, guarded_call
 
-    log = RunLog(tmp_path / "runs.db")
+    log = RunLog(runlog_target)
     intents: IntentLog = log.intents
     sent: list[str] = []
 
