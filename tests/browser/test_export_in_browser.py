@@ -151,7 +151,8 @@ def test_strict_ajv_refuses_what_the_export_used_to_hold(
 ) -> None:
     """The check above can fail: undeclared keywords and a template in a literal field."""
     broken = json.loads(json.dumps(documents["catalog"]))
-    action = broken["apps"][0]["actions"][0]
+    # Its first field, a URL, is one whose literal alone refuses a template.
+    action = _action(broken, "bitly.create_bitlink")
     action["inputs"]["x-order"] = list(action["inputs"]["properties"])
     field = next(iter(action["mapped_inputs"]["properties"].values()))
     field["anyOf"] = field["anyOf"][:1]  # the literal alone: no template admitted

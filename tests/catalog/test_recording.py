@@ -110,13 +110,13 @@ def test_the_tool_refuses_bad_arguments_in_one_line(args: list[str], message: st
     assert (result.returncode, result.stdout, result.stderr) == (2, "", f"error: {message}\n")
 
 
-# A Bitly operation the catalog does not hold yet (GET /groups/{group_guid}), as a new
-# declarative manifest: nothing else is written for it.
-NEW_ACTION = "bitly.get_group"
+# An action the catalog does not hold yet (a second reader of GET /groups/{group_guid}), as a
+# new declarative manifest: nothing else is written for it.
+NEW_ACTION = "bitly.read_group"
 NEW_MANIFEST = textwrap.dedent(
     """\
-    key: get_group
-    name: Get Group
+    key: read_group
+    name: Read Group
     description: One group's details; its name, organisation and branded domains.
     kind: search
     idempotent: true
@@ -199,7 +199,7 @@ def test_a_new_manifest_needs_its_cassette_and_a_readme_row_and_nothing_else(
     copy = tmp_path / "repo"
     _clone(copy)
     before = _snapshot(copy)
-    manifest = copy / "manifests" / "bitly" / "get_group.yaml"
+    manifest = copy / "manifests" / "bitly" / "read_group.yaml"
     manifest.write_text(NEW_MANIFEST)
     # The copy's Python, manifests and tests: the catalog is the copy's own.
     env = {k: v for k, v in os.environ.items() if k != "CONNECTOR_MANIFESTS"}
@@ -207,28 +207,30 @@ def test_a_new_manifest_needs_its_cassette_and_a_readme_row_and_nothing_else(
     # The new action's checks and the catalog-wide ones; the committed actions' are the rest.
     suite = [sys.executable, "-m", "pytest", "-q",
              "tests/catalog/test_every_action.py",
-             "-k", "get_group or no_extra_rows or belongs_to_an_action"]  # fmt: skip
+             "-k", "read_group or no_extra_rows or belongs_to_an_action"]  # fmt: skip
 
     first = _run(suite, copy, env)
     assert first.returncode == 1, first.stdout + first.stderr
     assert all(NEW_ACTION in test for test in _failed(first)), _failed(first)
-    assert "python -m tools.record_cassettes bitly.get_group" in first.stdout
+    assert "python -m tools.record_cassettes bitly.read_group" in first.stdout
 
     recorded = _run(TOOL, copy, env)  # records what is missing, and only that
     assert (recorded.returncode, recorded.stderr) == (0, ""), recorded.stderr
-    assert recorded.stdout == f"recorded {copy / 'cassettes' / 'bitly' / 'get_group.yaml'}\n"
+    assert recorded.stdout == f"recorded {copy / 'cassettes' / 'bitly' / 'read_group.yaml'}\n"
 
     second = _run(suite, copy, env)
     assert _failed(second) == [
         f"tests/catalog/test_every_action.py::test_readme_catalog_table_lists_the_action[{NEW_ACTION}]"
     ], second.stdout
-    assert f"| `{NEW_ACTION}` | Get Group | search |" in second.stdout
+    assert f"| `{NEW_ACTION}` | Read Group | search |" in second.stdout
 
     readme = copy / "README.md"
     row = "| `bitly.get_user` |"
     text = readme.read_text(encoding="utf-8")
     at = text.index(row)
-    new_row = f"| `{NEW_ACTION}` | Get Group | search | one group's name, organisation, domains |\n"
+    new_row = (
+        f"| `{NEW_ACTION}` | Read Group | search | one group's name, organisation, domains |\n"
+    )
     readme.write_text(text[:at] + new_row + text[at:], encoding="utf-8")
 
     third = _run(suite, copy, env)
@@ -239,8 +241,8 @@ def test_a_new_manifest_needs_its_cassette_and_a_readme_row_and_nothing_else(
     changed = sorted(p for p in before.keys() | after.keys() if before.get(p) != after.get(p))
     assert changed == [
         "README.md",
-        "cassettes/bitly/get_group.yaml",
-        "manifests/bitly/get_group.yaml",
+        "cassettes/bitly/read_group.yaml",
+        "manifests/bitly/read_group.yaml",
     ]
     for path in CASSETTES.rglob("*.yaml"):  # the committed cassettes were not touched either
         assert after[str(path.relative_to(REPO))] == path.read_bytes()
