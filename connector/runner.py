@@ -193,7 +193,9 @@ class ActionRunner:
                 app=app,
                 base_url=self.base_url(app),
                 credential=credential,
-                translator=Translator.for_app(spec),
+                translator=Translator.for_app(
+                    spec, plan_features=_plan_features(self.catalog, app)
+                ),
                 budget=budget,
                 transport=self._transport,
                 concurrency=concurrency,
@@ -232,6 +234,14 @@ class ActionRunner:
             )
         handler = resolve_handler(ctx.action.reconcile)
         return await handler(ctx, dict(prepared_inputs))
+
+
+def _plan_features(catalog: Any, app: str) -> dict[str, str]:
+    """Action id -> the paid-plan feature it needs, for the app's 402 messages."""
+    actions = getattr(catalog, "actions", {}).values()
+    return {
+        a.id: a.plan_feature for a in actions if a.app == app and getattr(a, "plan_feature", None)
+    }
 
 
 async def _declarative(ctx: HandlerContext, request: Any, inputs: Mapping[str, Any]) -> Any:

@@ -13,27 +13,13 @@ FILE` writes the decoded bytes to a file.
 from __future__ import annotations
 
 import base64
-import binascii
-import re
 from typing import Any
 
 from connector import errors as E
+from connector.binary import split_data_url
 from connector.runner import HandlerContext
 
-__all__ = ["get_qr_code_image", "split_data_url"]
-
-_DATA_URL = re.compile(r"data:(?P<type>[\w.+-]+/[\w.+-]+)(?:;[^,;]*)*;base64,(?P<data>.*)", re.S)
-
-
-def split_data_url(value: Any) -> tuple[str, bytes] | None:
-    """(content type, bytes) of a base64 data URL; None for anything else."""
-    match = _DATA_URL.fullmatch(value.strip()) if isinstance(value, str) else None
-    if match is None:
-        return None
-    try:
-        return match.group("type"), base64.b64decode(match.group("data"), validate=True)
-    except (binascii.Error, ValueError):
-        return None
+__all__ = ["get_qr_code_image"]
 
 
 async def get_qr_code_image(ctx: HandlerContext, inputs: dict[str, Any]) -> dict[str, Any]:

@@ -117,6 +117,8 @@ class ActionSpec:
     operations: tuple[str, ...] = ()
     #: largest successful response body read (None: the HTTP layer's default)
     max_response_bytes: int | None = None
+    #: the paid-plan feature a premium operation needs (None: the action needs no paid plan)
+    plan_feature: str | None = None
 
     @property
     def id(self) -> str:
@@ -219,7 +221,7 @@ SCHEMA_FIELDS: Final[dict[str, tuple[type, dict[str, str]]]] = {
             for k in (
                 "key", "name", "description", "kind", "idempotent", "inputs", "request",
                 "handler", "reconcile", "rate_limit", "sample_request", "notes", "operations",
-                "max_response_bytes",
+                "max_response_bytes", "plan_feature",
             )
         }
         | {"output": "output_schema"},
@@ -287,6 +289,7 @@ def action_from_dict(app: str, d: dict[str, Any], source: Path | None = None) ->
         source=source,
         operations=tuple(d.get("operations", ())),
         max_response_bytes=d.get("max_response_bytes"),
+        plan_feature=d.get("plan_feature"),
     )
 
 

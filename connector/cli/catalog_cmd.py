@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -13,7 +11,7 @@ from typing import Any
 from connector.catalog import load_catalog
 from connector.catalog.export import action_document, export_catalog
 from connector.catalog.validate import validate_catalog
-from connector.errors import InvalidConfiguration
+from connector.cli.files import write_whole
 
 __all__ = ["register"]
 
@@ -109,21 +107,7 @@ def _validate(args: argparse.Namespace) -> int:
 def _export(args: argparse.Namespace) -> int:
     document = json.dumps(export_catalog(load_catalog(args.root)), indent=2)
     if args.out:
-        _write_whole(args.out, document + "\n")
+        write_whole(args.out, (document + "\n").encode("utf-8"), "the export")
     else:
         print(document)
     return 0
-
-
-def _write_whole(path: Path, text: str) -> None:
-    """Write `text` to `path` whole or not at all: a builder never loads half an export."""
-    partial = path.with_name(f".{path.name}.partial")
-    try:
-        partial.write_text(text, encoding="utf-8")
-        os.replace(partial, path)
-    except OSError as exc:
-        with contextlib.suppress(OSError):
-            partial.unlink(missing_ok=True)
-        raise InvalidConfiguration(
-            f"cannot write the export: {exc.strerror or exc}", where=str(path)
-        ) from None
