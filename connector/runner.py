@@ -25,6 +25,7 @@ from connector.credentials import checked_credential
 from connector.http.client import AppClient
 from connector.http.paths import fill_path
 from connector.http.translate import Translator, _field
+from connector.pagination import Pagination, follow_pages
 
 __all__ = ["ActionRunner", "Handler", "HandlerContext", "resolve_handler"]
 
@@ -85,6 +86,10 @@ class HandlerContext:
 
     def is_under_base(self, url: str) -> bool:
         return self.client.is_under_base(url)
+
+    def absolute(self, url: str) -> str:
+        """A URL the API handed out (absolute or relative), resolved against the base URL."""
+        return str(self.client.base_url.join(url))
 
 
 def resolve_handler(dotted: str) -> Handler:
@@ -223,7 +228,11 @@ class ActionRunner:
             raise E.InvalidConfiguration(
                 "the action declares neither a request nor a handler", where=action_id
             )
-        return await _declarative(ctx, action.request, prepared_inputs)
+        pagination = Pagination.parse(getattr(action, "pagination", None))
+        if pagination is None:
+            return await _declarative(ctx, action.request, prepared_inputs)
+        first = await _declarative(ctx, action.request, prepared_inputs, pagination)
+        return await follow_pages(ctx, first, pagination, prepared_inputs, ctx.client.app)
 
     async def reconcile(self, action_id: str, prepared_inputs: dict[str, Any]) -> Any | None:
         """Was a write whose outcome is unknown applied? Its output if so, else None."""
@@ -244,7 +253,12 @@ def _plan_features(catalog: Any, app: str) -> dict[str, str]:
     }
 
 
-async def _declarative(ctx: HandlerContext, request: Any, inputs: Mapping[str, Any]) -> Any:
+async def _declarative(
+    ctx: HandlerContext,
+    request: Any,
+    inputs: Mapping[str, Any],
+    pagination: Pagination | None = None,
+) -> Any:
     """Render the manifest's request from the inputs and send it."""
     from connector.catalog.templates import render, template_references
 
@@ -268,6 +282,9 @@ async def _declarative(ctx: HandlerContext, request: Any, inputs: Mapping[str, A
     method = str(_field(request, "method", "GET"))
     path = str(_field(request, "path"))
     params = rendered(_field(request, "query"))
+    if pagination is not None:
+        params = dict(params or {})
+        pagination.first_page_params(params, inputs)
     body = rendered(_field(request, "body"))
     result = await ctx.request(method, path, params=params, json=body, path_params=inputs)
     return result

@@ -58,8 +58,8 @@ def normalize_window_body(body: Any, requested_units: Any = None) -> dict[str, A
         out["unit_reference"] = normalize_timestamp(out["unit_reference"])
     if "units" in out:
         echoed = _integer(out["units"])
-        out["units"] = echoed
         wanted = _integer(requested_units)
+        out["units"] = echoed if echoed is not None else wanted
         if wanted is not None and echoed is not None and wanted != echoed:
             out["units_requested"] = wanted
     if isinstance(out.get("link_clicks"), list):

@@ -119,6 +119,8 @@ class ActionSpec:
     max_response_bytes: int | None = None
     #: the paid-plan feature a premium operation needs (None: the action needs no paid plan)
     plan_feature: str | None = None
+    #: a list request's paging (items, next, limit, page_size, max_page_size); None: one page
+    pagination: dict[str, Any] | None = None
 
     @property
     def id(self) -> str:
@@ -221,7 +223,7 @@ SCHEMA_FIELDS: Final[dict[str, tuple[type, dict[str, str]]]] = {
             for k in (
                 "key", "name", "description", "kind", "idempotent", "inputs", "request",
                 "handler", "reconcile", "rate_limit", "sample_request", "notes", "operations",
-                "max_response_bytes", "plan_feature",
+                "max_response_bytes", "plan_feature", "pagination",
             )
         }
         | {"output": "output_schema"},
@@ -290,6 +292,7 @@ def action_from_dict(app: str, d: dict[str, Any], source: Path | None = None) ->
         operations=tuple(d.get("operations", ())),
         max_response_bytes=d.get("max_response_bytes"),
         plan_feature=d.get("plan_feature"),
+        pagination=d.get("pagination"),
     )
 
 
