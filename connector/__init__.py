@@ -1,7 +1,7 @@
 """connector: a workflow-automation connector for the Bitly API v4 and shorten.dev.
 
     import connector
-    catalog = connector.load_catalog()
+    catalog = connector.load_catalog()        # for running: fails closed (read_catalog: to list)
     out = await connector.run_action("bitly.get_user", {})
 
 Errors are `connector.errors` classes rooted at `ConnectorError`; see that module's
@@ -24,6 +24,7 @@ _LAZY = {
     "engine_session": "connector.engine.session",
     "load_catalog": "connector.catalog",
     "load_workflow": "connector.engine.workflow",
+    "read_catalog": "connector.catalog",
     "retry_run": "connector.engine.retry_run",
     "run_action": "connector.api",
 }
@@ -36,13 +37,14 @@ __all__ = [
     "engine_session",
     "load_catalog",
     "load_workflow",
+    "read_catalog",
     "retry_run",
     "run_action",
 ]
 
 if TYPE_CHECKING:
     from connector.api import run_action
-    from connector.catalog import Catalog, load_catalog
+    from connector.catalog import Catalog, load_catalog, read_catalog
     from connector.engine.retry_run import retry_run
     from connector.engine.session import engine_session
     from connector.engine.workflow import load_workflow

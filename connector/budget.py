@@ -15,8 +15,11 @@ __all__ = ["RequestBudget", "UnlimitedBudget"]
 
 
 class RequestBudget(Protocol):
-    def slot(self) -> AbstractAsyncContextManager[None]:
-        """Wait until a request may be sent (pacing and concurrency); held while it runs."""
+    def slot(self, method: str = "", path: str = "") -> AbstractAsyncContextManager[None]:
+        """Wait until a request may be sent (pacing and concurrency); held while it runs.
+
+        `method` and `path` (relative to the app's base URL, or absolute) name the endpoint,
+        for APIs whose limits are per endpoint."""
 
     def throttled(self, retry_after: float | None) -> None:
         """The API throttled a request: pause every caller until the window reopens."""
@@ -29,7 +32,7 @@ class UnlimitedBudget:
     async def _slot(self) -> AsyncIterator[None]:
         yield
 
-    def slot(self) -> AbstractAsyncContextManager[None]:
+    def slot(self, method: str = "", path: str = "") -> AbstractAsyncContextManager[None]:
         return self._slot()
 
     def throttled(self, retry_after: float | None) -> None:

@@ -35,7 +35,7 @@ def checked_credential(value: str | None, name: str) -> str:
     register_secret(stripped)
     bad = next((ch for ch in stripped if not _sendable(ch)), None)
     if bad is not None:
-        what = "a control character" if bad.isascii() or not bad.isprintable() else "non-ASCII"
+        what = "a control character" if bad.isascii() else "non-ASCII"
         raise InvalidCredential(
             f"the credential holds {what} and cannot be sent in an HTTP header; "
             "set it again as plain text (a copy from a rich-text page or a file saved "

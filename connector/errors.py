@@ -6,6 +6,8 @@
     │   └── InvalidCredential     it is set, but holds what no HTTP header can carry
     ├── InvalidInput              a value the user supplied is wrong (type, option, template)
     │   └── TemplateError         a template failed: undefined path, syntax, sandbox escape
+    ├── RunLogError               the run log cannot be opened, read or written
+    ├── AlreadyRetried            the run was retried already: its child carries the lineage
     └── ActionError               calling the API failed
         ├── RetryableError        try again after a wait
         │   ├── TransportError    network error or timeout (see `write_applied`)
@@ -36,6 +38,7 @@ from connector.redact import redact_message
 
 __all__ = [
     "ActionError",
+    "AlreadyRetried",
     "AuthenticationError",
     "Conflict",
     "ConnectorError",
@@ -52,6 +55,7 @@ __all__ = [
     "PermissionDenied",
     "QuotaExhausted",
     "RetryableError",
+    "RunLogError",
     "ServerError",
     "TemplateError",
     "Throttled",
@@ -128,6 +132,23 @@ class TemplateError(InvalidInput):
     """A template could not be rendered safely."""
 
     kind = "template_error"
+
+
+class RunLogError(ConnectorError):
+    """The run log is damaged, read-only, or its disk is full; nothing more is sent."""
+
+    exit_code = 2
+    kind = "run_log"
+
+
+class AlreadyRetried(ConnectorError):
+    """A run is retried into at most one child; this one has it already."""
+
+    kind = "already_retried"
+
+    def __init__(self, message: str, *, child_run_id: str, where: str | None = None) -> None:
+        super().__init__(message, where=where)
+        self.child_run_id = child_run_id
 
 
 class ActionError(ConnectorError):

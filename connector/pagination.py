@@ -53,6 +53,8 @@ class Pagination:
     def parse(cls, spec: Any) -> Pagination | None:
         if spec is None or isinstance(spec, Pagination):
             return spec
+        if hasattr(spec, "model_dump"):  # the manifest model's PaginationSpec
+            spec = spec.model_dump()
         if not isinstance(spec, Mapping):
             return None
         return cls(**{k: v for k, v in spec.items() if k in cls.__dataclass_fields__})

@@ -125,7 +125,8 @@ def discover_from(entries: Iterable[EntryPoint]) -> Discovery:
         try:
             plugin = entry.load()
         except Exception as exc:  # third-party code: any failure is that plugin's problem
-            problems.append((where, f"cannot load: {type(exc).__name__}: {exc}"))
+            reason = " ".join(f"{type(exc).__name__}: {exc}".split())  # one line, whatever it held
+            problems.append((where, f"cannot load: {reason}"))
             continue
         if not isinstance(plugin, AppPlugin):
             kind = type(plugin).__name__
@@ -204,14 +205,16 @@ def _folders_of(
         return [], [(str(root), "manifest directory not found")]
     sources: list[AppSource] = []
     problems: list[tuple[str, str]] = []
-    for folder in sorted(p for p in root.iterdir() if p.is_dir()):
+    for folder in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
         key = folder.name
-        if key in taken:
+        if not _KEY.match(key):
+            problems.append((str(folder), f"an app folder's name is its key: {_KEY.pattern}"))
+        elif key in taken:
             problems.append((str(folder), f"app '{key}' is already defined by {taken[key]}"))
-            continue
-        taken[key] = str(folder)
-        plugin = plugins.get(key)
-        sources.append(AppSource(key, folder, plugin.handlers if plugin else None))
+        else:
+            taken[key] = str(folder)
+            plugin = plugins.get(key)
+            sources.append(AppSource(key, folder, plugin.handlers if plugin else None))
     return sources, problems
 
 

@@ -41,6 +41,8 @@ _registered: set[str] = set()
 _secrets: set[str] = set()
 #: the secrets as they appear inside a JSON string, in _order (for dumps_redacted)
 _encoded: tuple[str, ...] = ()
+#: _secrets in _order (redact() reads it without sorting on every call)
+_ordered: tuple[str, ...] = ()
 
 
 def _order(value: str) -> tuple[int, str]:
@@ -80,30 +82,33 @@ def _lower_escapes(text: str) -> str:
 
 def register_secret(value: str | None) -> None:
     """Remember a credential so it is masked from now on, in this process, in every form."""
-    global _encoded
+    global _encoded, _ordered
     if value and len(value) >= _MIN_LEN:
         with _lock:
             if value not in _registered:
                 _registered.add(value)
                 _secrets.update(forms(value))
-                _encoded = tuple(
-                    json.dumps(v, ensure_ascii=False)[1:-1] for v in sorted(_secrets, key=_order)
-                )
+                _ordered = tuple(sorted(_secrets, key=_order))
+                _encoded = tuple(json.dumps(v, ensure_ascii=False)[1:-1] for v in _ordered)
 
 
 def forget_secrets() -> None:
     """Drop every registered secret (tests use this to isolate themselves)."""
-    global _encoded
+    global _encoded, _ordered
     with _lock:
         _registered.clear()
         _secrets.clear()
-        _encoded = ()
+        _encoded = _ordered = ()
 
 
 def redact(text: str, extra: tuple[str, ...] = ()) -> str:
     """Replace every registered secret (and `extra`) in `text`."""
-    with _lock:
-        values = sorted(_secrets.union(v for v in extra if v and len(v) >= _MIN_LEN), key=_order)
+    values = _ordered
+    if extra:
+        with _lock:
+            values = tuple(
+                sorted(_secrets.union(v for v in extra if v and len(v) >= _MIN_LEN), key=_order)
+            )
     for value in values:
         if value in text:
             text = text.replace(value, MASK)
@@ -119,8 +124,7 @@ def redact_message(text: str) -> str:
     (`value[:40] + "..."`, or a message cut at its end) shows the start of a secret with it.
     For messages (errors, CLI lines), not for data: a data string may end in anything."""
     text = redact(text)
-    with _lock:
-        values = sorted(_secrets, key=_order)
+    values = _ordered
     if not values:
         return text
     ends = [m.start() for m in _CUT.finditer(text)] + [len(text)]
@@ -131,7 +135,7 @@ def redact_message(text: str) -> str:
     return text
 
 
-def _cut_secret_start(text: str, end: int, values: list[str]) -> int | None:
+def _cut_secret_start(text: str, end: int, values: tuple[str, ...]) -> int | None:
     """Where a secret's first characters (at least _MIN_LEN of them) end at `end`, if any."""
     tail = text[max(0, end - _MIN_LEN) : end]
     if len(tail) < _MIN_LEN:

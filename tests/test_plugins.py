@@ -139,6 +139,20 @@ def test_a_broken_entry_point_fails_the_catalog_naming_it(
     assert "Traceback" not in err
 
 
+def test_a_plugin_that_fails_on_import_is_one_line(
+    entry_points: list[EntryPoint],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    (tmp_path / "crashing_app.py").write_text('raise RuntimeError("first line\\nsecond line")\n')
+    monkeypatch.syspath_prepend(str(tmp_path))
+    entry_points.append(EntryPoint("crashing", "crashing_app:APP", ENTRY_POINT_GROUP))
+    assert main(["catalog", "list"]) == 2
+    err = capsys.readouterr().err
+    assert "cannot load: RuntimeError: first line second line" in err
+
+
 def test_an_app_registered_twice_is_named(entry_points: list[EntryPoint]) -> None:
     twice = [GREETER, EntryPoint("greeter", "connector_greeter:APP", ENTRY_POINT_GROUP)]
     found = discover_from(twice)
@@ -182,18 +196,22 @@ def _list_error(folder: Path, monkeypatch: pytest.MonkeyPatch, capsys: Any) -> s
     return str(capsys.readouterr().err)
 
 
-def test_connector_manifests_cannot_redefine_an_installed_app(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+@pytest.mark.parametrize(
+    ("folders", "expected"),
+    [
+        (["bitly"], "more/bitly: app 'bitly' is already defined by the installed app 'bitly'"),
+        ([], "more: manifest directory not found"),
+        (["Hello World"], "more/Hello World: an app folder's name is its key: ^[a-z][a-z0-9_]*$"),
+    ],
+)
+def test_connector_manifests_refuses_what_it_cannot_add(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    folders: list[str],
+    expected: str,
 ) -> None:
-    err = _list_error(_extra_apps(tmp_path, "bitly"), monkeypatch, capsys)
-    assert "more/bitly: app 'bitly' is already defined by the installed app 'bitly'" in err
-
-
-def test_connector_manifests_folder_must_exist(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    err = _list_error(tmp_path / "nowhere", monkeypatch, capsys)
-    assert "nowhere: manifest directory not found" in err
+    assert expected in _list_error(_extra_apps(tmp_path, *folders), monkeypatch, capsys)
 
 
 def test_relative_handler_without_a_handler_package_is_named(
@@ -238,6 +256,13 @@ def test_sandbox_serve_offers_installed_apps(
     assert main(["sandbox", "serve", "nope"]) == 2
     err = capsys.readouterr().err
     assert "no installed app 'nope' with a sandbox" in err and "greeter" in err
+
+    with pytest.raises(SystemExit) as exit_info:  # the app's own options: one line, exit 2
+        main(["sandbox", "serve", "greeter", "--port", "x"])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: connector sandbox serve greeter: argument --port")
+    assert err.count("\n") == 1
 
 
 @pytest.mark.parametrize(

@@ -165,6 +165,8 @@ def derive(spec: dict[str, Any]) -> dict[str, Any]:
     return {
         "api_version": spec.get("info", {}).get("version", ""),
         "server": (spec.get("servers") or [{}])[0].get("url", ""),
+        # A Bitlink is `domain/hash`: these path parameters span two segments.
+        "two_segment_params": ["bitlink", "custom_bitlink"],
         "operations": operations,
     }
 

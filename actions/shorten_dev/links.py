@@ -1,4 +1,4 @@
-"""shorten.dev link handlers: list every page, create with an idempotent custom slug.
+"""shorten.dev link handlers: list every page, create with a slug that makes it checkable.
 
 list_links output:
     {"links": [<link objects>], "count": 25, "total": 25, "pages": 3, "has_more": false}
@@ -6,11 +6,12 @@ list_links output:
 create_link output: the API's 201 body, `{"link": {...}, "short_url": "https://r.shorten.dev/<slug>"}`
 (plus `warning` when the destination was flagged).
 
-A create with a `custom_slug` whose response was lost can be checked: the slug is never
-reassigned, so reading it back tells whether our write landed (same destination) or the
-slug belongs to someone else (different destination). `reconcile_create` does that read;
-`create_link` uses it too when the API answers 409, so a retry of a create that had in fact
-succeeded returns that link instead of failing on its own earlier write.
+Every create names its slug: the user's `custom_slug`, or one the engine chose and recorded
+before sending (the manifests' `write_safety: client_key`). The slug is never reassigned, so
+reading it back tells whether our write landed (same destination) or the slug belongs to
+someone else (different destination). `reconcile_create` and `reconcile_bulk_create` do
+that read; `create_link` uses it too when the API answers 409, so a resend of a create that
+had in fact succeeded returns that link instead of failing on its own earlier write.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import Any
 from connector import errors as E
 from connector.runner import HandlerContext
 
-__all__ = ["create_link", "list_links", "reconcile_create"]
+__all__ = ["create_link", "list_links", "reconcile_bulk_create", "reconcile_create"]
 
 _MAX_PAGE = 50  # the API's maximum `limit`
 _SHORT_HOST = "https://r.shorten.dev/"
@@ -88,24 +89,60 @@ async def create_link(ctx: HandlerContext, inputs: dict[str, Any]) -> Any:
 async def reconcile_create(ctx: HandlerContext, inputs: dict[str, Any]) -> Any | None:
     """The link a lost create made, if it can be proven; None when it was not applied.
 
-    Without a custom slug the API picks a random one, and nothing ties a link to our
-    request, so there is nothing to read back: None (the engine then reports the outcome
-    as unknown rather than risk a duplicate).
+    Without a slug nothing ties a link to our request (the API picks a random one), so the
+    outcome cannot be known: OutcomeUnknown, never None, which would mean "send it again".
     """
     slug = inputs.get("custom_slug")
     if not slug:
+        raise E.OutcomeUnknown("a create without a slug cannot be read back", where=ctx.action_id)
+    link = await _read_link(ctx, str(slug))
+    if link is None or not _same_url(link.get("destination_url"), inputs.get("destination_url")):
+        return None  # absent, or the slug is someone else's: the create really conflicts
+    return _created(link, str(slug))
+
+
+async def reconcile_bulk_create(ctx: HandlerContext, inputs: dict[str, Any]) -> Any | None:
+    """The links a lost bulk create made. A batch is all or nothing: every slug ours means
+    applied, none means not applied; anything else cannot be explained, so OutcomeUnknown."""
+    wanted = inputs.get("links") or []
+    if not all(isinstance(i, dict) and i.get("custom_slug") for i in wanted):
+        raise E.OutcomeUnknown(
+            "a bulk create with links without a slug cannot be read back", where=ctx.action_id
+        )
+    found: list[dict[str, Any]] = []
+    for item in wanted:
+        slug = str(item["custom_slug"])
+        link = await _read_link(ctx, slug)
+        if link is not None and _same_url(link.get("destination_url"), item.get("destination_url")):
+            found.append(_created(link, slug))
+    if not found:
         return None
+    if len(found) < len(wanted):
+        raise E.OutcomeUnknown(
+            f"{len(found)} of the batch's {len(wanted)} links exist; a batch is created whole, "
+            "so some slugs were taken before it",
+            where=ctx.action_id,
+        )
+    return {"data": found, "count": len(found)}
+
+
+async def _read_link(ctx: HandlerContext, slug: str) -> dict[str, Any] | None:
     try:
         body = await ctx.request("GET", "/links/{slug}", path_params={"slug": slug})
     except E.NotFound:
         return None
     link = body.get("link", body) if isinstance(body, dict) else None
-    if not isinstance(link, dict):
-        return None
-    if not _same_url(link.get("destination_url"), inputs.get("destination_url")):
-        return None  # the slug is someone else's: the create really conflicts
-    short_url = body.get("short_url") if isinstance(body, dict) else None
-    out: dict[str, Any] = {"link": link, "short_url": short_url or _SHORT_HOST + str(slug)}
+    return link if isinstance(link, dict) else None
+
+
+def _created(link: dict[str, Any], slug: str) -> dict[str, Any]:
+    """The create's output shape, from the link read back (a flagged link's warning too)."""
+    out: dict[str, Any] = {"link": link, "short_url": _SHORT_HOST + slug}
+    if link.get("status") == "flagged":
+        out["warning"] = (
+            f"The destination was judged unsafe ({link.get('threat_type')}); "
+            "the link was created but will not redirect"
+        )
     return out
 
 

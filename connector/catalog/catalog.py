@@ -9,8 +9,7 @@ from typing import Any
 
 from connector.catalog.inputs import nearest, raise_for, validate_inputs
 from connector.catalog.models import ActionSpec, AppSpec
-from connector.catalog.templates import has_template, render
-from connector.errors import FieldError, InvalidInput
+from connector.errors import FieldError, InvalidConfiguration, InvalidInput
 
 __all__ = ["Catalog"]
 
@@ -22,6 +21,9 @@ class Catalog:
     root: Path | None
     apps: dict[str, AppSpec] = field(default_factory=dict)
     actions: dict[str, ActionSpec] = field(default_factory=dict)
+    #: passed every check of `connector catalog validate` (load_catalog); only such a
+    #: catalog prepares inputs for a run (one from read_catalog is for listing)
+    checked: bool = False
 
     def get(self, action_id: str) -> ActionSpec:
         """The action, or InvalidInput naming the id and the nearest known one."""
@@ -43,7 +45,11 @@ class Catalog:
 
         Raises TemplateError (naming the input) or InvalidInput listing every bad input.
         """
+        self._require_checked()
         action = self.get(action_id)
+        # Here, not at the top: listing the catalog needs no template engine (jinja2).
+        from connector.catalog.templates import render
+
         rendered = {
             # A number, boolean or null holds no template: no need to name where it is.
             key: value
@@ -55,13 +61,23 @@ class Catalog:
         raise_for(action_id, problems)
         return prepared
 
+    def _require_checked(self) -> None:
+        if not self.checked:
+            raise InvalidConfiguration(
+                "this catalog was read to be listed (read_catalog), not checked to run: "
+                "load it with load_catalog()"
+            )
+
     def static_input_errors(self, action_id: str, raw: Mapping[str, Any]) -> list[FieldError]:
         """Problems visible before any template is rendered.
 
         Unknown keys (with the nearest valid one), missing required inputs, and literal values
         that cannot be coerced; a value holding a template is not judged.
         """
+        self._require_checked()
         action = self.get(action_id)
+        from connector.catalog.templates import has_template  # as in prepare_inputs
+
         literal = {k: v for k, v in raw.items() if not has_template(v)}
         _, problems = validate_inputs(action, literal, check_missing=False)
         for spec in action.inputs:

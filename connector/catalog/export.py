@@ -40,15 +40,7 @@ def _app_document(key: str, app: AppSpec, catalog: Catalog) -> dict[str, Any]:
             ],
         },
         "base_url": app.base_url,
-        "rate_limits": {
-            "concurrency": app.rate_limits.concurrency,
-            "per_minute": app.rate_limits.per_minute,
-            "per_hour": app.rate_limits.per_hour,
-            "buckets": {
-                name: {"per_minute": b.per_minute, "per_hour": b.per_hour}
-                for name, b in app.rate_limits.buckets.items()
-            },
-        },
+        "rate_limits": app.rate_limits.model_dump(mode="json"),
         "actions": [action_document(a) for a in catalog.actions.values() if a.app == key],
     }
 
@@ -75,7 +67,7 @@ def action_document(action: ActionSpec) -> dict[str, Any]:
         "sample_request": action.sample_request,
         "request": request,
         "output": {"schema": action.output_schema, "sample": action.output_sample},
-        "notes": [{"question": n.question, "answer": n.answer} for n in action.notes],
+        "notes": [{"question": n.question, "answer": n.answer} for n in action.all_notes],
     }
 
 

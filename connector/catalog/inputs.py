@@ -14,18 +14,19 @@ import importlib
 import math
 import re
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 from urllib.parse import urlsplit
-
-from jsonschema import Draft202012Validator
 
 from connector.catalog.models import MISSING, ActionSpec, InputSpec
 from connector.errors import FieldError, InvalidInput
 from connector.safe_load import load_json
 
 __all__ = [
+    "Checker",
+    "InputPlan",
     "coerce_input",
     "input_json_schema",
+    "input_plan",
     "inputs_json_schema",
     "nearest",
     "raise_for",
@@ -94,10 +95,16 @@ def _number(value: Any) -> int | float:
     return result
 
 
+#: JSON's exact integers: past this an API reading the value as a double gets another number
+_MAX_SAFE_INTEGER = 2**53 - 1
+
+
 def _integer(value: Any) -> int:
     result = _number(value)
     if isinstance(result, float):
         raise _Bad("")
+    if abs(result) > _MAX_SAFE_INTEGER:
+        raise _Bad(f"an integer between -{_MAX_SAFE_INTEGER} and {_MAX_SAFE_INTEGER}")
     return result
 
 
@@ -355,112 +362,190 @@ def inputs_json_schema(action: ActionSpec) -> dict[str, Any]:
 # ---------------------------------------------------------------- validation
 
 
-class _Checker:
-    """An input's compiled JSON Schema, and its verdicts on scalar values.
+class Checker:
+    """One input's JSON Schema (`input_json_schema`, what builders are given), compiled once.
 
-    Compiling the schema per value cost more than the loop item it checked, and a loop
-    checks the same unit, count or link thousands of times.
+    The keywords an input's schema is made of (type, bounds, lengths, pattern, labelled
+    options, unique items, an array's item schema of those) become plain comparisons, built
+    when the plan is: a loop checks the same input for every item, and a full JSON Schema run
+    per value cost more than the rest of the item's preparation. A schema holding any other
+    keyword (say `multipleOf` in an array's `items`) is checked in full. When a value fails,
+    the JSON Schema validator says why, in its words.
     """
 
     def __init__(self, spec: InputSpec) -> None:
         self.spec = spec
-        schema = input_json_schema(spec)
-        schema.pop("default", None)
-        self.validator = Draft202012Validator(schema)
-        self.verdicts: dict[tuple[type, Any], str | None] = {}
-        #: value types the schema accepts whatever the value (see _proven_types)
-        self.proven = _proven_types(schema)
+        self.schema = input_json_schema(spec)
+        self.schema.pop("default", None)
+        self._validator: Any = None
+        self._tests = _compile(self.schema)
+        self._passes = _all(self._tests) if self._tests is not None else None
 
     def problem(self, value: Any) -> str | None:
-        if type(value) in self.proven:
-            return None  # the coercion already gave the one thing the schema asks for
-        # Long strings are judged every time: keeping thousands of them would cost memory
-        # in proportion to their size, and a loop rarely repeats one.
-        scalar = isinstance(value, int | float | bool) or (
-            isinstance(value, str) and len(value) <= _CACHED_TEXT_MAX
-        )
-        if scalar and (type(value), value) in self.verdicts:
-            return self.verdicts[(type(value), value)]
+        if self._passes is not None and self._passes(value):
+            return None
         error = next(iter(self.validator.iter_errors(value)), None)
-        message = None
-        if error is not None:
-            message = error.message if len(error.message) <= 120 else error.message[:117] + "..."
-        if scalar:
-            if len(self.verdicts) >= _CACHE_SIZE:
-                self.verdicts.clear()
-            self.verdicts[(type(value), value)] = message
-        return message
+        if error is None:
+            return None
+        return error.message if len(error.message) <= 120 else error.message[:117] + "..."
+
+    @property
+    def validator(self) -> Any:
+        if self._validator is None:
+            # Imported when first needed: listing the catalog never validates a value.
+            from jsonschema import Draft202012Validator
+
+            self._validator = Draft202012Validator(self.schema)
+        return self._validator
 
 
-# Keywords that never make this validator refuse a value: `format` is only asserted when a
-# format checker is given, and none is.
-_ANNOTATIONS = frozenset({"title", "description", "default", "examples", "format"})
-_TYPE_PROOF: dict[str, frozenset[type]] = {
-    "string": frozenset({str}),
-    "integer": frozenset({int}),
-    "number": frozenset({int, float}),
-    "boolean": frozenset({bool}),
+# Keywords that never make the validator refuse a value (`format` is asserted only with a
+# format checker, and none is given).
+_ANNOTATIONS = frozenset({"title", "description", "examples", "format"})
+Test = Callable[[Any], bool]
+_IS_TYPE: dict[str, Test] = {
+    "string": lambda v: isinstance(v, str),
+    "integer": lambda v: (
+        (isinstance(v, int) and not isinstance(v, bool))
+        or (isinstance(v, float) and v.is_integer())
+    ),
+    "number": lambda v: isinstance(v, int | float) and not isinstance(v, bool),
+    "boolean": lambda v: isinstance(v, bool),
+    "array": lambda v: isinstance(v, list),
+    "object": lambda v: isinstance(v, dict),
+}
+_SIZED: dict[str, type[str] | type[list[Any]]] = {
+    "minLength": str,
+    "maxLength": str,
+    "minItems": list,
+    "maxItems": list,
 }
 
 
-def _proven_types(schema: dict[str, Any]) -> frozenset[type]:
-    """The Python types whose every value the schema accepts, when it checks nothing but a
-    scalar type (a bitlink, a free text, a flag): values of exactly those types need no
-    validation run. Empty for any schema with a bound, pattern, enum or other assertion."""
-    kind = schema.get("type")
-    rest = [k for k in schema if k != "type" and k not in _ANNOTATIONS and not k.startswith("x-")]
-    if rest or not isinstance(kind, str):
-        return frozenset()
-    return _TYPE_PROOF.get(kind, frozenset())
+def _json_key(value: Any) -> tuple[str, Any]:
+    """A value as JSON Schema compares it: true is not 1, 1.0 is 1."""
+    if isinstance(value, bool):
+        return ("boolean", value)
+    if isinstance(value, int | float):
+        return ("number", value)
+    return (type(value).__name__, value)
 
 
-_CACHE_SIZE = 4096
-_CACHED_TEXT_MAX = 256  # characters: the verdicts then hold at most ~1 MB of text per input
-# By id(): specs hold dicts, so they are not hashable; the checker keeps its spec, so an id
-# recycled by another spec is noticed.
-_CHECKERS: dict[int, _Checker] = {}
+def _enum_test(values: list[Any]) -> Test:
+    if all(isinstance(v, str) for v in values):  # most options: text, compared as it is
+        texts = frozenset(values)
+        return lambda v: isinstance(v, str) and v in texts
+    allowed = {_json_key(v) for v in values}
+
+    def test(value: Any) -> bool:
+        try:
+            return _json_key(value) in allowed
+        except TypeError:  # unhashable: no option is a list or an object
+            return False
+
+    return test
 
 
-_K = TypeVar("_K")
-_V = TypeVar("_V")
+def _is_const(branch: Any) -> bool:
+    return isinstance(branch, dict) and "const" in branch and set(branch) <= {"const", "title"}
 
 
-def _by_identity(cache: dict[int, _V], key: _K, build: Callable[[_K], _V], owner: str) -> _V:
-    """`cache[id(key)]`, built on a miss; the value keeps `key` as its `owner` attribute, so
-    an id recycled by another object is noticed. Bounded: cleared when full."""
-    value = cache.get(id(key))
-    if value is None or getattr(value, owner) is not key:
-        if len(cache) >= _CACHE_SIZE:
-            cache.clear()
-        value = cache[id(key)] = build(key)
-    return value
+def _unique(value: Any) -> bool:
+    if not isinstance(value, list):
+        return True
+    try:
+        return len({_json_key(v) for v in value}) == len(value)
+    except TypeError:
+        return False  # let the validator judge lists of lists
 
 
-def _checker(spec: InputSpec) -> _Checker:
-    return _by_identity(_CHECKERS, spec, _Checker, "spec")
+def _any_type(kinds: list[str]) -> Test:
+    checks = [_IS_TYPE[k] for k in kinds]
+    return checks[0] if len(checks) == 1 else lambda v: any(check(v) for check in checks)
 
 
-def _schema_problem(spec: InputSpec, value: Any) -> str | None:
-    return _checker(spec).problem(value)
+def _all(tests: list[Test]) -> Test:
+    """One test passing when every test passes (most inputs have one or two)."""
+    if not tests:
+        return lambda v: True
+    if len(tests) == 1:
+        return tests[0]
+    if len(tests) == 2:
+        first, second = tests
+        return lambda v: first(v) and second(v)
+    return lambda v: all(test(v) for test in tests)
 
 
-class _Plan:
-    """An action's input keys and each input's checker, looked up once per action instead
-    of once per value (a loop validates the same action's inputs for every item)."""
+def _bound(limit: float, low: bool) -> Test:
+    number = _IS_TYPE["number"]
+    return lambda v: not number(v) or (v >= limit if low else v <= limit)
+
+
+def _size(limit: int, kind: type[str] | type[list[Any]], low: bool) -> Test:
+    return lambda v: not isinstance(v, kind) or (len(v) >= limit if low else len(v) <= limit)
+
+
+def _matches(pattern: str) -> Test:
+    rx = re.compile(pattern)
+    return lambda v: not isinstance(v, str) or rx.search(v) is not None
+
+
+def _each(tests: list[Test]) -> Test:
+    return lambda v: not isinstance(v, list) or all(all(t(i) for t in tests) for i in v)
+
+
+def _compile(schema: dict[str, Any]) -> list[Test] | None:
+    """Plain tests equivalent to `schema`, or None when it holds a keyword not handled here."""
+    tests: list[Test] = []
+    for keyword, arg in schema.items():
+        if keyword in _ANNOTATIONS or keyword.startswith("x-"):
+            continue
+        if keyword == "type":
+            kinds = [arg] if isinstance(arg, str) else list(arg)
+            if any(k not in _IS_TYPE for k in kinds):
+                return None
+            tests.append(_any_type(kinds))
+        elif keyword in ("minimum", "maximum"):
+            tests.append(_bound(arg, keyword == "minimum"))
+        elif keyword in _SIZED:
+            tests.append(_size(arg, _SIZED[keyword], keyword.startswith("min")))
+        elif keyword == "pattern":
+            tests.append(_matches(arg))
+        elif keyword == "enum":
+            tests.append(_enum_test(arg))
+        elif keyword == "oneOf" and all(_is_const(branch) for branch in arg):
+            # labelled options: exactly one `const` matches (validate refuses equal values)
+            tests.append(_enum_test([branch["const"] for branch in arg]))
+        elif keyword == "additionalProperties" and arg is True:
+            continue
+        elif keyword == "uniqueItems" and arg is True:
+            tests.append(_unique)
+        elif keyword == "items" and isinstance(arg, dict):
+            item_tests = _compile(arg)
+            if item_tests is None:
+                return None
+            tests.append(_each(item_tests))
+        else:
+            return None
+    return tests
+
+
+class InputPlan:
+    """An action's input keys and each input's checker: compiled once per action, kept on
+    the action (`input_plan`), since a loop validates the same inputs for every item."""
 
     def __init__(self, action: ActionSpec) -> None:
-        self.action = action
         self.keys = action.input_keys
         self.key_set = frozenset(self.keys)
-        self.checks = tuple((spec, _checker(spec)) for spec in action.inputs)
+        self.checks = tuple((spec, Checker(spec)) for spec in action.inputs)
 
 
-# By id(), as _CHECKERS: the plan keeps its action, so a recycled id is noticed.
-_PLANS: dict[int, _Plan] = {}
-
-
-def _plan(action: ActionSpec) -> _Plan:
-    return _by_identity(_PLANS, action, _Plan, "action")
+def input_plan(action: ActionSpec) -> InputPlan:
+    """The action's compiled plan, built on first use and stored on the action."""
+    plan: InputPlan | None = action.compiled.get("inputs")
+    if plan is None:
+        plan = action.compiled["inputs"] = InputPlan(action)
+    return plan
 
 
 def validate_inputs(
@@ -473,7 +558,7 @@ def validate_inputs(
     """
     problems: list[FieldError] = []
     prepared: dict[str, Any] = {}
-    plan = _plan(action)
+    plan = input_plan(action)
     keys = plan.keys
     for key in values:
         if key not in plan.key_set:

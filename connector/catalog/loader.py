@@ -1,4 +1,4 @@
-"""Reading manifests from disk: YAML -> schema check -> cross-field rules -> typed specs.
+"""Reading manifests from disk: YAML -> pydantic models -> cross-field rules -> typed specs.
 
 `read_manifests` never raises on a bad manifest: it returns every problem it found, each
 naming the file and the field, so `connector catalog validate` can report them all at once.
@@ -8,35 +8,32 @@ naming the file and the field, so `connector catalog validate` can report them a
 from __future__ import annotations
 
 import datetime as dt
-import difflib
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from functools import cache
 from pathlib import Path
 from typing import Any
 
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import ValidationError
+from pydantic import ValidationError
 
-from connector.catalog.models import ActionSpec, AppSpec, action_from_dict, app_from_dict
+from connector.catalog.model_errors import describe_errors, field_path
+from connector.catalog.models import MANIFEST, ActionSpec, AppSpec, Model, shape_refs
 from connector.errors import InvalidConfiguration, InvalidInput
-from connector.plugins import AppSource, catalog_sources, qualify_handlers
+from connector.plugins import AppSource, catalog_sources, qualify, qualify_handlers
 from connector.safe_load import load_yaml, read_text
 
 __all__ = [
-    "SCHEMA_PATH",
     "LoadResult",
     "ManifestError",
     "display_path",
+    "field_path",
+    "load_or_raise",
     "manifest_problems",
-    "manifest_schema",
+    "raise_for_errors",
     "read_manifests",
-    "schema_errors",
 ]
 
-SCHEMA_PATH = Path(__file__).parent / "schema" / "manifest.schema.json"
-_MAX_MESSAGE = 160
+#: which model a manifest file is: app.yaml is the app, every other file an action
+MODELS: dict[str, type[Model]] = {"app": AppSpec, "action": ActionSpec}
 
 
 @dataclass(frozen=True, order=True)
@@ -61,64 +58,7 @@ class LoadResult:
     root: Path | None
     apps: dict[str, AppSpec] = field(default_factory=dict)
     actions: dict[str, ActionSpec] = field(default_factory=dict)
-    #: the raw validated dicts, by file, for checks that need the original text (validate)
-    raw: dict[Path, dict[str, Any]] = field(default_factory=dict)
     errors: list[ManifestError] = field(default_factory=list)
-
-
-@cache
-def manifest_schema() -> dict[str, Any]:
-    data: dict[str, Any] = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
-    return data
-
-
-@cache
-def _validator(definition: str) -> Draft202012Validator:
-    schema = dict(manifest_schema())
-    schema.pop("if", None)
-    schema.pop("then", None)
-    schema.pop("else", None)
-    schema["$ref"] = f"#/$defs/{definition}"
-    return Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
-
-
-def field_path(parts: Any) -> str:
-    """['inputs', 2, 'type'] -> 'inputs[2].type'."""
-    out = ""
-    for p in parts:
-        out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else str(p))
-    return out
-
-
-def _short(text: str) -> str:
-    return text if len(text) <= _MAX_MESSAGE else text[: _MAX_MESSAGE - 3] + "..."
-
-
-def _describe(error: ValidationError) -> Iterator[tuple[str, str]]:
-    where = list(error.absolute_path)
-    if error.validator == "additionalProperties" and isinstance(error.instance, dict):
-        allowed = sorted(error.schema.get("properties", {}))
-        for key in sorted(set(error.instance) - set(allowed)):
-            near = difflib.get_close_matches(str(key), allowed, n=1)
-            hint = f" (did you mean '{near[0]}'?)" if near else f" (allowed: {', '.join(allowed)})"
-            yield field_path([*where, key]), f"unknown key{hint}"
-    elif error.validator == "required" and isinstance(error.instance, dict):
-        for key in error.validator_value:
-            if key not in error.instance:
-                yield field_path([*where, key]), "required key is missing"
-    elif error.validator in ("oneOf", "anyOf") and error.context:
-        best = min(error.context, key=lambda e: len(list(e.relative_path)))
-        yield field_path(where) or "(top)", _short(best.message)
-    else:
-        yield field_path(where) or "(top)", _short(error.message)
-
-
-def schema_errors(definition: str, data: Any) -> list[tuple[str, str]]:
-    """(field, message) for every way `data` breaks `$defs/<definition>`."""
-    found: list[tuple[str, str]] = []
-    for error in _validator(definition).iter_errors(data):
-        found.extend(_describe(error))
-    return sorted(set(found))
 
 
 def _non_json(value: Any, where: list[Any]) -> Iterator[tuple[str, str]]:
@@ -154,25 +94,64 @@ def _read_yaml(path: Path, shown: str, errors: list[ManifestError]) -> Any:
     return _FAILED
 
 
-def _action_rules(data: dict[str, Any], stem: str) -> Iterator[tuple[str, str]]:
-    """Cross-field rules a typed ActionSpec relies on."""
-    if data["key"] != stem:
-        yield "key", f"'{data['key']}' does not match the file name '{stem}'"
-    has_request, has_handler = "request" in data, "handler" in data
-    if has_request == has_handler:
+def _action_rules(action: ActionSpec, stem: str) -> Iterator[tuple[str, str]]:
+    """Cross-field rules a typed ActionSpec relies on, one small check each."""
+    if action.key != stem:
+        yield "key", f"'{action.key}' does not match the file name '{stem}'"
+    if (action.request is None) == (action.handler is None):
         yield "request", "give exactly one of request and handler"
     seen: set[str] = set()
-    for i, spec in enumerate(data["inputs"]):
-        if spec["key"] in seen:
-            yield f"inputs[{i}].key", f"duplicate input key '{spec['key']}'"
-        seen.add(spec["key"])
+    for i, spec in enumerate(action.inputs):
+        if spec.key in seen:
+            yield f"inputs[{i}].key", f"duplicate input key '{spec.key}'"
+        seen.add(spec.key)
+    yield from _write_safety_rules(action, seen)
+
+
+def _write_safety_rules(action: ActionSpec, inputs: set[str]) -> Iterator[tuple[str, str]]:
+    """A strategy the action can honour (see connector/engine/writes.py)."""
+    safety = action.write_safety
+    if safety is None:
+        return
+    strategy, key_input = safety.strategy, safety.key_input
+    if strategy == "resend" and not action.idempotent:
+        yield "write_safety.strategy", "resend repeats the request: only for idempotent actions"
+    if strategy in ("read_back", "client_key") and action.reconcile is None:
+        yield "write_safety.strategy", f"{strategy} reads the write back: declare reconcile"
+    if (strategy == "client_key") != bool(key_input):
+        yield "write_safety.key_input", "client_key needs key_input (and only client_key)"
+    elif key_input and key_input.partition("[].")[0] not in inputs:
+        yield "write_safety.key_input", f"'{key_input}' does not name an input"
+
+
+def _shape_rules(action: ActionSpec, app: AppSpec | None) -> Iterator[tuple[str, str]]:
+    """Every `#/$defs/<name>` an output schema names is its own or one of its app's shapes."""
+    own = action.output.schema_.get("$defs") or {}
+    shapes = app.shapes if app else {}
+    for name in sorted(shape_refs(action.output.schema_) - set(own)):
+        if name not in shapes:
+            known = ", ".join(sorted(shapes)) or "none"
+            yield "output.schema", f"'#/$defs/{name}' names no shape of the app (shapes: {known})"
+
+
+def parse_manifest(definition: str, data: Any) -> tuple[Model | None, list[tuple[str, str]]]:
+    """The model of one manifest, or None and (field, message) for every problem found:
+    YAML surprises first, then the model's own checks."""
+    problems = list(_non_json(data, []))
+    if problems:
+        return None, problems
+    model = MODELS[definition]
+    try:
+        return model.model_validate(data, context=MANIFEST), []
+    except ValidationError as exc:
+        return None, sorted(set(describe_errors(model, exc)))
 
 
 def manifest_problems(definition: str, data: Any, stem: str | None = None) -> list[tuple[str, str]]:
-    """(field, message) for one manifest: YAML surprises, the schema, then cross-field rules."""
-    problems = list(_non_json(data, [])) or schema_errors(definition, data)
-    if not problems and definition == "action":
-        problems = list(_action_rules(data, stem if stem is not None else data["key"]))
+    """(field, message) for one manifest: YAML surprises, the model, then cross-field rules."""
+    spec, problems = parse_manifest(definition, data)
+    if isinstance(spec, ActionSpec):
+        problems = list(_action_rules(spec, stem if stem is not None else spec.key))
     return problems
 
 
@@ -207,31 +186,57 @@ def _read_app(source: AppSource, app_file: Path, result: LoadResult) -> None:
             result.errors.append(ManifestError(shown, "", "the file is empty"))
             continue
         definition = "app" if path == app_file else "action"
-        problems = manifest_problems(definition, data, path.stem)
-        if problems:
-            result.errors.extend(ManifestError(shown, f, m) for f, m in problems)
-            continue
-        result.raw[path] = data
-        if definition == "app":
-            result.apps[app] = app_from_dict(app, data, path)
-            continue
-        # ".module:function" names resolve against the app's handler package
-        data, problems = qualify_handlers(data, source.handlers)
-        if problems:
-            result.errors.extend(ManifestError(shown, f, m) for f, m in problems)
-            continue
-        spec = action_from_dict(app, data, path)
-        result.actions[spec.id] = spec
+        problems: list[tuple[str, str]] = []
+        if definition == "action" and isinstance(data, dict):
+            # ".module:function" names resolve against the app's handler package
+            data, problems = qualify_handlers(data, source.handlers)
+        elif definition == "app" and isinstance(data, dict):
+            data, problems = _qualify_learn(data, source.handlers)
+        spec, found = parse_manifest(definition, data)
+        problems += found
+        if isinstance(spec, AppSpec):
+            spec.bind(app, path)
+            result.apps[app] = spec
+        elif isinstance(spec, ActionSpec):
+            problems += _action_rules(spec, path.stem)
+            problems += _shape_rules(spec, result.apps.get(app))
+            if not problems:
+                spec.bind(app, path, result.apps.get(app))
+                result.actions[spec.id] = spec
+        result.errors.extend(ManifestError(shown, f, m) for f, m in problems)
+
+
+def _qualify_learn(
+    data: dict[str, Any], package: str | None
+) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+    """rate_limits.learn names a module, relative to the app's handler package too."""
+    limits = data.get("rate_limits")
+    learn = limits.get("learn") if isinstance(limits, dict) else None
+    if not isinstance(learn, str) or not isinstance(limits, dict):
+        return data, []
+    try:
+        whole = qualify(learn, package)
+    except ValueError as exc:
+        # Parsed without it, so the model does not report the same field a second time.
+        rest = {k: v for k, v in limits.items() if k != "learn"}
+        return {**data, "rate_limits": rest}, [("rate_limits.learn", str(exc))]
+    return {**data, "rate_limits": {**limits, "learn": whole}}, []
+
+
+def raise_for_errors(root: Path | None, errors: list[ManifestError]) -> None:
+    """One InvalidConfiguration listing the problems (each naming file and field), if any."""
+    if not errors:
+        return
+    listed = "\n  ".join(str(e) for e in errors[:20])
+    more = f"\n  ... and {len(errors) - 20} more" if len(errors) > 20 else ""
+    raise InvalidConfiguration(
+        f"{len(errors)} problem(s) in the manifests "
+        f"(run `connector catalog validate`):\n  {listed}{more}",
+        where=str(root) if root is not None else None,
+    )
 
 
 def load_or_raise(root: Path | None = None) -> LoadResult:
     result = read_manifests(root)
-    if result.errors:
-        listed = "\n  ".join(str(e) for e in result.errors[:20])
-        more = f"\n  ... and {len(result.errors) - 20} more" if len(result.errors) > 20 else ""
-        raise InvalidConfiguration(
-            f"{len(result.errors)} problem(s) in the manifests "
-            f"(run `connector catalog validate`):\n  {listed}{more}",
-            where=str(result.root) if result.root is not None else None,
-        )
+    raise_for_errors(result.root, result.errors)
     return result

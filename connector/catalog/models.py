@@ -1,33 +1,54 @@
-"""Typed views of manifests, built from dicts already validated by manifest.schema.json.
+"""The catalog's model: an app manifest (`app.yaml`) and an action manifest, in pydantic v2.
 
-The schema is the single source of truth for what a manifest may hold; these dataclasses only
-give the runtime attribute access. `SCHEMA_FIELDS` maps each schema definition to the
-dataclass fields it fills, and a test checks that mapping against the schema, so the two
-cannot drift apart.
+These models are the single source of truth for what a manifest may hold. The JSON Schema
+shipped in the package (`schema/manifest.schema.json`) is generated from them by
+`python -m connector.catalog.schema_gen`, and a test fails when the committed file differs.
+Every object rejects unknown keys; scalars are strict (YAML's `yes` is not a boolean here).
+
+Not part of a manifest, set by the loader: an action's app and source file, the app it
+belongs to (for app-level notes and shared output shapes), and its compiled input plan.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import re
+from collections.abc import Iterable, Mapping
+from functools import cached_property
 from pathlib import Path
-from typing import Any, Final
+from typing import Annotated, Any, Final, Literal, Self
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    Strict,
+    ValidationInfo,
+    WithJsonSchema,
+    model_validator,
+)
 
 __all__ = [
+    "MANIFEST",
     "MISSING",
     "ActionRateLimit",
     "ActionSpec",
     "AppSpec",
     "Bucket",
+    "Credential",
     "ErrorBody",
+    "ErrorKind",
     "ErrorRule",
     "InputSpec",
     "Note",
     "Option",
+    "OutputSpec",
+    "PaginationSpec",
     "RateLimits",
     "RequestSpec",
     "SandboxSpec",
-    "action_from_dict",
-    "app_from_dict",
+    "optional_fields",
 ]
 
 
@@ -42,29 +63,394 @@ class _Missing:
 
 
 MISSING: Final = _Missing()
+#: validation context of a manifest read from a file (see Model._no_nulls)
+MANIFEST: Final = "manifest"
+
+Text = Annotated[str, Strict()]
+NonEmpty = Annotated[str, Strict(), Field(min_length=1)]
+Flag = Annotated[bool, Strict()]
+Count = Annotated[int, Strict(), Field(ge=1)]
+EnvName = Annotated[str, Strict(), Field(pattern=r"^[A-Z][A-Z0-9_]*$")]
+KEY_PATTERN = r"^[a-z][a-z0-9_]*$"
+Key = Annotated[str, Strict(), Field(pattern=KEY_PATTERN)]
+# module:function; a leading dot makes the module relative to the app's handler package
+Dotted = Annotated[
+    str,
+    Strict(),
+    Field(pattern=r"^\.?[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*$"),
+]
 
 
-@dataclass(frozen=True)
-class Option:
-    label: str
-    value: Any
+def _regex(value: str) -> str:
+    try:
+        re.compile(value)
+    except re.error as exc:
+        raise ValueError(f"{value!r} is not a valid regular expression ({exc})") from None
+    return value
 
 
-@dataclass(frozen=True)
-class InputSpec:
-    key: str
-    label: str
-    type: str
-    required: bool = False
-    format: str | None = None
-    description: str | None = None
-    default: Any = MISSING
-    example: Any = MISSING
-    options: tuple[Option, ...] = ()
-    min: float | None = None
-    max: float | None = None
-    pattern: str | None = None
-    items: dict[str, Any] | None = None
+Regex = Annotated[
+    str, Strict(), AfterValidator(_regex), WithJsonSchema({"type": "string", "format": "regex"})
+]
+JsonSchemaDoc = Annotated[dict[str, Any], Strict()]
+
+ErrorKind = Literal[
+    "throttled", "quota_exhausted", "authentication", "permission_denied", "not_found", "gone",
+    "upgrade_required", "invalid_request", "conflict", "server_error",
+]  # fmt: skip
+InputType = Literal[
+    "string", "text", "number", "integer", "boolean", "options", "multi-select", "array",
+    "object", "url", "datetime",
+]  # fmt: skip
+
+
+def _scalar(value: Any) -> Any:
+    if isinstance(value, str | int | float | bool):
+        return value
+    raise ValueError(f"{value!r} is not of type 'string', 'integer', 'number', 'boolean'")
+
+
+def _statuses(value: Any) -> Any:
+    items = value if isinstance(value, list) else [value]
+    if not items:
+        raise ValueError("[] should be non-empty")
+    for item in items:
+        if type(item) is not int:
+            raise ValueError(f"{item!r} is not of type 'integer'")
+        if not 400 <= item <= 599:
+            raise ValueError(f"{item} is not an HTTP error status (400-599)")
+    return value
+
+
+def _unique(values: tuple[Any, ...]) -> tuple[Any, ...]:
+    if len(set(values)) != len(values):
+        raise ValueError(f"{list(values)!r} has non-unique elements")
+    return values
+
+
+def _number(value: Any) -> Any:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return value
+    raise ValueError(f"{value!r} is not of type 'number'")
+
+
+def _body(value: Any) -> Any:
+    if value is None or isinstance(value, dict | list | str):
+        return value
+    raise ValueError(f"{value!r} is not of type 'object', 'array', 'string'")
+
+
+def _by_alias(cls: type[BaseModel], alias: str) -> Any:
+    return next((f for f in cls.model_fields.values() if f.alias == alias), None)
+
+
+_STATUS = {"type": "integer", "minimum": 400, "maximum": 599}
+Status = Annotated[
+    Any,
+    AfterValidator(_statuses),
+    WithJsonSchema({"oneOf": [_STATUS, {"type": "array", "minItems": 1, "items": _STATUS}]}),
+]
+Scalar = Annotated[
+    Any,
+    AfterValidator(_scalar),
+    WithJsonSchema({"type": ["string", "integer", "number", "boolean"]}),
+]
+# int or float as written: a bound of 1 stays 1 in the schemas and messages derived from it
+Bound = Annotated[Any, AfterValidator(_number), WithJsonSchema({"type": "number"})]
+Body = Annotated[
+    Any, AfterValidator(_body), WithJsonSchema({"type": ["object", "array", "string"]})
+]
+
+
+class Model(BaseModel):
+    """Base of every manifest object: unknown keys are errors, values never change."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_nulls(cls, data: Any, info: ValidationInfo) -> Any:
+        # In a manifest file an optional key is absent or holds a value, as the generated
+        # JSON Schema says: `handler: null` is refused, not read as "no handler". (Code
+        # building a model may pass None for "not set".)
+        if isinstance(data, dict) and info.context == MANIFEST:
+            for name, value in data.items():
+                field = cls.model_fields.get(name) or _by_alias(cls, name)
+                if value is None and field is not None and field.default is None:
+                    raise ValueError(f"'{name}' is null; give a value or leave the key out")
+        return data
+
+
+# ---------------------------------------------------------------- app manifest
+
+
+class Credential(Model):
+    """Where the credential comes from and how it is sent."""
+
+    model_config = ConfigDict(title="Credential")
+
+    env: EnvName = Field(
+        description="Environment variable holding the token or key.", examples=["BITLY_TOKEN"]
+    )
+    scheme: Literal["bearer"] = Field(
+        description="How it is sent: bearer = `Authorization: Bearer <value>`."
+    )
+
+
+class ErrorBody(Model):
+    """Field names of the API's JSON error body."""
+
+    model_config = ConfigDict(
+        title="Error body",
+        json_schema_extra={
+            "examples": [
+                {"code": "message", "description": "description", "field_errors": "errors"}
+            ]
+        },
+    )
+
+    code: Text = Field(
+        description="Field holding the machine code (Bitly: message, shorten.dev: error)."
+    )
+    description: Text = Field(description="Field holding the human text.")
+    field_errors: Text | None = Field(
+        default=None,
+        description="Field holding per-field errors: a list of {field, message} or a mapping "
+        "field -> message.",
+    )
+
+
+class ErrorRule(Model):
+    """One row of the error table; every condition given must hold."""
+
+    model_config = ConfigDict(title="Error rule")
+
+    status: Status = Field(
+        description="HTTP status, or a list of statuses, the rule applies to.",
+        examples=[429, [500, 502, 503, 504]],
+    )
+    code: Text | None = Field(
+        default=None, description="Exact machine code the error body must carry."
+    )
+    code_pattern: Regex | None = Field(
+        default=None,
+        description="Regular expression searched in the machine code.",
+        examples=["MONTHLY"],
+    )
+    header: Text | None = Field(default=None, description="Response header that must be present.")
+    error: ErrorKind = Field(
+        description="`kind` of the connector.errors class raised.", examples=["throttled"]
+    )
+    retry_after_default: Annotated[float, Strict(), Field(ge=0)] | None = Field(
+        default=None,
+        description="Seconds to wait when the response carries no Retry-After header "
+        "(the throttle window).",
+    )
+
+    @property
+    def statuses(self) -> frozenset[int]:
+        return frozenset(self.status if isinstance(self.status, list) else (self.status,))
+
+
+class Bucket(Model):
+    """A budget shared by the actions that name it."""
+
+    model_config = ConfigDict(
+        title="Rate bucket", json_schema_extra={"minProperties": 1, "examples": [{"per_hour": 300}]}
+    )
+
+    per_minute: Count | None = Field(default=None, description="Units a minute.")
+    per_hour: Count | None = Field(default=None, description="Units an hour.")
+
+
+class RateLimits(Model):
+    """Budgets shared by every call to the app. Actions without rate_limit.bucket count
+    against the app-wide windows; actions naming a bucket count against that bucket instead.
+    The engine paces by a RateLimitSpec built from these (connector/engine/rate_limits.py)."""
+
+    model_config = ConfigDict(title="Rate limits")
+
+    concurrency: Count = Field(description="Most requests in flight at once.", examples=[5])
+    per_second: Count | None = Field(
+        default=None, description="Requests a second; absent means not limited."
+    )
+    per_minute: Count | None = Field(
+        default=None, description="Requests a minute; absent means not limited."
+    )
+    per_hour: Count | None = Field(
+        default=None, description="Requests an hour; absent means not limited."
+    )
+    per_month: Count | None = Field(
+        default=None, description="Requests a calendar month (UTC); absent means not limited."
+    )
+    windows: Literal["fixed", "sliding"] = Field(
+        default="sliding",
+        description="How the API counts its windows: fixed = calendar windows aligned on the "
+        "clock (a minute starts at :00), sliding = at most N in any interval of the window's "
+        "length. Sliding (the default) is safe under any alignment; fixed uses each window's "
+        "allowance as soon as it opens.",
+        examples=["fixed"],
+    )
+    learn: Annotated[str, Strict(), Field(pattern=r"^[A-Za-z_][A-Za-z0-9_.]*$")] | None = Field(
+        default=None,
+        description="Python module that reads the account's real limits from the API "
+        "(functions platform_limits, plan_limits, plan_use); its figures replace "
+        "per_minute/per_hour.",
+        examples=["actions.bitly.limits"],
+    )
+    buckets: dict[str, Bucket] = Field(
+        default_factory=dict,
+        description="Named budgets for groups of endpoints (e.g. link creation).",
+    )
+
+
+class SandboxSpec(Model):
+    """How to reach the app's local sandbox server."""
+
+    model_config = ConfigDict(title="Sandbox")
+
+    command: Text = Field(
+        description="Command that starts it.",
+        examples=["connector sandbox serve bitly --seed demo"],
+    )
+    base_url: Annotated[str, Strict(), Field(pattern=r"^http://")] = Field(
+        description="Base URL it serves the API at.", examples=["http://127.0.0.1:8411/v4"]
+    )
+
+
+class Note(Model):
+    """One FAQ entry."""
+
+    model_config = ConfigDict(title="Note")
+
+    question: NonEmpty = Field(
+        description="The question.", examples=["Can I run it in a Loop over many items?"]
+    )
+    answer: NonEmpty = Field(description="The answer.")
+
+
+class AppSpec(Model):
+    """manifests/<app>/app.yaml: how to reach one API and how it answers."""
+
+    model_config = ConfigDict(title="App manifest")
+
+    name: NonEmpty = Field(
+        description="Human name of the app, shown by builders.", examples=["Bitly"]
+    )
+    description: NonEmpty = Field(description="One or two sentences on what the app is.")
+    base_url: Annotated[str, Strict(), Field(pattern=r"^https?://[^\s/]+(/\S*)?[^/\s]$")] = Field(
+        description="Base URL of the real API, no trailing slash; request paths are appended.",
+        examples=["https://api-ssl.bitly.com/v4"],
+    )
+    base_url_env: EnvName = Field(
+        description="Environment variable that overrides base_url (a sandbox or a proxy).",
+        examples=["BITLY_API_URL"],
+    )
+    credential: Credential
+    error_body: ErrorBody
+    errors: tuple[ErrorRule, ...] = Field(
+        min_length=1,
+        description="Error table: the first rule matching a non-2xx response decides the error "
+        "class.",
+    )
+    rate_limits: RateLimits
+    sandbox: SandboxSpec
+    notes: tuple[Note, ...] = Field(
+        default=(),
+        description="FAQ notes that hold for every action of the app (errors, loops, rate "
+        "limits): shown after each action's own notes.",
+    )
+    shapes: dict[Key, JsonSchemaDoc] = Field(
+        default_factory=dict,
+        description="JSON Schemas shared by several actions' outputs, by name; an output schema "
+        "refers to one as {$ref: '#/$defs/<name>'}.",
+        examples=[{"bitlink": {"type": "object", "properties": {"id": {"type": "string"}}}}],
+        # pydantic checks the names; JSON Schema says so with propertyNames
+        json_schema_extra={"propertyNames": {"pattern": KEY_PATTERN}},
+    )
+
+    _key: str = PrivateAttr("")
+    _source: Path | None = PrivateAttr(None)
+
+    def bind(self, key: str, source: Path | None = None) -> None:
+        """Attach what the manifest does not say: its directory name and its file."""
+        self._key, self._source = key, source
+        self.__dict__.pop("key", None)
+
+    @cached_property  # private attributes are slow to read; this one is read per call
+    def key(self) -> str:
+        """The directory name, which prefixes action ids."""
+        return self._key
+
+    @property
+    def source(self) -> Path | None:
+        return self._source
+
+    @property
+    def credential_env(self) -> str:
+        return self.credential.env
+
+    @property
+    def credential_scheme(self) -> str:
+        return self.credential.scheme
+
+
+# ---------------------------------------------------------------- action manifest
+
+
+class Option(Model):
+    """One allowed value of an options or multi-select input."""
+
+    model_config = ConfigDict(
+        title="Option", json_schema_extra={"examples": [{"label": "Day", "value": "day"}]}
+    )
+
+    label: NonEmpty = Field(description="What the builder shows.")
+    value: Scalar = Field(description="What the action receives.")
+
+
+class InputSpec(Model):
+    """One field of the action's form."""
+
+    model_config = ConfigDict(title="Input")
+
+    key: Key = Field(
+        description="Name of the input, used in templates as inputs.<key>.", examples=["bitlink"]
+    )
+    label: NonEmpty = Field(description="Field label the builder shows.", examples=["Bitlink"])
+    type: InputType = Field(
+        description='Declared type; values are coerced to it ("7" -> 7, "true" -> true).'
+    )
+    format: Literal["bitlink"] | None = Field(
+        default=None,
+        description="Extra normalisation: bitlink accepts https://bit.ly/x, bit.ly/x/ and "
+        "bit.ly/x and yields domain/hash.",
+    )
+    required: Flag = Field(
+        default=False, description="Whether a value must be given (a default counts)."
+    )
+    description: Text | None = Field(default=None, description="Help text under the field.")
+    default: Any = Field(default=MISSING, description="Value used when none is given.")
+    example: Any = Field(default=MISSING, description="A realistic value, shown as a placeholder.")
+    options: tuple[Option, ...] = Field(
+        default=(), min_length=1, description="Allowed values, for options and multi-select."
+    )
+    min: Bound | None = Field(
+        default=None,
+        description="Lower bound: the value (number, integer), the length (string, text) or "
+        "the item count (array, multi-select).",
+    )
+    max: Bound | None = Field(
+        default=None, description="Upper bound, with the same meaning as min."
+    )
+    pattern: Regex | None = Field(
+        default=None, description="Regular expression a string value must match."
+    )
+    items: JsonSchemaDoc | None = Field(
+        default=None,
+        description="JSON Schema of each item, for array inputs (e.g. {type: string, "
+        "maxLength: 50}).",
+    )
 
     @property
     def has_default(self) -> bool:
@@ -75,56 +461,233 @@ class InputSpec:
         return [o.value for o in self.options]
 
 
-@dataclass(frozen=True)
-class RequestSpec:
-    method: str
-    path: str
-    query: dict[str, Any] = field(default_factory=dict)
-    body: Any = None
+class RequestSpec(Model):
+    """A declarative HTTP request; every string may hold <<inputs.x>> templates. A query or
+    body key whose template names an absent optional input is dropped."""
+
+    model_config = ConfigDict(title="Request")
+
+    method: Literal["GET", "POST", "PUT", "PATCH", "DELETE"] = Field(description="HTTP method.")
+    path: Annotated[str, Strict(), Field(pattern=r"^/")] = Field(
+        description="Path relative to the app base URL; {name} is filled from the input of that "
+        "name, percent-encoded.",
+        examples=["/bitlinks/{bitlink}"],
+    )
+    query: dict[str, Any] = Field(default_factory=dict, description="Query parameters.")
+    body: Body = Field(
+        default=None, description="JSON body: an object, or one template yielding the whole body."
+    )
 
 
-@dataclass(frozen=True)
-class ActionRateLimit:
-    bucket: str
-    cost_input: str | None = None
+class ActionRateLimit(Model):
+    """Which budget of the app the action draws on."""
+
+    model_config = ConfigDict(title="Action rate limit")
+
+    bucket: Text = Field(
+        description="Name of a bucket in the app's rate_limits.buckets.", examples=["creation"]
+    )
+    cost_input: Text | None = Field(
+        default=None,
+        description="Array input whose length is the call's cost (a bulk create costs one per "
+        "link); the cost is 1 otherwise.",
+    )
 
 
-@dataclass(frozen=True)
-class Note:
-    question: str
-    answer: str
+class WriteSafetySpec(Model):
+    """How the engine learns whether a write whose answer was lost took effect, so that it is
+    never sent twice. Undeclared: resend for idempotent actions, else read_back with a
+    reconcile function, else outcome_unknown."""
+
+    model_config = ConfigDict(
+        title="Write safety",
+        json_schema_extra={"examples": [{"strategy": "client_key", "key_input": "custom_slug"}]},
+    )
+
+    strategy: Literal["resend", "read_back", "client_key", "outcome_unknown"] = Field(
+        description="resend: repeating the request is harmless. read_back: the reconcile "
+        "function reads the target back. client_key: as read_back, and the engine fills "
+        "key_input with a key of its own when empty, so every write names its target. "
+        "outcome_unknown: nothing can tell; the item stops and the user resolves it."
+    )
+    key_input: (
+        Annotated[str, Strict(), Field(pattern=r"^[a-z][a-z0-9_]*(\[\]\.[a-z][a-z0-9_]*)?$")] | None
+    ) = Field(
+        default=None,
+        description="For client_key: the input the engine fills (custom_slug), or a field of "
+        "each object of an array input (links[].custom_slug).",
+        examples=["custom_slug", "links[].custom_slug"],
+    )
 
 
-@dataclass(frozen=True)
-class ActionSpec:
-    app: str
-    key: str
-    name: str
-    description: str
-    kind: str
-    idempotent: bool
-    inputs: tuple[InputSpec, ...]
-    request: RequestSpec | None
-    handler: str | None
-    reconcile: str | None
-    rate_limit: ActionRateLimit | None
-    output_schema: dict[str, Any]
-    output_sample: Any
-    sample_request: dict[str, Any]
-    notes: tuple[Note, ...]
-    source: Path | None = None
-    #: operationIds a handler calls (declared in the manifest; see `catalog.export`)
-    operations: tuple[str, ...] = ()
-    #: largest successful response body read (None: the HTTP layer's default)
-    max_response_bytes: int | None = None
-    #: the paid-plan feature a premium operation needs (None: the action needs no paid plan)
-    plan_feature: str | None = None
-    #: a list request's paging (items, next, limit, page_size, max_page_size); None: one page
-    pagination: dict[str, Any] | None = None
+class OutputSpec(Model):
+    """What the action returns."""
+
+    model_config = ConfigDict(
+        title="Output",
+        json_schema_extra={
+            "examples": [
+                {
+                    "schema": {"type": "object", "properties": {"id": {"type": "string"}}},
+                    "sample": {"id": "bit.ly/abc1234"},
+                },
+                {"schema": {"$ref": "#/$defs/bitlink"}, "sample": {"id": "bit.ly/abc1234"}},
+            ]
+        },
+    )
+
+    schema_: JsonSchemaDoc = Field(
+        alias="schema",
+        description="JSON Schema (2020-12) of the output; '#/$defs/<name>' may name one of the "
+        "app's shapes.",
+    )
+    sample: Any = Field(description="A realistic output, valid against schema.")
+
+
+class PaginationSpec(Model):
+    """A list request whose answer pages: the runner follows the next page's URL to the end or
+    to the limit input (connector/pagination.py) and returns {<items>: [...], count, pages,
+    has_more}."""
+
+    model_config = ConfigDict(
+        title="Pagination",
+        json_schema_extra={
+            "examples": [
+                {"items": "links", "next": "pagination.next", "limit": "limit",
+                 "page_size": "size", "max_page_size": 100}
+            ]
+        },
+    )  # fmt: skip
+
+    items: Annotated[str, Strict(), Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")] = Field(
+        description="The array each page holds."
+    )
+    next: Annotated[
+        str, Strict(), Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
+    ] = Field(
+        default="pagination.next",
+        description="Dotted path of the next page's URL; empty or absent at the end.",
+    )
+    limit: Key | None = Field(
+        default=None, description="The input that caps how many items are returned."
+    )
+    page_size: NonEmpty | None = Field(
+        default=None,
+        description="The query parameter a smaller limit lowers the first page's size to.",
+    )
+    max_page_size: Annotated[int, Strict(), Field(ge=1)] | None = Field(
+        default=None, description="Largest page size the API accepts."
+    )
+
+
+class ActionSpec(Model):
+    """manifests/<app>/<key>.yaml: one action a builder can place in a workflow."""
+
+    model_config = ConfigDict(title="Action manifest")
+
+    key: Key = Field(
+        description="Action key, equal to the file stem; the action id is <app>.<key>.",
+        examples=["get_bitlink"],
+    )
+    name: NonEmpty = Field(description="Human name shown by builders.")
+    description: NonEmpty = Field(description="What the action does, one or two sentences.")
+    kind: Literal["action", "search", "trigger"] = Field(
+        description="action writes or computes, search reads, trigger polls for new items."
+    )
+    idempotent: Flag = Field(
+        description="True when repeating the call cannot cause a second effect, so a retry "
+        "after an unknown outcome is safe."
+    )
+    inputs: tuple[InputSpec, ...] = Field(description="Fields the builder draws, in order.")
+    request: RequestSpec | None = None
+    handler: Dotted | None = Field(
+        default=None,
+        description="module:function of an async handler, for logic beyond one request; a "
+        "leading dot makes the module relative to the app's handler package. Exactly one of "
+        "request and handler.",
+        examples=[".metrics:get_link_click_metrics", "my_package.things:bulk_create"],
+    )
+    reconcile: Dotted | None = Field(
+        default=None,
+        description="module:function (a leading dot: relative to the app's handler package) "
+        "that checks whether a write with an unknown outcome was applied.",
+    )
+    rate_limit: ActionRateLimit | None = None
+    output: OutputSpec
+    sample_request: dict[str, Any] = Field(
+        description="Input values as a builder maps them, templates in {{...}} form."
+    )
+    notes: tuple[Note, ...] = Field(description="FAQ-style notes shown on the action page.")
+    operations: Annotated[
+        tuple[Annotated[str, Strict(), Field(pattern=r"^[A-Za-z][A-Za-z0-9_]*$")], ...],
+        Field(min_length=1),
+        AfterValidator(_unique),
+    ] = Field(
+        default=(),
+        description="The vendor API operations (operationIds of its API facts) a handler calls; "
+        "a declarative request's operation is found from its method and path.",
+        examples=[["getClicksForBitlink"]],
+        json_schema_extra={"uniqueItems": True},
+    )
+    max_response_bytes: Annotated[int, Strict(), Field(ge=1024, le=268435456)] | None = Field(
+        default=None,
+        description="Largest successful response body read, in bytes (default 8 MiB); a larger "
+        "one fails the call with a clear error instead of filling memory.",
+        examples=[33554432],
+    )
+    write_safety: WriteSafetySpec | None = Field(
+        default=None,
+        description="How a lost write is told apart from one that never happened "
+        "(connector/engine/writes.py).",
+    )
+    plan_feature: NonEmpty | None = Field(
+        default=None,
+        description="The paid-plan feature an action needs because it calls an operation the "
+        "vendor marks premium (required then, refused otherwise); the catalog shows it and a "
+        "402 names it.",
+        examples=["Campaigns"],
+    )
+    pagination: PaginationSpec | None = None
+
+    # Bound by the loader. Private attributes are slow to read (pydantic looks them up on
+    # every access), so what the hot path reads is cached in the instance as plain values.
+    _app: str = PrivateAttr("")
+    _source: Path | None = PrivateAttr(None)
+    #: the app's spec, for its notes and shapes
+    _app_spec: AppSpec | None = PrivateAttr(None)
+
+    def bind(self, app: str, source: Path | None = None, app_spec: AppSpec | None = None) -> None:
+        """Attach what the manifest does not say: the app key, the file, the app's spec."""
+        self._app, self._source, self._app_spec = app, source, app_spec
+        self._forget()
+
+    def _forget(self) -> None:
+        for name in _DERIVED:
+            self.__dict__.pop(name, None)
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
+        """A copy, bound to the same app; nothing compiled from this action is copied."""
+        copy = super().model_copy(update=update, deep=deep)
+        copy._forget()
+        return copy
+
+    @cached_property
+    def app(self) -> str:
+        return self._app
 
     @property
+    def source(self) -> Path | None:
+        return self._source
+
+    @cached_property
     def id(self) -> str:
-        return f"{self.app}.{self.key}"
+        return f"{self._app}.{self.key}"
+
+    @cached_property
+    def compiled(self) -> dict[str, Any]:
+        """What other modules compile from this action once and keep with it (the input
+        plan of `connector.catalog.inputs`), by their name; a copy starts empty."""
+        return {}
 
     def input(self, key: str) -> InputSpec | None:
         return next((i for i in self.inputs if i.key == key), None)
@@ -133,198 +696,71 @@ class ActionSpec:
     def input_keys(self) -> list[str]:
         return [i.key for i in self.inputs]
 
+    @cached_property
+    def output_schema(self) -> dict[str, Any]:
+        """The output's JSON Schema, self-contained: the app shapes it names are in `$defs`."""
+        return with_shapes(self.output.schema_, self.app_shapes)
 
-@dataclass(frozen=True)
-class ErrorBody:
-    code: str
-    description: str
-    field_errors: str | None = None
+    @property
+    def output_sample(self) -> Any:
+        return self.output.sample
 
+    @property
+    def app_shapes(self) -> dict[str, dict[str, Any]]:
+        return dict(self._app_spec.shapes) if self._app_spec else {}
 
-@dataclass(frozen=True)
-class ErrorRule:
-    statuses: tuple[int, ...]
-    error: str
-    code: str | None = None
-    code_pattern: str | None = None
-    header: str | None = None
-    retry_after_default: float | None = None
-
-
-@dataclass(frozen=True)
-class Bucket:
-    per_minute: int | None = None
-    per_hour: int | None = None
+    @property
+    def all_notes(self) -> tuple[Note, ...]:
+        """The action's own notes, then the notes its app declares for every action."""
+        return self.notes + (self._app_spec.notes if self._app_spec else ())
 
 
-@dataclass(frozen=True)
-class RateLimits:
-    concurrency: int
-    per_minute: int | None = None
-    per_hour: int | None = None
-    buckets: dict[str, Bucket] = field(default_factory=dict)
+def optional_fields(model: type[BaseModel], names: Iterable[str] | None = None) -> dict[str, Any]:
+    """`model`'s fields (all, or `names`), each with its type, bounds and description but
+    optional: for create_model, to derive a "give only what you change" shape from a model
+    instead of writing it again."""
+    out: dict[str, Any] = {}
+    for name in names if names is not None else model.model_fields:
+        info = model.model_fields[name]
+        annotation: Any = info.annotation
+        optional = annotation | None
+        annotated = Annotated[optional, *info.metadata] if info.metadata else optional
+        out[name] = (annotated, Field(default=None, description=info.description))
+    return out
 
 
-@dataclass(frozen=True)
-class SandboxSpec:
-    command: str
-    base_url: str
+#: the cached properties of ActionSpec, dropped when it is bound again or copied
+_DERIVED = ("app", "id", "compiled", "output_schema")
+_LOCAL_REF = re.compile(r"^#/\$defs/([^/]+)$")
 
 
-@dataclass(frozen=True)
-class AppSpec:
-    name: str
-    description: str
-    base_url: str
-    base_url_env: str
-    credential_env: str
-    credential_scheme: str
-    error_body: ErrorBody
-    errors: tuple[ErrorRule, ...]
-    rate_limits: RateLimits
-    sandbox: SandboxSpec
-    #: the directory name, which prefixes action ids
-    key: str = ""
-    source: Path | None = None
+def shape_refs(schema: Any) -> set[str]:
+    """Names of `#/$defs/<name>` references anywhere in a JSON Schema."""
+    found: set[str] = set()
+    stack = [schema]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            ref = node.get("$ref")
+            match = _LOCAL_REF.match(ref) if isinstance(ref, str) else None
+            if match:
+                found.add(match.group(1))
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return found
 
 
-# Schema definition -> {schema property: dataclass field}. Checked against the schema by a test.
-SCHEMA_FIELDS: Final[dict[str, tuple[type, dict[str, str]]]] = {
-    "app": (
-        AppSpec,
-        {
-            "name": "name",
-            "description": "description",
-            "base_url": "base_url",
-            "base_url_env": "base_url_env",
-            "credential": "credential_env",
-            "error_body": "error_body",
-            "errors": "errors",
-            "rate_limits": "rate_limits",
-            "sandbox": "sandbox",
-        },
-    ),
-    "credential": (AppSpec, {"env": "credential_env", "scheme": "credential_scheme"}),
-    "error_body": (ErrorBody, {k: k for k in ("code", "description", "field_errors")}),
-    "error_rule": (
-        ErrorRule,
-        {"status": "statuses"}
-        | {k: k for k in ("code", "code_pattern", "header", "error", "retry_after_default")},
-    ),
-    "rate_limits": (
-        RateLimits, {k: k for k in ("concurrency", "per_minute", "per_hour", "buckets")}
-    ),
-    "bucket": (Bucket, {"per_minute": "per_minute", "per_hour": "per_hour"}),
-    "sandbox": (SandboxSpec, {"command": "command", "base_url": "base_url"}),
-    "action": (
-        ActionSpec,
-        {
-            k: k
-            for k in (
-                "key", "name", "description", "kind", "idempotent", "inputs", "request",
-                "handler", "reconcile", "rate_limit", "sample_request", "notes", "operations",
-                "max_response_bytes", "plan_feature", "pagination",
-            )
-        }
-        | {"output": "output_schema"},
-    ),
-    "output": (ActionSpec, {"schema": "output_schema", "sample": "output_sample"}),
-    "input": (
-        InputSpec,
-        {
-            k: k
-            for k in (
-                "key", "label", "type", "format", "required", "description", "default",
-                "example", "options", "min", "max", "pattern", "items",
-            )
-        },
-    ),
-    "option": (Option, {"label": "label", "value": "value"}),
-    "request": (RequestSpec, {k: k for k in ("method", "path", "query", "body")}),
-    "action_rate_limit": (ActionRateLimit, {"bucket": "bucket", "cost_input": "cost_input"}),
-    "note": (Note, {"question": "question", "answer": "answer"}),
-}  # fmt: skip
-
-
-def _input_from_dict(d: dict[str, Any]) -> InputSpec:
-    return InputSpec(
-        key=d["key"],
-        label=d["label"],
-        type=d["type"],
-        required=bool(d.get("required", False)),
-        format=d.get("format"),
-        description=d.get("description"),
-        default=d.get("default", MISSING),
-        example=d.get("example", MISSING),
-        options=tuple(Option(o["label"], o["value"]) for o in d.get("options", ())),
-        min=d.get("min"),
-        max=d.get("max"),
-        pattern=d.get("pattern"),
-        items=d.get("items"),
-    )
-
-
-def action_from_dict(app: str, d: dict[str, Any], source: Path | None = None) -> ActionSpec:
-    """Build an ActionSpec from a dict valid against `$defs/action`."""
-    req = d.get("request")
-    rate = d.get("rate_limit")
-    return ActionSpec(
-        app=app,
-        key=d["key"],
-        name=d["name"],
-        description=d["description"],
-        kind=d["kind"],
-        idempotent=d["idempotent"],
-        inputs=tuple(_input_from_dict(i) for i in d["inputs"]),
-        request=(
-            RequestSpec(req["method"], req["path"], dict(req.get("query") or {}), req.get("body"))
-            if req
-            else None
-        ),
-        handler=d.get("handler"),
-        reconcile=d.get("reconcile"),
-        rate_limit=ActionRateLimit(rate["bucket"], rate.get("cost_input")) if rate else None,
-        output_schema=d["output"]["schema"],
-        output_sample=d["output"]["sample"],
-        sample_request=d["sample_request"],
-        notes=tuple(Note(n["question"], n["answer"]) for n in d["notes"]),
-        source=source,
-        operations=tuple(d.get("operations", ())),
-        max_response_bytes=d.get("max_response_bytes"),
-        plan_feature=d.get("plan_feature"),
-        pagination=d.get("pagination"),
-    )
-
-
-def app_from_dict(key: str, d: dict[str, Any], source: Path | None = None) -> AppSpec:
-    """Build an AppSpec from a dict valid against `$defs/app`."""
-    rl = d["rate_limits"]
-    return AppSpec(
-        name=d["name"],
-        description=d["description"],
-        base_url=d["base_url"],
-        base_url_env=d["base_url_env"],
-        credential_env=d["credential"]["env"],
-        credential_scheme=d["credential"]["scheme"],
-        error_body=ErrorBody(**d["error_body"]),
-        errors=tuple(
-            ErrorRule(
-                statuses=tuple(r["status"]) if isinstance(r["status"], list) else (r["status"],),
-                error=r["error"],
-                code=r.get("code"),
-                code_pattern=r.get("code_pattern"),
-                header=r.get("header"),
-                retry_after_default=r.get("retry_after_default"),
-            )
-            for r in d["errors"]
-        ),
-        rate_limits=RateLimits(
-            concurrency=rl["concurrency"],
-            per_minute=rl.get("per_minute"),
-            per_hour=rl.get("per_hour"),
-            buckets={k: Bucket(**v) for k, v in (rl.get("buckets") or {}).items()},
-        ),
-        sandbox=SandboxSpec(**d["sandbox"]),
-        key=key,
-        source=source,
-    )
+def with_shapes(schema: dict[str, Any], shapes: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """`schema` with the shapes it names (and those they name) added to its `$defs`."""
+    own = schema.get("$defs") or {}
+    wanted, added = shape_refs(schema), {}
+    while wanted:
+        name = wanted.pop()
+        if name in own or name in added or name not in shapes:
+            continue
+        added[name] = shapes[name]
+        wanted |= shape_refs(shapes[name])
+    if not added:
+        return schema
+    return {**schema, "$defs": {**dict(sorted(added.items())), **own}}

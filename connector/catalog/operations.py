@@ -28,11 +28,11 @@ def operation_problems(action: ActionSpec) -> Iterator[tuple[str, str]]:
     for i, name in enumerate(action.operations):
         if name not in known:
             yield f"operations[{i}]", f"'{name}' is not an operationId of the {action.app} API"
-    paging = action.pagination or {}
-    if paging and action.request is None:
+    paging = action.pagination
+    if paging is not None and action.request is None:
         yield "pagination", "only for a declarative request (a handler pages itself)"
-    if paging.get("limit") and action.input(paging["limit"]) is None:
-        yield "pagination.limit", f"'{paging['limit']}' is not an input of the action"
+    if paging is not None and paging.limit and action.input(paging.limit) is None:
+        yield "pagination.limit", f"'{paging.limit}' is not an input of the action"
     premium = premium_operations(action)
     if premium and not action.plan_feature:
         yield (

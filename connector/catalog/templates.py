@@ -54,7 +54,7 @@ from connector.catalog.template_paths import (
 )
 from connector.errors import TemplateError
 
-__all__ = ["has_template", "render", "template_references"]
+__all__ = ["has_template", "is_one_template", "render", "template_references"]
 
 _DELIMITERS = (("<<", ">>"), ("{{", "}}"))
 
@@ -503,6 +503,18 @@ def has_template(value: Any) -> bool:
     if isinstance(value, list | tuple):
         return any(has_template(v) for v in value)
     return False
+
+
+def is_one_template(value: Any) -> bool:
+    """True for a string that is exactly one template (spaces around allowed): what keeps
+    its native type when rendered, e.g. a list for `loop.over`."""
+    if not isinstance(value, str):
+        return False
+    spans = _spans(value)
+    if len(spans) != 1:
+        return False
+    start, end, _ = spans[0]
+    return not value[:start].strip() and not value[end:].strip()
 
 
 @lru_cache(maxsize=2048)

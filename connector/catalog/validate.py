@@ -1,6 +1,6 @@
 """`connector catalog validate`: every check a manifest set must pass, naming file and field.
 
-Beyond the schema and the loader's cross-field rules: samples valid against their output
+Beyond the models and the loader's cross-field rules: samples valid against their output
 schema, request templates naming declared inputs, handler and reconcile names that import,
 option defaults among the options, rate buckets that exist, and, for each app that ships vendor
 facts (connector.plugins), each declarative request checked against them (method + path, query
@@ -13,11 +13,12 @@ import difflib
 import importlib
 import re
 from collections.abc import Callable, Iterator
+from functools import cache
 from pathlib import Path
 from typing import Any
 
 from jsonschema import Draft202012Validator
-from jsonschema.exceptions import SchemaError
+from jsonschema.exceptions import best_match
 
 from connector.catalog.inputs import coerce_input
 from connector.catalog.loader import (
@@ -43,11 +44,17 @@ def _near(word: str, choices: list[str]) -> str:
     return f" (did you mean '{near[0]}'?)" if near else ""
 
 
+@cache
+def _metaschema() -> Draft202012Validator:
+    # One validator of the 2020-12 metaschema for every output schema: building it resolves
+    # the metaschema's vocabularies, which costs more than checking a schema with it.
+    return Draft202012Validator(Draft202012Validator.META_SCHEMA)
+
+
 def check_output(action: ActionSpec) -> Iterator[Problem]:
-    try:
-        Draft202012Validator.check_schema(action.output_schema)
-    except SchemaError as exc:
-        yield field_path(["output", "schema", *exc.absolute_path]), exc.message[:160]
+    error = best_match(_metaschema().iter_errors(action.output_schema))
+    if error is not None:
+        yield field_path(["output", "schema", *error.absolute_path]), error.message[:160]
         return
     validator = Draft202012Validator(action.output_schema)
     for error in validator.iter_errors(action.output_sample):
@@ -119,6 +126,10 @@ def check_inputs(action: ActionSpec, app: AppSpec | None) -> Iterator[Problem]:
                 f"{where}.options",
                 f"options are only for options and multi-select, not {spec.type}",
             )
+        # JSON Schema tells true from 1; a builder could not tell two equal values apart.
+        values = [(isinstance(v, bool), v) for v in spec.option_values]
+        if len(set(values)) != len(values):
+            yield f"{where}.options", "two options have the same value"
         for attr in ("default", "example"):
             value = getattr(spec, attr)
             if value is MISSING or (attr == "example" and spec.format == "bitlink"):

@@ -12,8 +12,10 @@ import importlib
 import sys
 from collections.abc import Sequence
 
+from connector.cli.parser import OneLineParser
 from connector.errors import ConnectorError
 from connector.redact import redact
+from connector.terminal import escaped_output
 
 __all__ = ["main"]
 
@@ -23,11 +25,12 @@ _COMMAND_MODULES = (
     "connector.cli.catalog_cmd",
     "connector.cli.actions_cmd",
     "connector.cli.run_cmd",
+    "connector.cli.limits_cmd",
 )
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="connector",
         description="Workflow-automation connector: catalog, runtime and sandbox servers of the "
         "installed apps.",
@@ -46,15 +49,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
-    try:
-        code: int = args.func(args)
-    except ConnectorError as exc:
-        print(f"error: {redact(str(exc))}", file=sys.stderr)
-        return exc.exit_code
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+    # Names, ids and API messages are shown, never obeyed by the terminal (escape sequences).
+    with escaped_output():
+        args = parser.parse_args(argv)
+        try:
+            code: int = args.func(args)
+        except ConnectorError as exc:
+            print(f"error: {redact(str(exc))}", file=sys.stderr)
+            return exc.exit_code
+        except KeyboardInterrupt:
+            print("interrupted", file=sys.stderr)
+            return 130
     return code
 
 

@@ -79,7 +79,9 @@ def parse_inputs(pairs: list[str], inputs_json: str | None) -> dict[str, Any]:
         key, sep, value = pair.partition("=")
         key = key.strip()
         if not sep or not key:
-            raise InvalidInput(f"--input takes KEY=VALUE, got {pair[:60]!r}")
+            # Not echoed: a value pasted without its key may be a token, and a cut-short
+            # quote of it could not be masked.
+            raise InvalidInput("--input takes KEY=VALUE; one was given without a key or '='")
         if key in seen:
             previous = raw[key]
             raw[key] = [*previous, value] if isinstance(previous, list) else [previous, value]

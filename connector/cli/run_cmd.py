@@ -1,7 +1,8 @@
 """`connector run WORKFLOW` and `connector runs list|show|retry`.
 
-Exit codes: 0 the run succeeded, 1 it failed (the run log holds why), 2 the workflow or
-trigger is invalid (nothing was written).
+Exit codes: 0 the run succeeded, 1 it failed (the run log holds why) or was already retried
+(its child's id is printed), 2 the workflow, trigger or run log is unusable (nothing was
+sent). `runs list` and `runs show` only read the log, so a read-only one works too.
 """
 
 from __future__ import annotations
@@ -11,15 +12,18 @@ import asyncio
 import contextlib
 import json
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from connector.engine.executor import RunResult
+from connector.engine.executor import Engine, RunResult
 from connector.engine.progress import for_stream
 from connector.engine.report import render_run, render_runs, render_value
+from connector.engine.retry_policy import MAX_WAIT_LIMIT
 from connector.engine.runlog import RunLog, default_home
+from connector.errors import AlreadyRetried
 from connector.redact import redact, redact_obj
 from connector.safe_load import load_json, read_text
 
@@ -33,25 +37,76 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     run.add_argument("--sandbox", action="store_true", help="run against local sandboxes")
     run.add_argument("--home", type=Path, help="run-log directory (default $CONNECTOR_HOME)")
     run.add_argument("--json", action="store_true", help="print the result as JSON")
+    _max_wait_option(run)
     run.set_defaults(func=_run)
 
     runs = subparsers.add_parser("runs", help="inspect and retry past runs")
     sub = runs.add_subparsers(dest="runs_command", metavar="SUBCOMMAND", required=True)
     ls = sub.add_parser("list", help="recent runs")
     ls.add_argument("--status", choices=["running", "succeeded", "failed", "interrupted"])
-    ls.add_argument("--limit", type=int, default=20)
+    ls.add_argument("--limit", type=_limit, default=20, help=f"at most N runs (1..{MAX_LIST})")
     show = sub.add_parser("show", help="one run: steps, items, attempts, errors")
     show.add_argument("run_id")
     retry = sub.add_parser("retry", help="re-run only what failed or never ran")
     retry.add_argument("run_id")
     retry.add_argument("--current", action="store_true", help="use the file's current version")
     retry.add_argument("--sandbox", action="store_true", help="run against local sandboxes")
+    retry.add_argument(
+        "--resolve",
+        action="append",
+        default=[],
+        metavar="ITEM=applied|not-applied",
+        help="settle a write whose outcome is unknown (e.g. each[3]=applied); repeatable",
+    )
+    retry.add_argument(
+        "--follow",
+        action="store_true",
+        help="if the run was retried already, wait for that retry and show its result",
+    )
+    _max_wait_option(retry)
     for parser in (ls, show, retry):
         parser.add_argument("--home", type=Path, help="run-log directory")
         parser.add_argument("--json", action="store_true", help="JSON output")
     ls.set_defaults(func=_list)
     show.set_defaults(func=_show)
     retry.set_defaults(func=_retry)
+
+
+#: the most runs `runs list` shows at once
+MAX_LIST = 100_000
+
+
+def _limit(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {value[:40]!r}") from None
+    if not 1 <= number <= MAX_LIST:
+        raise argparse.ArgumentTypeError(f"must be between 1 and {MAX_LIST:,}, got {value[:40]}")
+    return number
+
+
+def _seconds(value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected seconds, got {value[:40]!r}") from None
+    if not 0 <= number <= MAX_WAIT_LIMIT:  # also refuses NaN and infinity
+        raise argparse.ArgumentTypeError(
+            f"must be between 0 and {MAX_WAIT_LIMIT:,.0f} seconds, got {value[:40]}"
+        )
+    return number
+
+
+def _max_wait_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--max-wait",
+        type=_seconds,
+        metavar="SECONDS",
+        help="the longest wait before a retry this run accepts (a server's Retry-After "
+        "included); a longer one fails the item as throttled. Waits of 30 s or more are "
+        "announced as they start",
+    )
 
 
 def _home(args: argparse.Namespace) -> Path:
@@ -77,22 +132,36 @@ def _targets(sandbox: bool) -> Iterator[tuple[dict[str, str] | None, dict[str, s
         yield dict(boxes.base_urls), dict(boxes.credentials)
 
 
+def _session(
+    catalog: Any,
+    args: argparse.Namespace,
+    base_urls: dict[str, str] | None,
+    creds: dict[str, str] | None,
+) -> contextlib.AbstractAsyncContextManager[Engine]:
+    """The engine a `run` or `runs retry` command runs with (progress on stderr)."""
+    from connector.engine.session import engine_session
+
+    return engine_session(
+        catalog,
+        _home(args) / "runs.db",
+        base_urls=base_urls,
+        credentials=creds,
+        progress=for_stream(sys.stderr, quiet=args.json),
+        max_wait=args.max_wait,
+    )
+
+
 def _run(args: argparse.Namespace) -> int:
     from connector.catalog import load_catalog
-    from connector.engine.session import engine_session
     from connector.engine.workflow import load_workflow, resolve_trigger
 
     catalog = load_catalog()
     # Everything is checked before the run log is even opened: invalid -> nothing written.
     workflow = load_workflow(args.workflow, catalog)
     trigger = resolve_trigger(workflow, _trigger(args.trigger))
-    home = _home(args)
 
     async def go(base_urls: dict[str, str] | None, creds: dict[str, str] | None) -> RunResult:
-        progress = for_stream(sys.stderr, quiet=args.json)
-        async with engine_session(
-            catalog, home / "runs.db", base_urls=base_urls, credentials=creds, progress=progress
-        ) as engine:
+        async with _session(catalog, args, base_urls, creds) as engine:
             return await engine.run(workflow, trigger)
 
     with _targets(args.sandbox) as (base_urls, creds):
@@ -105,9 +174,9 @@ def _print_result(result: RunResult, as_json: bool) -> int:
         print(json.dumps(redact_obj(asdict(result)), indent=2, default=str))
     else:
         print(f"\nrun {result.run_id}: {result.status} in {result.duration:.1f}s")
-        if result.failed_step:
+        if result.failed_step or result.error:
             error = result.error or {}
-            print(f"failed step: {result.failed_step}")
+            print(f"failed step: {result.failed_step or '-'}")
             print(f"error: {redact(str(error.get('message', '')))}")
             if error.get("loop"):
                 print(error["loop"])
@@ -120,7 +189,7 @@ def _print_result(result: RunResult, as_json: bool) -> int:
 
 
 def _list(args: argparse.Namespace) -> int:
-    with RunLog(_home(args) / "runs.db") as log:
+    with RunLog(_home(args) / "runs.db", readonly=True) as log:
         runs = log.list_runs(status=args.status, limit=args.limit)
         if args.json:
             rows = [
@@ -142,10 +211,16 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _show(args: argparse.Namespace) -> int:
-    with RunLog(_home(args) / "runs.db") as log:
+    with RunLog(_home(args) / "runs.db", readonly=True) as log:
         if args.json:
             run = log.get_run(args.run_id)
             doc = asdict(run) | {"display_status": run.display_status}
+            doc["retried_as"] = log.child_of(run.id)
+            doc["writes"] = [
+                asdict(w)
+                for w in log.intents.of_lineage(log.lineage_of(run.id))
+                if w.run_id == run.id
+            ]
             doc["steps"] = []
             for step in log.steps(run.id):
                 entry = asdict(step)
@@ -160,20 +235,41 @@ def _show(args: argparse.Namespace) -> int:
 
 def _retry(args: argparse.Namespace) -> int:
     from connector.catalog import load_catalog
-    from connector.engine.retry_run import retry_run, workflow_for_retry
-    from connector.engine.session import engine_session
+    from connector.engine.retry_run import retry_run
+    from connector.engine.writes import parse_resolutions
 
     catalog = load_catalog()
     home = _home(args)
+    resolve = parse_resolutions(args.resolve)  # a malformed pair fails before anything
 
     async def go(base_urls: dict[str, str] | None, creds: dict[str, str] | None) -> RunResult:
-        progress = for_stream(sys.stderr, quiet=args.json)
-        async with engine_session(
-            catalog, home / "runs.db", base_urls=base_urls, credentials=creds, progress=progress
-        ) as engine:
-            workflow_for_retry(engine, args.run_id, current=args.current)  # fail before sandboxes
-            return await retry_run(engine, args.run_id, current=args.current)
+        async with _session(catalog, args, base_urls, creds) as engine:
+            return await retry_run(engine, args.run_id, current=args.current, resolve=resolve)
 
-    with _targets(args.sandbox) as (base_urls, creds):
-        result = asyncio.run(go(base_urls, creds))
+    try:
+        with _targets(args.sandbox) as (base_urls, creds):
+            result = asyncio.run(go(base_urls, creds))
+    except AlreadyRetried as exc:
+        if not args.follow:
+            if args.json:  # the child's id, for a script to follow
+                print(json.dumps({"retried_as": exc.child_run_id, "error": str(exc)}))
+                return exc.exit_code
+            raise
+        print(f"run {args.run_id} was already retried as run {exc.child_run_id}; following it",
+              file=sys.stderr)  # fmt: skip
+        result = _follow(home / "runs.db", exc.child_run_id)
     return _print_result(result, args.json)
+
+
+def _follow(db: Path, run_id: str, *, poll: float = 0.2) -> RunResult:
+    """Wait for run `run_id` to end (or its process to die) and return its result."""
+    with RunLog(db, readonly=True) as log:
+        run = log.get_run(run_id)
+        while run.status == "running" and not run.interrupted:
+            time.sleep(poll)
+            run = log.get_run(run_id)
+    finished = run.finished_at if run.finished_at is not None else run.started_at
+    return RunResult(
+        run.id, run.display_status, run.output, run.error, run.failed_step,
+        run.started_at, finished,
+    )  # fmt: skip

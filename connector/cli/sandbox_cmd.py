@@ -19,6 +19,7 @@ import sys
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
+from connector.cli.parser import OneLineParser
 from connector.errors import InvalidConfiguration
 from connector.sandbox.config import SandboxConfig, parse_seed
 from connector.sandbox.controls import Controls, Faults, Limits
@@ -118,6 +119,12 @@ def _common_options(parser: argparse.ArgumentParser, default_port: int) -> None:
     limits.add_argument("--per-hour", type=_count, metavar="N")
     limits.add_argument("--concurrency", type=_count, metavar="N", help="requests at once")
     limits.add_argument("--monthly-quota", type=_count, metavar="N", help="requests a month")
+    limits.add_argument(
+        "--windows",
+        choices=["fixed", "sliding"],
+        default="fixed",
+        help="clock-aligned windows (fixed, as Bitly's) or any interval of the length (sliding)",
+    )
     faults = parser.add_argument_group("injected faults (deterministic under --fault-seed)")
     faults.add_argument("--error-rate", type=_rate, default=0.0, metavar="P", help="500/502/503")
     faults.add_argument("--latency-ms", type=_millis, default=0.0, metavar="MS")
@@ -155,9 +162,8 @@ def register(subparsers: Any) -> None:
 
 
 def _app_parser(app: str, box: SandboxPlugin) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog=f"connector sandbox serve {app}", description=box.description
-    )
+    # The same one-line usage errors as the main parser (argparse's default prints the usage).
+    parser = OneLineParser(prog=f"connector sandbox serve {app}", description=box.description)
     _common_options(parser, box.default_port)
     parser.add_argument(
         "--token",
@@ -183,6 +189,7 @@ def _controls(args: argparse.Namespace) -> Controls:
             per_hour=args.per_hour,
             concurrency=args.concurrency,
             monthly_quota=args.monthly_quota,
+            windows=args.windows,
         ),
         faults=Faults(
             error_rate=args.error_rate,

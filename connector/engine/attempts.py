@@ -7,6 +7,7 @@ errors end the call at once.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,11 +15,23 @@ from connector.clock import Clock
 from connector.engine.protocols import RunnerLike
 from connector.engine.rate_budget import RateBudget
 from connector.engine.retry_policy import RandomSource, RetryPolicy
-from connector.engine.writes import WriteDecision, decide, outcome_unknown
+from connector.engine.writes import (
+    WriteDecision,
+    WriteSafety,
+    decide,
+    outcome_unknown,
+    write_safety,
+)
 from connector.errors import ActionError, ConnectorError, Throttled
 from connector.redact import redact
 
-__all__ = ["CallOutcome", "call_action", "error_dict"]
+__all__ = ["LONG_WAIT", "CallOutcome", "WaitNotice", "call_action", "error_dict"]
+
+#: seconds from which a wait is announced as it starts (`on_wait`), never waited silently
+LONG_WAIT = 30.0
+
+#: told of a long wait as it starts: (seconds, why)
+WaitNotice = Callable[[float, str], None]
 
 
 def error_dict(exc: BaseException) -> dict[str, Any]:
@@ -34,6 +47,8 @@ class CallOutcome:
     output: Any = None
     error: BaseException | None = None
     attempts: list[dict[str, Any]] = field(default_factory=list)
+    #: a write was sent, its answer lost, and no read-back settled it
+    unresolved: bool = False
 
     @property
     def ok(self) -> bool:
@@ -50,15 +65,32 @@ async def call_action(
     rng: RandomSource,
     where: str | None = None,
     budget: RateBudget | None = None,
+    max_wait: float | None = None,
+    on_wait: WaitNotice | None = None,
+    reconcile_first: bool = False,
 ) -> CallOutcome:
-    """Run `action` with `inputs` until it succeeds or the policy says stop."""
-    outcome = CallOutcome()
-    must_reconcile = False
+    """Run `action` with `inputs` until it succeeds or the policy says stop.
+
+    A wait longer than the policy's `max_wait` (or the run's `max_wait`, when tighter) is not
+    waited: the call fails as throttled. A wait of LONG_WAIT or more is told to `on_wait`.
+    With `reconcile_first` an earlier write of the same inputs may have landed: it is
+    checked (read back) before anything is sent.
+    """
+    outcome = CallOutcome(unresolved=reconcile_first)
+    safety: WriteSafety = write_safety(action)
+    limit = policy.wait_limit(max_wait)
+    must_reconcile = reconcile_first
     attempt = 0
     # Write attempts and read-back checks each get the policy's attempts: a flaky read
     # must not use up the retries of the write it is protecting.
     writes = checks = 0
     while True:
+        if limit is not None and budget is not None and budget.pause_left() > limit:
+            # The app's shared budget is paused (another call was throttled) for longer
+            # than this run accepts: sending now would only wait inside the budget, unseen.
+            paused = budget.pause_left()
+            outcome.error = _too_long(None, paused, limit, "the app's rate budget is paused", where)
+            return outcome
         attempt += 1
         reconciling = must_reconcile
         writes += 0 if reconciling else 1
@@ -73,21 +105,21 @@ async def call_action(
                 if found is not None:
                     _finish(record, clock, started, "reconciled")
                     outcome.output = found
+                    outcome.unresolved = False
                     return outcome
                 # The earlier write provably did not land: sending it again is safe.
                 must_reconcile = False
+                outcome.unresolved = False
                 _finish(record, clock, started, "not_applied")
                 continue
             output = await runner.run(action.id, inputs)
         except ActionError as exc:
             _finish(record, clock, started, "failed", exc)
             error: ActionError = exc
+            if not reconciling and safety.guarded and exc.write_applied is not False:
+                outcome.unresolved = True
             if exc.retryable and not must_reconcile:
-                choice = decide(
-                    idempotent=bool(action.idempotent),
-                    has_reconcile=bool(getattr(action, "reconcile", None)),
-                    error=exc,
-                )
+                choice = decide(safety, exc)
                 if choice is WriteDecision.STOP:
                     outcome.error = outcome_unknown(action.id, exc, where=where)
                     return outcome
@@ -109,7 +141,16 @@ async def call_action(
                 wait = max(policy.backoff(failed, rng), window)
             else:
                 wait = policy.wait_after(failed, error, rng)
+            if limit is not None and wait > limit:
+                record["refused_wait"] = round(wait, 3)
+                if must_reconcile and record.get("call") != "reconcile":
+                    await _final_reconcile(outcome, action, runner, inputs, clock)
+                if outcome.output is None:
+                    outcome.error = _too_long(error, wait, limit, _reason(error), where)
+                return outcome
             record["wait"] = round(wait, 3)
+            if on_wait is not None and wait >= LONG_WAIT:
+                on_wait(wait, _reason(error))
             await clock.sleep(wait)
             continue
         except Exception as exc:  # InvalidInput from the runner, or a bug: never retried
@@ -119,6 +160,32 @@ async def call_action(
         _finish(record, clock, started, "succeeded")
         outcome.output = output
         return outcome
+
+
+def _reason(error: ActionError) -> str:
+    """Why a wait is needed, in a few words: the error's kind, status and API code."""
+    parts = [str(error.kind).replace("_", " ")]
+    if error.status is not None:
+        parts.append(f"HTTP {error.status}")
+    if error.code:
+        parts.append(str(error.code))
+    if error.retry_after:
+        parts.append(f"the server asked for {error.retry_after:,.0f} s")
+    return ", ".join(parts)
+
+
+def _too_long(
+    error: ActionError | None, wait: float, limit: float, reason: str, where: str | None
+) -> Throttled:
+    return Throttled(
+        f"a retry would wait {wait:,.0f} s ({reason}), longer than the {limit:g} s this run "
+        "accepts (max_wait); stopped as throttled instead of waiting",
+        where=where,
+        status=error.status if error else None,
+        code=error.code if error else None,
+        retry_after=wait,
+        write_applied=error.write_applied if error else False,
+    )
 
 
 async def _final_reconcile(
@@ -138,6 +205,7 @@ async def _final_reconcile(
         return
     _finish(record, clock, started, "reconciled" if found is not None else "not_applied")
     outcome.output = found
+    outcome.unresolved = False
 
 
 def _finish(

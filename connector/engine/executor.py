@@ -12,6 +12,7 @@ from typing import Any
 
 from connector.clock import Clock, SystemClock
 from connector.engine.attempts import CallOutcome, call_action, error_dict
+from connector.engine.limits import check_month, ensure_learned, learn_hook
 from connector.engine.progress import NullProgress, Progress
 from connector.engine.protocols import CatalogLike, RunnerLike
 from connector.engine.rate_budget import RateBudget
@@ -19,7 +20,8 @@ from connector.engine.retry_policy import RandomSource
 from connector.engine.reuse import ReusePlan
 from connector.engine.runlog import RunLog
 from connector.engine.workflow import ActionStep, AggregateStep, LoopStep, Workflow
-from connector.errors import ConnectorError
+from connector.engine.writes import WriteTarget, guarded_call, write_safety
+from connector.errors import ConnectorError, QuotaExhausted, RunLogError
 
 __all__ = ["Engine", "RunResult", "StepFailed"]
 
@@ -63,14 +65,19 @@ class Engine:
         clock: Clock | None = None,
         rng: RandomSource | None = None,
         progress: Progress | None = None,
+        max_wait: float | None = None,
     ) -> None:
         self.catalog = catalog
+        #: the longest wait before a retry any call of this engine accepts (--max-wait)
+        self.max_wait = max_wait
         self.runner = runner
         self.runlog = runlog
         self.budgets = budgets or {}
         self.clock: Clock = clock or SystemClock()
         self.rng: RandomSource = rng or random.Random()
         self.progress: Progress = progress or NullProgress()
+        #: run id -> (its lineage, the user's resolutions of open writes by item label)
+        self._lineages: dict[str, tuple[str, dict[str, str]]] = {}
 
     async def run(
         self,
@@ -79,7 +86,11 @@ class Engine:
         *,
         parent_run_id: str | None = None,
         reuse: ReusePlan | None = None,
+        resolve: dict[str, str] | None = None,
     ) -> RunResult:
+        """Run `workflow`; a retry names its parent (and may resolve open writes by label:
+        "each[3]" -> "applied" | "not_applied")."""
+        self._apply_workflow_limits(workflow)
         started = self.clock.wall()
         run_id = self.runlog.create_run(
             workflow=workflow.document,
@@ -88,15 +99,106 @@ class Engine:
             parent_run_id=parent_run_id,
             started_at=started,
         )
+        lineage = self.runlog.lineage_of(parent_run_id) if parent_run_id else run_id
+        self._lineages[run_id] = (lineage, dict(resolve or {}))
         context: dict[str, Any] = {"trigger": trigger, "steps": {}}
+        current: str | None = None
         try:
             for position, step in enumerate(workflow.steps):
+                current = step.id
                 output = await self._step(run_id, position, step, context, reuse)
                 context["steps"][step.id] = {"output": output}
             output = self._render_output(workflow, context)
         except StepFailed as failed:
             return self._finish(run_id, started, "failed", None, failed.error, failed.step_id)
+        except RunLogError as exc:
+            return self._log_failed(run_id, started, exc, current)
+        finally:
+            self._lineages.pop(run_id, None)
         return self._finish(run_id, started, "succeeded", output, None, None)
+
+    def _log_failed(
+        self, run_id: str, started: float, exc: RunLogError, step_id: str | None
+    ) -> RunResult:
+        """The run log could not be written: the run stopped before sending anything more.
+        The failure is recorded if the log takes it (exit 1), else raised (exit 2)."""
+        try:
+            return self._finish(run_id, started, "failed", None, error_dict(exc), step_id)
+        except RunLogError:
+            raise exc from None
+
+    def target(
+        self, run_id: str, step_id: str, index: int = -1, sub_step: str = ""
+    ) -> WriteTarget | None:
+        """Where a write of this run belongs, for its intent (None outside a run)."""
+        lineage = self._lineages.get(run_id)
+        if lineage is None:
+            return None
+        base = WriteTarget(lineage[0], run_id, step_id, index, sub_step)
+        resolutions = lineage[1]
+        resolution = resolutions.get(base.label) or resolutions.get(base.item_label)
+        return WriteTarget(lineage[0], run_id, step_id, index, sub_step, resolution)
+
+    def _apply_workflow_limits(self, workflow: Workflow) -> None:
+        for app, given in workflow.limits.items():
+            budget = self.budgets.get(app)
+            if budget is not None:
+                budget.apply(budget.spec.tightened(given, "workflow"))
+
+    async def learn_limits(self, app: str) -> None:
+        """Pace `app` by the account's own limits, read from its API once per process."""
+        budget = self.budgets.get(app)
+        client = getattr(self.runner, "client", None)
+        credential = getattr(self.runner, "credential", None)
+        spec = self.catalog.apps.get(app)
+        if budget is None:
+            return
+        if not budget.spec.learn or client is None or credential is None or not learn_hook(spec):
+            # nothing to learn: never asked again for this budget
+            budget.learned_at = budget.clock.now()
+            budget.stale = False
+            return
+        where = f"{app}.limits"
+        try:
+            await ensure_learned(app, spec, budget, client(app, where), credential(app, where))
+        except ConnectorError:
+            # Not knowable now (a missing credential, an API error): pace by the declared
+            # figures; the call itself reports what is wrong.
+            return
+
+    async def check_month(self, step: LoopStep, items: int) -> None:
+        """Raise QuotaExhausted, before any request of the loop, when its `items` would
+        exceed what is left of a monthly plan figure of an app the body calls."""
+        if items <= 0:
+            return
+        per_app: dict[str, dict[str, int]] = {}
+        for sub in step.body:
+            action = self.catalog.get(sub.action)
+            hook = learn_hook(self.catalog.apps.get(action.app))
+            budget = self.budgets.get(action.app)
+            if hook is None or budget is None or not budget.spec.learn:
+                continue  # nothing to read, or limits given outright (overrides)
+            request = getattr(action, "request", None)
+            method = getattr(request, "method", "") if request is not None else ""
+            path = getattr(request, "path", "") if request is not None else ""
+            uses = per_app.setdefault(action.app, {})
+            for name in hook.plan_use(method, path):
+                uses[name] = uses.get(name, 0) + 1
+        for app, per_item in per_app.items():
+            client = getattr(self.runner, "client", None)
+            if client is None or not per_item:
+                continue
+            hook = learn_hook(self.catalog.apps.get(app))
+            budget = self.budgets.get(app)
+            if budget is not None and budget.learned_at is None:
+                await self.learn_limits(app)  # its request counts too: before the plan
+            try:
+                figures = await hook.plan_limits(client(app, f"{app}.limits"))  # type: ignore[union-attr]
+            except QuotaExhausted:
+                raise
+            except ConnectorError:
+                continue  # the plan cannot be read: the API will say when it runs out
+            check_month(figures, per_item, items, where=f"steps.{step.id}")
 
     def _finish(
         self,
@@ -223,7 +325,9 @@ class Engine:
             "definition": step.definition,
         }
         self.runlog.write_step(run_id, step.id, status="running", started_at=started, **common)
-        inputs, outcome = await self.call(step, context, where=f"steps.{step.id}")
+        inputs, outcome = await self.call(
+            step, context, where=f"steps.{step.id}", target=self.target(run_id, step.id)
+        )
         status = "succeeded" if outcome.ok else "failed"
         error = error_dict(outcome.error) if outcome.error is not None else None
         self.runlog.write_step(
@@ -244,27 +348,54 @@ class Engine:
         return outcome.output
 
     async def call(
-        self, step: ActionStep, context: dict[str, Any], *, where: str
+        self,
+        step: ActionStep,
+        context: dict[str, Any],
+        *,
+        where: str,
+        target: WriteTarget | None = None,
     ) -> tuple[dict[str, Any] | None, CallOutcome]:
-        """Prepare a step's inputs against `context` and call its action with retries."""
+        """Prepare a step's inputs against `context` and call its action with retries; a
+        non-idempotent write with a `target` is guarded by an intent (writes.py)."""
         try:
             action = self.catalog.get(step.action)
             inputs = self.catalog.prepare_inputs(step.action, step.inputs, context)
         except ConnectorError as exc:
             return None, CallOutcome(error=_located(exc, where))
         budget = self.budgets.get(action.app)
+        if budget is not None and (budget.learned_at is None or budget.stale):
+            await self.learn_limits(action.app)
         limit = getattr(action, "rate_limit", None)
-        if budget is not None and limit is not None:
-            await budget.pace_bucket(limit.bucket, _cost(inputs, limit.cost_input))
-        outcome = await call_action(
-            action=action,
-            runner=self.runner,
+
+        async def send(sent: dict[str, Any], reconcile_first: bool = False) -> CallOutcome:
+            if budget is not None and limit is not None:
+                await budget.pace_bucket(limit.bucket, _cost(sent, limit.cost_input))
+            return await call_action(
+                action=action,
+                runner=self.runner,
+                inputs=sent,
+                policy=step.retry,
+                clock=self.clock,
+                rng=self.rng,
+                where=where,
+                budget=budget,
+                max_wait=self.max_wait,
+                on_wait=lambda seconds, reason: self.progress.waiting(where, seconds, reason),
+                reconcile_first=reconcile_first,
+            )
+
+        safety = write_safety(action)
+        if target is None or not safety.guarded:
+            return inputs, await send(inputs)
+        outcome = await guarded_call(
+            intents=self.runlog.intents,
+            action_id=action.id,
+            safety=safety,
             inputs=inputs,
-            policy=step.retry,
-            clock=self.clock,
-            rng=self.rng,
+            target=target,
+            send=send,
+            now=self.clock.wall,
             where=where,
-            budget=budget,
         )
         return inputs, outcome
 

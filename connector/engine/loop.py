@@ -10,12 +10,12 @@ with a failed item fails: the run pauses there, and a retry re-runs only what di
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from connector.engine.attempts import error_dict
 from connector.engine.runlog import ItemRecord, loop_output_json
 from connector.engine.workflow import LoopStep
-from connector.errors import ConnectorError, InvalidInput
+from connector.errors import ConnectorError, InvalidInput, RunLogError
 
 if TYPE_CHECKING:
     from connector.engine.executor import Engine
@@ -40,6 +40,15 @@ async def run_loop(
     common: dict[str, Any] = {"position": position, "kind": "loop", "definition": step.definition}
     log.write_step(run_id, step.id, status="running", started_at=started, **common)
 
+    def fail_before_items(exc: ConnectorError) -> NoReturn:
+        error = error_dict(exc)
+        log.write_step(
+            run_id, step.id, status="failed", started_at=started,
+            finished_at=engine.clock.wall(), error=error, **common,
+        )  # fmt: skip
+        engine.progress.step_finished(step.id, "failed", f"({exc})")
+        raise StepFailed(step.id, error) from None
+
     try:
         items = render(step.over, context, where=f"steps.{step.id}.loop.over")
         if not isinstance(items, list):
@@ -48,13 +57,7 @@ async def run_loop(
                 where=f"steps.{step.id}.loop.over",
             )
     except ConnectorError as exc:
-        error = error_dict(exc)
-        log.write_step(
-            run_id, step.id, status="failed", started_at=started,
-            finished_at=engine.clock.wall(), error=error, **common,
-        )  # fmt: skip
-        engine.progress.step_finished(step.id, "failed", f"({exc})")
-        raise StepFailed(step.id, error) from None
+        fail_before_items(exc)
 
     total = len(items)
     outputs: list[Any] = [None] * total
@@ -83,9 +86,23 @@ async def run_loop(
     for idx in range(total):
         if status[idx] == "pending":
             todo.put_nowait(idx)
+    try:
+        # A loop that cannot finish within what is left of the month fails before it starts.
+        await engine.check_month(step, todo.qsize())
+    except ConnectorError as exc:
+        fail_before_items(exc)
     stop = asyncio.Event()
+    #: the run log could not be written: no new item starts, and the run stops
+    log_failures: list[RunLogError] = []
 
     async def one(idx: int) -> None:
+        try:
+            await item(idx)
+        except RunLogError as exc:
+            log_failures.append(exc)
+            stop.set()
+
+    async def item(idx: int) -> None:
         nonlocal first_error
         item_started = engine.clock.wall()
         partial = previous.get(idx)
@@ -104,7 +121,8 @@ async def run_loop(
                 steps_ctx[sub.id] = {"output": done_subs[sub.id]}
                 continue
             where = f"steps.{step.id}[{idx}]" + ("" if step.single else f".{sub.id}")
-            inputs, outcome = await engine.call(sub, item_ctx, where=where)
+            target = engine.target(run_id, step.id, idx, "" if step.single else sub.id)
+            inputs, outcome = await engine.call(sub, item_ctx, where=where, target=target)
             for attempt in outcome.attempts:
                 attempts.append(attempt if step.single else {"step": sub.id, **attempt})
             inputs_log = inputs if step.single else {**(inputs_log or {}), sub.id: inputs}
@@ -156,6 +174,8 @@ async def run_loop(
         width = min(width, limit)
     width = max(1, min(width, todo.qsize() or 1))
     await asyncio.gather(*(worker() for _ in range(width)))
+    if log_failures:
+        raise log_failures[0]
 
     skipped = [idx for idx in range(total) if status[idx] == "pending"]
     if skipped:

@@ -6,7 +6,14 @@ import sys
 import time
 from typing import Protocol, TextIO
 
-__all__ = ["BarProgress", "LineProgress", "NullProgress", "Progress", "for_stream"]
+__all__ = [
+    "BarProgress",
+    "LineProgress",
+    "NullProgress",
+    "Progress",
+    "WaitsOnly",
+    "for_stream",
+]
 
 
 class Progress(Protocol):
@@ -15,6 +22,9 @@ class Progress(Protocol):
     def item_finished(self, step_id: str, ok: bool) -> None: ...
 
     def step_finished(self, step_id: str, status: str, detail: str = "") -> None: ...
+
+    def waiting(self, where: str, seconds: float, reason: str) -> None:
+        """A long wait before a retry starts (never waited silently)."""
 
 
 class NullProgress:
@@ -26,6 +36,17 @@ class NullProgress:
 
     def step_finished(self, step_id: str, status: str, detail: str = "") -> None:
         return None
+
+    def waiting(self, where: str, seconds: float, reason: str) -> None:
+        return None
+
+
+def _wait_line(where: str, seconds: float, reason: str) -> str:
+    minutes = f" ({seconds / 60:,.0f} min)" if seconds >= 120 else ""
+    return (
+        f"{where}: waiting {seconds:,.0f} s{minutes} before retrying: {reason}"
+        " (retry.max_wait or --max-wait sets the longest wait accepted)"
+    )
 
 
 class _Counting:
@@ -69,6 +90,9 @@ class LineProgress(_Counting):
     def step_finished(self, step_id: str, status: str, detail: str = "") -> None:
         print(f"step {step_id}: {status}{' ' + detail if detail else ''}", file=self.stream)
 
+    def waiting(self, where: str, seconds: float, reason: str) -> None:
+        print(_wait_line(where, seconds, reason), file=self.stream, flush=True)
+
 
 class BarProgress(_Counting):
     """A bar redrawn in place: items done, failed, rate."""
@@ -101,8 +125,22 @@ class BarProgress(_Counting):
         self.stream.write(f"\r\x1b[K  {step_id}: {status}{' ' + detail if detail else ''}\n")
         self.stream.flush()
 
+    def waiting(self, where: str, seconds: float, reason: str) -> None:
+        self.stream.write(f"\r\x1b[K  {_wait_line(where, seconds, reason)}\n")
+        self.stream.flush()
+
+
+class WaitsOnly(NullProgress):
+    """No progress lines (`--json`), but a long wait is still announced: never silent."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+
+    def waiting(self, where: str, seconds: float, reason: str) -> None:
+        print(_wait_line(where, seconds, reason), file=self.stream, flush=True)
+
 
 def for_stream(stream: TextIO = sys.stderr, *, quiet: bool = False) -> Progress:
     if quiet:
-        return NullProgress()
+        return WaitsOnly(stream)
     return BarProgress(stream) if stream.isatty() else LineProgress(stream)

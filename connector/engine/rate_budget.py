@@ -1,23 +1,27 @@
 """One rate budget per app and credential, shared by every concurrent call in the process.
 
 It implements `connector.budget.RequestBudget`: the HTTP layer holds a `slot()` around each
-request and calls `throttled()` when the API answers with a throttle.
+request (naming its method and path) and calls `throttled()` when the API answers with a
+throttle.
 
-Pacing is a GCRA (generic cell rate algorithm) per declared window: each window lets a small
-burst through and then spaces requests evenly, so the budget slows down *before* the API
-answers 429/403 instead of after. The burst is taken out of the steady rate, so no sliding
-window of the declared length ever holds more than the declared number of requests. A
-throttle sets one shared resume time for everyone and re-spaces the shortest window from
-it, so waiting callers do not all fire the moment the window reopens.
+Pacing counts every declared window (per second, minute, hour, calendar month; app-wide,
+per named bucket, and per endpoint when the API reported its own limits) on the wall clock
+(connector/engine/rate_windows.py): a request goes at the first instant at which every
+window it counts against has room. So a window's whole allowance goes as early as the
+window allows it (at once, under the concurrency cap), and the next request waits for the
+window to reopen: on fixed windows the next boundary plus a small margin, on sliding ones
+the moment the oldest request of the window ages out plus that margin. A month window that
+is used up raises QuotaExhausted instead of waiting weeks.
 
-How long a throttle pauses: the API's own wait when it names one (Retry-After). Bitly names
-none (a 403 RATE_LIMIT_EXCEEDED), and the HTTP layer then fills in the error table's
-`retry_after_default` (60 s), an upper bound for a per-minute window. Those defaults are
-listed in the spec's `throttle_defaults`; for them the budget waits only until the next
-boundary of the shortest declared window (clock-aligned, plus a small margin for clock
-skew), never longer than the default. A window that has not in fact reopened (a rolling
-window, a skewed clock) answers the next request with another throttle, and the next pause
-again lasts at most one window, so a guess that is too short costs one request, not a flood.
+A throttle that the count did not predict means the server's windows are not aligned with
+ours (or someone else uses the same token): the windows the throttled request counted
+against turn sliding, which is safe under any alignment, the learned figures are marked
+stale (`stale`), and everyone pauses. How long: the API's own wait when it names one
+(Retry-After). Bitly names none (a 403 RATE_LIMIT_EXCEEDED), and the HTTP layer then fills
+in the error table's `retry_after_default` (60 s), an upper bound for a per-minute window.
+Those defaults are listed in the spec's `throttle_defaults`; for them the budget waits
+until the shortest window reopens (its count, or at least the next clock-aligned boundary
+plus a small margin for clock skew), never longer than the default.
 
 With no declared window there is no boundary to wait for, and the default (Bitly's 60 s) is
 only an upper bound: a 20/s limit would stall every caller a minute per throttle. The pause
@@ -26,14 +30,13 @@ throttle of a request sent after the last pause began, with no clean answer sinc
 the default; a clean answer resets it. Throttles of requests sent *before* the pause began
 are the same burst, not evidence that the pause was too short: they neither extend nor grow it.
 
-Re-spacing on resume: a declared window is restarted from the resume time (above). With no
-window to space by, the first waiter in arrival order goes alone as a probe and the others
-wait for its answer: a clean one lets them all go, a throttle starts the next (longer) pause,
-and the next waiter in line probes after it. So a closed window costs one request per pause,
-and no item is the probe twice while others wait (it rejoins the back of the line).
-The HTTP layer reports a throttle right after its slot closes, before it yields to the event
-loop (connector/http/client.py); waiters woken by the probe's answer run only after that, so
-they see the new pause.
+Resuming after a pause: the first waiter in arrival order goes alone as a probe and the
+others wait for its answer: a clean one lets them all go, a throttle starts the next pause,
+and the next waiter in line probes after it. So a window that is still closed costs one
+request per pause, and no item is the probe twice while others wait (it rejoins the back of
+the line). The HTTP layer reports a throttle right after its slot closes, before it yields
+to the event loop (connector/http/client.py); waiters woken by the probe's answer run only
+after that, so they see the new pause.
 """
 
 from __future__ import annotations
@@ -41,15 +44,19 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import math
+import time
 import weakref
 from collections import deque
 from contextlib import AbstractAsyncContextManager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any
 
 from connector.clock import Clock, SystemClock
+from connector.engine.endpoint_match import EndpointMatcher
+from connector.engine.rate_limits import WINDOW_FIELDS, RateLimitSpec
+from connector.engine.rate_windows import MONTH, RateWindow
+from connector.errors import QuotaExhausted
 
 __all__ = ["BudgetRegistry", "RateBudget", "RateLimitSpec"]
 
@@ -66,7 +73,8 @@ class _Admission:
 
     budget: int  # id() of the budget (not a reference: the context must not keep it alive)
     epoch: int  # the budget's pause epoch when the request was sent
-    probe: bool  # sent alone after a pause with no declared window
+    probe: bool  # sent alone after a pause
+    windows: list[RateWindow]  # the windows it was counted against
     clean: bool = False  # counted as a clean answer when its slot closed
     reported: bool = False  # a throttle was reported for it
 
@@ -74,72 +82,6 @@ class _Admission:
 #: The admission of the current task's latest request: the HTTP layer calls `throttled()`
 #: after the slot closes, in the same task, and the budget reads it from here.
 _ADMISSION: ContextVar[_Admission | None] = ContextVar("rate_budget_admission", default=None)
-
-
-@dataclass(frozen=True)
-class RateLimitSpec:
-    """Limits for one app+credential; None means not limited."""
-
-    concurrency: int | None = None
-    per_second: int | None = None
-    per_minute: int | None = None
-    per_hour: int | None = None
-    #: named per-endpoint buckets (Bitly limits some endpoints lower): name -> (minute, hour)
-    buckets: tuple[tuple[str, int | None, int | None], ...] = ()
-    #: `retry_after` values that mean "the API named no wait" (the app's error-table
-    #: defaults): for these the pause ends when the shortest declared window reopens
-    throttle_defaults: frozenset[float] = frozenset()
-
-    @classmethod
-    def from_manifest(cls, limits: Any) -> RateLimitSpec:
-        """From an app manifest's `rate_limits` (a model or a dict)."""
-        if limits is None:
-            return cls()
-
-        def get(name: str) -> int | None:
-            value = limits.get(name) if isinstance(limits, dict) else getattr(limits, name, None)
-            return int(value) if value else None
-
-        raw = (
-            limits.get("buckets") if isinstance(limits, dict) else getattr(limits, "buckets", None)
-        )
-        buckets = []
-        for bucket_name, bucket in (raw or {}).items():
-            pm = bucket.get("per_minute") if isinstance(bucket, dict) else bucket.per_minute
-            ph = bucket.get("per_hour") if isinstance(bucket, dict) else bucket.per_hour
-            buckets.append((str(bucket_name), pm, ph))
-        return cls(
-            buckets=tuple(buckets),
-            concurrency=get("concurrency"),
-            per_second=get("per_second"),
-            per_minute=get("per_minute"),
-            per_hour=get("per_hour"),
-        )
-
-
-class _Window:
-    """GCRA for `limit` requests per `seconds`."""
-
-    def __init__(self, limit: int, seconds: float) -> None:
-        self.seconds = seconds
-        # Long windows let half their budget through at once (short runs finish at once),
-        # then pace the rest; a per-second window stays near its full steady rate.
-        share = 0.05 if seconds <= 1.0 else 0.5
-        self.burst = max(1, math.ceil(limit * share))
-        steady = max(1, limit - self.burst + 1)
-        self.interval = seconds / steady
-        self.tolerance = (self.burst - 1) * self.interval
-        self.tat = -math.inf  # theoretical arrival time of the next request
-
-    def earliest(self, now: float) -> float:
-        return max(now, self.tat - self.tolerance)
-
-    def commit(self, at: float) -> None:
-        self.tat = max(self.tat, at) + self.interval
-
-    def respace_from(self, resume_at: float) -> None:
-        # After a throttle, let one request through at resume time and space the rest.
-        self.tat = max(self.tat, resume_at + self.tolerance)
 
 
 class _Slot:
@@ -150,10 +92,12 @@ class _Slot:
     context, where `throttled()` reads it after the slot has closed.
     """
 
-    __slots__ = ("_admission", "_budget")
+    __slots__ = ("_admission", "_budget", "_method", "_path")
 
-    def __init__(self, budget: RateBudget) -> None:
+    def __init__(self, budget: RateBudget, method: str, path: str) -> None:
         self._budget = budget
+        self._method = method
+        self._path = path
         self._admission: _Admission | None = None
 
     async def __aenter__(self) -> None:
@@ -162,7 +106,7 @@ class _Slot:
         if semaphore is not None:
             await semaphore.acquire()
         try:
-            admission = await budget._pace()
+            admission = await budget._pace(budget._windows_for(self._method, self._path))
         except BaseException:
             if semaphore is not None:
                 semaphore.release()
@@ -207,19 +151,19 @@ class RateBudget:
         self.clock: Clock = clock or SystemClock()
         self.throttle_pause = throttle_pause
         self._semaphore = asyncio.Semaphore(spec.concurrency) if spec.concurrency else None
-        self._windows = [
-            _Window(limit, seconds)
-            for limit, seconds in (
-                (spec.per_second, 1.0),
-                (spec.per_minute, 60.0),
-                (spec.per_hour, 3600.0),
-            )
-            if limit
-        ]
-        self._buckets = {
-            name: [_Window(limit, secs) for limit, secs in ((pm, 60.0), (ph, 3600.0)) if limit]
-            for name, pm, ph in spec.buckets
-        }
+        self._windows: list[RateWindow] = []
+        self._buckets: dict[str, list[RateWindow]] = {}
+        self._endpoints: dict[str, list[RateWindow]] = {}
+        #: endpoint -> the app's windows and its own: what a request to it counts against
+        self._with_endpoint: dict[str, list[RateWindow]] = {}
+        self._matcher: EndpointMatcher | None = None
+        #: the API's figures turned out wrong (a throttle the count did not predict)
+        self.stale = False
+        #: when the account's own limits were last read (clock.now()), None: never
+        self.learned_at: float | None = None
+        #: held while they are read (connector.engine.limits)
+        self.learning = asyncio.Lock()
+        self._build(spec)
         self.resume_at = -math.inf
         #: bumped on every throttle, so a caller who slept through one re-reserves
         self._epoch = 0
@@ -241,25 +185,122 @@ class RateBudget:
     def concurrency(self) -> int | None:
         return self.spec.concurrency
 
-    def slot(self) -> AbstractAsyncContextManager[None]:
-        return _Slot(self)
+    def _build(self, spec: RateLimitSpec) -> None:
+        sliding = spec.windows != "fixed"
 
-    async def _pace(self) -> _Admission:
+        def windows(**limits: int | None) -> list[RateWindow]:
+            return [
+                RateWindow(limit, WINDOW_FIELDS[name], sliding=sliding)
+                for name, limit in limits.items()
+                if limit
+            ]
+
+        self._windows = windows(
+            per_second=spec.per_second,
+            per_minute=spec.per_minute,
+            per_hour=spec.per_hour,
+            per_month=spec.per_month,
+        )
+        self._buckets = {name: windows(per_minute=pm, per_hour=ph) for name, pm, ph in spec.buckets}
+        wall = self.clock.wall()
+        self._endpoints = {}
+        for ep in spec.endpoints:
+            ws = windows(per_minute=ep.per_minute, per_hour=ep.per_hour)
+            for window in ws:
+                # Already used this hour, by this or another client: its times are unknown,
+                # so it is counted as just now (at most a shorter window's wait too much).
+                window.used(ep.used_hour, wall)
+            self._endpoints[ep.label] = ws
+        self._with_endpoint = {key: self._windows + ws for key, ws in self._endpoints.items()}
+        self._matcher = (
+            EndpointMatcher((ep.label, ep.method, ep.template) for ep in spec.endpoints)
+            if spec.endpoints
+            else None
+        )
+
+    def apply(self, spec: RateLimitSpec) -> None:
+        """Pace by new figures (learned from the API, or refreshed). What this budget
+        already sent stays counted, and a window found not to be aligned stays sliding."""
+        old = {("app", w.seconds): w for w in self._windows}
+        for label, ws in self._endpoints.items():
+            old.update({(label, w.seconds): w for w in ws})
+        self.spec = spec
+        self._build(spec)
+        new = {("app", w.seconds): w for w in self._windows}
+        for label, ws in self._endpoints.items():
+            new.update({(label, w.seconds): w for w in ws})
+        for key, window in new.items():
+            before = old.get(key)
+            if before is None:
+                continue
+            if before.sliding:
+                window.to_sliding()
+            # The API's count (taken as "just now") already holds our sends: ours are
+            # added only where it reported none.
+            newest = window.log[-1] if window.log else -math.inf
+            for sent in before.log:
+                if sent > newest:
+                    window.commit(sent)
+        self.stale = False
+
+    def slot(self, method: str = "", path: str = "") -> AbstractAsyncContextManager[None]:
+        """A request's turn; `method` and `path` (relative to the app's base URL) select the
+        endpoint's own windows when the API reported per-endpoint limits."""
+        return _Slot(self, method, path)
+
+    def _windows_for(self, method: str, path: str) -> list[RateWindow]:
+        if self._matcher is None or not method:
+            return self._windows
+        key = self._matcher.match(method, path)
+        if key is None:
+            return self._windows
+        return self._with_endpoint[key]
+
+    async def _pace(self, windows: list[RateWindow]) -> _Admission:
         while True:
             probe = await self._through_line() if self._gated else False
             now = self.clock.now()
-            at = max([now, self.resume_at, *(w.earliest(now) for w in self._windows)])
-            for window in self._windows:
-                window.commit(at)
+            at = max(now, self.resume_at)
+            if windows:
+                at = self._reserve(windows, now, at)
             epoch = self._epoch
             if at > now:
                 await self.clock.sleep(at - now)
             if self._epoch == epoch or self.clock.now() >= self.resume_at:
-                return _Admission(id(self), self._epoch, probe)
+                return _Admission(id(self), self._epoch, probe, windows)
             # A throttle arrived while we slept: our reservation predates the pause.
             if probe:
                 self._probe_out = False
                 self._line_moved()
+
+    def _reserve(self, windows: list[RateWindow], now: float, at: float) -> float:
+        """Count a request in `windows` at the first instant from `at` they all have room;
+        returns that instant (monotonic). The windows count on the wall clock."""
+        shift = self.clock.wall() - now
+        start = wall = at + shift
+        self._check_month(windows, now + shift)
+        for _ in range(1000):  # each step moves to a later boundary: few are needed
+            later = wall
+            for window in windows:
+                t = window.earliest(wall)
+                if t > later:
+                    later = t
+            if later == wall:
+                break
+            wall = later
+        for window in windows:
+            window.commit(wall)
+        # Unchanged unless a window asked for later (no float round trip through the shift).
+        return at if wall == start else wall - shift
+
+    def _check_month(self, windows: list[RateWindow], wall: float) -> None:
+        for window in windows:
+            if window.seconds == MONTH and window.earliest(wall) > wall:  # used up
+                reopens = time.strftime("%Y-%m-%d", time.gmtime(window.reopens(wall)))
+                raise QuotaExhausted(
+                    f"the monthly limit of {window.limit} requests to {self.name or 'the app'}"
+                    f" is used up; it reopens on {reopens} (UTC)"
+                )
 
     async def _through_line(self) -> bool:
         """Wait for a turn after a pause with no declared window: True for the probe, False
@@ -305,10 +346,20 @@ class RateBudget:
         if not windows:
             return
         now = self.clock.now()
-        at = max([now, *(w.earliest(now) for w in windows)])
+        shift = self.clock.wall() - now
+        at = now + shift
+        cost = max(1, cost)
+        for _ in range(1000):
+            later = max([at, *(w.earliest(at) for w in windows)])
+            if later == at:
+                break
+            at = later
         for window in windows:
-            for _ in range(max(1, cost)):
+            # a cost larger than the window is spread over as many windows as it takes
+            for _ in range(cost):
+                at = max(at, window.earliest(at))
                 window.commit(at)
+        at -= shift
         if at > now:
             await self.clock.sleep(at - now)
 
@@ -319,7 +370,10 @@ class RateBudget:
         """No wait named by the API (absent, or an error-table default) and no window."""
         named = self._named(retry_after)
         hinted = named is not None and named not in self.spec.throttle_defaults
-        return not hinted and not self._windows
+        return not hinted and not self._all_windows()
+
+    def _all_windows(self) -> list[RateWindow]:
+        return self._windows + [w for ws in self._endpoints.values() for w in ws]
 
     def _adaptive_cap(self, retry_after: float | None) -> float:
         return self._named(retry_after) or self.throttle_pause
@@ -332,11 +386,16 @@ class RateBudget:
         named = self._named(retry_after)
         if named is not None and named not in self.spec.throttle_defaults:
             return named
-        if not self._windows:
+        windows = self._all_windows()
+        if not windows:
             return min(self._adaptive or ADAPTIVE_START, self._adaptive_cap(retry_after))
-        period = self._windows[0].seconds
-        # Fixed windows aligned on the clock reopen at the next multiple of their length.
-        reopen = period - self.clock.wall() % period + min(1.0, 0.02 * period)
+        shortest = min(windows, key=lambda w: w.seconds if w.seconds > 0 else math.inf)
+        period = shortest.seconds if shortest.seconds > 0 else 3600.0
+        wall = self.clock.wall()
+        # At least until the next clock-aligned boundary (where fixed windows reopen), and
+        # until our own count of the window has room again.
+        aligned = period - wall % period + min(1.0, 0.02 * period)
+        reopen = max(aligned, shortest.reopens(wall) - wall)
         return reopen if named is None else min(reopen, named)
 
     def pause_left(self) -> float:
@@ -353,6 +412,12 @@ class RateBudget:
             if admission.clean:
                 admission.clean = False
                 self._clean -= 1
+            if self._windows or self._endpoints:
+                # Our count said there was room: the server counts otherwise (windows not
+                # aligned with ours, another client on the token). Sliding is safe.
+                self.stale = True
+                for window in admission.windows:
+                    window.to_sliding()
         if self._adaptive_case(retry_after):
             if admission is not None and admission.epoch != self._epoch:
                 # Sent before the current pause began: the same burst, already covered.
@@ -370,15 +435,9 @@ class RateBudget:
             self.resume_at = resume
             self._epoch += 1
             self._clean = 0
-            # Only the shortest window restarts from the resume time: requests then go one
-            # by one at its steady rate. Re-spacing an hourly window too would drop the
-            # rate to the hourly steady rate for the next hour after a per-minute throttle.
-            if self._windows:
-                self._windows[0].respace_from(resume)
-            else:
-                # Nothing to space by: resume through the probe line.
-                self._gated = True
-                self._line_moved()
+            # Resume through the probe line: one request first, the rest on its answer.
+            self._gated = True
+            self._line_moved()
 
 
 class BudgetRegistry:

@@ -136,6 +136,9 @@ def render_run(log: RunLog, run_id: str, *, items_limit: int = 20) -> list[str]:
     ]
     if run.parent_run_id:
         lines.append(f"  retry of: {run.parent_run_id}")
+    child = log.child_of(run.id)
+    if child:
+        lines.append(f"  retried as: {child}")
     if run.failed_step:
         lines.append(f"  failed step: {run.failed_step}")
     if run.error:
@@ -167,4 +170,20 @@ def render_run(log: RunLog, run_id: str, *, items_limit: int = 20) -> list[str]:
                 if item.error:
                     lines.append(f"      error: {_error_line(item.error)}")
                 lines += _attempt_lines(item.attempts, "      ")
+    return lines + _open_write_lines(log, run.id)
+
+
+def _open_write_lines(log: RunLog, run_id: str) -> list[str]:
+    """Writes of the run's lineage whose outcome nobody knows: what a retry will do."""
+    lineage = log.lineage_of(run_id)
+    open_writes = [w for w in log.intents.open_in(lineage) if w.run_id == run_id]
+    if not open_writes:
+        return []
+    lines = ["writes with an unknown outcome (a retry checks them before sending anything):"]
+    for w in open_writes:
+        lines.append(f"  {w.label}: {w.action_id} {w.state}")
+    lines.append(
+        f"  to settle one yourself: connector runs retry {run_id} --resolve ITEM=applied"
+        " (or =not-applied)"
+    )
     return lines

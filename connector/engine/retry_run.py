@@ -2,26 +2,50 @@
 
 It starts from the old run's workflow snapshot (or the file's current version with
 `current=True`) and trigger, reuses the outputs of succeeded steps and loop items, and runs
-the failed and never-run ones. A run cut off by a crash (still `running`) is retried the same
-way.
+the failed and never-run ones. A run cut off by a crash (still `running`, its process gone)
+is retried the same way.
+
+A run is retried into at most one child: the claim is taken with the child's row in one
+transaction, so of two retries at once exactly one runs, and a second retry (at once, or
+after the first finished) raises `AlreadyRetried` naming the child. Retrying the child
+continues the lineage; writes whose outcome is unknown are checked before anything is sent,
+or settled by the user with `resolve` (see writes.py).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 from connector.engine.executor import Engine, RunResult
 from connector.engine.reuse import ReusePlan
 from connector.engine.workflow import Workflow, load_workflow, validate_workflow
-from connector.errors import InvalidConfiguration
+from connector.engine.writes import parse_resolutions
+from connector.errors import AlreadyRetried, InvalidConfiguration, InvalidInput
 
-__all__ = ["retry_run", "workflow_for_retry"]
+__all__ = ["check_resolutions", "retry_run", "workflow_for_retry"]
 
 
 def workflow_for_retry(engine: Engine, run_id: str, *, current: bool = False) -> Workflow:
-    parent = engine.runlog.get_run(run_id)
+    """The workflow a retry of `run_id` would run; raises if the run cannot be retried."""
+    log = engine.runlog
+    parent = log.get_run(run_id)
+    child = log.child_of(run_id)
+    if child is not None:
+        status = log.get_run(child).display_status
+        raise AlreadyRetried(
+            f"run {run_id} was already retried as run {child} ({status});"
+            f" a run is retried once: follow it with `connector runs retry {run_id} --follow`,"
+            f" or retry run {child} to continue",
+            child_run_id=child,
+        )
     if parent.status == "succeeded":
         raise InvalidConfiguration(f"run {run_id} succeeded; there is nothing to retry")
+    if parent.status == "running" and not parent.interrupted:
+        raise InvalidConfiguration(
+            f"run {run_id} is still running (process {parent.pid} on {parent.host}); "
+            "retry it once it has ended"
+        )
     if current:
         if not parent.source_path:
             raise InvalidConfiguration(
@@ -31,9 +55,43 @@ def workflow_for_retry(engine: Engine, run_id: str, *, current: bool = False) ->
     return validate_workflow(parent.workflow, engine.catalog, source=parent.source_path)
 
 
-async def retry_run(engine: Engine, run_id: str, *, current: bool = False) -> RunResult:
-    """Retry run `run_id`; returns the new run's result."""
+def check_resolutions(
+    engine: Engine, run_id: str, resolve: Mapping[str, str] | list[str] | None
+) -> dict[str, str]:
+    """`resolve` parsed, each naming a write of the lineage whose outcome is unknown."""
+    wanted = parse_resolutions(resolve)
+    if not wanted:
+        return {}
+    lineage = engine.runlog.lineage_of(run_id)
+    open_writes = engine.runlog.intents.open_in(lineage)
+    labels = {w.label for w in open_writes} | {w.item_label for w in open_writes}
+    for label in wanted:
+        if label not in labels:
+            known = ", ".join(sorted({w.item_label for w in open_writes})) or "none"
+            raise InvalidInput(
+                f"{label}: no write with an unknown outcome there in run {run_id}'s lineage "
+                f"(open writes: {known})",
+                where="--resolve",
+            )
+    return wanted
+
+
+async def retry_run(
+    engine: Engine,
+    run_id: str,
+    *,
+    current: bool = False,
+    resolve: Mapping[str, str] | list[str] | None = None,
+) -> RunResult:
+    """Retry run `run_id`; returns the new run's result.
+
+    `resolve` settles writes whose outcome is unknown, by item: `{"each[3]": "applied"}`
+    (taken as done, not sent) or `"not-applied"` (sent again).
+    """
     workflow = workflow_for_retry(engine, run_id, current=current)
+    resolutions = check_resolutions(engine, run_id, resolve)
     parent = engine.runlog.get_run(run_id)
     plan = ReusePlan.from_run(engine.runlog, run_id)
-    return await engine.run(workflow, parent.trigger, parent_run_id=run_id, reuse=plan)
+    return await engine.run(
+        workflow, parent.trigger, parent_run_id=run_id, reuse=plan, resolve=resolutions
+    )

@@ -1,8 +1,12 @@
 """The durable run log: every run, step, loop item and attempt, in SQLite (WAL).
 
 Rows are written as each step or item finishes, each in its own short transaction, so a
-crash (even `kill -9`) loses at most the items in flight. Every value passes through
-`connector.redact` here, the one place anything reaches the file.
+crash (even `kill -9`) loses at most the items in flight; writes of non-idempotent actions
+are recorded as intents before they are sent (`intents.py`). Every value passes through
+`connector.redact` here, the one place anything reaches the file. A run is retried into
+at most one child (`retries`, claimed atomically with the child's row). Every sqlite3
+failure leaves as a one-line `RunLogError` naming the file (`runlog_errors.py`); a log
+opened `readonly` is never written, so a read-only file can still be listed and shown.
 """
 
 from __future__ import annotations
@@ -14,11 +18,13 @@ import socket
 import sqlite3
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from connector.errors import InvalidConfiguration
+from connector.engine.intents import IntentLog
+from connector.engine.run_records import SCHEMA, ItemRecord, RunRecord, StepRecord
+from connector.engine.runlog_errors import runlog_error, translated
+from connector.errors import AlreadyRetried, InvalidConfiguration
 from connector.redact import dumps_redacted, mask_json, redact
 
 __all__ = [
@@ -32,58 +38,6 @@ __all__ = [
 ]
 
 DB_NAME = "runs.db"
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS runs (
-    id TEXT PRIMARY KEY,
-    workflow_name TEXT NOT NULL,
-    workflow_json TEXT NOT NULL,
-    source_path TEXT,
-    trigger_json TEXT NOT NULL,
-    status TEXT NOT NULL,
-    started_at REAL NOT NULL,
-    finished_at REAL,
-    parent_run_id TEXT REFERENCES runs(id),
-    failed_step TEXT,
-    error_json TEXT,
-    output_json TEXT,
-    pid INTEGER,
-    host TEXT
-);
-CREATE INDEX IF NOT EXISTS runs_started ON runs(started_at);
-CREATE TABLE IF NOT EXISTS steps (
-    run_id TEXT NOT NULL REFERENCES runs(id),
-    step_id TEXT NOT NULL,
-    position INTEGER NOT NULL,
-    kind TEXT NOT NULL,
-    status TEXT NOT NULL,
-    started_at REAL,
-    finished_at REAL,
-    definition_json TEXT NOT NULL,
-    inputs_json TEXT,
-    output_json TEXT,
-    error_json TEXT,
-    attempts_json TEXT,
-    summary_json TEXT,
-    reused_from TEXT,
-    PRIMARY KEY (run_id, step_id)
-);
-CREATE TABLE IF NOT EXISTS loop_items (
-    run_id TEXT NOT NULL,
-    step_id TEXT NOT NULL,
-    idx INTEGER NOT NULL,
-    status TEXT NOT NULL,
-    item_json TEXT,
-    inputs_json TEXT,
-    output_json TEXT,
-    error_json TEXT,
-    attempts_json TEXT,
-    started_at REAL,
-    finished_at REAL,
-    reused_from TEXT,
-    PRIMARY KEY (run_id, step_id, idx)
-);
-"""
 
 
 def default_home() -> Path:
@@ -110,96 +64,77 @@ def new_run_id() -> str:
     return time.strftime("%Y%m%d-%H%M%S", time.gmtime()) + "-" + secrets.token_hex(3)
 
 
-@dataclass
-class RunRecord:
-    id: str
-    workflow_name: str
-    workflow: dict[str, Any]
-    source_path: str | None
-    trigger: Any
-    status: str
-    started_at: float
-    finished_at: float | None
-    parent_run_id: str | None
-    failed_step: str | None
-    error: dict[str, Any] | None
-    output: Any
-    pid: int | None
-    host: str | None
-
-    @property
-    def interrupted(self) -> bool:
-        """A `running` run whose process is gone (killed or crashed)."""
-        if self.status != "running" or self.pid is None or self.host != socket.gethostname():
-            return False
-        try:
-            os.kill(self.pid, 0)
-        except ProcessLookupError:
-            return True
-        except PermissionError:
-            return False
-        return False
-
-    @property
-    def display_status(self) -> str:
-        return "interrupted" if self.interrupted else self.status
-
-
-@dataclass
-class StepRecord:
-    run_id: str
-    step_id: str
-    position: int
-    kind: str
-    status: str
-    started_at: float | None
-    finished_at: float | None
-    definition: dict[str, Any]
-    inputs: Any
-    output: Any
-    error: dict[str, Any] | None
-    attempts: list[dict[str, Any]]
-    summary: dict[str, Any] | None
-    reused_from: str | None
-
-
-@dataclass
-class ItemRecord:
-    step_id: str
-    index: int
-    status: str
-    item: Any
-    inputs: Any
-    output: Any
-    error: dict[str, Any] | None
-    attempts: list[dict[str, Any]]
-    started_at: float | None
-    finished_at: float | None
-    reused_from: str | None
-
-
 class RunLog:
     """One SQLite file; safe to open from several processes (WAL, busy timeout)."""
 
-    def __init__(self, path: Path | str) -> None:
+    def __init__(self, path: Path | str, *, readonly: bool = False) -> None:
         self.path = Path(path)
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(str(self.path), timeout=30, isolation_level=None)
-        except (OSError, sqlite3.Error) as exc:
-            raise InvalidConfiguration(
-                f"cannot open the run log: {exc}", where=str(self.path)
-            ) from None
-        self._db.execute("PRAGMA journal_mode=WAL")
-        # NORMAL in WAL mode survives a killed process; only a power loss can drop a commit.
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(_SCHEMA)
+        self.readonly = readonly
+        self._db = self._open_readonly() if readonly else self._open()
+        self._tables = {name for (name,) in self._db.execute("SELECT name FROM sqlite_master")}
         #: the last step output written and its JSON (see finish_run)
         self._recent: tuple[Any, str] | None = None
+        self.intents = IntentLog(self)
+
+    def _open(self) -> sqlite3.Connection:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise runlog_error(exc, self.path, "creating its directory") from None
+        if self.path.is_file() and not os.access(self.path, os.W_OK):
+            # sqlite3 would open it and fail at the first write, mid-run.
+            denied = PermissionError("no write permission: attempt to write a readonly file")
+            raise runlog_error(denied, self.path, "opening it to record runs") from None
+        db: sqlite3.Connection | None = None
+        try:
+            db = sqlite3.connect(str(self.path), timeout=30, isolation_level=None)
+            db.execute("PRAGMA journal_mode=WAL")
+            # NORMAL in WAL mode survives a killed process; only a power loss can drop a
+            # commit. Intents of non-idempotent writes are committed with FULL.
+            db.execute("PRAGMA synchronous=NORMAL")
+            db.executescript(SCHEMA)
+        except sqlite3.Error as exc:
+            if db is not None:
+                db.close()
+            raise runlog_error(exc, self.path, "opening it") from None
+        return db
+
+    def _open_readonly(self) -> sqlite3.Connection:
+        """Open for reading only; a missing file reads as an empty log."""
+        if not self.path.exists():
+            db = sqlite3.connect(":memory:", isolation_level=None)
+            db.executescript(SCHEMA)
+            return db
+        uri = self.path.resolve().as_uri()
+        error: sqlite3.Error | None = None
+        # mode=ro still needs the WAL index (-shm) writable; immutable=1 reads a file whose
+        # directory is read-only too (the last checkpointed state).
+        for mode in ("mode=ro", "immutable=1"):
+            try:
+                db = sqlite3.connect(f"{uri}?{mode}", uri=True, timeout=30, isolation_level=None)
+            except sqlite3.Error as exc:
+                error = exc
+                continue
+            try:
+                db.execute("SELECT count(*) FROM runs").fetchone()
+            except sqlite3.Error as exc:
+                db.close()
+                error = exc
+                continue
+            return db
+        assert error is not None
+        raise runlog_error(error, self.path, "opening it to read") from None
+
+    @property
+    def db(self) -> sqlite3.Connection:
+        return self._db
+
+    def has_table(self, name: str) -> bool:
+        return name in self._tables
 
     @classmethod
-    def in_home(cls, home: Path | str | None = None) -> RunLog:
-        return cls((Path(home) if home else default_home()) / DB_NAME)
+    def in_home(cls, home: Path | str | None = None, *, readonly: bool = False) -> RunLog:
+        return cls((Path(home) if home else default_home()) / DB_NAME, readonly=readonly)
 
     def close(self) -> None:
         self._db.close()
@@ -212,6 +147,7 @@ class RunLog:
 
     # --- writing -------------------------------------------------------------------------
 
+    @translated("recording a new run")
     def create_run(
         self,
         *,
@@ -222,24 +158,81 @@ class RunLog:
         started_at: float,
     ) -> str:
         run_id = new_run_id()
-        self._db.execute(
+        row = (
+            run_id,
+            redact(str(workflow.get("name", ""))),
+            _dump(workflow),
+            source_path,
+            _dump(trigger) or "null",
+            started_at,
+            parent_run_id,
+            os.getpid(),
+            socket.gethostname(),
+        )
+        insert = (
             "INSERT INTO runs (id, workflow_name, workflow_json, source_path, trigger_json,"
             " status, started_at, parent_run_id, pid, host)"
-            " VALUES (?, ?, ?, ?, ?, 'running', ?, ?, ?, ?)",
-            (
-                run_id,
-                redact(str(workflow.get("name", ""))),
-                _dump(workflow),
-                source_path,
-                _dump(trigger) or "null",
-                started_at,
-                parent_run_id,
-                os.getpid(),
-                socket.gethostname(),
-            ),
+            " VALUES (?, ?, ?, ?, ?, 'running', ?, ?, ?, ?)"
         )
+        if parent_run_id is None:
+            self._db.execute(insert, row)
+            return run_id
+        # The claim and the child's row commit together, under the write lock: of two
+        # retries of one run, exactly one creates a child; the other finds it.
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            child = self._child_of(parent_run_id)
+            if child is not None:
+                raise AlreadyRetried(
+                    f"run {parent_run_id} was already retried as run {child}; a run is retried "
+                    f"once: follow that retry with `connector runs retry {parent_run_id} "
+                    f"--follow`, or retry run {child} to continue",
+                    child_run_id=child,
+                )
+            self._db.execute(insert, row)
+            self._db.execute(
+                "INSERT INTO retries (parent_run_id, child_run_id, created_at) VALUES (?, ?, ?)",
+                (parent_run_id, run_id, started_at),
+            )
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
         return run_id
 
+    def _child_of(self, run_id: str) -> str | None:
+        if self.has_table("retries"):
+            row = self._db.execute(
+                "SELECT child_run_id FROM retries WHERE parent_run_id=?", (run_id,)
+            ).fetchone()
+            if row is not None:
+                return str(row[0])
+        # Logs written before retries were claimed: the first child run recorded.
+        row = self._db.execute(
+            "SELECT id FROM runs WHERE parent_run_id=? ORDER BY started_at, rowid LIMIT 1",
+            (run_id,),
+        ).fetchone()
+        return None if row is None else str(row[0])
+
+    @translated("reading a run's retry")
+    def child_of(self, run_id: str) -> str | None:
+        """The run that retried `run_id`, if any."""
+        return self._child_of(run_id)
+
+    @translated("reading a run's lineage")
+    def lineage_of(self, run_id: str) -> str:
+        """The first run of `run_id`'s retry chain (itself when it retried nothing)."""
+        row = self._db.execute(
+            "WITH RECURSIVE up(id, parent, depth) AS ("
+            " SELECT id, parent_run_id, 0 FROM runs WHERE id=?"
+            " UNION ALL SELECT r.id, r.parent_run_id, up.depth + 1 FROM runs r"
+            " JOIN up ON r.id = up.parent WHERE up.depth < 100000)"
+            " SELECT id FROM up ORDER BY depth DESC LIMIT 1",
+            (run_id,),
+        ).fetchone()
+        return run_id if row is None else str(row[0])
+
+    @translated("recording the end of a run")
     def finish_run(
         self,
         run_id: str,
@@ -263,6 +256,7 @@ class RunLog:
             return mask_json(recent[1])
         return _dump(output)
 
+    @translated("recording a step")
     def write_step(
         self,
         run_id: str,
@@ -309,6 +303,7 @@ class RunLog:
             ),
         )
 
+    @translated("recording a loop item")
     def write_item(self, run_id: str, record: ItemRecord) -> str | None:
         """Record one loop item; returns its output's JSON (for `loop_output_json`)."""
         output_text = _dump(record.output)
@@ -333,6 +328,7 @@ class RunLog:
         )
         return output_text
 
+    @translated("recording loop items")
     def write_items(self, run_id: str, records: list[ItemRecord]) -> list[str | None]:
         """Many items in one transaction (for copying reused items into a retry run);
         returns their outputs' JSON."""
@@ -347,6 +343,7 @@ class RunLog:
 
     # --- reading -------------------------------------------------------------------------
 
+    @translated("reading a run")
     def get_run(self, run_id: str) -> RunRecord:
         row = self._db.execute(
             "SELECT id, workflow_name, workflow_json, source_path, trigger_json, status,"
@@ -358,6 +355,7 @@ class RunLog:
             raise InvalidConfiguration(f"no run with id {run_id!r}", where=str(self.path))
         return self._run(row)
 
+    @translated("listing runs")
     def list_runs(self, *, status: str | None = None, limit: int = 20) -> list[RunRecord]:
         sql = (
             "SELECT id, workflow_name, workflow_json, source_path, trigger_json, status,"
@@ -395,6 +393,7 @@ class RunLog:
             host=row[13],
         )
 
+    @translated("reading a run's steps")
     def steps(self, run_id: str) -> list[StepRecord]:
         rows = self._db.execute(
             "SELECT run_id, step_id, position, kind, status, started_at, finished_at,"
@@ -434,21 +433,26 @@ class RunLog:
         if status:
             sql += " AND status=?"
             args = (*args, status)
-        for r in self._db.execute(sql + " ORDER BY idx", args):
-            yield ItemRecord(
-                step_id=r[0],
-                index=r[1],
-                status=r[2],
-                item=_load(r[3]),
-                inputs=_load(r[4]),
-                output=_load(r[5]),
-                error=_load(r[6]),
-                attempts=_load(r[7]) or [],
-                started_at=r[8],
-                finished_at=r[9],
-                reused_from=r[10],
-            )
+        try:
+            rows = self._db.execute(sql + " ORDER BY idx", args)
+            for r in rows:
+                yield ItemRecord(
+                    step_id=r[0],
+                    index=r[1],
+                    status=r[2],
+                    item=_load(r[3]),
+                    inputs=_load(r[4]),
+                    output=_load(r[5]),
+                    error=_load(r[6]),
+                    attempts=_load(r[7]) or [],
+                    started_at=r[8],
+                    finished_at=r[9],
+                    reused_from=r[10],
+                )
+        except sqlite3.Error as exc:
+            raise runlog_error(exc, self.path, "reading loop items") from None
 
+    @translated("counting loop items")
     def item_counts(self, run_id: str, step_id: str) -> dict[str, int]:
         rows = self._db.execute(
             "SELECT status, count(*) FROM loop_items WHERE run_id=? AND step_id=? GROUP BY status",

@@ -18,6 +18,7 @@ import httpx
 from connector.clock import Clock, SystemClock
 from connector.credentials import register_credentials
 from connector.engine.executor import Engine
+from connector.engine.limits import spec_with_user_limits
 from connector.engine.progress import Progress
 from connector.engine.rate_budget import BudgetRegistry, RateBudget, RateLimitSpec
 from connector.engine.retry_policy import RandomSource
@@ -35,8 +36,13 @@ def build_budgets(
     env: Mapping[str, str] = os.environ,
     overrides: Mapping[str, RateLimitSpec] | None = None,
     registry: BudgetRegistry | None = None,
+    limits: Mapping[str, Mapping[str, int]] | None = None,
 ) -> dict[str, RateBudget]:
-    """One budget per app, keyed by the credential it will use (shared process-wide)."""
+    """One budget per app, keyed by the credential it will use (shared process-wide).
+
+    `overrides` replace an app's limits outright (tests, benchmarks); `limits` are the
+    connection's own figures, tightened with `CONNECTOR_LIMITS_<APP>` (the lowest wins).
+    """
     registry = registry or _REGISTRY
     budgets = {}
     for name, app in catalog.apps.items():
@@ -45,11 +51,14 @@ def build_budgets(
             env_name = getattr(app, "credential_env", None)
             credential = env.get(env_name, "") if env_name else ""
         credential = credential.strip()  # as the runner sends it (connector.credentials)
-        spec = (overrides or {}).get(name) or RateLimitSpec.from_manifest(
-            getattr(app, "rate_limits", None)
-        )
+        override = (overrides or {}).get(name)
+        if override is not None:
+            spec = replace(override, learn=False)  # exactly these limits, nothing learned
+        else:
+            spec = RateLimitSpec.from_manifest(getattr(app, "rate_limits", None))
         if not spec.throttle_defaults:
             spec = replace(spec, throttle_defaults=throttle_defaults(app))
+        spec = spec_with_user_limits(spec, name, env, (limits or {}).get(name))
         budgets[name] = registry.get(name, credential, spec)
     return budgets
 
@@ -80,8 +89,12 @@ async def engine_session(
     rng: RandomSource | None = None,
     progress: Progress | None = None,
     env: Mapping[str, str] = os.environ,
+    max_wait: float | None = None,
+    limits: Mapping[str, Mapping[str, int]] | None = None,
 ) -> AsyncIterator[Engine]:
-    """An Engine over a real ActionRunner; closes the runner's clients (and an owned run log)."""
+    """An Engine over a real ActionRunner; closes the runner's clients (and an owned run log).
+
+    `limits`: the connection's rate limits per app ({"bitly": {"per_minute": 50}})."""
     from connector.runner import ActionRunner
 
     clock = clock or SystemClock()
@@ -90,7 +103,12 @@ async def engine_session(
     register_credentials(catalog, credentials, env)
     registry = BudgetRegistry(clock) if not isinstance(clock, SystemClock) else None
     budgets = build_budgets(
-        catalog, credentials=credentials, env=env, overrides=overrides, registry=registry
+        catalog,
+        credentials=credentials,
+        env=env,
+        overrides=overrides,
+        registry=registry,
+        limits=limits,
     )
     owned = not isinstance(runlog, RunLog)
     log = RunLog(runlog) if not isinstance(runlog, RunLog) else runlog
@@ -104,7 +122,14 @@ async def engine_session(
             env=env,
         ) as runner:
             yield Engine(
-                catalog, runner, log, budgets=budgets, clock=clock, rng=rng, progress=progress
+                catalog,
+                runner,
+                log,
+                budgets=budgets,
+                clock=clock,
+                rng=rng,
+                progress=progress,
+                max_wait=max_wait,
             )
     finally:
         if owned:

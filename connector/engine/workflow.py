@@ -1,10 +1,13 @@
-"""Workflows: load a YAML or JSON file, validate it, and give the engine typed steps.
+"""Workflows: load a YAML or JSON file, validate it, and give the engine compiled steps.
 
 Validation happens before anything runs and reports every problem at once, each with the
-step and field it concerns: the shipped JSON Schema (`workflow_schema.json`, the single
-source of truth for the shape), then the checks only the catalog can make (unknown actions,
-undeclared or missing inputs, literal values of the wrong type) and template references to
-steps that do not exist or run later.
+step and field it concerns: the document model (`workflow_model.WorkflowDoc`, the single
+source of truth for the shape, from which `workflow_schema.json` is generated), then the
+checks only the catalog can make (unknown actions, undeclared or missing inputs, literal
+values of the wrong type) and template references to steps that do not exist or run later.
+
+The steps handed to the engine (ActionStep, LoopStep, AggregateStep) are compiled from the
+validated document: retry policies resolved, a loop's body as a list of action steps.
 """
 
 from __future__ import annotations
@@ -18,9 +21,17 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema
+from pydantic import BaseModel, ValidationError
 
+from connector.catalog.model_errors import describe_errors
 from connector.engine.protocols import CatalogLike
-from connector.engine.retry_policy import RetryPolicy
+from connector.engine.retry_policy import MAX_ATTEMPTS, RetryPolicy
+from connector.engine.workflow_model import (
+    ActionStepDoc,
+    AggregateStepDoc,
+    LoopStepDoc,
+    WorkflowDoc,
+)
 from connector.errors import ConnectorError, FieldError, InvalidConfiguration, InvalidInput
 from connector.safe_load import load_yaml, read_text
 
@@ -47,9 +58,11 @@ class WorkflowInvalid(InvalidConfiguration):
 
     def __init__(self, errors: list[FieldError], *, where: str | None = None) -> None:
         self.errors = errors
-        count = f"{len(errors)} problem{'s' if len(errors) != 1 else ''}"
+        if len(errors) == 1:  # one problem, one line
+            super().__init__(f"invalid workflow: {errors[0]}", where=where)
+            return
         lines = "\n".join(f"  - {e.field}: {e.message}" for e in errors)
-        super().__init__(f"invalid workflow ({count}):\n{lines}", where=where)
+        super().__init__(f"invalid workflow ({len(errors)} problems):\n{lines}", where=where)
 
     def to_dict(self) -> dict[str, Any]:
         out = super().to_dict()
@@ -57,8 +70,15 @@ class WorkflowInvalid(InvalidConfiguration):
         return out
 
 
+# The steps the engine runs, compiled from the validated document (workflow_model): not a
+# shape anyone writes. Retry policies are resolved, a loop's body is a list of action steps,
+# and `definition` is the step as written (the run log keeps it).
+
+
 @dataclass(frozen=True)
 class ActionStep:
+    """One action call, with the retry policy in force for it."""
+
     id: str
     action: str
     inputs: dict[str, Any]
@@ -70,6 +90,8 @@ class ActionStep:
 
 @dataclass(frozen=True)
 class LoopStep:
+    """A loop, with its body compiled to action steps."""
+
     id: str
     over: str
     batch_size: int
@@ -85,6 +107,8 @@ class LoopStep:
 
 @dataclass(frozen=True)
 class AggregateStep:
+    """An aggregation over an array; `fields` as the aggregator reads them."""
+
     id: str
     over: str
     fields: dict[str, dict[str, Any]]
@@ -107,6 +131,8 @@ class Workflow:
     #: the validated document, as written (the run log keeps it as the run's snapshot)
     document: dict[str, Any] = field(repr=False)
     source: str | None = None
+    #: app -> rate limits this workflow sets (the lowest figure wins)
+    limits: dict[str, dict[str, int]] = field(default_factory=dict)
 
     def step(self, step_id: str) -> Step:
         return next(s for s in self.steps if s.id == step_id)
@@ -152,30 +178,41 @@ def validate_workflow(
     doc: dict[str, Any], catalog: CatalogLike, *, source: str | None = None
 ) -> Workflow:
     """Check everything that can be checked before running; raise WorkflowInvalid listing all."""
-    errors = _schema_errors(doc)
+    model, errors = _parse(doc)
     errors += _semantic_errors(doc, catalog)
-    if errors:
+    if errors or model is None:
         raise WorkflowInvalid(_dedupe(errors), where=source)
-    return _build(doc, source)
+    return _build(model, doc, source)
+
+
+def _parse(doc: dict[str, Any]) -> tuple[WorkflowDoc | None, list[FieldError]]:
+    """The document model, or None and every problem the model finds, by step and field."""
+    try:
+        return WorkflowDoc.model_validate(doc), []
+    except ValidationError as exc:
+        found = describe_errors(
+            WorkflowDoc, exc, lambda loc: _field_path(doc, list(loc)), untagged=_untagged
+        )
+        errors = [FieldError(field, _said(field, message)) for field, message in found]
+        return None, sorted(errors, key=lambda e: e.field)
 
 
 def _schema_errors(doc: dict[str, Any]) -> list[FieldError]:
-    validator = jsonschema.Draft202012Validator(workflow_schema())
-    out = []
-    for err in validator.iter_errors(doc):
-        # if/then wrappers repeat the branch's errors; the branch's own errors are enough.
-        if err.validator in ("if", "then", "else"):
-            continue
-        out.append(FieldError(_field_path(doc, list(err.absolute_path)), _schema_message(err)))
-    return sorted(out, key=lambda e: e.field)
+    return _parse(doc)[1]
 
 
-def _schema_message(err: jsonschema.ValidationError) -> str:
-    if err.validator == "oneOf" and isinstance(err.instance, dict) and "loop" in err.instance:
-        return "a loop step needs either `action` (with `inputs`) or `steps`, not both"
-    if err.validator == "maximum" and err.path and err.path[-1] == "max_attempts":
-        return f"max_attempts is {err.instance}; at most 5 attempts are allowed"
-    return err.message
+def _untagged(loc: tuple[Any, ...]) -> tuple[Any, ...]:
+    # A top-level step is a discriminated union: its location holds the member's tag.
+    if len(loc) > 2 and loc[0] == "steps" and isinstance(loc[1], int):
+        return loc[:2] + loc[3:]
+    return loc
+
+
+def _said(field: str, message: str) -> str:
+    if field.endswith("max_attempts") and "greater than the maximum" in message:
+        value = message.split(" ", 1)[0]
+        return f"max_attempts is {value}; at most {MAX_ATTEMPTS} attempts are allowed"
+    return message
 
 
 def _field_path(doc: dict[str, Any], path: list[Any]) -> str:
@@ -209,7 +246,7 @@ def _dedupe(errors: list[FieldError]) -> list[FieldError]:
 
 
 def _semantic_errors(doc: dict[str, Any], catalog: CatalogLike) -> list[FieldError]:
-    from connector.catalog.templates import template_references
+    from connector.catalog.templates import is_one_template, template_references
 
     errors: list[FieldError] = []
     raw_steps = doc.get("steps")
@@ -247,6 +284,10 @@ def _semantic_errors(doc: dict[str, Any], catalog: CatalogLike) -> list[FieldErr
             except InvalidConfiguration as exc:
                 errors.append(FieldError(f"{where}.retry", exc.message))
 
+    limits = doc.get("limits")
+    for app in limits if isinstance(limits, dict) else ():
+        if app not in catalog.apps:
+            errors.append(FieldError(f"limits.{app}", f"no app {app!r} in the catalog"))
     for step in steps:
         if not isinstance(step, dict) or not isinstance(step.get("id"), str):
             continue
@@ -262,6 +303,10 @@ def _semantic_errors(doc: dict[str, Any], catalog: CatalogLike) -> list[FieldErr
             loop = step["loop"]
             if "over" in loop:
                 check_refs(loop["over"], f"{where}.loop.over", seen_ids, in_loop=False)
+                if isinstance(loop["over"], str) and not is_one_template(loop["over"]):
+                    # A literal (or text around a template) renders to a string, never the
+                    # list a loop needs: say so now rather than fail the run at this step.
+                    errors.append(FieldError(f"{where}.loop.over", _OVER_LITERAL))
             if "action" in step:
                 check_action(step, where, seen_ids, in_loop=True)
             raw_body = step.get("steps")
@@ -281,6 +326,12 @@ def _semantic_errors(doc: dict[str, Any], catalog: CatalogLike) -> list[FieldErr
     if "output" in doc:
         check_refs(doc["output"], "output", seen_ids, in_loop=False)
     return errors
+
+
+_OVER_LITERAL = (
+    "must be one template giving a list, e.g. <<trigger.urls>> or "
+    "<<steps.list.output.links>>, not a literal or text around a template"
+)
 
 
 def _ref_errors(
@@ -329,55 +380,66 @@ def _policy_or_none(data: Any) -> RetryPolicy | None:
 # --- building --------------------------------------------------------------------------
 
 
-def _build(doc: dict[str, Any], source: str | None) -> Workflow:
-    workflow_retry = RetryPolicy.from_dict(doc.get("retry"))
+def _build(model: WorkflowDoc, doc: dict[str, Any], source: str | None) -> Workflow:
+    workflow_retry = RetryPolicy.from_dict(_settings(model.retry))
 
-    def action_step(d: dict[str, Any], where: str) -> ActionStep:
+    def action_step(step: ActionStepDoc | LoopStepDoc, d: dict[str, Any], where: str) -> ActionStep:
         return ActionStep(
-            id=d["id"],
-            action=d["action"],
-            inputs=dict(d.get("inputs") or {}),
-            retry=workflow_retry.tightened(d.get("retry"), where=f"{where}.retry"),
+            id=step.id,
+            action=str(step.action),
+            inputs=dict(step.inputs or {}),
+            retry=workflow_retry.tightened(_settings(step.retry), where=f"{where}.retry"),
             definition=d,
         )
 
     steps: list[Step] = []
-    for d in doc["steps"]:
-        where = f"steps.{d['id']}"
-        if "aggregate" in d and "loop" not in d:
-            agg = d["aggregate"]
-            steps.append(AggregateStep(d["id"], agg["over"], dict(agg["fields"]), d))
-        elif "loop" in d:
-            single = "action" in d
+    for step, d in zip(model.steps, doc["steps"], strict=True):
+        where = f"steps.{step.id}"
+        if isinstance(step, AggregateStepDoc):
+            fields = {
+                name: f.model_dump(exclude_none=True) for name, f in step.aggregate.fields.items()
+            }
+            steps.append(AggregateStep(step.id, step.aggregate.over, fields, d))
+        elif isinstance(step, LoopStepDoc):
+            single = step.steps is None
             body = (
-                (action_step(d, where),)
+                (action_step(step, d, where),)
                 if single
-                else tuple(action_step(s, f"{where}.steps.{s['id']}") for s in d["steps"])
+                else tuple(
+                    action_step(sub, sd, f"{where}.steps.{sub.id}")
+                    for sub, sd in zip(step.steps or (), d["steps"], strict=True)
+                )
             )
             steps.append(
                 LoopStep(
-                    id=d["id"],
-                    over=d["loop"]["over"],
-                    batch_size=int(d["loop"].get("batch_size", 10)),
-                    on_item_error=d["loop"].get("on_item_error", "stop"),
+                    id=step.id,
+                    over=step.loop.over,
+                    batch_size=step.loop.batch_size,
+                    on_item_error=step.loop.on_item_error,
                     body=body,
                     single=single,
                     definition=d,
                 )
             )
         else:
-            steps.append(action_step(d, where))
-    trigger = doc.get("trigger") or {}
+            steps.append(action_step(step, d, where))
+    trigger = model.trigger
     return Workflow(
-        name=doc["name"],
+        name=model.name,
         steps=tuple(steps),
         retry=workflow_retry,
-        output=doc.get("output"),
-        trigger_sample=trigger.get("sample"),
-        trigger_schema=trigger.get("schema"),
+        output=model.output,
+        trigger_sample=trigger.sample if trigger else None,
+        trigger_schema=trigger.schema_ if trigger else None,
         document=doc,
         source=source,
+        limits={app: _settings(given) or {} for app, given in model.limits.items()},
     )
+
+
+def _settings(settings: BaseModel | None) -> dict[str, Any] | None:
+    """The keys a retry block gives (those left out come from the workflow or the defaults)."""
+    return settings.model_dump(exclude_unset=True) if settings is not None else None
 
 
 def resolve_trigger(workflow: Workflow, payload: Any = None) -> Any:

@@ -121,10 +121,12 @@ class AppClient:
                     f"{self.app} base URL {self.base_url}",
                     where=action_id,
                 )
+            endpoint = httpx.URL(url).path[len(self.base_url.path) :]
         else:
             url = url.lstrip("/")
+            endpoint = url
         query = {k: _query_value(v) for k, v in (params or {}).items() if v is not None}
-        async with self.budget.slot():
+        async with self.budget.slot(method, endpoint):
             try:
                 request = self._client.build_request(
                     method.upper(), url, params=query or None, json=json_body

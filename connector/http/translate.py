@@ -18,12 +18,14 @@ import math
 import re
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import httpx
+from pydantic import ValidationError
 
 from connector import errors as E
+from connector.catalog.model_errors import describe_errors
+from connector.catalog.models import ErrorBody, ErrorRule
 from connector.redact import redact
 
 __all__ = [
@@ -79,66 +81,30 @@ def error_class(kind: str) -> type[E.ActionError]:
         raise E.InvalidConfiguration(f"unknown error kind {kind!r}; known: {known}") from None
 
 
-@dataclass(frozen=True)
-class ErrorRule:
-    """One row of an app's error table; every given condition must hold."""
-
-    error: type[E.ActionError]
-    statuses: frozenset[int] | None = None
-    code: str | None = None
-    code_pattern: re.Pattern[str] | None = None
-    header: str | None = None
-    #: seconds to wait after this throttle when the response has no Retry-After
-    retry_after_default: float | None = None
-
-    @classmethod
-    def parse(cls, row: Any) -> ErrorRule:
-        status = _field(row, "status")
-        if status is None:
-            status = _field(row, "statuses") or None
-        if status is None:
-            statuses = None
-        elif isinstance(status, int):
-            statuses = frozenset({status})
-        else:
-            statuses = frozenset(int(s) for s in status)
-        pattern = _field(row, "code_pattern")
-        return cls(
-            error=error_class(str(_field(row, "error"))),
-            statuses=statuses,
-            code=_field(row, "code"),
-            code_pattern=re.compile(pattern) if pattern else None,
-            header=_field(row, "header"),
-            retry_after_default=_field(row, "retry_after_default"),
-        )
-
-    def matches(self, status: int, code: str | None, headers: httpx.Headers) -> bool:
-        if self.statuses is not None and status not in self.statuses:
-            return False
-        if self.code is not None and code != self.code:
-            return False
-        if self.code_pattern is not None and (code is None or not self.code_pattern.search(code)):
-            return False
-        return self.header is None or self.header in headers
+#: where an error body is read when an app names nothing (Bitly's layout)
+_BODY = {"code": "message", "description": "description", "field_errors": "errors"}
 
 
-@dataclass(frozen=True)
-class ErrorBody:
-    """Where an app's JSON error body keeps its parts."""
+def _rules(rows: Iterable[Any]) -> tuple[ErrorRule, ...]:
+    """The app's error table as models (rows read from a manifest already are)."""
+    out = []
+    for i, row in enumerate(rows):
+        try:
+            out.append(row if isinstance(row, ErrorRule) else ErrorRule.model_validate(row))
+        except ValidationError as exc:
+            problems = "; ".join(f"{f}: {m}" for f, m in describe_errors(ErrorRule, exc))
+            raise E.InvalidConfiguration(f"error table row {i}: {problems}") from None
+    return tuple(out)
 
-    code: str = "message"
-    description: str = "description"
-    field_errors: str = "errors"
 
-    @classmethod
-    def parse(cls, spec: Any) -> ErrorBody:
-        if spec is None:
-            return cls()
-        return cls(
-            code=_field(spec, "code", "message"),
-            description=_field(spec, "description", "description"),
-            field_errors=_field(spec, "field_errors", "errors") or "",
-        )
+def _matches(rule: ErrorRule, status: int, code: str | None, headers: httpx.Headers) -> bool:
+    if status not in rule.statuses:
+        return False
+    if rule.code is not None and code != rule.code:
+        return False
+    if rule.code_pattern is not None and (code is None or not re.search(rule.code_pattern, code)):
+        return False
+    return rule.header is None or rule.header in headers
 
 
 # What a status means when no table row matched.
@@ -247,16 +213,18 @@ class Translator:
     def __init__(
         self,
         app: str,
-        rules: Iterable[ErrorRule],
-        body: ErrorBody,
+        rules: Iterable[ErrorRule | Mapping[str, Any]],
+        body: ErrorBody | Mapping[str, Any] | None = None,
         *,
         credential_env: str | None = None,
         wall: Callable[[], float] = time.time,
         plan_features: Mapping[str, str] | None = None,
     ) -> None:
         self.app = app
-        self.rules = tuple(rules)
-        self.body = body
+        self.rules = _rules(rules)
+        #: the error class of each rule, looked up once
+        self._classes = tuple(error_class(r.error) for r in self.rules)
+        self.body = body if isinstance(body, ErrorBody) else ErrorBody.model_validate(body or _BODY)
         self.credential_env = credential_env
         self._wall = wall
         #: action id -> the paid-plan feature it needs, named when the plan refuses it (402)
@@ -272,8 +240,8 @@ class Translator:
     ) -> Translator:
         return cls(
             str(_field(app_spec, "name", "app")),
-            [ErrorRule.parse(row) for row in _field(app_spec, "errors", None) or []],
-            ErrorBody.parse(_field(app_spec, "error_body")),
+            _field(app_spec, "errors", None) or (),
+            _field(app_spec, "error_body"),
             credential_env=_field(app_spec, "credential_env"),
             wall=wall,
             plan_features=plan_features,
@@ -295,8 +263,8 @@ class Translator:
                 fields = _field_errors(parsed.get(self.body.field_errors))
         else:
             text = snippet(body_head(response)) if response.content else ""
-        rule = self._rule(status, code, response.headers)
-        cls = rule.error if rule else _by_status(status)
+        found = self._rule(status, code, response.headers)
+        rule, cls = found if found else (None, _by_status(status))
         retry_after = parse_retry_after(response.headers.get("Retry-After"), self._wall())
         if retry_after is None and issubclass(cls, E.Throttled):
             default = rule.retry_after_default if rule else None
@@ -315,8 +283,14 @@ class Translator:
             write_applied=False if status < 500 or status == 503 else None,
         )
 
-    def _rule(self, status: int, code: str | None, headers: httpx.Headers) -> ErrorRule | None:
-        return next((r for r in self.rules if r.matches(status, code, headers)), None)
+    def _rule(
+        self, status: int, code: str | None, headers: httpx.Headers
+    ) -> tuple[ErrorRule, type[E.ActionError]] | None:
+        """The first rule matching, and its error class."""
+        for rule, cls in zip(self.rules, self._classes, strict=True):
+            if _matches(rule, status, code, headers):
+                return rule, cls
+        return None
 
     def _message(
         self,
@@ -361,6 +335,14 @@ class Translator:
         if isinstance(exc, httpx.UnsupportedProtocol | httpx.InvalidURL):
             return E.InvalidConfiguration(
                 f"the {self.app} base URL or request URL is invalid ({detail})", where=action_id
+            )
+        if isinstance(exc, httpx.LocalProtocolError):
+            # httpx refused to write the request (an illegal header value, say): nothing was
+            # sent, and the same request would be refused again, so retrying cannot help.
+            return E.FatalError(
+                f"could not send the request to {self.app}: it is not valid HTTP ({detail})",
+                where=action_id,
+                write_applied=False,
             )
         if isinstance(exc, _NOT_SENT):
             return E.TransportError(

@@ -15,7 +15,7 @@ import random
 import secrets
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 from dataclasses import asdict, dataclass, field, fields, replace
@@ -50,6 +50,9 @@ class Limits:
     concurrency: int | None = None
     #: requests a calendar month (UTC) across all endpoints
     monthly_quota: int | None = None
+    #: "fixed": windows aligned on the clock (as Bitly's appear to be); "sliding": at most
+    #: N requests in any interval of the window's length
+    windows: str = "fixed"
 
 
 @dataclass
@@ -161,13 +164,15 @@ async def _discard(message: Message) -> None:
 
 
 class _Window:
-    """A fixed window counter: `count` requests in window number `index`."""
+    """A fixed window counter: `count` requests in window number `index`; for a sliding
+    window, the admission times of the last requests instead."""
 
-    __slots__ = ("count", "index")
+    __slots__ = ("count", "index", "times")
 
     def __init__(self) -> None:
         self.index = -1
         self.count = 0
+        self.times: deque[float] = deque()
 
 
 class ControlsMiddleware:
@@ -288,22 +293,44 @@ class ControlsMiddleware:
     def _check_windows(self, key: str, limits: Limits, now: float) -> Response | None:
         per_minute, per_hour = limits.per_endpoint.get(key, (limits.per_minute, limits.per_hour))
         caps = (limits.per_second, per_minute, per_hour)
+        sliding = limits.windows == "sliding"
         windows = []
         for cap, period, reason in zip(caps, _PERIODS, _REASONS, strict=True):
             if cap is None:
                 continue
-            index = int(now // period)
             window = self._windows.get((key, period))
             if window is None:
                 window = self._windows[(key, period)] = _Window()
-            if window.index != index:
-                window.index, window.count = index, 0
-            if window.count >= cap:
-                return self.dialect.throttled(reason, (index + 1) * period - now)
+            if sliding:
+                times = window.times
+                while times and times[0] <= now - period:
+                    times.popleft()
+                if len(times) >= cap:
+                    return self.dialect.throttled(reason, times[0] + period - now)
+            else:
+                index = int(now // period)
+                if window.index != index:
+                    window.index, window.count = index, 0
+                if window.count >= cap:
+                    return self.dialect.throttled(reason, (index + 1) * period - now)
             windows.append(window)
         for window in windows:
             window.count += 1
+            if sliding:
+                window.times.append(now)
         return None
+
+    def used_this_hour(self, key: str) -> int:
+        """Requests to `key` admitted in the current hour window (what a platform-limits
+        answer reports as used); all requests counted when no hourly window is kept."""
+        with self._lock:
+            window = self._windows.get((key, 3600))
+            if window is None:
+                return self.counts.get(key, 0)
+            now = self.now()
+            if self.controls.limits.windows == "sliding":
+                return sum(1 for t in window.times if t > now - 3600)
+            return window.count if window.index == int(now // 3600) else 0
 
     async def _run(
         self,
@@ -505,6 +532,10 @@ def controls_from_json(data: Any, current: Controls) -> tuple[Limits, Faults]:
                     _opt_int(pair[1], f"{where}.{key}[1]"),
                 )
             limits.per_endpoint = overrides
+        elif name == "windows":
+            if value not in ("fixed", "sliding"):
+                raise ValueError(f"{where}: expected 'fixed' or 'sliding', got {value!r}")
+            limits.windows = value
         else:
             setattr(limits, name, _opt_int(value, where))
     fault_fields = {f.name for f in fields(Faults)}

@@ -45,15 +45,19 @@ def embedded_sandboxes(
     """Start the sandbox of every installed app that has one, with demo data from `seed`.
 
     `controls` (limits and faults) applies to all; each app keeps its own counts, windows
-    and fault sequence. `now` replaces the wall clock (`config.frozen_clock()` for cassettes).
-    The servers stop when the block ends.
+    and fault sequence. Without it, each sandbox enforces its plugin's `embedded_limits` (the
+    Bitly sandbox: a basic account's, as its platform_limits endpoint reports them). `now`
+    replaces the wall clock (`config.frozen_clock()` for cassettes). The servers stop when
+    the block ends.
     """
     shared = controls if controls is not None else Controls()
     clock = now or time.time
     boxes = installed_sandboxes()
     result = EmbeddedSandboxes()
     for name, box in boxes.items():
-        config = SandboxConfig(seed=seed, controls=shared, now=clock)
+        own = box.embedded_limits
+        mine = shared if controls is not None or own is None else Controls(limits=own())
+        config = SandboxConfig(seed=seed, controls=mine, now=clock)
         result.apps[name] = box.create_app(config, {})
         result.credentials[name] = box.demo_credential
     with ExitStack() as stack:

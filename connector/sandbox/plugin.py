@@ -16,6 +16,7 @@ from typing import Any
 from connector.errors import InvalidConfiguration
 from connector.plugins import AppPlugin, installed_apps
 from connector.sandbox.config import SandboxConfig
+from connector.sandbox.controls import Limits
 
 __all__ = ["SandboxPlugin", "installed_sandboxes", "load_sandbox", "plain_token"]
 
@@ -52,6 +53,8 @@ class SandboxPlugin:
     token_help: str = "accepted bearer token (repeatable); the demo token when none"
     #: what the ready line calls the credential ("token", "key")
     credential_name: str = "token"
+    #: the limits it enforces when embedded for `--sandbox` commands (None: none)
+    embedded_limits: Callable[[], Limits] | None = None
 
 
 def load_sandbox(app: AppPlugin) -> SandboxPlugin | None:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from connector.catalog import load_catalog
 from connector.catalog.operations import operation_problems
 
@@ -11,7 +9,8 @@ CATALOG = load_catalog()
 
 
 def _problems(action_id: str, **changes: object) -> list[tuple[str, str]]:
-    return list(operation_problems(replace(CATALOG.get(action_id), **changes)))  # type: ignore[arg-type]
+    action = CATALOG.get(action_id)
+    return list(operation_problems(action.model_copy(update=changes)))
 
 
 def test_the_catalog_as_committed_has_none() -> None:
@@ -20,11 +19,12 @@ def test_the_catalog_as_committed_has_none() -> None:
 
 def test_pagination_only_on_a_request_and_its_limit_names_an_input() -> None:
     paging = CATALOG.get("bitly.list_group_bitlinks").pagination
-    assert paging is not None and paging["items"] == "links"
-    assert _problems("bitly.list_group_bitlinks", pagination={**paging, "limit": "most"}) == [
+    assert paging is not None and paging.items == "links"
+    changed = paging.model_copy(update={"limit": "most"})
+    assert _problems("bitly.list_group_bitlinks", pagination=changed) == [
         ("pagination.limit", "'most' is not an input of the action")
     ]
-    found = _problems("bitly.get_link_click_metrics", pagination={"items": "link_clicks"})
+    found = _problems("bitly.get_link_click_metrics", pagination=paging)
     assert ("pagination", "only for a declarative request (a handler pages itself)") in found
 
 

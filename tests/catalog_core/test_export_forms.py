@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 import yaml
 
+from connector.catalog.models import with_shapes
 from connector.cli import main
 
 MANIFESTS = Path(__file__).resolve().parents[2] / "manifests"
@@ -96,14 +97,17 @@ def test_the_form_drawn_from_the_export_matches_the_manifest(
     path: Path, exported: dict[str, dict[str, Any]]
 ) -> None:
     doc = yaml.safe_load(path.read_text())
+    app = yaml.safe_load((path.parent / "app.yaml").read_text())
     action = exported[f"{path.parent.name}.{path.stem}"]
     assert form_from_export(action) == form_from_manifest(doc)
     # What the builder shows around the form, and what downstream nodes can map.
     assert (action["name"], action["description"]) == (doc["name"], doc["description"])
     assert action["kind"] == doc["kind"] and action["idempotent"] == doc["idempotent"]
     assert action["sample_request"] == doc["sample_request"]
+    # The output schema is self-contained: the app's shapes it names come along in $defs.
     assert action["output"] == {
-        "schema": doc["output"]["schema"],
+        "schema": with_shapes(doc["output"]["schema"], app.get("shapes", {})),
         "sample": doc["output"]["sample"],
     }
-    assert action["notes"] == doc["notes"]
+    # The action's own notes, then the notes its app declares for every action.
+    assert action["notes"] == doc["notes"] + app.get("notes", [])

@@ -12,12 +12,15 @@ from connector.catalog.models import InputSpec, Option
 from connector.errors import InvalidInput, TemplateError
 
 UNIT = InputSpec(
-    "unit", "Time Unit", "options", options=(Option("Day", "day"), Option("Week", "week"))
+    key="unit",
+    label="Time Unit",
+    type="options",
+    options=(Option(label="Day", value="day"), Option(label="Week", value="week")),
 )
 
 
 def spec(type_: str, **kw: Any) -> InputSpec:
-    return InputSpec("x", "X", type_, **kw)
+    return InputSpec(key="x", label="X", type=type_, **kw)
 
 
 @pytest.mark.parametrize(
@@ -182,7 +185,9 @@ def test_unknown_action_suggests_nearest(catalog) -> None:  # type: ignore[no-un
 
 # ---------------------------------------------------------------- edge cases, one row each
 
-NUMBER_OPTIONS = spec("options", options=(Option("One", 1), Option("Two", 2)))
+NUMBER_OPTIONS = spec(
+    "options", options=(Option(label="One", value=1), Option(label="Two", value=2))
+)
 
 
 @pytest.mark.parametrize(

@@ -44,7 +44,12 @@ class SimClock:
         return self.t
 
     def wall(self) -> float:
-        return self.t + 1_767_225_600.0
+        return self.wall_of(self.t)
+
+    @staticmethod
+    def wall_of(t: float) -> float:
+        """The wall time (epoch seconds, on a minute and hour boundary at t=0) of `t`."""
+        return t + 1_767_225_600.0
 
     def advance(self, seconds: float) -> None:
         self.t += seconds

@@ -197,10 +197,13 @@ def test_per_second_throttle_recovers_within_a_second(tmp_path: Path, catalog: A
 def test_monthly_quota_fails_the_loop_fast_without_retries(tmp_path: Path, catalog: Any) -> None:
     urls = _urls("quota", 30)
     workflow = validate_workflow(_shorten_doc(batch_size=5), catalog)
+    # Limits given outright, so nothing is read from the API and the plan is not checked
+    # first (test_sandbox_runs.py has that case): the quota runs out during the loop.
+    given = {"bitly": RateLimitSpec(concurrency=5, per_minute=100, per_hour=1000)}
     with _Bitly(Limits(monthly_quota=12)) as box:
 
         async def go() -> tuple[RunResult, list[ItemRecord]]:
-            async with _session(catalog, tmp_path, box) as engine:
+            async with _session(catalog, tmp_path, box, overrides=given) as engine:
                 result = await engine.run(workflow, {"items": urls})
                 return result, _items(engine, result)
 

@@ -12,6 +12,7 @@ import pytest
 
 from connector.catalog import load_catalog
 from connector.cli import main
+from connector.engine.rate_limits import RateLimitSpec
 from connector.engine.session import engine_session
 from connector.engine.workflow import validate_workflow
 from connector.sandbox.controls import Controls, Faults, Limits
@@ -22,7 +23,7 @@ pytestmark = pytest.mark.slow
 FAST_RETRY = {"max_attempts": 5, "initial_delay": 0.01, "multiplier": 2, "max_delay": 0.05}
 
 
-def _run(doc: dict[str, Any], trigger: Any, home: Path, boxes: Any) -> Any:
+def _run(doc: dict[str, Any], trigger: Any, home: Path, boxes: Any, **kw: Any) -> Any:
     catalog = load_catalog()
     workflow = validate_workflow(doc, catalog)
 
@@ -33,6 +34,7 @@ def _run(doc: dict[str, Any], trigger: Any, home: Path, boxes: Any) -> Any:
             base_urls=boxes.base_urls,
             credentials=boxes.credentials,
             rng=random.Random(3),
+            **kw,
         ) as engine:
             result = await engine.run(workflow, trigger)
             return result, engine.runlog.steps(result.run_id)
@@ -99,14 +101,53 @@ def test_monthly_quota_fails_fast_without_retries(tmp_path: Path) -> None:
             }
         ],
     }
+    # Limits given outright: nothing is read from the API, so the plan is not checked
+    # before the loop and the quota runs out in the middle of it.
+    given = {"bitly": RateLimitSpec(concurrency=5, per_minute=100)}
     with embedded_sandboxes(controls=controls) as boxes:
-        result, steps = _run(doc, {"links": [1, 2, 3, 4]}, tmp_path, boxes)
+        result, steps = _run(doc, {"links": [1, 2, 3, 4]}, tmp_path, boxes, overrides=given)
         requests = sum(boxes.apps["bitly"].state.counts.values())
     assert result.status == "failed"
     assert result.error["kind"] == "quota_exhausted", result.error
     assert "monthly" in result.error["message"].lower() or result.error["code"]
     assert requests == 3  # two served, one refused: no attempt wasted on retries
     assert steps[0].summary == {"total": 4, "succeeded": 2, "failed": 1, "skipped": 1}
+
+
+def test_a_loop_that_would_exceed_the_month_fails_before_its_first_request(
+    tmp_path: Path,
+) -> None:
+    # The plan allows 9 API calls a month. Reading the limits takes four (platform limits,
+    # user, group, plan), so 5 are left: a loop of 8 items fails before sending any.
+    controls = Controls(limits=Limits(monthly_quota=9))
+    doc = {
+        "name": "quota",
+        "steps": [
+            {
+                "id": "each",
+                "loop": {"over": "{{ trigger.links }}"},
+                "action": "bitly.get_user",
+                "inputs": {},
+            }
+        ],
+    }
+    with embedded_sandboxes(controls=controls) as boxes:
+        result, steps = _run(doc, {"links": list(range(8))}, tmp_path, boxes)
+        counts = dict(boxes.apps["bitly"].state.counts)
+    assert result.status == "failed" and result.failed_step == "each"
+    assert result.error["kind"] == "quota_exhausted", result.error
+    message = result.error["message"]
+    assert "8 items would exceed this month's api_calls limit" in message
+    assert "4 of 9 used, 5 left): only 5 of them fit" in message
+    assert "nothing was sent" in message
+    # Only the four reads; no item ran.
+    assert sum(counts.values()) == 4 and "GET /v4/user" in counts
+    assert steps[0].summary is None and steps[0].status == "failed"
+
+    # Five fit: the same loop over five items runs.
+    with embedded_sandboxes(controls=Controls(limits=Limits(monthly_quota=9))) as boxes:
+        result, _ = _run(doc, {"links": list(range(5))}, tmp_path, boxes)
+    assert result.ok, result.error
 
 
 def test_invalid_workflow_exits_2_and_writes_nothing(tmp_path: Path, capsys: Any) -> None:

@@ -53,8 +53,22 @@ CASES = [
     ),
     (
         {"action": "fake.get", "inputs": {"key": "a"}, "retyr": {}},
+        "steps.s.retyr",
+        "unknown key (did you mean 'retry'?)",
+    ),
+    (
+        {
+            "loop": {"over": "{{ trigger.x }}"},
+            "action": "fake.get",
+            "steps": [{"id": "t", "action": "fake.get", "inputs": {"key": "a"}}],
+        },
         "steps.s",
-        "'retyr' was unexpected",
+        "needs either `action` (with `inputs`) or `steps`, not both",
+    ),
+    (
+        {"aggregate": {"over": "{{ trigger.x }}", "fields": {"n": {"sum": "a", "count": True}}}},
+        "steps.s.aggregate.fields.n",
+        "give exactly one aggregation",
     ),
 ]
 
@@ -122,3 +136,20 @@ def test_examples_parse_against_the_schema() -> None:
     for path in files:
         doc = parse_workflow_text(path.read_text(), str(path))
         assert _schema_errors(doc) == [], path
+
+
+def test_the_shipped_schema_agrees_with_the_model_on_examples_and_broken_steps() -> None:
+    from jsonschema import Draft202012Validator
+
+    from connector.engine.workflow import _schema_errors, workflow_schema
+
+    validator = Draft202012Validator(workflow_schema())
+    root = Path(__file__).resolve().parents[2] / "examples"
+    for path in sorted(root.glob("*.yaml")):
+        doc = parse_workflow_text(path.read_text(), str(path))
+        assert list(validator.iter_errors(doc)) == [], path
+    for step, _, _ in CASES:
+        doc = {"name": "t", "steps": [{"id": "s", **step}]}
+        # what the model alone refuses (not the catalog's checks), the schema refuses too
+        if _schema_errors(doc):
+            assert list(validator.iter_errors(doc)), step

@@ -14,7 +14,7 @@ import pytest
 
 from connector import errors as E
 from connector.catalog import load_catalog
-from connector.catalog.models import action_from_dict
+from connector.catalog.models import ActionSpec
 from connector.http.client import MAX_RESPONSE_BODY
 from connector.runner import ActionRunner
 
@@ -97,7 +97,7 @@ def test_a_write_answered_with_too_much_is_reported_applied() -> None:
 def _catalog_with_limit(limit: int) -> SimpleNamespace:
     real = load_catalog()
     action = real.get("bitly.get_user")
-    limited = action.__class__(**{**action.__dict__, "max_response_bytes": limit})
+    limited = action.model_copy(update={"max_response_bytes": limit})
     return SimpleNamespace(apps=real.apps, get=lambda action_id: limited)
 
 
@@ -122,7 +122,7 @@ def test_max_response_bytes_is_a_manifest_field() -> None:
         "inputs": [], "output": {"schema": {}, "sample": {}}, "sample_request": {}, "notes": [],
         "request": {"method": "GET", "path": "/x"}, "max_response_bytes": 65536,
     }  # fmt: skip
-    assert action_from_dict("bitly", data).max_response_bytes == 65536
+    assert ActionSpec.model_validate(data).max_response_bytes == 65536
 
 
 def test_the_manifest_schema_takes_max_response_bytes_in_range() -> None:

@@ -26,6 +26,7 @@ class CountingBudget:
         self.slots = 0
         self.active = 0
         self.throttles: list[float | None] = []
+        self.endpoints: list[tuple[str, str]] = []
 
     @asynccontextmanager
     async def _slot(self) -> AsyncIterator[None]:
@@ -36,7 +37,8 @@ class CountingBudget:
         finally:
             self.active -= 1
 
-    def slot(self) -> AbstractAsyncContextManager[None]:
+    def slot(self, method: str = "", path: str = "") -> AbstractAsyncContextManager[None]:
+        self.endpoints.append((method, path))
         return self._slot()
 
     def throttled(self, retry_after: float | None) -> None:
@@ -166,6 +168,7 @@ def test_budget_slot_held_and_throttle_reported(catalog, recorder, arun) -> None
         arun(go())
     assert budget.slots == 1 and seen_active == [1]
     assert budget.throttles == [9.0]
+    assert budget.endpoints == [("GET", "user")]  # the endpoint, for per-endpoint limits
 
 
 def test_204_and_empty_body_are_none(catalog, recorder, arun) -> None:

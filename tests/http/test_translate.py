@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import typing
 from collections.abc import Callable
 from types import SimpleNamespace
 from typing import Any
@@ -12,9 +13,11 @@ import httpx
 import pytest
 
 from connector import errors as E
+from connector.catalog.models import ErrorKind
 from connector.http.translate import (
     DEFAULT_THROTTLE_WINDOW,
     Translator,
+    error_class,
     parse_retry_after,
 )
 
@@ -245,8 +248,13 @@ def test_quota_says_not_to_wait(bitly: Translator) -> None:
 
 
 def test_unknown_error_kind_in_a_table_is_a_configuration_error() -> None:
-    with pytest.raises(E.InvalidConfiguration, match="unknown error kind 'explode'"):
+    with pytest.raises(E.InvalidConfiguration, match="row 0: error: 'explode' is not one of"):
         Translator.for_app({"name": "x", "errors": [{"status": 400, "error": "explode"}]})
+
+
+def test_every_error_kind_a_table_may_name_is_an_error_class() -> None:
+    for kind in typing.get_args(ErrorKind):
+        assert error_class(kind).kind == kind
 
 
 # -- exceptions ------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from connector.vendor.bitly_spec import FACTS_PATH, load_bitly_facts
+from connector.sandbox.bitly.facts import FACTS_PATH, load_bitly_facts
 
 SPEC = Path("/work/shared/reference/bitly-v4-openapi.json")
 TOOL = Path(__file__).resolve().parents[2] / "tools" / "derive_bitly_facts.py"

@@ -12,8 +12,9 @@ from typing import Any
 import pytest
 
 from connector.sandbox.bitly.account import CLIENT_ID
+from connector.sandbox.bitly.facts import load_bitly_facts
 from connector.sandbox.bitly.real_traffic import as_described
-from connector.vendor.bitly_spec import Operation, load_bitly_facts
+from connector.vendor.facts import Operation
 
 from .conftest import Client
 

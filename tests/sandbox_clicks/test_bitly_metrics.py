@@ -9,13 +9,13 @@ from typing import Any
 
 import pytest
 
+from connector.sandbox.bitly.facts import load_bitly_facts
 from connector.sandbox.bitly.metrics import (
     METRIC_HANDLERS,
     clicks_by_link,
     referring_network,
     shorten_counts_response,
 )
-from connector.vendor.bitly_spec import load_bitly_facts
 
 NOW = datetime(2020, 2, 5, 12, tzinfo=UTC).timestamp()
 DAY = 86400.0

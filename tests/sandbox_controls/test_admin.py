@@ -72,6 +72,8 @@ def test_admin_put_rejects_bad_values(dummy: DummyApp, clock: Clock) -> None:
         b'{"faults": {"error_rate": 2}}',
         b'{"faults": {"seed": "x"}}',
         b'{"limits": {"per_endpoint": {"GET /x": [1]}}}',
+        b'{"limits": {"windows": "rolling"}}',
+        b'{"limits": {"windows": 1}}',
         b'{"other": 1}',
         b"[" * 60_000,  # deep, but under the 64 KB admin body bound (413 past it)
         b"\xff",
@@ -85,3 +87,10 @@ def test_admin_put_rejects_bad_values(dummy: DummyApp, clock: Clock) -> None:
         assert response.json()["error"] == "bad_request"
     assert mw.controls == Controls(admin=True)
     assert run(mw, lambda c: c.delete("/_sandbox/controls")).status_code == 405
+
+
+def test_admin_switches_the_windows_to_sliding(dummy: DummyApp, clock: Clock) -> None:
+    mw = make(dummy, Controls(admin=True), clock)
+    put = run(mw, lambda c: c.put("/_sandbox/controls", json={"limits": {"windows": "sliding"}}))
+    assert put.status_code == 200 and put.json()["limits"]["windows"] == "sliding"
+    assert mw.controls.limits.windows == "sliding"

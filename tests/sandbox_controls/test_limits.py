@@ -123,3 +123,26 @@ def test_in_flight_released_when_app_raises(clock: Clock) -> None:
     run(mw, go)
     assert mw._in_flight == 0
     assert mw.counts["GET /x"] == 2
+
+
+def test_sliding_windows_count_any_interval_of_the_windows_length(
+    dummy: DummyApp, clock: Clock
+) -> None:
+    clock.t += 50  # 10 s before a clock-aligned minute ends
+    mw = make(dummy, Controls(limits=Limits(per_minute=2, windows="sliding")), clock)
+    assert statuses(mw, [("GET", "/items")] * 2) == [200, 200]
+    clock.t += 15  # a new clock minute, but not a minute after the first two
+    assert statuses(mw, [("GET", "/items")]) == [429]
+    assert mw.used_this_hour("GET /items") == 3  # no hourly window kept: every request
+    clock.t += 45.5
+    assert statuses(mw, [("GET", "/items")] * 3) == [200, 200, 429]
+
+
+def test_used_this_hour_counts_admitted_requests_in_the_current_hour(
+    dummy: DummyApp, clock: Clock
+) -> None:
+    mw = make(dummy, Controls(limits=Limits(per_hour=2)), clock)
+    assert statuses(mw, [("GET", "/items")] * 3) == [200, 200, 429]
+    assert mw.used_this_hour("GET /items") == 2
+    clock.t += 3600
+    assert mw.used_this_hour("GET /items") == 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from connector.sandbox.bitly.real_traffic import as_described
-from connector.vendor.bitly_spec import BitlyFacts, Operation
+from connector.vendor.facts import Operation, VendorFacts
 
 from ._asgi import Reply, Req
 
@@ -15,7 +15,7 @@ from ._asgi import Reply, Req
 UNIVERSAL_ERRORS = frozenset({400, 403, 413})
 
 
-def operation_of(facts: BitlyFacts, req: Req) -> tuple[Operation | None, bool]:
+def operation_of(facts: VendorFacts, req: Req) -> tuple[Operation | None, bool]:
     """The operation the request addresses (and whether its path is known for another method)."""
     path = req.path.decode("latin-1")
     if not path.startswith("/v4/"):
@@ -24,7 +24,7 @@ def operation_of(facts: BitlyFacts, req: Req) -> tuple[Operation | None, bool]:
     return (match.operation if match else None), known
 
 
-def problems(facts: BitlyFacts, req: Req, reply: Reply) -> list[str]:
+def problems(facts: VendorFacts, req: Req, reply: Reply) -> list[str]:
     """Why `reply` is not an acceptable Bitly answer to `req` (empty when it is)."""
     op, known = operation_of(facts, req)
     status = reply.status

@@ -25,9 +25,10 @@ from starlette.applications import Starlette
 
 from connector.sandbox.bitly import create_app
 from connector.sandbox.bitly.account import CLIENT_ID
+from connector.sandbox.bitly.facts import load_bitly_facts
 from connector.sandbox.config import DEMO_BITLY_TOKEN, SandboxConfig
 from connector.sandbox.controls import Controls
-from connector.vendor.bitly_spec import TWO_SEGMENT_PARAMS, Operation, load_bitly_facts
+from connector.vendor.facts import Operation
 
 from . import _mutate as m
 from ._admin_fuzz import ADMIN_TOKEN, fuzz_admin
@@ -161,7 +162,8 @@ def _build(op: Operation, rng: random.Random, fuzz: Fuzz, kind: str) -> Req:
     note = "baseline"
     if kind == "path" and op.path_params:
         name = rng.choice(op.path_params)
-        raw_values[name], note = m.mutate_path_value(rng, values[name], name in TWO_SEGMENT_PARAMS)
+        wide = name in FACTS.two_segment_params
+        raw_values[name], note = m.mutate_path_value(rng, values[name], wide)
     elif kind == "query" or (kind in ("path", "body") and not op.body_schema):
         raw_query, note = m.mutate_query(rng, params, query)
     elif kind == "body":

@@ -19,9 +19,9 @@ from urllib.parse import urlencode
 import pytest
 
 from connector.sandbox.bitly import create_app
+from connector.sandbox.bitly.facts import load_bitly_facts
 from connector.sandbox.bitly.metric_windows import UNITS, bitly_date
 from connector.sandbox.config import DEMO_BITLY_TOKEN, SandboxConfig
-from connector.vendor.bitly_spec import load_bitly_facts
 
 from ._asgi import Caller, Req
 

@@ -26,7 +26,7 @@ from connector.sandbox.config import DEMO_SHORTEN_KEY, SandboxConfig
 from connector.sandbox.controls import Controls
 from connector.sandbox.shorten_dev import create_app
 from connector.vendor import load_vendor_facts
-from connector.vendor.bitly_spec import BitlyFacts, Operation
+from connector.vendor.facts import Operation, VendorFacts
 
 from . import _mutate as m
 from ._admin_fuzz import ADMIN_TOKEN, fuzz_admin
@@ -41,7 +41,7 @@ AUTH = (b"authorization", f"Bearer {DEMO_SHORTEN_KEY}".encode())
 JSON_TYPE = (b"content-type", b"application/json")
 _facts = load_vendor_facts("shorten_dev")
 assert _facts is not None
-FACTS: BitlyFacts = _facts
+FACTS: VendorFacts = _facts
 OPERATIONS = sorted(FACTS.operations, key=lambda o: o.operation_id)
 #: statuses any endpoint may answer beyond its declared ones: 404 (an unknown slug or path),
 #: 405 (wrong method), 413 (a body over 1 MB)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote, unquote
 
@@ -41,6 +42,7 @@ from connector.sandbox.bitly.errors import (
     method_not_allowed,
     page_not_found,
 )
+from connector.sandbox.bitly.facts import load_bitly_facts
 from connector.sandbox.bitly.intake import check_token, read_json_body
 from connector.sandbox.bitly.links import bitlink_key
 from connector.sandbox.bitly.metric_windows import MetricParamError
@@ -49,7 +51,7 @@ from connector.sandbox.bitly.store import Store
 from connector.sandbox.clicks import click_from_request, insert_clicks
 from connector.sandbox.config import DEMO_BITLY_TOKEN, SandboxConfig
 from connector.sandbox.controls import ControlsMiddleware
-from connector.vendor.bitly_spec import BitlyFacts, load_bitly_facts, precompile
+from connector.vendor.facts import VendorFacts, precompile
 
 __all__ = ["PLANS", "BitlyApi", "create_app"]
 
@@ -68,7 +70,7 @@ class BitlyApi:
     def __init__(
         self,
         store: Store,
-        facts: BitlyFacts,
+        facts: VendorFacts,
         config: SandboxConfig,
         counts: Counter[str],
         plan: str = "premium",
@@ -80,6 +82,7 @@ class BitlyApi:
         self.facts = facts
         self.config = config
         self.counts = counts
+        self.used_this_hour: Callable[[str], int] | None = None
         self.tokens = frozenset(config.tokens) or frozenset({DEMO_BITLY_TOKEN})
         if plan not in PLANS:
             raise ValueError(f"plan must be one of {PLANS}, not {plan!r}")
@@ -138,6 +141,7 @@ class BitlyApi:
             base_url=base,
             counts=self.counts,
             controls=self.config.controls,
+            used_this_hour=self.used_this_hour,
         )
         try:
             with self.store.transaction():
@@ -218,6 +222,7 @@ def create_app(config: SandboxConfig, *, plan: str = "premium") -> Starlette:
     # lets the counts be published before the first request.
     app.middleware_stack = controls
     api.counts = controls.counts
+    api.used_this_hour = controls.used_this_hour
     app.state.store = store
     app.state.counts = controls.counts
     app.state.controls = controls

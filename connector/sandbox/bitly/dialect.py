@@ -5,7 +5,7 @@ from __future__ import annotations
 from starlette.responses import JSONResponse, Response
 from starlette.types import Scope
 
-from connector.vendor.bitly_spec import BitlyFacts, PathMatch
+from connector.vendor.facts import PathMatch, VendorFacts
 
 __all__ = ["API_PREFIX", "BitlyDialect", "resolve"]
 
@@ -30,7 +30,7 @@ def api_path(scope: Scope) -> str | None:
     return None
 
 
-def resolve(facts: BitlyFacts, scope: Scope) -> tuple[PathMatch | None, bool]:
+def resolve(facts: VendorFacts, scope: Scope) -> tuple[PathMatch | None, bool]:
     """The operation a request addresses (cached in the scope: the controls layer and the
     app both need it)."""
     cached: tuple[PathMatch | None, bool] | None = scope.get(_MATCH_KEY)
@@ -44,7 +44,7 @@ def resolve(facts: BitlyFacts, scope: Scope) -> tuple[PathMatch | None, bool]:
 class BitlyDialect:
     """Endpoint keys are "METHOD /v4/<path template>"; short-link redirects are not limited."""
 
-    def __init__(self, facts: BitlyFacts) -> None:
+    def __init__(self, facts: VendorFacts) -> None:
         self.facts = facts
 
     def endpoint_key(self, scope: Scope) -> str | None:

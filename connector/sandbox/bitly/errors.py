@@ -7,7 +7,7 @@ from typing import Any
 
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 
-from connector.vendor.bitly_spec import FieldProblem
+from connector.vendor.facts import FieldProblem
 
 __all__ = [
     "BitlyError",

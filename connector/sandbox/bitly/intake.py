@@ -9,7 +9,7 @@ from typing import Any
 from starlette.requests import Request
 
 from connector.sandbox.bitly.errors import BitlyError, bad_request, field_error
-from connector.vendor.bitly_spec import FieldProblem
+from connector.vendor.facts import FieldProblem
 
 __all__ = ["MAX_BODY_BYTES", "check_token", "read_json_body"]
 

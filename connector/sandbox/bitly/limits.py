@@ -6,14 +6,26 @@ import time
 from typing import Any
 
 from connector.sandbox.bitly.account import require_org
+from connector.sandbox.bitly.facts import load_bitly_facts
 from connector.sandbox.bitly.registry import Call, Reply, handles
-from connector.vendor.bitly_spec import load_bitly_facts
+from connector.sandbox.controls import Limits
 
-__all__ = ["DEFAULT_HOURLY_LIMITS", "hourly_limit"]
+__all__ = ["DEFAULT_HOURLY_LIMITS", "basic_account_limits", "hourly_limit"]
 
-#: Bitly's documented hourly figures for a paid account where the sandbox sets none
+#: Bitly's documented hourly figures for a basic account where the sandbox sets none
 DEFAULT_HOURLY_LIMITS = {"POST /v4/shorten": 1000, "POST /v4/bitlinks": 500}
 DEFAULT_HOURLY = 1000
+
+
+def basic_account_limits() -> Limits:
+    """The limits a basic account has, enforced as platform_limits reports them: per
+    endpoint an hourly figure, and a minute at one tenth of it."""
+    return Limits(
+        per_minute=DEFAULT_HOURLY // 10,
+        per_hour=DEFAULT_HOURLY,
+        per_endpoint={key: (hour // 10, hour) for key, hour in DEFAULT_HOURLY_LIMITS.items()},
+    )
+
 
 PLAN_LIMITS = {"encodes": 1500, "custom_bitlinks": 500, "qr_codes": 500}
 
@@ -79,8 +91,10 @@ def platform_limits(call: Call) -> Reply:
         if wanted is not None and path != wanted:
             continue
         key = f"{op.method} {path}"
+        # counted in the current hour window, the one the limit applies to
+        used = call.used_this_hour(key) if call.used_this_hour else call.counts.get(key, 0)
         by_path.setdefault(path, []).append(
-            {"name": op.method, "limit": hourly_limit(call, key), "count": call.counts.get(key, 0)}
+            {"name": op.method, "limit": hourly_limit(call, key), "count": used}
         )
     return None, {
         "platform_limits": [

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from connector.sandbox.bitly.app import create_app
+from connector.sandbox.bitly.limits import basic_account_limits
 from connector.sandbox.config import DEMO_BITLY_TOKEN, SandboxConfig
 from connector.sandbox.plugin import SandboxPlugin
 
@@ -35,4 +36,5 @@ SANDBOX = SandboxPlugin(
     default_port=8411,
     add_options=_options,
     token_metavar="T",
+    embedded_limits=basic_account_limits,
 )

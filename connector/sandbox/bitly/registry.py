@@ -10,7 +10,7 @@ from typing import Any
 
 from connector.sandbox.bitly.store import Store
 from connector.sandbox.controls import Controls
-from connector.vendor.bitly_spec import Operation
+from connector.vendor.facts import Operation
 
 __all__ = ["HANDLERS", "Call", "Handler", "Reply", "handles"]
 
@@ -34,6 +34,8 @@ class Call:
     base_url: str
     counts: Counter[str]
     controls: Controls
+    #: requests to an endpoint key admitted in the current hour window
+    used_this_hour: Callable[[str], int] | None = None
 
     @property
     def conn(self) -> sqlite3.Connection:

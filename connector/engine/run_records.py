@@ -1,0 +1,139 @@
+"""What the run log holds: its tables (SQL) and their rows as records (a run, one of its
+steps, one loop item); write intents live in intents.py."""
+
+from __future__ import annotations
+
+import os
+import socket
+from dataclasses import dataclass
+from typing import Any
+
+from connector.engine.intents import INTENTS_SCHEMA
+
+__all__ = ["SCHEMA", "ItemRecord", "RunRecord", "StepRecord"]
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    id TEXT PRIMARY KEY,
+    workflow_name TEXT NOT NULL,
+    workflow_json TEXT NOT NULL,
+    source_path TEXT,
+    trigger_json TEXT NOT NULL,
+    status TEXT NOT NULL,
+    started_at REAL NOT NULL,
+    finished_at REAL,
+    parent_run_id TEXT REFERENCES runs(id),
+    failed_step TEXT,
+    error_json TEXT,
+    output_json TEXT,
+    pid INTEGER,
+    host TEXT
+);
+CREATE INDEX IF NOT EXISTS runs_started ON runs(started_at);
+CREATE TABLE IF NOT EXISTS steps (
+    run_id TEXT NOT NULL REFERENCES runs(id),
+    step_id TEXT NOT NULL,
+    position INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    status TEXT NOT NULL,
+    started_at REAL,
+    finished_at REAL,
+    definition_json TEXT NOT NULL,
+    inputs_json TEXT,
+    output_json TEXT,
+    error_json TEXT,
+    attempts_json TEXT,
+    summary_json TEXT,
+    reused_from TEXT,
+    PRIMARY KEY (run_id, step_id)
+);
+CREATE TABLE IF NOT EXISTS loop_items (
+    run_id TEXT NOT NULL,
+    step_id TEXT NOT NULL,
+    idx INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    item_json TEXT,
+    inputs_json TEXT,
+    output_json TEXT,
+    error_json TEXT,
+    attempts_json TEXT,
+    started_at REAL,
+    finished_at REAL,
+    reused_from TEXT,
+    PRIMARY KEY (run_id, step_id, idx)
+);
+CREATE TABLE IF NOT EXISTS retries (
+    parent_run_id TEXT PRIMARY KEY,
+    child_run_id TEXT NOT NULL,
+    created_at REAL NOT NULL
+);
+"""
+SCHEMA += INTENTS_SCHEMA
+
+
+@dataclass
+class RunRecord:
+    id: str
+    workflow_name: str
+    workflow: dict[str, Any]
+    source_path: str | None
+    trigger: Any
+    status: str
+    started_at: float
+    finished_at: float | None
+    parent_run_id: str | None
+    failed_step: str | None
+    error: dict[str, Any] | None
+    output: Any
+    pid: int | None
+    host: str | None
+
+    @property
+    def interrupted(self) -> bool:
+        """A `running` run whose process is gone (killed or crashed)."""
+        if self.status != "running" or self.pid is None or self.host != socket.gethostname():
+            return False
+        try:
+            os.kill(self.pid, 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:
+            return False
+        return False
+
+    @property
+    def display_status(self) -> str:
+        return "interrupted" if self.interrupted else self.status
+
+
+@dataclass
+class StepRecord:
+    run_id: str
+    step_id: str
+    position: int
+    kind: str
+    status: str
+    started_at: float | None
+    finished_at: float | None
+    definition: dict[str, Any]
+    inputs: Any
+    output: Any
+    error: dict[str, Any] | None
+    attempts: list[dict[str, Any]]
+    summary: dict[str, Any] | None
+    reused_from: str | None
+
+
+@dataclass
+class ItemRecord:
+    step_id: str
+    index: int
+    status: str
+    item: Any
+    inputs: Any
+    output: Any
+    error: dict[str, Any] | None
+    attempts: list[dict[str, Any]]
+    started_at: float | None
+    finished_at: float | None
+    reused_from: str | None
