@@ -7,9 +7,9 @@
                                                         # directory; exit 1 if any differs
     python -m tools.record_cassettes --live ID ...      # against the real APIs (real writes!)
 
-Each action runs on a fresh pair of sandboxes frozen at the same instant, so a recording
-writes only the named actions' cassettes and gives the same bytes every time. Exit codes:
-0 done, 1 a recording failed or `--check` found a difference, 2 bad arguments.
+Each action runs on fresh sandboxes frozen at the same instant, so a recording writes only the
+named actions' cassettes and gives the same bytes every time. Exit codes: 0 done, 1 a
+recording failed or `--check` found a difference, 2 bad arguments.
 """
 
 from __future__ import annotations

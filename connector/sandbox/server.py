@@ -39,6 +39,9 @@ def uvicorn_config(app: ASGIApp, host: str = "127.0.0.1", port: int = 0) -> uvic
         lifespan="auto",
         # Sandbox answers are small; keep-alive connections are reused by clients.
         timeout_keep_alive=30,
+        # The CLI shows escape sequences instead of obeying them (connector.terminal):
+        # coloured log lines would come out as \u001b[32m.
+        use_colors=False,
     )
 
 

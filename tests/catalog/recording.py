@@ -2,10 +2,10 @@
 
 `cassettes/<app>/<key>.yaml` holds the HTTP exchanges of one run of the action `<app>.<key>`
 with its replay inputs (`replay_inputs`). Recording (`python -m tools.record_cassettes`) runs
-the action against a fresh pair of embedded sandboxes whose clock is frozen at
-`FROZEN_INSTANT`, so that demo links, clicks and metrics windows, and so every byte written,
-are the same on any day: recording one action rewrites its own cassette and no other, and
-re-recording an unchanged action gives the bytes already committed.
+the action against fresh embedded sandboxes whose clock is frozen at `FROZEN_INSTANT`, so
+that demo links, clicks and metrics windows, and so every byte written, are the same on any
+day: recording one action rewrites its own cassette and no other, and re-recording an
+unchanged action gives the bytes already committed.
 
 Replay needs no server: the runner points at a fixed base URL per app (nothing listens there)
 and vcr answers from the cassette, matching on method, path, query and body.
@@ -35,6 +35,8 @@ from connector.catalog.models import MISSING
 from connector.redact import MASK
 from connector.runner import ActionRunner
 from connector.sandbox.config import frozen_clock
+from connector.sandbox.controls import Controls
+from connector.sandbox.embedded import EmbeddedSandboxes, embedded_sandboxes
 
 REPO = Path(__file__).resolve().parents[2]
 CASSETTES = REPO / "cassettes"
@@ -150,12 +152,18 @@ def replay_target(catalog: Catalog) -> Target:
 
 
 @contextmanager
-def sandbox_target(catalog: Catalog) -> Iterator[Target]:
-    """A fresh pair of embedded sandboxes with demo data, frozen at FROZEN_INSTANT."""
-    from connector.sandbox.embedded import embedded_sandboxes
+def frozen_sandboxes() -> Iterator[EmbeddedSandboxes]:
+    """Fresh embedded sandboxes with demo data, frozen at FROZEN_INSTANT, without rate limits:
+    a frozen clock never reopens a rate window, so a limit once reached would hold forever."""
+    with embedded_sandboxes(now=frozen_clock(), controls=Controls()) as boxes:
+        yield boxes
 
+
+@contextmanager
+def sandbox_target(catalog: Catalog) -> Iterator[Target]:
+    """A fresh set of frozen sandboxes, and how to scrub what they answer."""
     fixed = fixed_bases(catalog)
-    with embedded_sandboxes(now=frozen_clock()) as boxes:
+    with frozen_sandboxes() as boxes:
         bases = dict(boxes.base_urls)
         yield Target(
             bases,

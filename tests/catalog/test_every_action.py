@@ -33,12 +33,12 @@ from connector.catalog.validate import check_vendor_request, validate_catalog
 from connector.cli import main
 from connector.runner import resolve_handler
 from connector.sandbox import embedded
-from connector.sandbox.config import frozen_clock
 from connector.vendor import load_vendor_facts
 
 from .recording import (
     REPO,
     cassette_path,
+    frozen_sandboxes,
     missing_message,
     orphan_cassettes,
     replay,
@@ -200,8 +200,8 @@ def test_cassette_replay_output_matches_schema(catalog: Catalog, action_id: str)
 
 @pytest.fixture(scope="module")
 def read_only_sandboxes() -> Iterator[Any]:
-    """One frozen pair for every `search` action: reads leave the demo data as it was."""
-    with embedded.embedded_sandboxes(now=frozen_clock()) as boxes:
+    """One frozen set for every `search` action: reads leave the demo data as it was."""
+    with frozen_sandboxes() as boxes:
         yield boxes
 
 
@@ -216,18 +216,17 @@ def test_action_runs_from_the_cli_on_the_sandbox(
 ) -> None:
     """`connector actions run ID --inputs-json ... --sandbox --json`, as a user runs it: exit 0,
     one line of JSON and nothing on stderr, valid against the declared output schema. The
-    sandbox is started frozen; an action that may write gets a fresh pair of its own."""
+    sandbox is started frozen; an action that may write gets a fresh set of its own."""
     action = catalog.get(action_id)
 
     @contextmanager
-    def sandboxes(**options: Any) -> Iterator[Any]:
+    def sandboxes(**_: Any) -> Iterator[Any]:
         if action.kind == "search":
             yield read_only_sandboxes
         else:
-            with original(**{**options, "now": frozen_clock()}) as boxes:
+            with frozen_sandboxes() as boxes:
                 yield boxes
 
-    original = embedded.embedded_sandboxes
     monkeypatch.setattr(embedded, "embedded_sandboxes", sandboxes)
     inputs = json.dumps(replay_inputs(action))
     code = main(["actions", "run", action_id, "--inputs-json", inputs, "--sandbox", "--json"])

@@ -23,12 +23,21 @@ import textwrap
 import tomllib
 from pathlib import Path
 
+import httpx
 import pytest
 
 from connector.catalog import Catalog
 from connector.sandbox.embedded import embedded_sandboxes
 
-from .recording import CASSETTES, REPO, cassette_path, missing_message, record, replay
+from .recording import (
+    CASSETTES,
+    REPO,
+    cassette_path,
+    frozen_sandboxes,
+    missing_message,
+    record,
+    replay,
+)
 
 TOOL = [sys.executable, "-m", "tools.record_cassettes"]
 
@@ -81,6 +90,16 @@ def test_live_recording_takes_urls_and_credentials_from_the_environment(
     text = written.read_text()
     assert "uri: http://bitly.sandbox.test/v4/user" in text
     assert "127.0.0.1" not in text and boxes.credentials["bitly"] not in text
+
+
+def test_frozen_sandboxes_never_hold_a_rate_window_shut() -> None:
+    """Frozen, a sandbox's rate windows would never reopen: the frozen sandboxes enforce no
+    limits, so a shared set serves any number of the catalog's reads."""
+    with frozen_sandboxes() as boxes, httpx.Client() as client:
+        url = f"{boxes.base_urls['bitly']}/user"
+        headers = {"Authorization": f"Bearer {boxes.credentials['bitly']}"}
+        statuses = {client.get(url, headers=headers).status_code for _ in range(150)}
+    assert statuses == {200}
 
 
 def test_a_missing_cassette_says_how_to_record_it(catalog: Catalog, tmp_path: Path) -> None:

@@ -13,10 +13,8 @@ import pytest
 
 from connector.errors import Conflict
 from connector.runner import ActionRunner
-from connector.sandbox.config import frozen_clock
-from connector.sandbox.embedded import embedded_sandboxes
 
-from .recording import replay_inputs
+from .recording import frozen_sandboxes, replay_inputs
 
 
 @pytest.mark.slow
@@ -39,5 +37,5 @@ def test_a_create_whose_response_was_lost_is_read_back(catalog: Any) -> None:
             with pytest.raises(Conflict):
                 await runner.run(create.id, other)
 
-    with embedded_sandboxes(now=frozen_clock()) as boxes:
+    with frozen_sandboxes() as boxes:
         asyncio.run(go(dict(boxes.base_urls), dict(boxes.credentials)))

@@ -136,3 +136,12 @@ def test_as_found_the_cli_refuses_it_with_exit_2_and_writes_nothing(
     err = capsys.readouterr().err
     assert "steps.l.loop.over: must be one template giving a list" in err
     assert not (home / "runs.db").exists()
+
+
+def test_sandbox_server_logs_are_not_coloured() -> None:
+    # Colour codes would be escaped like any other sequence and garble the log lines.
+    from starlette.applications import Starlette
+
+    from connector.sandbox.server import uvicorn_config
+
+    assert uvicorn_config(Starlette()).use_colors is False

@@ -90,10 +90,11 @@ def test_generation_and_insert_are_fast(
     demo_links: list[tuple[str, float]], demo_now: float
 ) -> None:
     # The sandbox must start in under a second; this is the bulk of its start-up work.
-    # Typically ~0.15 s; the bound leaves room for a busy 2-core machine.
-    started = time.perf_counter()
+    # Typically ~0.15 s of CPU; CPU time, not wall time, so a busy shared machine does not
+    # make it fail (bench/sandbox_throughput.py measures the start-up itself).
+    started = time.process_time()
     conn = sqlite3.connect(":memory:")
     conn.executescript(CLICKS_DDL)
     insert_clicks(conn, generate_demo_clicks(1, demo_links, demo_now))
     conn.commit()
-    assert time.perf_counter() - started < 1.0
+    assert time.process_time() - started < 1.0
