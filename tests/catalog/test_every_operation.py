@@ -23,10 +23,9 @@ from connector.catalog import load_catalog
 from connector.catalog.export import export_catalog
 from connector.cli import main
 from connector.sandbox import embedded
-from connector.sandbox.config import frozen_clock
 from connector.vendor import load_vendor_facts
 
-from .recording import replay_inputs
+from .recording import frozen_sandboxes, replay_inputs
 
 _CATALOG = load_catalog()
 _EXPORT = export_catalog(_CATALOG)
@@ -69,7 +68,7 @@ def test_the_facts_hold_every_operation() -> None:
 @pytest.fixture(scope="module")
 def read_only_sandboxes() -> Iterator[Any]:
     """One frozen pair for every `search` action: reads leave the demo data as it was."""
-    with embedded.embedded_sandboxes(now=frozen_clock()) as boxes:
+    with frozen_sandboxes() as boxes:
         yield boxes
 
 
@@ -87,19 +86,18 @@ def test_operation_is_reachable_through_an_action(
     assert naming, f"no action's export names {operation_id}"
     action = _CATALOG.get(naming[0])
     counted: dict[str, int] = {}
-    original = embedded.embedded_sandboxes
 
     @contextmanager
-    def fresh(**options: Any) -> Iterator[Any]:
+    def fresh() -> Iterator[Any]:
         if action.kind == "search":
             yield read_only_sandboxes
         else:
-            with original(**{**options, "now": frozen_clock()}) as boxes:
+            with frozen_sandboxes() as boxes:
                 yield boxes
 
     @contextmanager
-    def counting(**options: Any) -> Iterator[Any]:
-        with fresh(**options) as boxes:
+    def counting(**_: Any) -> Iterator[Any]:
+        with fresh() as boxes:
             before = dict(boxes.apps[app].state.counts)
             yield boxes
             after = boxes.apps[app].state.counts
