@@ -24,6 +24,7 @@ __all__ = [
     "MASK",
     "dumps_redacted",
     "forget_secrets",
+    "holds_secret",
     "mask_json",
     "redact",
     "redact_message",
@@ -182,6 +183,12 @@ if c_make_encoder is not None:
     _ENCODE = c_make_encoder(None, str, encode_basestring, None, ":", ",", False, False, True)
 else:  # no C accelerator (another Python implementation): the same output, slower
     _ENCODE = json.JSONEncoder(separators=(",", ":"), default=str, ensure_ascii=False).iterencode
+
+
+def holds_secret(text: str) -> bool:
+    """True when a registered secret, as `dumps_redacted` would write it, is in `text`
+    (a cheap test before masking many JSON texts one by one)."""
+    return any(encoded in text for encoded in _encoded)
 
 
 def mask_json(text: str) -> str:

@@ -24,6 +24,7 @@ from connector.budget import RequestBudget, UnlimitedBudget
 from connector.credentials import checked_credential
 from connector.http.client import AppClient
 from connector.http.paths import fill_path
+from connector.http.request_plan import RequestPlan
 from connector.http.translate import Translator, _field
 from connector.pagination import Pagination, follow_pages
 
@@ -138,6 +139,8 @@ class ActionRunner:
         self._transport = transport
         self._env = env
         self._clients: dict[tuple[str, str], AppClient] = {}
+        #: each declarative action's request, compiled on its first call
+        self._plans: dict[str, RequestPlan] = {}
         for app, value in self._credentials.items():
             self._credentials[app] = checked_credential(value, f"credentials[{app!r}]")
 
@@ -224,14 +227,18 @@ class ActionRunner:
         if action.handler:
             handler = resolve_handler(action.handler)
             return await handler(ctx, dict(prepared_inputs))
-        if action.request is None:
-            raise E.InvalidConfiguration(
-                "the action declares neither a request nor a handler", where=action_id
-            )
+        plan = self._plans.get(action_id)
+        if plan is None:
+            if action.request is None:
+                raise E.InvalidConfiguration(
+                    "the action declares neither a request nor a handler", where=action_id
+                )
+            # Once per action, not per call: a loop sends thousands of the same request.
+            plan = self._plans[action_id] = RequestPlan.compile(action.request)
         pagination = Pagination.parse(getattr(action, "pagination", None))
         if pagination is None:
-            return await _declarative(ctx, action.request, prepared_inputs)
-        first = await _declarative(ctx, action.request, prepared_inputs, pagination)
+            return await _declarative(ctx, plan, prepared_inputs)
+        first = await _declarative(ctx, plan, prepared_inputs, pagination)
         return await follow_pages(ctx, first, pagination, prepared_inputs, ctx.client.app)
 
     async def reconcile(self, action_id: str, prepared_inputs: dict[str, Any]) -> Any | None:
@@ -255,36 +262,13 @@ def _plan_features(catalog: Any, app: str) -> dict[str, str]:
 
 async def _declarative(
     ctx: HandlerContext,
-    request: Any,
+    plan: RequestPlan,
     inputs: Mapping[str, Any],
     pagination: Pagination | None = None,
 ) -> Any:
-    """Render the manifest's request from the inputs and send it."""
-    from connector.catalog.templates import render, template_references
-
-    context = {"inputs": dict(inputs)}
-
-    def present(value: Any) -> bool:
-        # A key whose template names an optional input that was not given is left out.
-        for ref in template_references(value):
-            root, _, rest = ref.partition(".")
-            if root == "inputs" and rest.split(".")[0] not in inputs:
-                return False
-        return True
-
-    def rendered(spec: Any) -> Any:
-        if spec is None:
-            return None
-        if isinstance(spec, Mapping):
-            return {k: render(v, context) for k, v in spec.items() if present(v)}
-        return render(spec, context)
-
-    method = str(_field(request, "method", "GET"))
-    path = str(_field(request, "path"))
-    params = rendered(_field(request, "query"))
+    """Fill the action's compiled request from the inputs and send it."""
+    params, body = plan.fill(inputs)
     if pagination is not None:
         params = dict(params or {})
         pagination.first_page_params(params, inputs)
-    body = rendered(_field(request, "body"))
-    result = await ctx.request(method, path, params=params, json=body, path_params=inputs)
-    return result
+    return await ctx.request(plan.method, plan.path, params=params, json=body, path_params=inputs)

@@ -72,6 +72,21 @@ def test_relative_handler_names_resolve_against_the_app_package() -> None:
         assert action.handler == f"connector.apps.{action.app}{source['handler']}"
 
 
+def test_manifests_with_relative_names_pass_the_shipped_schema() -> None:
+    """Editors and builders check the files as written (`.metrics:f`, `learn: .limits`)
+    against the shipped JSON Schema, before the loader makes the names whole."""
+    from jsonschema import Draft202012Validator
+
+    from connector.catalog.schema_gen import MANIFEST_SCHEMA
+
+    validator = Draft202012Validator(json.loads(MANIFEST_SCHEMA.read_text()))
+    files = sorted((ROOT / "manifests").glob("*/*.yaml"))
+    assert files
+    for path in files:
+        errors = [e.message for e in validator.iter_errors(yaml.safe_load(path.read_text()))]
+        assert errors == [], f"{path.relative_to(ROOT)}: {errors}"
+
+
 def test_qualify() -> None:
     assert qualify(".links:create", "pkg.app") == "pkg.app.links:create"
     assert qualify("other.mod:f", "pkg.app") == "other.mod:f"

@@ -9,7 +9,7 @@ from typing import Any
 
 from connector.catalog.inputs import nearest, raise_for, validate_inputs
 from connector.catalog.models import ActionSpec, AppSpec
-from connector.errors import FieldError, InvalidConfiguration, InvalidInput
+from connector.errors import FieldError, InvalidConfiguration, InvalidInput, TemplateError
 
 __all__ = ["Catalog"]
 
@@ -45,21 +45,42 @@ class Catalog:
 
         Raises TemplateError (naming the input) or InvalidInput listing every bad input.
         """
+        prepared, problems = self.resolve_inputs(action_id, raw, context, collect=False)
+        raise_for(action_id, problems)
+        return prepared
+
+    def resolve_inputs(
+        self,
+        action_id: str,
+        raw: Mapping[str, Any],
+        context: Mapping[str, Any],
+        *,
+        collect: bool = True,
+    ) -> tuple[dict[str, Any], list[FieldError]]:
+        """`prepare_inputs` without raising: the prepared inputs and every problem (a
+        template that fails is one problem of its input). `collect=False` raises a
+        template's TemplateError as it happens (what a run does)."""
         self._require_checked()
         action = self.get(action_id)
         # Here, not at the top: listing the catalog needs no template engine (jinja2).
         from connector.catalog.templates import render
 
-        rendered = {
-            # A number, boolean or null holds no template: no need to name where it is.
-            key: value
-            if value is None or type(value) in (int, float, bool)
-            else render(value, context, where=f"{action_id}: input '{key}'")
-            for key, value in raw.items()
-        }
+        rendered: dict[str, Any] = {}
+        failed: list[FieldError] = []
+        for key, value in raw.items():
+            if value is None or type(value) in (int, float, bool):
+                # A number, boolean or null holds no template: no need to name where it is.
+                rendered[key] = value
+                continue
+            try:
+                rendered[key] = render(value, context, where=f"{action_id}: input '{key}'")
+            except TemplateError as exc:
+                if not collect:
+                    raise
+                failed.append(FieldError(key, exc.message, "template"))
         prepared, problems = validate_inputs(action, rendered)
-        raise_for(action_id, problems)
-        return prepared
+        templated = {p.field for p in failed}
+        return prepared, failed + [p for p in problems if p.field not in templated]
 
     def _require_checked(self) -> None:
         if not self.checked:

@@ -291,12 +291,12 @@ class RateLimits(Model):
         "allowance as soon as it opens.",
         examples=["fixed"],
     )
-    learn: Annotated[str, Strict(), Field(pattern=r"^[A-Za-z_][A-Za-z0-9_.]*$")] | None = Field(
+    learn: Annotated[str, Strict(), Field(pattern=r"^\.?[A-Za-z_][A-Za-z0-9_.]*$")] | None = Field(
         default=None,
         description="Python module that reads the account's real limits from the API "
         "(functions platform_limits, plan_limits, plan_use); its figures replace "
-        "per_minute/per_hour.",
-        examples=["actions.bitly.limits"],
+        "per_minute/per_hour; a leading dot makes it relative to the app's handler package.",
+        examples=[".limits"],
     )
     buckets: dict[str, Bucket] = Field(
         default_factory=dict,

@@ -26,6 +26,7 @@ _COMMAND_MODULES = (
     "connector.cli.actions_cmd",
     "connector.cli.run_cmd",
     "connector.cli.limits_cmd",
+    "connector.cli.serve_cmd",
 )
 
 

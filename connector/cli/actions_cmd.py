@@ -8,7 +8,6 @@ stderr that names the action and the cause (credentials redacted).
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import sys
 from contextlib import ExitStack
@@ -19,7 +18,6 @@ from connector.binary import binary_content
 from connector.cli.files import write_whole
 from connector.errors import ConnectorError, FatalError, InvalidInput
 from connector.redact import redact
-from connector.safe_load import load_json
 
 __all__ = ["parse_inputs", "register", "run_action"]
 
@@ -65,6 +63,8 @@ def register(subparsers: Any) -> None:
 def _json_object(text: str | None, flag: str) -> dict[str, Any]:
     if text is None:
         return {}
+    from connector.safe_load import load_json  # with YAML: loaded when a flag is given
+
     value = load_json(text, flag)
     if not isinstance(value, dict):
         raise InvalidInput(f"{flag} must be a JSON object, not {type(value).__name__}")
@@ -99,6 +99,8 @@ def run_action(
     sandbox: bool = False,
 ) -> Any:
     """`connector.api.run_action`, against the embedded sandboxes when `sandbox`."""
+    import asyncio
+
     from connector.api import run_action as run
 
     with ExitStack() as stack:

@@ -8,9 +8,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from connector.catalog import read_catalog
-from connector.catalog.export import action_document, export_catalog
 from connector.cli.files import write_whole
+
+# Each command imports what it uses when it runs: `--help` loads no catalog at all, and
+# `catalog list` neither the export (the vendor facts, JSON Schema) nor the validators.
 
 __all__ = ["register"]
 
@@ -50,6 +51,8 @@ def register(subparsers: Any) -> None:
 
 
 def _list(args: argparse.Namespace) -> int:
+    from connector.catalog import read_catalog
+
     catalog = read_catalog(args.root)
     actions = [a for a in catalog.actions.values() if not args.app or a.app == args.app]
     if args.app and args.app not in catalog.apps:
@@ -70,6 +73,9 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _show(args: argparse.Namespace) -> int:
+    from connector.catalog import read_catalog
+    from connector.catalog.export import action_document
+
     catalog = read_catalog(args.root)
     action = catalog.get(args.action_id)
     if args.json:
@@ -107,6 +113,9 @@ def _validate(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
+    from connector.catalog import read_catalog
+    from connector.catalog.export import export_catalog
+
     document = json.dumps(export_catalog(read_catalog(args.root)), indent=2)
     if args.out:
         write_whole(args.out, (document + "\n").encode("utf-8"), "the export")

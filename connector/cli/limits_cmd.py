@@ -9,7 +9,6 @@ bad limits variable.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import difflib
 import json
 import os
@@ -57,6 +56,8 @@ def _limits(args: argparse.Namespace) -> int:
         given = load_workflow(args.workflow, catalog).limits.get(args.app)
 
     def report(base_urls: Any = None, credentials: Any = None) -> LimitsReport:
+        import asyncio  # here: `connector --help` must not load the event loop
+
         return asyncio.run(
             limits_in_force(
                 catalog,

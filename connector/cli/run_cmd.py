@@ -8,7 +8,6 @@ sent). `runs list` and `runs show` only read the log, so a read-only one works t
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import json
 import sys
@@ -16,16 +15,16 @@ import time
 from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from connector.engine.executor import Engine, RunResult
-from connector.engine.progress import for_stream
-from connector.engine.report import render_run, render_runs, render_value
-from connector.engine.retry_policy import MAX_WAIT_LIMIT
-from connector.engine.runlog import RunLog, default_home
 from connector.errors import AlreadyRetried
 from connector.redact import redact, redact_obj
-from connector.safe_load import load_json, read_text
+
+if TYPE_CHECKING:
+    from connector.engine.executor import Engine, RunResult
+
+# The engine, the run log and the sandboxes are imported by the commands that use them, when
+# they run: building the parser (and `--help`) loads none of them.
 
 __all__ = ["register"]
 
@@ -87,6 +86,8 @@ def _limit(value: str) -> int:
 
 
 def _seconds(value: str) -> float:
+    from connector.engine.retry_policy import MAX_WAIT_LIMIT
+
     try:
         number = float(value)
     except ValueError:
@@ -110,12 +111,16 @@ def _max_wait_option(parser: argparse.ArgumentParser) -> None:
 
 
 def _home(args: argparse.Namespace) -> Path:
+    from connector.engine.runlog import default_home
+
     return Path(args.home) if args.home else default_home()
 
 
 def _trigger(value: str | None) -> Any:
     if value is None:
         return None
+    from connector.safe_load import load_json, read_text
+
     if value.startswith("@"):
         return load_json(read_text(value[1:], what="trigger file"), value[1:])
     return load_json(value, "--trigger")
@@ -139,6 +144,7 @@ def _session(
     creds: dict[str, str] | None,
 ) -> contextlib.AbstractAsyncContextManager[Engine]:
     """The engine a `run` or `runs retry` command runs with (progress on stderr)."""
+    from connector.engine.progress import for_stream
     from connector.engine.session import engine_session
 
     return engine_session(
@@ -152,6 +158,8 @@ def _session(
 
 
 def _run(args: argparse.Namespace) -> int:
+    import asyncio
+
     from connector.catalog import load_catalog
     from connector.engine.workflow import load_workflow, resolve_trigger
 
@@ -170,6 +178,8 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _print_result(result: RunResult, as_json: bool) -> int:
+    from connector.engine.report import render_value
+
     if as_json:
         print(json.dumps(redact_obj(asdict(result)), indent=2, default=str))
     else:
@@ -184,11 +194,29 @@ def _print_result(result: RunResult, as_json: bool) -> int:
             print(f"retry:   connector runs retry {result.run_id}")
         else:
             print()
-            print("\n".join(redact(line) for line in render_value(result.output)))
+            lines = render_value(result.output, limit=SHOWN)
+            print("\n".join(redact(line) for line in lines))
+            if _has_long_list(result.output):
+                print(f"\nevery value: connector runs show {result.run_id} --json")
     return 0 if result.ok else 1
 
 
+#: entries of a list printed at most (a loop's items: the rest are in the run log)
+SHOWN = 20
+
+
+def _has_long_list(value: Any) -> bool:
+    if isinstance(value, list):
+        return len(value) > SHOWN or any(_has_long_list(v) for v in value)
+    if isinstance(value, dict):
+        return any(_has_long_list(v) for v in value.values())
+    return False
+
+
 def _list(args: argparse.Namespace) -> int:
+    from connector.engine.report import render_runs
+    from connector.engine.runlog import RunLog
+
     with RunLog(_home(args) / "runs.db", readonly=True) as log:
         runs = log.list_runs(status=args.status, limit=args.limit)
         if args.json:
@@ -211,6 +239,9 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _show(args: argparse.Namespace) -> int:
+    from connector.engine.report import render_run
+    from connector.engine.runlog import RunLog
+
     with RunLog(_home(args) / "runs.db", readonly=True) as log:
         if args.json:
             run = log.get_run(args.run_id)
@@ -234,6 +265,8 @@ def _show(args: argparse.Namespace) -> int:
 
 
 def _retry(args: argparse.Namespace) -> int:
+    import asyncio
+
     from connector.catalog import load_catalog
     from connector.engine.retry_run import retry_run
     from connector.engine.writes import parse_resolutions
@@ -263,6 +296,9 @@ def _retry(args: argparse.Namespace) -> int:
 
 def _follow(db: Path, run_id: str, *, poll: float = 0.2) -> RunResult:
     """Wait for run `run_id` to end (or its process to die) and return its result."""
+    from connector.engine.executor import RunResult
+    from connector.engine.runlog import RunLog
+
     with RunLog(db, readonly=True) as log:
         run = log.get_run(run_id)
         while run.status == "running" and not run.interrupted:

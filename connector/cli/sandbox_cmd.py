@@ -14,19 +14,20 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-import sqlite3
 import sys
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from connector.cli.parser import OneLineParser
 from connector.errors import InvalidConfiguration
-from connector.sandbox.config import SandboxConfig, parse_seed
-from connector.sandbox.controls import Controls, Faults, Limits
 from connector.sandbox.options import count as _count
 
 if TYPE_CHECKING:
+    from connector.sandbox.controls import Controls
     from connector.sandbox.plugin import SandboxPlugin
+
+# The sandbox (its server, controls and data) is imported by the command that serves one,
+# when it runs: `connector --help` and every other command never load it.
 
 __all__ = ["register"]
 
@@ -61,6 +62,8 @@ _millis = _bounded("milliseconds", 0.0, 60_000, " ms")
 
 
 def _seed(value: str) -> int:
+    from connector.sandbox.config import parse_seed
+
     try:
         seed = parse_seed(value)
     except ValueError as exc:
@@ -182,6 +185,8 @@ def _app_parser(app: str, box: SandboxPlugin) -> argparse.ArgumentParser:
 
 
 def _controls(args: argparse.Namespace) -> Controls:
+    from connector.sandbox.controls import Controls, Faults, Limits
+
     return Controls(
         limits=Limits(
             per_second=args.per_second,
@@ -224,6 +229,8 @@ def _run(
 @contextlib.contextmanager
 def _opening(db: str | None) -> Iterator[None]:
     """A damaged or foreign --db file: one line, exit 2, instead of sqlite3's traceback."""
+    import sqlite3
+
     try:
         yield
     except sqlite3.Error as exc:
@@ -234,6 +241,7 @@ def _opening(db: str | None) -> Iterator[None]:
 
 def _serve(args: argparse.Namespace) -> int:
     from connector.plugins import installed_apps
+    from connector.sandbox.config import SandboxConfig
     from connector.sandbox.plugin import load_sandbox
 
     apps = installed_apps()

@@ -1,9 +1,11 @@
 """The loop executor: runs a loop step's body once per item, a bounded number at a time.
 
 At most `batch_size` items are in flight, and never more than the tightest concurrent-
-connection limit of the apps involved. Outputs keep the items' order. Each finished item is
-written to the run log at once. With `on_item_error: stop` no new item starts after a
-failure (the rest are `skipped`); with `continue` every item is tried. Either way a loop
+connection limit of the apps involved. Outputs keep the items' order. Finished items are
+written to the run log in groups (item_batch.py), each counted as finished only once its group
+has committed; a loop whose actions are not idempotent commits every item on its own.
+With `on_item_error: stop` no new item starts after a failure (the rest are `skipped`);
+with `continue` every item is tried. Either way a loop
 with a failed item fails: the run pauses there, and a retry re-runs only what did not succeed.
 """
 
@@ -13,7 +15,8 @@ import asyncio
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from connector.engine.attempts import error_dict
-from connector.engine.runlog import ItemRecord, loop_output_json
+from connector.engine.item_batch import ItemBatch
+from connector.engine.runlog import ItemRecord, StoredItem, loop_output_json
 from connector.engine.workflow import LoopStep
 from connector.errors import ConnectorError, InvalidInput, RunLogError
 
@@ -68,19 +71,18 @@ async def run_loop(
     engine.progress.step_started(step.id, "loop", total)
 
     previous = reuse.reusable_items(step.id, step.definition, items) if reuse else {}
-    carried: list[ItemRecord] = []
-    for idx, record in previous.items():
-        if record.status == "succeeded":
-            outputs[idx] = record.output
+    carried: list[StoredItem] = []
+    for idx, stored in previous.items():
+        if stored.status == "succeeded":
+            outputs[idx] = stored.output
             status[idx] = "succeeded"
-            record.reused_from = record.reused_from or (reuse.parent_run_id if reuse else None)
-            carried.append(record)
+            carried.append(stored)
+    if carried and reuse is not None:
+        # Copied as stored, in one transaction: their outputs' JSON is not written again.
+        texts = log.copy_items(run_id, step.id, carried, reuse.parent_run_id)
+        for stored, text in zip(carried, texts, strict=True):
+            output_texts[stored.index] = text
             engine.progress.item_finished(step.id, True)
-    if carried:
-        texts = log.write_items(run_id, carried)
-        if isinstance(texts, list) and len(texts) == len(carried):
-            for record, text in zip(carried, texts, strict=True):
-                output_texts[record.index] = text
 
     todo: asyncio.Queue[int] = asyncio.Queue()
     for idx in range(total):
@@ -138,27 +140,32 @@ async def run_loop(
             outputs[idx] = output
         elif first_error is None:
             first_error = error
-        text = log.write_item(
-            run_id,
-            ItemRecord(
-                step_id=step.id,
-                index=idx,
-                status=status[idx],
-                item=items[idx],
-                inputs=inputs_log,
-                output=output,
-                error=error,
-                attempts=attempts,
-                started_at=item_started,
-                finished_at=engine.clock.wall(),
-                reused_from=None,
-            ),
+        record = ItemRecord(
+            step_id=step.id,
+            index=idx,
+            status=status[idx],
+            item=items[idx],
+            inputs=inputs_log,
+            output=output,
+            error=error,
+            attempts=attempts,
+            started_at=item_started,
+            finished_at=engine.clock.wall(),
+            reused_from=None,
         )
-        if ok:
-            output_texts[idx] = text
-        engine.progress.item_finished(step.id, ok)
+        batch.add(record, now=not idempotent)
         if not ok and step.on_item_error == "stop":
             stop.set()
+
+    def committed(record: ItemRecord, text: str | None) -> None:
+        ok = record.status == "succeeded"
+        if ok:
+            output_texts[record.index] = text
+        engine.progress.item_finished(step.id, ok)
+
+    # An idempotent loop's items are committed in groups; a writing loop's one by one.
+    idempotent = _idempotent(engine, step)
+    batch = ItemBatch(log, run_id, committed)
 
     async def worker() -> None:
         while not stop.is_set():
@@ -173,7 +180,13 @@ async def run_loop(
     if limit:
         width = min(width, limit)
     width = max(1, min(width, todo.qsize() or 1))
-    await asyncio.gather(*(worker() for _ in range(width)))
+    try:
+        await asyncio.gather(*(worker() for _ in range(width)))
+    finally:
+        try:
+            batch.close()  # even when interrupted: items that finished are kept
+        except RunLogError as exc:
+            log_failures.append(exc)
     if log_failures:
         raise log_failures[0]
 
@@ -220,6 +233,17 @@ async def run_loop(
     if step_error is not None:
         raise StepFailed(step.id, step_error)
     return result
+
+
+def _idempotent(engine: Engine, step: LoopStep) -> bool:
+    """True when every action of the loop's body may be repeated safely."""
+    for sub in step.body:
+        try:
+            if not engine.catalog.get(sub.action).idempotent:
+                return False
+        except ConnectorError:
+            return False
+    return True
 
 
 def _assembled(outputs: list[Any], texts: list[str | None], summary: dict[str, Any]) -> str | None:

@@ -49,23 +49,30 @@ def _scalar(value: Any) -> str:
     return str(value)
 
 
-def render_value(value: Any, indent: str = "") -> list[str]:
-    """A JSON value as readable indented text; lists of flat objects become tables."""
+def render_value(value: Any, indent: str = "", *, limit: int | None = None) -> list[str]:
+    """A JSON value as readable indented text; lists of flat objects become tables.
+
+    With `limit`, a list shows its first `limit` entries and says how many it left out
+    (a loop's 10,000 outputs are in the run log, not on the terminal).
+    """
     if isinstance(value, dict):
         lines = []
         for key, item in value.items():
             if isinstance(item, dict | list) and item:
                 lines.append(f"{indent}{key}:")
-                lines += render_value(item, indent + "  ")
+                lines += render_value(item, indent + "  ", limit=limit)
             else:
                 lines.append(f"{indent}{key}: {_scalar(item) if item != [] else '(none)'}")
         return lines
+    if isinstance(value, list) and limit is not None and len(value) > limit:
+        left_out = f"{indent}... {len(value) - limit:,} more of {len(value):,} not shown"
+        return [*render_value(value[:limit], indent, limit=limit), left_out]
     if _is_table(value):
         return _table(value, indent)
     if isinstance(value, list):
         lines = []
         for item in value:
-            sub = render_value(item, indent + "  ")
+            sub = render_value(item, indent + "  ", limit=limit)
             if sub:
                 lines.append(f"{indent}- {sub[0].strip()}")
                 lines += sub[1:]

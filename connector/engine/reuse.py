@@ -12,7 +12,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from connector.engine.runlog import ItemRecord, RunLog, StepRecord
+from connector.engine.runlog import RunLog, StepRecord, StoredItem
+from connector.redact import dumps_redacted
 
 __all__ = ["ReusePlan"]
 
@@ -31,7 +32,9 @@ class ReusePlan:
 
     @classmethod
     def from_run(cls, runlog: RunLog, run_id: str) -> ReusePlan:
-        return cls(run_id, runlog, {s.step_id: s for s in runlog.steps(run_id)})
+        # Outputs are read for the steps that are reused only: a loop's holds every item.
+        steps = runlog.steps(run_id, outputs=False)
+        return cls(run_id, runlog, {s.step_id: s for s in steps})
 
     def reusable_step(self, step_id: str, definition: dict[str, Any]) -> StepRecord | None:
         record = self.steps.get(step_id)
@@ -44,21 +47,32 @@ class ReusePlan:
         if not ok:
             self.chain_intact = False
             return None
+        assert record is not None
+        record.output = self.runlog.step_output(self.parent_run_id, step_id)
         return record
 
     def reusable_items(
         self, step_id: str, definition: dict[str, Any], items: list[Any]
-    ) -> dict[int, ItemRecord]:
-        """Items (by index) of a loop that ran before with the same definition and inputs."""
+    ) -> dict[int, StoredItem]:
+        """Items (by index) of a loop that ran before with the same definition and inputs.
+
+        The parent's items are read in one query and compared as stored text first: only
+        an item whose text differs is decoded to compare as a value."""
         record = self.steps.get(step_id)
         # The loop itself is re-entered, so later steps can no longer be reused.
         self.chain_intact = False
         if record is None or not _same(record.definition, definition):
             return {}
-        found: dict[int, ItemRecord] = {}
-        for item in self.runlog.items(self.parent_run_id, step_id):
-            if item.index >= len(items) or not _same(item.item, items[item.index]):
+        found: dict[int, StoredItem] = {}
+        for item in self.runlog.stored_items(self.parent_run_id, step_id):
+            if item.index >= len(items) or not _same_item(item, items[item.index]):
                 continue
             if item.status == "succeeded" or (item.status == "failed" and item.output):
                 found[item.index] = item
         return found
+
+
+def _same_item(stored: StoredItem, item: Any) -> bool:
+    if stored.item_json is not None and stored.item_json == dumps_redacted(item):
+        return True
+    return _same(None if stored.item_json is None else json.loads(stored.item_json), item)

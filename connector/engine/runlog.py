@@ -18,6 +18,8 @@ import socket
 import sqlite3
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +27,7 @@ from connector.engine.intents import IntentLog
 from connector.engine.run_records import SCHEMA, ItemRecord, RunRecord, StepRecord
 from connector.engine.runlog_errors import runlog_error, translated
 from connector.errors import AlreadyRetried, InvalidConfiguration
-from connector.redact import dumps_redacted, mask_json, redact
+from connector.redact import dumps_redacted, holds_secret, mask_json, redact
 
 __all__ = [
     "DB_NAME",
@@ -33,6 +35,7 @@ __all__ = [
     "RunLog",
     "RunRecord",
     "StepRecord",
+    "StoredItem",
     "default_home",
     "loop_output_json",
 ]
@@ -62,6 +65,36 @@ def _load(text: str | None) -> Any:
 
 def new_run_id() -> str:
     return time.strftime("%Y%m%d-%H%M%S", time.gmtime()) + "-" + secrets.token_hex(3)
+
+
+@dataclass
+class StoredItem:
+    """A loop item's row as stored, its JSON texts undecoded: a retry compares and copies
+    thousands of reused items, and decodes only the outputs it hands on."""
+
+    index: int
+    status: str
+    item_json: str | None
+    output_json: str | None
+    #: every column after (run_id, step_id, idx), as stored
+    row: tuple[Any, ...]
+
+    @property
+    def output(self) -> Any:
+        return _load(self.output_json)
+
+    @property
+    def reused_from(self) -> str | None:
+        reused: str | None = self.row[-1]
+        return reused
+
+
+_ITEM_COLUMNS = (
+    "status, item_json, inputs_json, output_json, error_json, attempts_json,"
+    " started_at, finished_at, reused_from"
+)
+#: the columns of _ITEM_COLUMNS holding JSON text (masked again when copied)
+_ITEM_JSON = range(1, 6)
 
 
 class RunLog:
@@ -336,12 +369,79 @@ class RunLog:
         try:
             texts = [self.write_item(run_id, record) for record in records]
         except BaseException:
-            self._db.execute("ROLLBACK")
+            if self._db.in_transaction:  # SQLite ends it itself on some errors (disk full)
+                self._db.execute("ROLLBACK")
             raise
         self._db.execute("COMMIT")
         return texts
 
+    @translated("copying reused loop items")
+    def copy_items(
+        self, run_id: str, step_id: str, items: list[StoredItem], parent_run_id: str
+    ) -> list[str | None]:
+        """Copy `items`, read from `parent_run_id`'s step `step_id`, into `run_id` in one
+        transaction, their JSON as stored (masked again if a secret registered since is in
+        it), each marked reused (from the run it first came from); returns their outputs'
+        JSON."""
+        # "\0" never occurs in JSON text, so no secret straddles two texts.
+        every = "\0".join(v for item in items for v in item.row if isinstance(v, str))
+        if not holds_secret(every):
+            return self._copy_rows(run_id, step_id, items, parent_run_id)
+        rows = []
+        texts: list[str | None] = []
+        for item in items:
+            row = [mask_json(v) if i in _ITEM_JSON and v is not None else v
+                   for i, v in enumerate(item.row)]  # fmt: skip
+            row[-1] = row[-1] or parent_run_id
+            rows.append((run_id, step_id, item.index, *row))
+            texts.append(row[3])
+        with self._transaction():
+            self._db.executemany(
+                f"INSERT OR REPLACE INTO loop_items (run_id, step_id, idx, {_ITEM_COLUMNS})"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                rows,
+            )
+        return texts
+
+    def _copy_rows(
+        self, run_id: str, step_id: str, items: list[StoredItem], parent_run_id: str
+    ) -> list[str | None]:
+        """The rows copied by SQLite itself: nothing to mask, so no text passes through
+        Python again."""
+        with self._transaction():
+            self._db.execute(
+                f"INSERT OR REPLACE INTO loop_items (run_id, step_id, idx, {_ITEM_COLUMNS})"
+                " SELECT ?, step_id, idx, status, item_json, inputs_json, output_json,"
+                " error_json, attempts_json, started_at, finished_at, coalesce(reused_from, ?)"
+                " FROM loop_items WHERE run_id=? AND step_id=?"
+                " AND idx IN (SELECT value FROM json_each(?))",
+                (run_id, parent_run_id, parent_run_id, step_id,
+                 json.dumps([item.index for item in items])),
+            )  # fmt: skip
+        return [item.output_json for item in items]
+
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        self._db.execute("BEGIN")
+        try:
+            yield
+        except BaseException:
+            if self._db.in_transaction:  # SQLite ends it itself on some errors (disk full)
+                self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
     # --- reading -------------------------------------------------------------------------
+
+    @translated("reading a loop's items")
+    def stored_items(self, run_id: str, step_id: str) -> list[StoredItem]:
+        """Every item of a loop step, undecoded, in one query."""
+        rows = self._db.execute(
+            f"SELECT idx, {_ITEM_COLUMNS} FROM loop_items WHERE run_id=? AND step_id=?"
+            " ORDER BY idx",
+            (run_id, step_id),
+        )
+        return [StoredItem(r[0], r[1], r[2], r[4], tuple(r[1:])) for r in rows]
 
     @translated("reading a run")
     def get_run(self, run_id: str) -> RunRecord:
@@ -394,10 +494,13 @@ class RunLog:
         )
 
     @translated("reading a run's steps")
-    def steps(self, run_id: str) -> list[StepRecord]:
+    def steps(self, run_id: str, *, outputs: bool = True) -> list[StepRecord]:
+        """The run's steps in order; with `outputs=False` their outputs are left None
+        (a loop's output holds every item: see `step_output`)."""
+        output_column = "output_json" if outputs else "NULL"
         rows = self._db.execute(
             "SELECT run_id, step_id, position, kind, status, started_at, finished_at,"
-            " definition_json, inputs_json, output_json, error_json, attempts_json,"
+            f" definition_json, inputs_json, {output_column}, error_json, attempts_json,"
             " summary_json, reused_from FROM steps WHERE run_id=? ORDER BY position",
             (run_id,),
         )
@@ -420,6 +523,13 @@ class RunLog:
             )
             for r in rows
         ]
+
+    @translated("reading a step's output")
+    def step_output(self, run_id: str, step_id: str) -> Any:
+        row = self._db.execute(
+            "SELECT output_json FROM steps WHERE run_id=? AND step_id=?", (run_id, step_id)
+        ).fetchone()
+        return None if row is None else _load(row[0])
 
     def items(
         self, run_id: str, step_id: str, *, status: str | None = None

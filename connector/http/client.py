@@ -3,12 +3,20 @@
 Every request goes through `AppClient.request`: it holds a budget slot while the request
 runs, translates any failure with the app's Translator, reports throttles to the budget and
 returns the decoded JSON body. Nothing from httpx escapes from here.
+
+A request is built once: its URL text is assembled from the base URL, the (already encoded)
+path and the query, parsed once into an `httpx.URL`, and sent as an `httpx.Request` with the
+headers prepared when the client was made. `AsyncClient.build_request` would parse the URL
+three times and merge the client's headers, cookies and parameters again for every request.
+No cookie is ever sent: the APIs authenticate with the bearer token alone.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 
@@ -87,6 +95,15 @@ class AppClient:
             transport=transport,
             follow_redirects=False,
         )
+        #: the base URL as text ending in "/", for assembling each request's URL
+        self._base_text = str(self.base_url)
+        #: every request's headers, merged with httpx's defaults once, here
+        self._headers = self._client.headers.copy()
+        #: the same with Host first, as httpx adds it, for a request with no body to a
+        #: path under the base URL: sent as they are, nothing to add per request
+        self._bodyless_headers = httpx.Headers(
+            [("Host", self.base_url.netloc.decode("ascii")), *self._headers.multi_items()]
+        )
 
     def is_under_base(self, url: str | httpx.URL) -> bool:
         """True when `url` is on this app's scheme, host, port and base path."""
@@ -114,26 +131,26 @@ class AppClient:
         Returns the decoded JSON body (None for an empty one); raises ConnectorError, a
         FatalError when a successful body is larger than `max_bytes` (MAX_RESPONSE_BODY).
         """
+        target = self._target(action_id, url, params)
+        method = method.upper()
+        netloc = self.base_url.netloc
+        # The endpoint, relative to the base URL, for limits the API reports per endpoint.
         if url.startswith(("http://", "https://")):
-            if not self.is_under_base(url):
-                raise E.FatalError(
-                    f"refusing to follow {_short(redact(url))}: it is not under the "
-                    f"{self.app} base URL {self.base_url}",
-                    where=action_id,
-                )
-            endpoint = httpx.URL(url).path[len(self.base_url.path) :]
+            endpoint = target.path[len(self.base_url.path) :]
         else:
-            url = url.lstrip("/")
-            endpoint = url
-        query = {k: _query_value(v) for k, v in (params or {}).items() if v is not None}
+            endpoint = url.lstrip("/")
         async with self.budget.slot(method, endpoint):
             try:
-                request = self._client.build_request(
-                    method.upper(), url, params=query or None, json=json_body
-                )
+                if json_body is None and method not in _SENDS_LENGTH and target.netloc == netloc:
+                    # No body and our own host: the headers are complete as prepared.
+                    request = httpx.Request(
+                        method, target, headers=self._bodyless_headers, stream=_NO_BODY
+                    )
+                else:
+                    request = httpx.Request(method, target, headers=self._headers, json=json_body)
                 streamed = await self._client.send(request, stream=True)
                 try:
-                    response = await _read(streamed, max_bytes or MAX_RESPONSE_BODY)
+                    response, body = await _read(streamed, max_bytes or MAX_RESPONSE_BODY)
                 finally:
                     await streamed.aclose()  # back to the pool, even after a partial read
             except _HTTPX_ERRORS as exc:
@@ -146,14 +163,37 @@ class AppClient:
                     where=action_id,
                     status=exc.status,
                     # a success to a write means it was applied, even if unread
-                    write_applied=True if method.upper() != "GET" else None,
+                    write_applied=True if method != "GET" else None,
                 ) from None
         if response.status_code >= 300:
             error = self.translator.from_response(response, action_id)
             if isinstance(error, E.Throttled):
                 self.budget.throttled(error.retry_after)
             raise error
-        return _decode(response, action_id, self.app)
+        return _decode(response, body, action_id, self.app)
+
+    def _target(self, action_id: str, url: str, params: dict[str, Any] | None) -> httpx.URL:
+        """The request's URL, parsed once: `url` relative to the base URL (a path whose
+        parameters are already encoded), or absolute under it; `params` as its query."""
+        query = _query_text(params)
+        try:
+            if not url.startswith(("http://", "https://")):
+                text = self._base_text + url.lstrip("/")
+                if "?" not in text and "#" not in text:
+                    return httpx.URL(f"{text}?{query}" if query else text)
+                target = httpx.URL(text)  # a path with its own query: `params` replace it
+            else:
+                target = httpx.URL(url)
+                if not self.is_under_base(target):
+                    raise E.FatalError(
+                        f"refusing to follow {_short(redact(url))}: it is not under the "
+                        f"{self.app} base URL {self.base_url}",
+                        where=action_id,
+                    )
+        except httpx.InvalidURL as exc:
+            raise self.translator.from_exception(exc, action_id) from None
+        # As `build_request(params=...)` does: given parameters replace the URL's query.
+        return target.copy_with(query=query.encode("ascii")) if query else target
 
     async def aclose(self) -> None:
         await self._client.aclose()
@@ -165,11 +205,13 @@ class _TooLarge(Exception):
         self.limit = limit
 
 
-async def _read(response: httpx.Response, limit: int) -> httpx.Response:
+async def _read(response: httpx.Response, limit: int) -> tuple[httpx.Response, bytes]:
     """At most `limit` bytes of a success (_TooLarge past it), MAX_ERROR_BODY of an error's.
 
     Streamed, and counted after any Content-Encoding is decoded, so neither a 400 MB answer
     nor a small gzip bomb is ever held whole; an error body only feeds a one-line message.
+    A success comes back as it was, beside its body; an error as a response holding its
+    head, for the translator.
     """
     success = response.status_code < 300
     if success:
@@ -184,40 +226,71 @@ async def _read(response: httpx.Response, limit: int) -> httpx.Response:
             if success:
                 raise _TooLarge(response.status_code, limit)
             break
+    if success:
+        return response, bytes(head)
     # aiter_bytes has decoded any Content-Encoding; the copy holds plain bytes.
     headers = [
         (k, v)
         for k, v in response.headers.multi_items()
         if k.lower() not in ("content-encoding", "content-length", "transfer-encoding")
     ]
-    return httpx.Response(
+    copy = httpx.Response(
         response.status_code,
         headers=headers,
         content=bytes(head[:cap]),
         request=response.request,
         extensions=response.extensions,
     )
+    return copy, copy.content
 
 
-def _query_value(value: Any) -> Any:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, list | tuple):
-        return [_query_value(v) for v in value]
-    return value
+#: methods httpx gives a `Content-Length: 0` when they have no body
+_SENDS_LENGTH = frozenset({"POST", "PUT", "PATCH"})
+_NO_BODY = httpx.ByteStream(b"")
 
 
-def _decode(response: httpx.Response, action_id: str, app: str) -> Any:
-    if response.status_code == 204 or not response.content:
+def _query_text(params: dict[str, Any] | None) -> str:
+    """`params` as a query string, encoded as httpx encodes `params=`: a list repeats its
+    key, booleans are `true`/`false`, a top-level None leaves its key out."""
+    if not params:
+        return ""
+    items: list[tuple[str, str]] = []
+    for key, value in params.items():
+        if value is None:
+            continue
+        for one in value if isinstance(value, list | tuple) else (value,):
+            items.append((str(key), _query_value(one)))
+    if all(_UNRESERVED.fullmatch(k) and _UNRESERVED.fullmatch(v) for k, v in items):
+        # The usual query (`unit=day&units=7`): nothing to escape, urlencode would copy it.
+        return "&".join(f"{k}={v}" for k, v in items)
+    return urlencode(items)
+
+
+#: characters urlencode never escapes
+_UNRESERVED = re.compile(r"[A-Za-z0-9_.~-]*")
+
+
+def _query_value(value: Any) -> str:
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    return "" if value is None else str(value)
+
+
+def _decode(response: httpx.Response, body: bytes, action_id: str, app: str) -> Any:
+    if response.status_code == 204 or not body:
         return None
     try:
-        return json.loads(response.content)
+        return json.loads(body)
     except (ValueError, UnicodeDecodeError):
-        ctype = response.headers.get("content-type", "no content type").split(";")[0]
+        content_type = response.headers.get("content-type", "no content type")
+        # The body as a response of its own, decoded in the charset its header names.
+        read = httpx.Response(200, headers={"content-type": content_type}, content=body)
         raise E.FatalError(
             redact(
                 f"{app} answered HTTP {response.status_code} with a non-JSON body "
-                f"({ctype}): {snippet(body_head(response))!r}"
+                f"({content_type.split(';')[0]}): {snippet(body_head(read))!r}"
             ),
             where=action_id,
             status=response.status_code,

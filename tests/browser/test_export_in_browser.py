@@ -22,19 +22,11 @@ from connector.catalog import load_catalog
 from connector.catalog.export import export_catalog
 from connector.catalog.models import MISSING, InputSpec
 
+from .chromium import CHROMIUM, CHROMIUM_FLAGS
+
 pytestmark = pytest.mark.slow
 
 HERE = Path(__file__).resolve().parent
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 INSTALL = "run tools/install_test_deps"
 # The real catalog, and a made-up one with an input of every type the catalog may grow into.
 CATALOGS = {

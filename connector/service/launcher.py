@@ -1,0 +1,97 @@
+"""Runs in the background: each on its own engine session (the one the CLI uses), answered
+as soon as its run row exists, so a client gets the run id at once and reads progress from
+the run log."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from connector.engine.attempts import error_dict
+from connector.engine.executor import Engine, RunResult
+from connector.engine.runlog import DB_NAME, RunLog
+from connector.engine.session import engine_session
+from connector.redact import redact
+from connector.service.config import ServiceConfig
+
+__all__ = ["Job", "RunLauncher"]
+
+log = logging.getLogger("connector.service")
+
+Job = Callable[[Engine], Awaitable[RunResult]]
+
+
+class _AnnouncingRunLog(RunLog):
+    """A run log that tells the launcher the id of the run its engine creates."""
+
+    def __init__(self, path: Any, announce: Callable[[str], None]) -> None:
+        super().__init__(path)
+        self._announce = announce
+
+    def create_run(self, *args: Any, **kwargs: Any) -> str:
+        run_id: str = super().create_run(*args, **kwargs)
+        self._announce(run_id)
+        return run_id
+
+
+class RunLauncher:
+    def __init__(self, config: ServiceConfig, catalog: Any) -> None:
+        self.config = config
+        self.catalog = catalog
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def start(self, job: Job) -> str:
+        """Start `job` on a fresh engine; return its run's id once the row is written.
+
+        An error raised before the run exists (a retry refused, say) is raised here."""
+        announced: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        task = asyncio.create_task(self._run(job, announced))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        waiting: set[asyncio.Future[Any]] = {announced, task}
+        await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+        if announced.done():
+            return announced.result()
+        task.result()  # raises what stopped the job before its run existed
+        raise RuntimeError("the run ended without a run id")  # pragma: no cover
+
+    async def _run(self, job: Job, announced: asyncio.Future[str]) -> None:
+        def announce(run_id: str) -> None:
+            if not announced.done():
+                announced.set_result(run_id)
+
+        runlog = _AnnouncingRunLog(self.config.home / DB_NAME, announce)
+        try:
+            async with engine_session(
+                self.catalog,
+                runlog,
+                base_urls=self.config.base_urls,
+                credentials=self.config.credentials,
+                clock=self.config.clock,
+            ) as engine:
+                await job(engine)
+        except Exception as exc:
+            if not announced.done():
+                raise  # the caller answers it
+            # The engine records a run's failures itself: this is a bug. The client already
+            # has the run id; the run is closed as failed (not left "running" while this
+            # process lives), and the log says why.
+            log.error("background run failed: %s: %s", type(exc).__name__, redact(str(exc)))
+            runlog.finish_run(
+                announced.result(), status="failed", finished_at=time.time(), error=error_dict(exc)
+            )
+        finally:
+            runlog.close()
+
+    async def close(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def wait_idle(self) -> None:
+        """Wait for every background run to end (tests)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)

@@ -1,0 +1,164 @@
+"""`/v1/runs`: start a run (in the background), list and read runs, one-click retry."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+
+from connector.engine.executor import Engine, RunResult
+from connector.engine.retry_run import retry_run
+from connector.engine.workflow import WorkflowInvalid, resolve_trigger, validate_workflow
+from connector.errors import AlreadyRetried, FieldError, InvalidConfiguration, InvalidInput
+from connector.service.models import (
+    ItemPage,
+    Problem,
+    RetryRequest,
+    RunList,
+    RunStarted,
+    RunStatus,
+    RunView,
+    StartRun,
+)
+from connector.service.problems import ServiceProblem
+from connector.service.run_views import get_run, item_page, run_page, run_view
+from connector.service.state import ServiceState, State
+
+__all__ = ["router", "start_retry"]
+
+router = APIRouter(tags=["runs"])
+
+_CONFLICT: dict[int | str, dict[str, Any]] = {
+    409: {"model": Problem, "description": "already retried, or not retryable"}
+}
+
+
+def _workflow_document(state: ServiceState, body: StartRun) -> dict[str, Any]:
+    if (body.workflow is None) == (body.workflow_id is None):
+        raise ServiceProblem(
+            422,
+            "give exactly one of `workflow` (inline) and `workflow_id` (saved)",
+            errors=[FieldError("body.workflow", "exactly one of workflow, workflow_id")],
+        )
+    if body.workflow is not None:
+        return body.workflow
+    assert body.workflow_id is not None
+    saved = state.store.workflow(body.workflow_id, body.version)
+    if saved is None:
+        version = f" version {body.version}" if body.version else ""
+        raise ServiceProblem(404, f"no saved workflow {body.workflow_id!r}{version}")
+    document: dict[str, Any] = saved["workflow"]
+    return document
+
+
+def checked_workflow(state: ServiceState, document: dict[str, Any], where: str) -> Any:
+    """The workflow validated as the CLI validates a file; problems name `where`'s fields."""
+    try:
+        return validate_workflow(document, state.catalog)
+    except WorkflowInvalid as exc:
+        errors = [FieldError(f"{where}.{e.field}", e.message) for e in exc.errors]
+        raise ServiceProblem(422, f"invalid workflow: {errors[0]}", errors=errors) from None
+
+
+@router.post(
+    "/runs", status_code=202, response_model=RunStarted, responses={404: {"model": Problem}}
+)
+async def start_run(body: StartRun, state: State) -> RunStarted:
+    """Start a run of an inline or saved workflow; it runs in the background."""
+    document = _workflow_document(state, body)
+    workflow = checked_workflow(state, document, "body.workflow")
+    try:
+        trigger = resolve_trigger(workflow, body.trigger)
+    except InvalidInput as exc:
+        raise ServiceProblem(422, str(exc), errors=[FieldError("body.trigger", str(exc))]) from None
+
+    async def job(engine: Engine) -> RunResult:
+        return await engine.run(workflow, trigger)
+
+    return RunStarted(run_id=await state.launcher.start(job))
+
+
+@router.get("/runs", response_model=RunList)
+async def list_runs(
+    state: State,
+    status: RunStatus | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+) -> RunList:
+    """Runs, newest first; pass `next_cursor` back as `cursor` for the next page."""
+    with state.runlog() as log:
+        runs, next_cursor = run_page(log, status=status, limit=limit, cursor=cursor)
+    return RunList(runs=runs, next_cursor=next_cursor)
+
+
+@router.get("/runs/{run_id}", response_model=RunView, responses={404: {"model": Problem}})
+async def get_run_view(
+    run_id: str,
+    state: State,
+    items_limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> RunView:
+    """A run: status, steps with their attempts and errors, each loop's first page of items."""
+    with state.runlog() as log:
+        return run_view(log, run_id, items_limit=items_limit)
+
+
+@router.get(
+    "/runs/{run_id}/steps/{step_id}/items",
+    response_model=ItemPage,
+    responses={404: {"model": Problem}},
+)
+async def get_items(
+    run_id: str,
+    step_id: str,
+    state: State,
+    status: Annotated[str | None, Query(max_length=40)] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+) -> ItemPage:
+    """A loop's items in order, a page at a time, optionally only those with `status`."""
+    with state.runlog() as log:
+        get_run(log, run_id)
+        if not any(s.step_id == step_id and s.kind == "loop" for s in log.steps(run_id)):
+            raise ServiceProblem(404, f"run {run_id} has no loop step {step_id!r}")
+        return item_page(log, run_id, step_id, limit=limit, cursor=cursor, status=status)
+
+
+async def start_retry(
+    state: ServiceState, run_id: str, resolve: dict[str, str] | None = None
+) -> str:
+    """Start the one retry of `run_id` (engine.retry_run, as `connector runs retry`); its
+    child run's id. The run log's claim makes it one child per run, across processes: a
+    second retry is refused with the child's id (409), as is one of a run that succeeded or
+    is still running."""
+    with state.runlog() as log:
+        get_run(log, run_id)  # 404 before an engine is built
+
+    async def job(engine: Engine) -> RunResult:
+        return await retry_run(engine, run_id, resolve=resolve)
+
+    try:
+        return await state.launcher.start(job)
+    except AlreadyRetried as exc:
+        raise ServiceProblem(
+            409,
+            f"run {run_id} was already retried as run {exc.child_run_id}",
+            extra={"run_id": exc.child_run_id},
+        ) from None
+    except InvalidInput as exc:  # a `resolve` naming no open write
+        raise ServiceProblem(422, str(exc), errors=[FieldError("body.resolve", str(exc))]) from None
+    except InvalidConfiguration as exc:  # succeeded, or still running
+        raise ServiceProblem(409, str(exc)) from None
+
+
+@router.post(
+    "/runs/{run_id}/retry",
+    status_code=202,
+    response_model=RunStarted,
+    responses={404: {"model": Problem}, **_CONFLICT},
+)
+async def retry(run_id: str, state: State, body: RetryRequest | None = None) -> RunStarted:
+    """Retry a failed or interrupted run: a child run that reuses what succeeded and re-runs
+    only the rest. A run is retried once: a second retry answers 409 naming the child. A
+    write whose outcome is unknown is checked, never resent blindly; `resolve` settles one."""
+    resolve: dict[str, str] | None = dict(body.resolve) if body is not None else None
+    return RunStarted(run_id=await start_retry(state, run_id, resolve or None))
