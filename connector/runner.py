@@ -26,6 +26,7 @@ from connector.http.client import AppClient
 from connector.http.paths import fill_path
 from connector.http.request_plan import RequestPlan
 from connector.http.translate import Translator, _field
+from connector.pagination import Pagination, follow_pages
 
 __all__ = ["ActionRunner", "Handler", "HandlerContext", "resolve_handler"]
 
@@ -89,6 +90,10 @@ class HandlerContext:
 
     def is_under_base(self, url: str) -> bool:
         return self.client.is_under_base(url)
+
+    def absolute(self, url: str) -> str:
+        """A URL the API handed out (absolute or relative), resolved against the base URL."""
+        return str(self.client.base_url.join(url))
 
 
 def resolve_handler(dotted: str) -> Handler:
@@ -199,7 +204,9 @@ class ActionRunner:
                 app=app,
                 base_url=self.base_url(app),
                 credential=credential,
-                translator=Translator.for_app(spec),
+                translator=Translator.for_app(
+                    spec, plan_features=_plan_features(self.catalog, app)
+                ),
                 budget=budget,
                 transport=self._transport,
                 concurrency=concurrency,
@@ -232,7 +239,11 @@ class ActionRunner:
                 )
             # Once per action, not per call: a loop sends thousands of the same request.
             plan = self._plans[action_id] = RequestPlan.compile(action.request)
-        return await _declarative(ctx, plan, prepared_inputs)
+        pagination = Pagination.parse(getattr(action, "pagination", None))
+        if pagination is None:
+            return await _declarative(ctx, plan, prepared_inputs)
+        first = await _declarative(ctx, plan, prepared_inputs, pagination)
+        return await follow_pages(ctx, first, pagination, prepared_inputs, ctx.client.app)
 
     async def reconcile(self, action_id: str, prepared_inputs: dict[str, Any]) -> Any | None:
         """Was a write whose outcome is unknown applied? Its output if so, else None."""
@@ -245,7 +256,23 @@ class ActionRunner:
         return await handler(ctx, dict(prepared_inputs))
 
 
-async def _declarative(ctx: HandlerContext, plan: RequestPlan, inputs: Mapping[str, Any]) -> Any:
+def _plan_features(catalog: Any, app: str) -> dict[str, str]:
+    """Action id -> the paid-plan feature it needs, for the app's 402 messages."""
+    actions = getattr(catalog, "actions", {}).values()
+    return {
+        a.id: a.plan_feature for a in actions if a.app == app and getattr(a, "plan_feature", None)
+    }
+
+
+async def _declarative(
+    ctx: HandlerContext,
+    plan: RequestPlan,
+    inputs: Mapping[str, Any],
+    pagination: Pagination | None = None,
+) -> Any:
     """Fill the action's compiled request from the inputs and send it."""
     params, body = plan.fill(inputs)
+    if pagination is not None:
+        params = dict(params or {})
+        pagination.first_page_params(params, inputs)
     return await ctx.request(plan.method, plan.path, params=params, json=body, path_params=inputs)

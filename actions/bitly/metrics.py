@@ -27,7 +27,7 @@ from typing import Any
 from connector import errors as E
 from connector.runner import HandlerContext
 
-__all__ = ["get_link_click_metrics", "normalize_timestamp"]
+__all__ = ["count", "get_link_click_metrics", "normalize_timestamp"]
 
 _BREAKDOWNS = (("countries", "value"), ("devices", "device_type"), ("referrers", "value"))
 _OFFSET_NO_COLON = re.compile(r"([+-]\d{2})(\d{2})$")
@@ -69,7 +69,7 @@ def _normalize_text(value: str) -> str:
     return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _count(value: Any) -> int:
+def count(value: Any) -> int:
     """A click count as an integer; Bitly sends integers, but a string must not crash a run."""
     if isinstance(value, bool):
         return int(value)
@@ -86,7 +86,7 @@ def _bucket(row: dict[str, Any]) -> dict[str, Any]:
     date, clicks = row.get("date"), row.get("clicks")
     return {
         "date": _normalize_text(date) if type(date) is str else normalize_timestamp(date),
-        "clicks": clicks if type(clicks) is int else _count(clicks),
+        "clicks": clicks if type(clicks) is int else count(clicks),
     }
 
 
@@ -106,7 +106,7 @@ def _metric_rows(body: Any, value_key: str) -> list[dict[str, Any]]:
         if isinstance(row, dict):
             value = row.get(value_key, row.get("value"))
             out.append(
-                {"value": "" if value is None else str(value), "clicks": _count(row.get("clicks"))}
+                {"value": "" if value is None else str(value), "clicks": count(row.get("clicks"))}
             )
     return out
 

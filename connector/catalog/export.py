@@ -59,6 +59,8 @@ def action_document(action: ActionSpec) -> dict[str, Any]:
         "kind": action.kind,
         "idempotent": action.idempotent,
         "operations": action_operations(action),
+        # a paid plan's feature the action needs (its operations are premium), else null
+        "plan_feature": action.plan_feature,
         "inputs": inputs_json_schema(action),
         "mapped_inputs": mapped_inputs_schema(action),
         "ui_schema": ui_schema(action),

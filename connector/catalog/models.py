@@ -45,6 +45,7 @@ __all__ = [
     "Option",
     "OptionsFrom",
     "OutputSpec",
+    "PaginationSpec",
     "RateLimits",
     "RequestSpec",
     "SandboxSpec",
@@ -618,6 +619,42 @@ class OutputSpec(Model):
     sample: Any = Field(description="A realistic output, valid against schema.")
 
 
+class PaginationSpec(Model):
+    """A list request whose answer pages: the runner follows the next page's URL to the end or
+    to the limit input (connector/pagination.py) and returns {<items>: [...], count, pages,
+    has_more}."""
+
+    model_config = ConfigDict(
+        title="Pagination",
+        json_schema_extra={
+            "examples": [
+                {"items": "links", "next": "pagination.next", "limit": "limit",
+                 "page_size": "size", "max_page_size": 100}
+            ]
+        },
+    )  # fmt: skip
+
+    items: Annotated[str, Strict(), Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")] = Field(
+        description="The array each page holds."
+    )
+    next: Annotated[
+        str, Strict(), Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
+    ] = Field(
+        default="pagination.next",
+        description="Dotted path of the next page's URL; empty or absent at the end.",
+    )
+    limit: Key | None = Field(
+        default=None, description="The input that caps how many items are returned."
+    )
+    page_size: NonEmpty | None = Field(
+        default=None,
+        description="The query parameter a smaller limit lowers the first page's size to.",
+    )
+    max_page_size: Annotated[int, Strict(), Field(ge=1)] | None = Field(
+        default=None, description="Largest page size the API accepts."
+    )
+
+
 class ActionSpec(Model):
     """manifests/<app>/<key>.yaml: one action a builder can place in a workflow."""
 
@@ -691,6 +728,14 @@ class ActionSpec(Model):
         description="For kind: trigger (required there, refused elsewhere): its handler "
         "polls; the output is {events, state}.",
     )
+    plan_feature: NonEmpty | None = Field(
+        default=None,
+        description="The paid-plan feature an action needs because it calls an operation the "
+        "vendor marks premium (required then, refused otherwise); the catalog shows it and a "
+        "402 names it.",
+        examples=["Campaigns"],
+    )
+    pagination: PaginationSpec | None = None
 
     # Bound by the loader. Private attributes are slow to read (pydantic looks them up on
     # every access), so what the hot path reads is cached in the instance as plain values.

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from connector.catalog.models import ActionSpec
 from connector.vendor import load_vendor_facts
 
-__all__ = ["action_operations", "operation_problems"]
+__all__ = ["action_operations", "operation_problems", "premium_operations"]
 
 
 def operation_problems(action: ActionSpec) -> Iterator[tuple[str, str]]:
@@ -28,6 +28,29 @@ def operation_problems(action: ActionSpec) -> Iterator[tuple[str, str]]:
     for i, name in enumerate(action.operations):
         if name not in known:
             yield f"operations[{i}]", f"'{name}' is not an operationId of the {action.app} API"
+    paging = action.pagination
+    if paging is not None and action.request is None:
+        yield "pagination", "only for a declarative request (a handler pages itself)"
+    if paging is not None and paging.limit and action.input(paging.limit) is None:
+        yield "pagination.limit", f"'{paging.limit}' is not an input of the action"
+    premium = premium_operations(action)
+    if premium and not action.plan_feature:
+        yield (
+            "plan_feature",
+            f"calls premium operation(s) {', '.join(premium)}: name the paid-plan feature "
+            "they need",
+        )
+    if action.plan_feature and not premium:
+        yield "plan_feature", "only for an action that calls an operation the vendor marks premium"
+
+
+def premium_operations(action: ActionSpec) -> list[str]:
+    """The operationIds `action` calls that need a paid plan (the vendor marks them premium)."""
+    facts = load_vendor_facts(action.app)
+    if facts is None:
+        return []
+    known = {op.operation_id: op for op in facts.operations}
+    return [n for n in action_operations(action) if n in known and known[n].premium]
 
 
 def action_operations(action: ActionSpec) -> list[str]:

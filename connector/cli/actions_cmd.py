@@ -11,9 +11,12 @@ import argparse
 import json
 import sys
 from contextlib import ExitStack
+from pathlib import Path
 from typing import Any
 
-from connector.errors import ConnectorError, InvalidInput
+from connector.binary import binary_content
+from connector.cli.files import write_whole
+from connector.errors import ConnectorError, FatalError, InvalidInput
 from connector.redact import redact
 
 __all__ = ["parse_inputs", "register", "run_action"]
@@ -47,6 +50,13 @@ def register(subparsers: Any) -> None:
         help="start the embedded sandboxes with demo data and run against them",
     )
     run.add_argument("--json", action="store_true", help="print compact JSON (one line)")
+    run.add_argument(
+        "--save-binary",
+        type=Path,
+        metavar="FILE",
+        help="also write the binary content of the output (an image: its base64 field or data "
+        "URL) to FILE, decoded",
+    )
     run.set_defaults(func=_run_command)
 
 
@@ -108,7 +118,11 @@ def _run_command(args: argparse.Namespace) -> int:
     try:
         raw = parse_inputs(args.input, args.inputs_json)
         context = _json_object(args.context_json, "--context-json")
+        if args.save_binary is not None:
+            _check_binary_output(action_id)
         output = run_action(action_id, raw, context, sandbox=args.sandbox)
+        if args.save_binary is not None:
+            _save_binary(action_id, output, args.save_binary)
     except ConnectorError as exc:
         _fail(action_id, str(exc))
         return exc.exit_code
@@ -118,6 +132,29 @@ def _run_command(args: argparse.Namespace) -> int:
     indent = None if args.json else 2
     print(redact(json.dumps(output, indent=indent, ensure_ascii=False)))
     return 0
+
+
+def _check_binary_output(action_id: str) -> None:
+    """Before running: an action whose sample output carries no binary content cannot fill
+    --save-binary (checked first, so a write is not made for nothing)."""
+    from connector.catalog import load_catalog
+
+    action = load_catalog().get(action_id)
+    if binary_content(action.output_sample) is None:
+        raise InvalidInput(
+            f"--save-binary: {action_id} returns no binary content (no base64 field or data URL "
+            "in its output)"
+        )
+
+
+def _save_binary(action_id: str, output: Any, path: Path) -> None:
+    found = binary_content(output)
+    if found is None:
+        raise FatalError(
+            "--save-binary: the output holds no decodable binary content",
+            where=action_id,
+        )
+    write_whole(path, found[1], "the binary content")
 
 
 def _fail(action_id: str, message: str) -> None:

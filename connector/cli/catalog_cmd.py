@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Any
 
+from connector.cli.files import write_whole
 from connector.cli.options_cmd import add_parser as add_options_parser
-from connector.errors import InvalidConfiguration
 
 # Each command imports what it uses when it runs: `--help` loads no catalog at all, and
 # `catalog list` neither the export (the vendor facts, JSON Schema) nor the validators.
@@ -123,21 +121,7 @@ def _export(args: argparse.Namespace) -> int:
 
     document = json.dumps(export_catalog(read_catalog(args.root)), indent=2)
     if args.out:
-        _write_whole(args.out, document + "\n")
+        write_whole(args.out, (document + "\n").encode("utf-8"), "the export")
     else:
         print(document)
     return 0
-
-
-def _write_whole(path: Path, text: str) -> None:
-    """Write `text` to `path` whole or not at all: a builder never loads half an export."""
-    partial = path.with_name(f".{path.name}.partial")
-    try:
-        partial.write_text(text, encoding="utf-8")
-        os.replace(partial, path)
-    except OSError as exc:
-        with contextlib.suppress(OSError):
-            partial.unlink(missing_ok=True)
-        raise InvalidConfiguration(
-            f"cannot write the export: {exc.strerror or exc}", where=str(path)
-        ) from None

@@ -218,6 +218,7 @@ class Translator:
         *,
         credential_env: str | None = None,
         wall: Callable[[], float] = time.time,
+        plan_features: Mapping[str, str] | None = None,
     ) -> None:
         self.app = app
         self.rules = _rules(rules)
@@ -226,15 +227,24 @@ class Translator:
         self.body = body if isinstance(body, ErrorBody) else ErrorBody.model_validate(body or _BODY)
         self.credential_env = credential_env
         self._wall = wall
+        #: action id -> the paid-plan feature it needs, named when the plan refuses it (402)
+        self.plan_features = dict(plan_features or {})
 
     @classmethod
-    def for_app(cls, app_spec: Any, *, wall: Callable[[], float] = time.time) -> Translator:
+    def for_app(
+        cls,
+        app_spec: Any,
+        *,
+        wall: Callable[[], float] = time.time,
+        plan_features: Mapping[str, str] | None = None,
+    ) -> Translator:
         return cls(
             str(_field(app_spec, "name", "app")),
             _field(app_spec, "errors", None) or (),
             _field(app_spec, "error_body"),
             credential_env=_field(app_spec, "credential_env"),
             wall=wall,
+            plan_features=plan_features,
         )
 
     # -- responses -------------------------------------------------------------------------
@@ -260,6 +270,8 @@ class Translator:
             default = rule.retry_after_default if rule else None
             retry_after = default if default is not None else DEFAULT_THROTTLE_WINDOW
         message = self._message(cls, response, code, description, fields, text, retry_after)
+        if issubclass(cls, E.UpgradeRequired):
+            message += self._plan_hint(action_id)
         return cls(
             redact(message),
             where=action_id,
@@ -305,6 +317,15 @@ class Translator:
             parts.append(f"non-JSON body ({ctype}): {text!r}")
         message = ": ".join(parts[:2]) + "".join(f" ({p})" for p in parts[2:])
         return message + _hint(cls, self.credential_env, retry_after)
+
+    def _plan_hint(self, action_id: str) -> str:
+        feature = self.plan_features.get(action_id)
+        if feature is None:
+            return f"; the {self.app} plan of this account does not include this feature"
+        return (
+            f"; {action_id} needs the paid-plan feature {feature}, which the {self.app} plan "
+            "of this account does not include: upgrade the plan or use an account that has it"
+        )
 
     # -- exceptions ------------------------------------------------------------------------
 

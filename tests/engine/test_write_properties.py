@@ -172,6 +172,58 @@ def _check_deleted(boxes: EmbeddedSandboxes, items: list[Any], outputs: list[Any
     assert [o["links_deleted"][0]["id"] for o in outputs] == items
 
 
+def _bitly_named(boxes: EmbeddedSandboxes, sql: str, names: list[Any]) -> list[tuple[str, str]]:
+    """(guid, name) rows of a Bitly sandbox table whose name is one of `names`."""
+    store = boxes.apps["bitly"].state.store
+    marks = ",".join("?" * len(names))
+    with store.lock:
+        rows = store.conn.execute(f"{sql} IN ({marks})", list(names)).fetchall()
+    return [(str(a), str(b)) for a, b in rows]
+
+
+def _item_names(boxes: EmbeddedSandboxes, tag: str) -> list[Any]:
+    return [f"{tag}-n{i}" for i in range(3)]
+
+
+def _check_named(sql: str) -> Callable[[EmbeddedSandboxes, list[Any], list[Any]], None]:
+    def check(boxes: EmbeddedSandboxes, items: list[Any], outputs: list[Any]) -> None:
+        rows = _bitly_named(boxes, sql, items)
+        assert Counter(name for _, name in rows) == Counter(items), rows
+        guid_of = {name: guid for guid, name in rows}
+        assert [o["guid"] for o in outputs] == [guid_of[n] for n in items]
+
+    return check
+
+
+_CAMPAIGNS = "SELECT guid, name FROM campaigns WHERE name"
+_CHANNELS = "SELECT guid, name FROM channels WHERE name"
+_WEBHOOKS = (
+    "SELECT guid, json_extract(body, '$.name') FROM webhooks"
+    " WHERE deleted = 0 AND json_extract(body, '$.name')"
+)
+
+
+def _custom_targets(boxes: EmbeddedSandboxes, tag: str) -> list[Any]:
+    return [
+        {"custom": f"sbx.ly/{tag}-c{i}", "bitlink": b}
+        for i, b in enumerate(_existing_bitly(boxes, tag))
+    ]
+
+
+def _check_custom(boxes: EmbeddedSandboxes, items: list[Any], outputs: list[Any]) -> None:
+    store = boxes.apps["bitly"].state.store
+    wanted = [i["custom"] for i in items]
+    with store.lock:
+        marks = ",".join("?" * len(wanted))
+        rows = store.conn.execute(
+            f"SELECT key, link_key FROM custom_bitlinks WHERE key IN ({marks})", wanted
+        ).fetchall()
+    assert sorted((str(k), str(v)) for k, v in rows) == sorted(
+        (i["custom"], i["bitlink"]) for i in items
+    )
+    assert [o["bitlink"]["id"] for o in outputs] == [i["bitlink"] for i in items]
+
+
 SCENARIOS = {
     "shorten_dev.create_link": Scenario(
         "shorten_dev.create_link", {"destination_url": "{{ item }}"}, _create, _check_create
@@ -205,6 +257,35 @@ SCENARIOS = {
     ),
     "bitly.delete_bitlink": Scenario(
         "bitly.delete_bitlink", {"bitlink": "{{ item }}"}, _existing_bitly, _check_deleted
+    ),
+    "bitly.create_campaign": Scenario(
+        "bitly.create_campaign",
+        {"name": "{{ item }}", "group_guid": "Bdemo000001"},
+        _item_names,
+        _check_named(_CAMPAIGNS),
+    ),
+    "bitly.create_channel": Scenario(
+        "bitly.create_channel",
+        {"name": "{{ item }}", "group_guid": "Bdemo000001"},
+        _item_names,
+        _check_named(_CHANNELS),
+    ),
+    "bitly.create_webhook": Scenario(
+        "bitly.create_webhook",
+        {
+            "organization_guid": "Odemo000001",
+            "name": "{{ item }}",
+            "event": "bitlink_click",
+            "url": "https://hooks.example.com/prop",
+        },
+        _item_names,
+        _check_named(_WEBHOOKS),
+    ),
+    "bitly.add_custom_bitlink": Scenario(
+        "bitly.add_custom_bitlink",
+        {"custom_bitlink": "{{ item.custom }}", "bitlink_id": "{{ item.bitlink }}"},
+        _custom_targets,
+        _check_custom,
     ),
 }
 

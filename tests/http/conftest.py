@@ -83,10 +83,17 @@ class FakeCatalog:
         handler: str | None = None,
         request: dict[str, Any] | None = None,
         reconcile: str | None = None,
+        pagination: dict[str, Any] | None = None,
     ) -> SimpleNamespace:
         app, key = action_id.split(".")
         spec = SimpleNamespace(
-            id=action_id, app=app, key=key, handler=handler, request=request, reconcile=reconcile
+            id=action_id,
+            app=app,
+            key=key,
+            handler=handler,
+            request=request,
+            reconcile=reconcile,
+            pagination=pagination,
         )
         self.actions[action_id] = spec
         return spec

@@ -151,6 +151,15 @@ def page(ids: list[str], next_url: Any) -> dict[str, Any]:
 
 
 GROUP = f"{BASE}/groups/Bdemo000001/bitlinks"
+#: list_group_bitlinks as its manifest declares it: one request, paged by the runner
+LIST_LINKS = {
+    "request": {
+        "method": "GET",
+        "path": "/groups/{group_guid}/bitlinks",
+        "query": {"size": "<<inputs.size>>", "archived": "<<inputs.archived>>"},
+    },
+    "pagination": {"items": "links", "limit": "limit", "page_size": "size", "max_page_size": 100},
+}
 
 
 @pytest.mark.parametrize(
@@ -173,7 +182,7 @@ GROUP = f"{BASE}/groups/Bdemo000001/bitlinks"
     ],
 )
 def test_list_group_bitlinks_follows_next(catalog, recorder, arun, pages) -> None:
-    catalog.add("bitly.l", handler="connector.apps.bitly.groups:list_group_bitlinks")
+    catalog.add("bitly.l", **LIST_LINKS)
     rec = recorder(paged(pages))
     out = run_action(arun, catalog, rec.transport, "bitly.l", {"group_guid": "Bdemo000001"})
     assert [link["id"] for link in out["links"]] == ["a", "b", "c", "d", "e"]
@@ -183,7 +192,7 @@ def test_list_group_bitlinks_follows_next(catalog, recorder, arun, pages) -> Non
 
 
 def test_list_group_bitlinks_stops_at_limit(catalog, recorder, arun) -> None:
-    catalog.add("bitly.l", handler="connector.apps.bitly.groups:list_group_bitlinks")
+    catalog.add("bitly.l", **LIST_LINKS)
     pages = {
         "1": page(["a", "b"], f"{GROUP}?page=2"),
         "2": page(["c", "d"], f"{GROUP}?page=3"),
@@ -212,7 +221,7 @@ def test_list_group_bitlinks_stops_at_limit(catalog, recorder, arun) -> None:
     ],
 )
 def test_list_group_bitlinks_refuses_next_off_the_base_url(catalog, recorder, arun, evil) -> None:
-    catalog.add("bitly.l", handler="connector.apps.bitly.groups:list_group_bitlinks")
+    catalog.add("bitly.l", **LIST_LINKS)
     rec = recorder(paged({"1": page(["a"], evil)}))
     with pytest.raises(E.FatalError, match=r"pagination\.next points outside the bitly API"):
         run_action(arun, catalog, rec.transport, "bitly.l", {"group_guid": "Bdemo000001"})
@@ -220,12 +229,46 @@ def test_list_group_bitlinks_refuses_next_off_the_base_url(catalog, recorder, ar
 
 
 def test_list_group_bitlinks_refuses_a_repeating_next(catalog, recorder, arun) -> None:
-    catalog.add("bitly.l", handler="connector.apps.bitly.groups:list_group_bitlinks")
+    catalog.add("bitly.l", **LIST_LINKS)
     rec = recorder(
         paged({"1": page(["a"], f"{GROUP}?page=2"), "2": page(["b"], f"{GROUP}?page=2")})
     )
-    with pytest.raises(E.FatalError, match="repeats a page already read after 2 links"):
+    with pytest.raises(E.FatalError, match="repeats a page already read after 2 items"):
         run_action(arun, catalog, rec.transport, "bitly.l", {"group_guid": "Bdemo000001"})
+
+
+def test_list_group_bitlinks_ends_on_a_page_with_no_items(catalog, recorder, arun) -> None:
+    # An empty page promises nothing more: a `next` after it is not followed (a cursor that
+    # keeps changing on empty pages would otherwise loop forever).
+    catalog.add("bitly.l", **LIST_LINKS)
+    rec = recorder(
+        paged(
+            {
+                "1": page(["a"], f"{GROUP}?search_after=k1"),
+                "k1": page([], f"{GROUP}?search_after=k2"),
+            }
+        )
+    )
+    out = run_action(arun, catalog, rec.transport, "bitly.l", {"group_guid": "Bdemo000001"})
+    assert out == {"links": [{"id": "a"}], "count": 1, "pages": 2, "has_more": False}
+    assert len(rec.requests) == 2
+
+
+def test_list_group_bitlinks_stops_at_limit_in_the_search_after_form(
+    catalog, recorder, arun
+) -> None:
+    catalog.add("bitly.l", **LIST_LINKS)
+    pages = {
+        "1": page(["a", "b"], f"{GROUP}?search_after=k2"),
+        "k2": page(["c", "d"], f"{GROUP}?search_after=k4"),
+        "k4": page(["e"], ""),
+    }
+    rec = recorder(paged(pages))
+    out = run_action(
+        arun, catalog, rec.transport, "bitly.l", {"group_guid": "Bdemo000001", "limit": 250}
+    )
+    assert out["count"] == 5 and out["has_more"] is False
+    assert rec.requests[0].url.params["size"] == "100"  # a limit over the largest page size
 
 
 # -- shorten.dev -------------------------------------------------------------------------------

@@ -6,7 +6,8 @@ import enum
 import random
 from typing import Any
 
-from connector.apps.bitly.metrics import _bucket, _count, normalize_timestamp
+from connector.apps.bitly.metrics import _bucket, normalize_timestamp
+from connector.apps.bitly.metrics import count as _count
 
 
 class _Text(str):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from connector.sandbox.bitly.real_traffic import as_described
 from connector.vendor.facts import Operation, VendorFacts
 
 from ._asgi import Reply, Req
@@ -38,7 +39,8 @@ def problems(facts: VendorFacts, req: Req, reply: Reply) -> list[str]:
             return [] if reply.body == b"" else ["204 with a body"]
         if not reply.content_type.startswith("application/json"):
             return [f"2xx content-type {reply.content_type!r}"]
-        return [f"response schema: {e}" for e in op.response_errors(status, reply.json())[:5]]
+        described = as_described(op.operation_id, reply.json())  # real traffic's form too
+        return [f"response schema: {e}" for e in op.response_errors(status, described)[:5]]
     if status == 404 and reply.content_type.startswith("text/plain"):
         return [] if reply.body == b"404 page not found" else [f"plain 404 body {reply.body!r}"]
     if status == 405:

@@ -10,6 +10,7 @@ from connector.sandbox.bitly.custom_bitlinks import custom_row
 from connector.sandbox.bitly.errors import field_error
 from connector.sandbox.bitly.links import bitlink_key, link_by_key
 from connector.sandbox.bitly.metrics import METRIC_HANDLERS, SINCE_PARAM, MetricParamError
+from connector.sandbox.bitly.real_traffic import QUIRKY_OPERATIONS, real_traffic_form
 from connector.sandbox.bitly.registry import Call, Reply, handles
 
 __all__: list[str] = []
@@ -48,6 +49,8 @@ def _compute(call: Call, link_keys: list[str], since: float | None) -> Reply:
         body = METRIC_HANDLERS[call.op.operation_id](call.conn, link_keys, params, call.now)
     except MetricParamError as exc:
         raise field_error(exc.field, exc.message, call.resource) from None
+    if call.op.operation_id in QUIRKY_OPERATIONS:
+        body = real_traffic_form(body, call.store.salt, link_keys)
     return None, body
 
 

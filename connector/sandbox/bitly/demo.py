@@ -1,4 +1,4 @@
-"""The demo account `--seed N` loads: a campaign with two channels, about 25 tagged links
+"""The demo account `--seed N` loads: a campaign with two channels, a webhook, about 25 tagged links
 (some with custom back-halves) created over the last ~100 days, and generated clicks.
 
 Everything is drawn from `random.Random(seed)` and the store's seeded id counter, so the same
@@ -14,6 +14,7 @@ from connector.sandbox.bitly.campaigns import insert_campaign, insert_channel, l
 from connector.sandbox.bitly.custom_bitlinks import add_custom_bitlink
 from connector.sandbox.bitly.links import create_link
 from connector.sandbox.bitly.store import DEFAULT_DOMAIN, Store
+from connector.sandbox.bitly.webhooks import insert_demo_webhook
 from connector.sandbox.clicks import generate_demo_clicks, insert_clicks
 
 __all__ = ["CAMPAIGN_GUID", "CHANNEL_GUIDS", "DEMO_LINKS", "load_demo"]
@@ -174,5 +175,6 @@ def load_demo(store: Store, seed: int, now: float) -> list[str]:
     for index in _ARCHIVED:
         store.conn.execute("UPDATE links SET archived = 1 WHERE key = ?", (keys[index],))
     insert_clicks(store.conn, generate_demo_clicks(seed, created, now))
+    insert_demo_webhook(store.conn, campaign_start)
     store.set_meta("demo_seed", str(seed))
     return keys

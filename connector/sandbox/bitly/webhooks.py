@@ -5,12 +5,15 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from connector.sandbox.bitly.account import ORG_GUID, USER_LOGIN, require_org
+from connector.sandbox.bitly.account import GROUP_GUID, ORG_GUID, USER_LOGIN, require_org
 from connector.sandbox.bitly.errors import field_error, not_found
 from connector.sandbox.bitly.formats import bitly_time, long_url_problem
 from connector.sandbox.bitly.registry import Call, Reply, handles
 
-__all__: list[str] = []
+__all__ = ["DEMO_WEBHOOK_GUID", "insert_demo_webhook"]
+
+#: the demo account's one webhook (`--seed`): what Get, Update, Verify and Delete run on
+DEMO_WEBHOOK_GUID = "Wdemo000001"
 
 RESOURCE = "webhooks"
 _SETTABLE = (
@@ -66,6 +69,36 @@ def _apply(call: Call, hook: dict[str, Any]) -> None:
     hook["modified_by"] = USER_LOGIN
 
 
+def _new_hook(guid: str, created: float) -> dict[str, Any]:
+    """A new webhook's fields before the caller's are applied: active, never alerted."""
+    return {
+        "guid": guid,
+        "organization_guid": ORG_GUID,
+        "created": bitly_time(created),
+        "alerted": "",
+        "deactivated": "",
+        "is_active": True,
+        "is_alert": False,
+        "fetch_tags": False,
+        "status": "active",
+    }
+
+
+def insert_demo_webhook(conn: Any, created: float) -> None:
+    """The demo organization's webhook: link clicks of the demo group to an example URL."""
+    hook = _new_hook(DEMO_WEBHOOK_GUID, created) | {
+        "group_guid": GROUP_GUID,
+        "name": "Clicks to CRM",
+        "event": "bitlink_click",
+        "url": "https://hooks.example.com/bitly",
+        "modified": bitly_time(created),
+        "modified_by": USER_LOGIN,
+    }
+    conn.execute(
+        "INSERT INTO webhooks (guid, body) VALUES (?, ?)", (hook["guid"], json.dumps(hook))
+    )
+
+
 def _public(call: Call, hook: dict[str, Any]) -> dict[str, Any]:
     body = dict(hook)
     body["references"] = {
@@ -80,18 +113,7 @@ def create(call: Call) -> Reply:
         raise field_error(
             "organization_guid", f"no organization {call.body['organization_guid']!r}", RESOURCE
         )
-    created = bitly_time(call.now)
-    hook: dict[str, Any] = {
-        "guid": "W" + call.store.next_token("webhook", 10),
-        "organization_guid": ORG_GUID,
-        "created": created,
-        "alerted": "",
-        "deactivated": "",
-        "is_active": True,
-        "is_alert": False,
-        "fetch_tags": False,
-        "status": "active",
-    }
+    hook = _new_hook("W" + call.store.next_token("webhook", 10), call.now)
     _apply(call, hook)
     _save(call, hook)
     return 201, _public(call, hook)
