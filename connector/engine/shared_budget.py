@@ -110,7 +110,7 @@ class SharedRateBudget(RateBudget):
         self.key = key
         self._wids: dict[int, str] = {}
         self._by_wid: dict[str, RateWindow] = {}
-        #: endpoint window -> requests the API reported used, to merge at the next write
+        #: endpoint -> requests the API reported used this hour, merged at the next write
         self._pending_used: dict[str, int] = {}
         self._queue: list[_Request] = []
         self._flusher: asyncio.Task[None] | None = None
@@ -134,8 +134,7 @@ class SharedRateBudget(RateBudget):
         self._wids = {id(window): wid for wid, window in named.items()}
         for ep in spec.endpoints:
             if ep.used_hour:
-                for window in self._endpoints[ep.label]:
-                    self._pending_used[self._wids[id(window)]] = ep.used_hour
+                self._pending_used[ep.label] = ep.used_hour
 
     # -- reservations ------------------------------------------------------------------------
 
@@ -198,15 +197,16 @@ class SharedRateBudget(RateBudget):
                     request.future.set_result((received, result))
 
     async def _run_batch(self, batch: list[_Request]) -> list[float | BaseException]:
-        pending = {wid: n for wid, n in self._pending_used.items() if wid in self._by_wid}
-        ids = {self._wids[id(w)] for request in batch for w in request.windows} | set(pending)
+        pending = {k: n for k, n in self._pending_used.items() if k in self._endpoints}
+        ids = {self._wids[id(w)] for request in batch for w in request.windows}
+        ids |= {self._wids[id(w)] for label in pending for w in self._endpoints[label]}
         outcome: list[float | BaseException] = []
 
         def compute(db_now: float, resume_at: float, states: dict[str, WindowState]) -> Reserved:
             outcome.clear()
             self._load(ids, states)
-            for wid, used in pending.items():
-                self._by_wid[wid].used(used, db_now)
+            for label, used in pending.items():
+                self._merge_used(self._endpoints[label], used, db_now)
             committed: dict[str, list[float]] = {wid: [] for wid in ids}
             for request in batch:
                 start = db_now + request.not_before
@@ -221,8 +221,8 @@ class SharedRateBudget(RateBudget):
             return Reserved({wid: self._state(wid, states.get(wid), committed[wid]) for wid in ids})
 
         db_now, resume_at = await self._store_of().reserve(self.key, self.name, ids, compute)
-        for wid in pending:
-            self._pending_used.pop(wid, None)
+        for label in pending:
+            self._pending_used.pop(label, None)
         now = self.clock.now()
         self._wall.offset = db_now - self._wall.inner.wall()
         self._pause_read_at = now
@@ -240,6 +240,23 @@ class SharedRateBudget(RateBudget):
             window.log = deque(log, maxlen=window.limit)
             if state is not None and state.sliding:
                 window.to_sliding()
+
+    @staticmethod
+    def _merge_used(windows: list[RateWindow], used: int, wall: float) -> None:
+        """The API counted `used` requests to an endpoint this hour. Those our processes
+        sent are in the shared counts already; the rest (another client on the token)
+        are counted as sent just now, in every window of the endpoint."""
+        hour = next((w for w in windows if w.seconds == 3600.0), None)
+        counted = 0
+        if hour is not None:
+            if hour.sliding:
+                counted = sum(1 for t in hour.log if t > wall - hour.seconds)
+            else:
+                counted = hour.counts.get(math.floor(wall / hour.seconds), 0)
+        extra = used - counted
+        if extra > 0:
+            for window in windows:
+                window.commit(wall, min(extra, window.limit))
 
     def _grant(self, request: _Request, start: float, committed: dict[str, list[float]]) -> float:
         windows = request.windows
