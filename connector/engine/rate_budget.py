@@ -279,6 +279,8 @@ class RateBudget:
         shift = self.clock.wall() - now
         start = at + shift
         self._check_month(windows, now + shift)
+        for window in windows:
+            window.forget(now + shift)
         wall = first_fit(windows, start)
         for window in windows:
             window.commit(wall)
@@ -341,6 +343,8 @@ class RateBudget:
         shift = self.clock.wall() - now
         at = now + shift
         cost = max(1, cost)
+        for window in windows:
+            window.forget(at)
         for _ in range(1000):
             later = max([at, *(w.earliest(at) for w in windows)])
             if later == at:

@@ -205,6 +205,8 @@ class SharedRateBudget(RateBudget):
         def compute(db_now: float, resume_at: float, states: dict[str, WindowState]) -> Reserved:
             outcome.clear()
             self._load(ids, states)
+            for wid in ids:
+                self._by_wid[wid].forget(db_now)
             for label, used in pending.items():
                 self._merge_used(self._endpoints[label], used, db_now)
             committed: dict[str, list[float]] = {wid: [] for wid in ids}
@@ -287,21 +289,23 @@ class SharedRateBudget(RateBudget):
 
     def throttled(self, retry_after: float | None) -> None:
         before = self.resume_at
+        fixed = [wid for wid, window in self._by_wid.items() if not window.sliding]
         super().throttled(retry_after)
-        left = self.resume_at - self.clock.now()
-        if self.resume_at <= before or left <= 0:
+        turned = [wid for wid in fixed if self._by_wid[wid].sliding]
+        left = self.resume_at - self.clock.now() if self.resume_at > before else 0.0
+        if left <= 0 and not turned:
             return
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
             return
-        task = loop.create_task(self._share_pause(left))
+        task = loop.create_task(self._share_pause(max(0.0, left), turned))
         self._publishing.add(task)
         task.add_done_callback(self._publishing.discard)
 
-    async def _share_pause(self, seconds: float) -> None:
+    async def _share_pause(self, seconds: float, sliding: list[str]) -> None:
         try:
-            await self._store_of().pause(self.key, self.name, seconds)
+            await self._store_of().pause(self.key, self.name, seconds, sliding)
         except ConnectorError:
             # Unreachable: the next reservation fails and says so; the pause holds here.
             return

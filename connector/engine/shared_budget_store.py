@@ -76,6 +76,12 @@ SET resume_at = greatest(
 WHERE key = %s
 """
 
+#: a window the server does not count where we assumed: sliding for every process
+_SLIDING = """
+UPDATE shared_budget_windows SET sliding = true, counts = '{}'
+WHERE key = %s AND window_id = ANY(%s::text[])
+"""
+
 
 @dataclass
 class WindowState:
@@ -220,14 +226,19 @@ class BudgetStore:
         finally:
             self.in_flight -= 1
 
-    async def pause(self, key: str, app: str, seconds: float) -> None:
-        """Every process's reservations wait until `seconds` from now (the database's)."""
+    async def pause(self, key: str, app: str, seconds: float, sliding: list[str]) -> None:
+        """Every process's reservations wait until `seconds` from now (the database's);
+        the windows named in `sliding` are counted sliding from now on, by everyone."""
         self.in_flight += 1
         try:
             conn = await self._connection()
             await self._budget_row(conn, key, app)
             now = self.wall() if self.wall is not None else None
-            await conn.execute(_PAUSE, (now, seconds, key))
+            async with conn.transaction():
+                if seconds > 0:
+                    await conn.execute(_PAUSE, (now, seconds, key))
+                if sliding:
+                    await conn.execute(_SLIDING, (key, sliding))
         except (self._psycopg.Error, OSError) as exc:
             raise self._failed(exc, "sharing a throttle pause") from None
         finally:
