@@ -181,13 +181,12 @@ class SharedRateBudget(RateBudget):
             if self._publishing:  # a throttle we saw is shared before we reserve again
                 await asyncio.gather(*self._publishing, return_exceptions=True)
             try:
-                results = await self._run_batch(batch)
+                received, results = await self._run_batch(batch)
             except Exception as exc:
                 for request in batch:
                     if not request.future.done():
                         request.future.set_exception(exc)
                 continue
-            received = self.clock.now()
             for request, result in zip(batch, results, strict=True):
                 if request.future.done():  # its caller was cancelled: the slot is spent
                     continue
@@ -196,13 +195,20 @@ class SharedRateBudget(RateBudget):
                 else:
                     request.future.set_result((received, result))
 
-    async def _run_batch(self, batch: list[_Request]) -> list[float | BaseException]:
+    async def _run_batch(self, batch: list[_Request]) -> tuple[float, list[float | BaseException]]:
+        """The batch's reservations in one transaction: when the database's time was read
+        (this process's clock), and per request its wait from then or its error."""
         pending = {k: n for k, n in self._pending_used.items() if k in self._endpoints}
         ids = {self._wids[id(w)] for request in batch for w in request.windows}
         ids |= {self._wids[id(w)] for label in pending for w in self._endpoints[label]}
         outcome: list[float | BaseException] = []
+        read_at = [0.0]
 
         def compute(db_now: float, resume_at: float, states: dict[str, WindowState]) -> Reserved:
+            # The database's "now" is a read's round trip old, not the whole transaction's:
+            # waits are counted from here, or every request would go a commit late.
+            read_at[0] = self.clock.now()
+            self._wall.offset = db_now - self._wall.inner.wall()
             outcome.clear()
             self._load(ids, states)
             for wid in ids:
@@ -225,12 +231,11 @@ class SharedRateBudget(RateBudget):
         db_now, resume_at = await self._store_of().reserve(self.key, self.name, ids, compute)
         for label in pending:
             self._pending_used.pop(label, None)
-        now = self.clock.now()
-        self._wall.offset = db_now - self._wall.inner.wall()
+        now = read_at[0]
         self._pause_read_at = now
         if resume_at > db_now:  # another process's throttle: everyone waits it out
             self.resume_at = max(self.resume_at, now + resume_at - db_now)
-        return outcome
+        return now, outcome
 
     def _load(self, ids: set[str], states: dict[str, WindowState]) -> None:
         """The windows as every process counted them (a sliding one stays sliding)."""

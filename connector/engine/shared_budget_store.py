@@ -31,13 +31,13 @@ __all__ = ["BudgetStore", "Reserved", "WindowState"]
 _SCHEMA_LOCK = 0x627564676574  # "budget"
 
 _SCHEMA = (
-    """CREATE TABLE IF NOT EXISTS shared_budgets (
+    """CREATE UNLOGGED TABLE IF NOT EXISTS shared_budgets (
         key TEXT PRIMARY KEY,
         app TEXT NOT NULL,
         resume_at DOUBLE PRECISION NOT NULL DEFAULT 0,
         reservations BIGINT NOT NULL DEFAULT 0
     )""",
-    """CREATE TABLE IF NOT EXISTS shared_budget_windows (
+    """CREATE UNLOGGED TABLE IF NOT EXISTS shared_budget_windows (
         key TEXT NOT NULL REFERENCES shared_budgets (key) ON DELETE CASCADE,
         window_id TEXT NOT NULL,
         counts TEXT NOT NULL,
@@ -168,6 +168,9 @@ class BudgetStore:
                 self.url, autocommit=True, connect_timeout=10
             )
             try:
+                # Counts for the next seconds, not records: a commit need not wait for the
+                # disk (the tables are unlogged too; see ARCHITECTURE.md).
+                await conn.execute("SET synchronous_commit TO off")
                 async with conn.transaction():
                     await conn.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
                     for statement in _SCHEMA:
