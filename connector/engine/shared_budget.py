@@ -19,8 +19,12 @@ instead of in the process:
   assumed) is stored sliding for everyone.
 - **Concurrency** stays in the process: Bitly's 5 connections are per client IP, so a cap
   is a machine's (one process per address, `CONNECTOR_SOURCE_ADDRESS`), never shared.
-- **Learned figures.** What the API reports as already used this hour is merged into the
-  shared counters (the larger count wins for a fixed window), not added to them.
+- **Learned figures.** What the API reports as already used this hour is compared with
+  the shared hour's count: only what no process of ours counted (another client on the
+  token) is added, as sent just now.
+- **Lateness.** A request granted "now" leaves once the transaction has committed: grants
+  start that long (the last transactions' read-to-commit time) after the database's now,
+  so the windows count each request where it will land.
 
 An app with no declared window needs no reservation: it reads the shared pause at most
 every `PAUSE_POLL` seconds instead of once per request.
@@ -29,6 +33,7 @@ every `PAUSE_POLL` seconds instead of once per request.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import hashlib
 import math
 import weakref
@@ -116,6 +121,9 @@ class SharedRateBudget(RateBudget):
         self._flusher: asyncio.Task[None] | None = None
         self._publishing: set[asyncio.Task[None]] = set()
         self._pause_read_at = -math.inf
+        #: how long the last transactions took from the read to their commit: a request
+        #: granted "now" is sent that much later, so it is counted from then
+        self._lag = 0.0
         self._wall = _DatabaseWall(clock or SystemClock())
         super().__init__(spec, clock=self._wall, name=name, throttle_pause=throttle_pause)
 
@@ -217,7 +225,7 @@ class SharedRateBudget(RateBudget):
                 self._merge_used(self._endpoints[label], used, db_now)
             committed: dict[str, list[float]] = {wid: [] for wid in ids}
             for request in batch:
-                start = db_now + request.not_before
+                start = db_now + max(request.not_before, self._lag)
                 if request.slot:
                     start = max(start, resume_at)
                 try:
@@ -226,12 +234,15 @@ class SharedRateBudget(RateBudget):
                     outcome.append(exc)
                     continue
                 outcome.append(granted - db_now)
-            return Reserved({wid: self._state(wid, states.get(wid), committed[wid]) for wid in ids})
+            return Reserved(
+                {wid: self._state(wid, states.get(wid), committed[wid], db_now) for wid in ids}
+            )
 
         db_now, resume_at = await self._store_of().reserve(self.key, self.name, ids, compute)
         for label in pending:
             self._pending_used.pop(label, None)
         now = read_at[0]
+        self._lag = max(self.clock.now() - now, 0.9 * self._lag)
         self._pause_read_at = now
         if resume_at > db_now:  # another process's throttle: everyone waits it out
             self.resume_at = max(self.resume_at, now + resume_at - db_now)
@@ -279,15 +290,21 @@ class SharedRateBudget(RateBudget):
                 times.append(at)
         return at
 
-    def _state(self, wid: str, stored: WindowState | None, committed: list[float]) -> WindowState:
+    def _state(
+        self, wid: str, stored: WindowState | None, committed: list[float], now: float
+    ) -> WindowState:
         window = self._by_wid[wid]
         if window.seconds == MONTH:
-            log: list[float] = []  # a month never turns sliding: its count is enough
-        elif stored is not None and len(stored.log) > window.limit:
+            return WindowState(dict(window.counts), [], False)  # never sliding: counts do
+        if stored is not None and len(stored.log) > window.limit:
             # another process keeps a longer log (a higher limit): keep it whole
             log = sorted(stored.log + committed)[-len(stored.log) :]
         else:
             log = list(window.log)
+        # Sends older than a window (and its margins) constrain nothing, even sliding.
+        since = now - window.seconds - 2 * window.margin
+        if log and log[0] < since:
+            log = log[bisect.bisect_left(log, since) :]
         return WindowState(dict(window.counts), log, window.sliding)
 
     # -- throttles ---------------------------------------------------------------------------

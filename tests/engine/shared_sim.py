@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from connector.catalog import load_catalog
@@ -22,25 +22,14 @@ from connector.sandbox.config import DEMO_BITLY_TOKEN, SandboxConfig
 from connector.sandbox.controls import Controls, Limits
 
 from .conftest import SimClock
-from .pacing_sim import SHORTEN, RecordingTransport, ideal_times, shorten_loop
+from .pacing_sim import SHORTEN, PacingRun, RecordingTransport, ideal_times, shorten_loop
 
 
 @dataclass
-class SharedRun:
-    ok: list[bool]
-    sends: list[float]  # wall times (the server's clock)
-    throttled: int
-    ideal: list[float]
-    budgets: list[SharedRateBudget]
-    log: list[tuple[float, str, str, int]]
+class SharedRun(PacingRun):
+    """A pacing run of several workers: `ok` when every worker's run succeeded."""
 
-    @property
-    def duration(self) -> float:
-        return self.sends[-1] - self.sends[0]
-
-    @property
-    def ideal_duration(self) -> float:
-        return self.ideal[-1] - self.ideal[0]
+    budgets: list[SharedRateBudget] = field(default_factory=list)
 
 
 def run_workers_against_sandbox(
@@ -53,7 +42,8 @@ def run_workers_against_sandbox(
     per_hour: int | None = 1000,
     windows: str = "fixed",
 ) -> SharedRun:
-    """`n` shorten items split over `workers` engine sessions sharing `database`."""
+    """`n` shorten items split over `workers` engine sessions sharing `database`
+    (`CONNECTOR_BUDGET`: "process" gives each its own budget)."""
     clock = SimClock(start=start)
     limits = Limits(per_minute=per_minute, per_hour=per_hour, windows=windows)
     app = bitly.create_app(SandboxConfig(controls=Controls(limits=limits), now=clock.wall))
@@ -80,9 +70,9 @@ def run_workers_against_sandbox(
             env={"CONNECTOR_BUDGET": database},
         ) as engine:
             budget = engine.budgets["bitly"]
-            assert isinstance(budget, SharedRateBudget)
-            budgets.append(budget)
-            stores.append(budget._store_of())
+            if isinstance(budget, SharedRateBudget):
+                budgets.append(budget)
+                stores.append(budget._store_of())
             result = await engine.run(workflow, {"items": urls[index::workers]})
             return result.ok
 
@@ -93,4 +83,4 @@ def run_workers_against_sandbox(
     sends = [clock.wall_of(t) for t in transport.sends(*SHORTEN)]
     caps = [(cap, period) for cap, period in ((per_minute, 60.0), (per_hour, 3600.0)) if cap]
     ideal = ideal_times(n, sends[0], caps, windows == "sliding") if sends else []
-    return SharedRun(ok, sends, transport.throttled, ideal, budgets, transport.log)
+    return SharedRun(all(ok), sends, transport.throttled, ideal, transport.log, budgets)

@@ -26,6 +26,7 @@ from connector.sandbox.config import DEMO_BITLY_TOKEN, SandboxConfig
 from connector.sandbox.controls import Controls, Limits
 from connector.sandbox.server import BackgroundServer
 
+from .pacing_sim import shorten_loop
 from .shorten_box import popen
 
 pytestmark = pytest.mark.slow
@@ -45,18 +46,7 @@ def sandbox() -> Iterator[tuple[BackgroundServer, Any]]:
 
 
 def _workflow(path: Path) -> Path:
-    doc = {
-        "name": "shorten a third each",
-        "steps": [
-            {
-                "id": "each",
-                "loop": {"over": "{{ trigger.urls }}", "batch_size": 5},
-                "action": "bitly.shorten_link",
-                "inputs": {"long_url": "{{ item }}"},
-            }
-        ],
-    }
-    path.write_text(yaml.safe_dump(doc))
+    path.write_text(yaml.safe_dump(shorten_loop()))  # 5 at a time over trigger.items
     return path
 
 
@@ -70,7 +60,7 @@ def test_three_workers_on_one_token_share_the_minute(
     for worker in range(WORKERS):
         trigger = tmp_path / f"trigger{worker}.json"
         urls = [f"https://example.com/w{worker}/{i:03d}" for i in range(ITEMS)]
-        trigger.write_text(json.dumps({"urls": urls}))
+        trigger.write_text(json.dumps({"items": urls}))
         env = {
             **_base_env(),
             "BITLY_API_URL": server.url + "/v4",
