@@ -314,8 +314,7 @@ class Engine:
             reused_from=reuse.parent_run_id,
         )
         if isinstance(step, LoopStep):
-            items = self.runlog.stored_items(reuse.parent_run_id, step.id)
-            self.runlog.copy_items(run_id, step.id, items, reuse.parent_run_id)
+            self.runlog.copy_step_items(run_id, step.id, reuse.parent_run_id)
 
     async def _action_step(
         self, run_id: str, position: int, step: ActionStep, context: dict[str, Any]
