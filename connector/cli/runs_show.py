@@ -114,8 +114,8 @@ def _page(log: RunLog, args: argparse.Namespace, out: TextIO) -> int:
 def run_document(log: RunLog, run_id: str) -> dict[str, Any]:
     """The run as `runs show --json` writes it: the run's record, its retry, its writes,
     and its steps, a loop step's with its items (streamed, not read here)."""
-    run = log.get_run(run_id)
-    doc = asdict(run) | {"display_status": run.display_status}
+    run = log.get_run(run_id, trigger_json=True)  # a big payload is copied, not decoded
+    doc = asdict(run) | {"display_status": run.display_status, "trigger": RawJSON(run.trigger)}
     doc["retried_as"] = log.child_of(run.id)
     doc["writes"] = [
         asdict(w) for w in log.intents.of_lineage(log.lineage_of(run.id)) if w.run_id == run.id
