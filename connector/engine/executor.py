@@ -141,6 +141,8 @@ class Engine:
             return None
         base = WriteTarget(lineage[0], run_id, step_id, index, sub_step)
         resolutions = lineage[1]
+        if not resolutions:  # the usual run: no --resolve given
+            return base
         resolution = resolutions.get(base.label) or resolutions.get(base.item_label)
         return WriteTarget(lineage[0], run_id, step_id, index, sub_step, resolution)
 
