@@ -10,6 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from connector.cli.run_cmd import _runlog, _runlog_option
 from connector.errors import InvalidConfiguration
 
 __all__ = ["register"]
@@ -21,6 +22,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     serve.add_argument("--port", type=_port, default=8400, help="port (default 8400)")
     serve.add_argument("--sandbox", action="store_true", help="run actions against local sandboxes")
     serve.add_argument("--home", type=Path, help="run log and store (default $CONNECTOR_HOME)")
+    _runlog_option(serve)
     serve.add_argument(
         "--api-key",
         action="append",
@@ -78,6 +80,7 @@ def _serve(args: argparse.Namespace) -> int:
                 base_urls=base_urls,
                 credentials=creds,
                 sandbox=args.sandbox,
+                runlog=_runlog(args),
             )
         )
         port = sock.getsockname()[1]

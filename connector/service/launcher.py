@@ -12,7 +12,7 @@ from typing import Any
 
 from connector.engine.attempts import error_dict
 from connector.engine.executor import Engine, RunResult
-from connector.engine.runlog import DB_NAME, RunLog
+from connector.engine.runlog import RunLog
 from connector.engine.session import engine_session
 from connector.redact import redact
 from connector.service.config import ServiceConfig
@@ -63,7 +63,7 @@ class RunLauncher:
             if not announced.done():
                 announced.set_result(run_id)
 
-        runlog = _AnnouncingRunLog(self.config.home / DB_NAME, announce)
+        runlog = _AnnouncingRunLog(self.config.runlog_target, announce)
         try:
             async with engine_session(
                 self.catalog,

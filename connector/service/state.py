@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Request
 
-from connector.engine.runlog import DB_NAME, RunLog
+from connector.engine.runlog import RunLog
 from connector.service.auth import Auth
 from connector.service.config import ServiceConfig
 from connector.service.launcher import RunLauncher
@@ -30,7 +30,7 @@ class ServiceState:
     def runlog(self) -> RunLog:
         # One connection per request: sqlite3 connections stay on their thread, and the
         # background runs write through their own.
-        return RunLog(self.config.home / DB_NAME)
+        return RunLog(self.config.runlog_target)
 
 
 def service(request: Request) -> ServiceState:
