@@ -46,6 +46,7 @@ def _serve(args: argparse.Namespace) -> int:
     from connector.cli.run_cmd import _targets  # the sandboxes `run --sandbox` uses
     from connector.engine.runlog import default_home
     from connector.service.config import KEYS_ENV, api_keys_from, generated_key, is_loopback
+    from connector.service.secret_box import SecretBox
 
     keys = api_keys_from(args.api_key)
     generated = None
@@ -81,6 +82,7 @@ def _serve(args: argparse.Namespace) -> int:
                 credentials=creds,
                 sandbox=args.sandbox,
                 runlog=_runlog(args),
+                secret_box=SecretBox.from_env(sandbox=args.sandbox),
             )
         )
         port = sock.getsockname()[1]

@@ -36,7 +36,7 @@ async def run_loop(
     reuse: ReusePlan | None,
 ) -> Any:
     from connector.catalog.templates import render
-    from connector.engine.executor import StepFailed
+    from connector.engine.executor import RunCancelled, StepFailed
 
     log = engine.runlog
     started = engine.clock.wall()
@@ -73,16 +73,21 @@ async def run_loop(
     previous = reuse.reusable_items(step.id, step.definition, items) if reuse else {}
     carried: list[StoredItem] = []
     for idx, stored in previous.items():
-        if stored.status == "succeeded":
-            outputs[idx] = stored.output
-            status[idx] = "succeeded"
+        # held: a retry of chosen items carries the others over as they were
+        if stored.status == "succeeded" or (reuse is not None and reuse.held(step.id, idx)):
+            if stored.status == "succeeded":
+                outputs[idx] = stored.output
+            elif stored.status == "failed" and first_error is None:
+                first_error = stored.error
+            status[idx] = stored.status
             carried.append(stored)
     if carried and reuse is not None:
         # Copied as stored, in one transaction: their outputs' JSON is not written again.
         texts = log.copy_items(run_id, step.id, carried, reuse.parent_run_id)
         for stored, text in zip(carried, texts, strict=True):
-            output_texts[stored.index] = text
-            engine.progress.item_finished(step.id, True)
+            if stored.status == "succeeded":
+                output_texts[stored.index] = text
+            engine.progress.item_finished(step.id, stored.status == "succeeded")
 
     todo: asyncio.Queue[int] = asyncio.Queue()
     for idx in range(total):
@@ -168,7 +173,7 @@ async def run_loop(
     batch = ItemBatch(log, run_id, committed)
 
     async def worker() -> None:
-        while not stop.is_set():
+        while not stop.is_set() and not engine.cancel_requested(run_id):
             try:
                 idx = todo.get_nowait()
             except asyncio.QueueEmpty:
@@ -205,10 +210,12 @@ async def run_loop(
         "total": total,
         "succeeded": status.count("succeeded"),
         "failed": status.count("failed"),
-        "skipped": len(skipped),
+        "skipped": len(skipped) + status.count("skipped"),
     }
     result = {"items": outputs, "summary": summary}
+    cancelled = bool(skipped) and engine.cancel_requested(run_id)
     failed = summary["failed"] > 0
+    step_status = "cancelled" if cancelled else "failed" if failed else "succeeded"
     step_error = None
     if failed and first_error is not None:
         step_error = {
@@ -219,7 +226,7 @@ async def run_loop(
     log.write_step(
         run_id,
         step.id,
-        status="failed" if failed else "succeeded",
+        status=step_status,
         started_at=started,
         finished_at=engine.clock.wall(),
         output=result,
@@ -229,7 +236,9 @@ async def run_loop(
         **common,
     )
     detail = ", ".join(f"{k} {v}" for k, v in summary.items())
-    engine.progress.step_finished(step.id, "failed" if failed else "succeeded", f"({detail})")
+    engine.progress.step_finished(step.id, step_status, f"({detail})")
+    if cancelled:
+        raise RunCancelled(step.id)
     if step_error is not None:
         raise StepFailed(step.id, step_error)
     return result

@@ -9,6 +9,7 @@ from fastapi import APIRouter
 from connector.api import run_action
 from connector.engine.attempts import error_dict
 from connector.errors import ConnectorError, FieldError
+from connector.service.connections_api import credentials_for
 from connector.service.models import (
     ActionDocument,
     CatalogDocument,
@@ -70,15 +71,15 @@ async def test_step(action_id: str, body: TestRequest, state: State) -> TestResu
             f"input '{first.field}': {first.message}",
             errors=[FieldError(f.field, f.message) for f in _fields(problems)],
         )
-    config = state.config
+    credentials, _ = credentials_for(state, body.connection)
     try:
         output = await run_action(
             action_id,
             body.inputs,
             body.context,
             catalog=state.catalog,
-            base_urls=config.base_urls,
-            credentials=config.credentials,
+            base_urls=state.config.base_urls,
+            credentials=credentials,
         )
     except ConnectorError as exc:
         error = error_dict(exc)

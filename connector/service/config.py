@@ -13,6 +13,7 @@ from typing import Any
 from connector.clock import Clock
 from connector.engine.runlog import DB_NAME as RUNLOG_NAME
 from connector.errors import InvalidConfiguration
+from connector.service.secret_box import SecretBox
 
 __all__ = ["KEYS_ENV", "MAX_BODY_BYTES", "ServiceConfig", "api_keys_from", "is_loopback"]
 
@@ -41,6 +42,8 @@ class ServiceConfig:
     #: the run log shared with the CLI and workers (--runlog/$CONNECTOR_RUNLOG: a
     #: `postgresql://` URL or a SQLite path); None: runs.db in `home`
     runlog: Path | str | None = None
+    #: seals saved connections (None: connections cannot be saved; see SecretBox.from_env)
+    secret_box: SecretBox | None = field(default=None, repr=False)
 
     @property
     def runlog_target(self) -> Path | str:

@@ -10,10 +10,12 @@ from connector.engine.executor import Engine, RunResult
 from connector.engine.retry_run import retry_run
 from connector.engine.workflow import WorkflowInvalid, resolve_trigger, validate_workflow
 from connector.errors import AlreadyRetried, FieldError, InvalidConfiguration, InvalidInput
+from connector.service.connections_api import credentials_for
 from connector.service.models import (
     ItemPage,
     Problem,
     RetryRequest,
+    RunCancelling,
     RunList,
     RunStarted,
     RunStatus,
@@ -33,7 +35,10 @@ _CONFLICT: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _workflow_document(state: ServiceState, body: StartRun) -> dict[str, Any]:
+def _workflow_document(
+    state: ServiceState, body: StartRun
+) -> tuple[dict[str, Any], str | None, int | None]:
+    """The workflow to run, and the saved workflow's id and version it is (None: inline)."""
     if (body.workflow is None) == (body.workflow_id is None):
         raise ServiceProblem(
             422,
@@ -41,14 +46,14 @@ def _workflow_document(state: ServiceState, body: StartRun) -> dict[str, Any]:
             errors=[FieldError("body.workflow", "exactly one of workflow, workflow_id")],
         )
     if body.workflow is not None:
-        return body.workflow
+        return body.workflow, None, None
     assert body.workflow_id is not None
     saved = state.store.workflow(body.workflow_id, body.version)
     if saved is None:
         version = f" version {body.version}" if body.version else ""
         raise ServiceProblem(404, f"no saved workflow {body.workflow_id!r}{version}")
     document: dict[str, Any] = saved["workflow"]
-    return document
+    return document, body.workflow_id, int(saved["version"])
 
 
 def checked_workflow(state: ServiceState, document: dict[str, Any], where: str) -> Any:
@@ -64,18 +69,22 @@ def checked_workflow(state: ServiceState, document: dict[str, Any], where: str) 
     "/runs", status_code=202, response_model=RunStarted, responses={404: {"model": Problem}}
 )
 async def start_run(body: StartRun, state: State) -> RunStarted:
-    """Start a run of an inline or saved workflow; it runs in the background."""
-    document = _workflow_document(state, body)
+    """Start a run of an inline or saved workflow; it runs in the background, with the
+    named connection(s) or the apps' environment credentials."""
+    document, workflow_id, version = _workflow_document(state, body)
     workflow = checked_workflow(state, document, "body.workflow")
     try:
         trigger = resolve_trigger(workflow, body.trigger)
     except InvalidInput as exc:
         raise ServiceProblem(422, str(exc), errors=[FieldError("body.trigger", str(exc))]) from None
+    credentials, names = credentials_for(state, body.connection)
 
     async def job(engine: Engine) -> RunResult:
         return await engine.run(workflow, trigger)
 
-    return RunStarted(run_id=await state.launcher.start(job))
+    run_id = await state.launcher.start(job, credentials)
+    state.store.save_origin(run_id, workflow_id, version, names)
+    return RunStarted(run_id=run_id)
 
 
 @router.get("/runs", response_model=RunList)
@@ -124,30 +133,57 @@ async def get_items(
 
 
 async def start_retry(
-    state: ServiceState, run_id: str, resolve: dict[str, str] | None = None
+    state: ServiceState,
+    run_id: str,
+    resolve: dict[str, str] | None = None,
+    *,
+    version: str = "original",
+    items: list[str] | None = None,
+    connection: str | list[str] | None = None,
 ) -> str:
     """Start the one retry of `run_id` (engine.retry_run, as `connector runs retry`); its
     child run's id. The run log's claim makes it one child per run, across processes: a
     second retry is refused with the child's id (409), as is one of a run that succeeded or
-    is still running."""
+    is still running. `version="current"` runs the saved workflow's latest version; `items`
+    re-runs only those loop items; the run's own connections are used unless others are
+    named."""
     with state.runlog() as log:
         get_run(log, run_id)  # 404 before an engine is built
+    workflow_id, _, names = state.store.origin(run_id)
+    workflow = None
+    saved_version = None
+    if version == "current":
+        if workflow_id is None:
+            raise ServiceProblem(
+                409,
+                f"run {run_id} did not run a saved workflow: there is no current version to "
+                'retry it with; retry the "original"',
+                errors=[FieldError("body.version", "the run's workflow was not saved")],
+            )
+        saved = state.store.workflow(workflow_id)
+        assert saved is not None  # versions are never deleted
+        workflow = checked_workflow(state, saved["workflow"], "workflow")
+        saved_version = int(saved["version"])
+    credentials, names = credentials_for(state, connection if connection else names)
 
     async def job(engine: Engine) -> RunResult:
-        return await retry_run(engine, run_id, resolve=resolve)
+        return await retry_run(engine, run_id, resolve=resolve, items=items, workflow=workflow)
 
     try:
-        return await state.launcher.start(job)
+        child = await state.launcher.start(job, credentials)
     except AlreadyRetried as exc:
         raise ServiceProblem(
             409,
             f"run {run_id} was already retried as run {exc.child_run_id}",
             extra={"run_id": exc.child_run_id},
         ) from None
-    except InvalidInput as exc:  # a `resolve` naming no open write
-        raise ServiceProblem(422, str(exc), errors=[FieldError("body.resolve", str(exc))]) from None
+    except InvalidInput as exc:  # a `resolve` naming no open write, an item not to retry
+        field = "body.items" if exc.where == "items" else "body.resolve"
+        raise ServiceProblem(422, str(exc), errors=[FieldError(field, str(exc))]) from None
     except InvalidConfiguration as exc:  # succeeded, or still running
         raise ServiceProblem(409, str(exc)) from None
+    state.store.save_origin(child, workflow_id, saved_version, names)
+    return child
 
 
 @router.post(
@@ -157,8 +193,39 @@ async def start_retry(
     responses={404: {"model": Problem}, **_CONFLICT},
 )
 async def retry(run_id: str, state: State, body: RetryRequest | None = None) -> RunStarted:
-    """Retry a failed or interrupted run: a child run that reuses what succeeded and re-runs
-    only the rest. A run is retried once: a second retry answers 409 naming the child. A
-    write whose outcome is unknown is checked, never resent blindly; `resolve` settles one."""
-    resolve: dict[str, str] | None = dict(body.resolve) if body is not None else None
-    return RunStarted(run_id=await start_retry(state, run_id, resolve or None))
+    """Retry a failed, cancelled or interrupted run: a child run that reuses what succeeded
+    and re-runs only the rest (or only `items`). A run is retried once: a second retry
+    answers 409 naming the child. A write whose outcome is unknown is checked, never resent
+    blindly; `resolve` settles one."""
+    body = body or RetryRequest.model_validate({})
+    child = await start_retry(
+        state,
+        run_id,
+        dict(body.resolve) or None,
+        version=body.version,
+        items=body.items,
+        connection=body.connection,
+    )
+    return RunStarted(run_id=child)
+
+
+@router.post(
+    "/runs/{run_id}/cancel",
+    status_code=202,
+    response_model=RunCancelling,
+    responses={404: {"model": Problem}, 409: {"model": Problem, "description": "not running"}},
+)
+async def cancel(run_id: str, state: State) -> RunCancelling:
+    """Stop a running run between items: what is in flight finishes and is recorded (no
+    write is orphaned), nothing new starts, and the run ends `cancelled` (retryable)."""
+    with state.runlog() as log:
+        run = get_run(log, run_id)
+    if run.status != "running" or run.interrupted:
+        raise ServiceProblem(409, f"run {run_id} is not running ({run.display_status})")
+    if not state.launcher.cancel(run_id):
+        raise ServiceProblem(
+            409,
+            f"run {run_id} is running in another process (pid {run.pid} on {run.host}); "
+            "cancel it there",
+        )
+    return RunCancelling(run_id=run_id, status="cancelling")

@@ -36,6 +36,12 @@ CREATE TABLE IF NOT EXISTS samples (
     created_at REAL NOT NULL,
     PRIMARY KEY (action_id, workflow_id)
 );
+CREATE TABLE IF NOT EXISTS run_origins (
+    run_id TEXT PRIMARY KEY,
+    workflow_id TEXT,
+    version INTEGER,
+    connections_json TEXT NOT NULL
+);
 """
 
 
@@ -136,3 +142,27 @@ class Store:
         if row is None:
             return None
         return {"ok": bool(row[0]), "result": json.loads(row[1]), "created_at": row[2]}
+
+    # --- where a run came from (for retries: its saved workflow, its connections) --------
+
+    def save_origin(
+        self, run_id: str, workflow_id: str | None, version: int | None, connections: list[str]
+    ) -> None:
+        with self._lock:
+            self._db.execute(
+                "INSERT OR REPLACE INTO run_origins (run_id, workflow_id, version,"
+                " connections_json) VALUES (?, ?, ?, ?)",
+                (run_id, workflow_id, version, json.dumps(connections)),
+            )
+
+    def origin(self, run_id: str) -> tuple[str | None, int | None, list[str]]:
+        """(saved workflow id, version, connection names) of a run this service started;
+        (None, None, []) for one it did not (an inline workflow, the CLI)."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT workflow_id, version, connections_json FROM run_origins WHERE run_id=?",
+                (run_id,),
+            ).fetchone()
+        if row is None:
+            return None, None, []
+        return row[0], row[1], list(json.loads(row[2]))
