@@ -19,6 +19,7 @@ from connector.service import (
     openapi,
     options_api,
     problems,
+    run_events,
     runs_api,
     workflows_api,
 )
@@ -87,6 +88,7 @@ def create_app(config: ServiceConfig) -> FastAPI:
     v1.include_router(connections_api.router)
     v1.include_router(workflows_api.router)
     v1.include_router(runs_api.router)
+    v1.include_router(run_events.router)
     app.include_router(v1, responses={401: {"model": Problem}, 422: {"model": Problem}})
     app.include_router(console.router)
     openapi.install(app)

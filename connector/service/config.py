@@ -42,6 +42,8 @@ class ServiceConfig:
     #: the run log shared with the CLI and workers (--runlog/$CONNECTOR_RUNLOG: a
     #: `postgresql://` URL or a SQLite path); None: runs.db in `home`
     runlog: Path | str | None = None
+    #: seconds between two reads of the run log by an event stream (GET .../events)
+    events_poll: float = 0.2
     #: seals saved connections (None: connections cannot be saved; see SecretBox.from_env)
     secret_box: SecretBox | None = field(default=None, repr=False)
 
