@@ -51,12 +51,23 @@ def _encode(value: str) -> str:
 
 
 def run_page(
-    log: RunLog, *, status: str | None, limit: int, cursor: str | None
+    log: RunLog,
+    *,
+    status: str | None,
+    limit: int,
+    cursor: str | None,
+    workflow: str | None = None,
+    parent_run_id: str | None = None,
 ) -> tuple[list[RunSummary], str | None]:
-    """A page of runs, newest first; the cursor is the last run shown (stable when runs are
-    added meanwhile: they come before it)."""
+    """A page of runs, newest first, optionally only those of one workflow (by name) or
+    retrying one run; the cursor is the last run shown (stable when runs are added
+    meanwhile: they come before it)."""
     after = _cursor(cursor, "cursor")
     runs = log.list_runs(status=status, limit=MAX_SCAN)
+    if workflow is not None:
+        runs = [r for r in runs if r.workflow_name == workflow]
+    if parent_run_id is not None:
+        runs = [r for r in runs if r.parent_run_id == parent_run_id]
     if after is not None:
         ids = [r.id for r in runs]
         if after not in ids:

@@ -93,10 +93,22 @@ async def list_runs(
     status: RunStatus | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
+    workflow: Annotated[str | None, Query(max_length=200, description="its name")] = None,
+    parent_run_id: Annotated[
+        str | None, Query(max_length=64, description="only the retry of this run")
+    ] = None,
 ) -> RunList:
-    """Runs, newest first; pass `next_cursor` back as `cursor` for the next page."""
+    """Runs, newest first, filtered by status, workflow name or parent run; pass
+    `next_cursor` back as `cursor` for the next page."""
     with state.runlog() as log:
-        runs, next_cursor = run_page(log, status=status, limit=limit, cursor=cursor)
+        runs, next_cursor = run_page(
+            log,
+            status=status,
+            limit=limit,
+            cursor=cursor,
+            workflow=workflow,
+            parent_run_id=parent_run_id,
+        )
     return RunList(runs=runs, next_cursor=next_cursor)
 
 

@@ -62,6 +62,13 @@ def test_retry_of_chosen_items_reruns_those_only(
             last = (await client.get(f"/v1/runs/{grandchild}", headers=AUTH)).json()
             assert last["status"] == "succeeded"
             assert counts[METRICS] - before == len(failed)
+            listed = await client.get("/v1/runs", params={"parent_run_id": child}, headers=AUTH)
+            assert [r["run_id"] for r in listed.json()["runs"]] == [grandchild]
+            named = {"workflow": "Weekly campaign report", "status": "failed"}
+            listed = await client.get("/v1/runs", params=named, headers=AUTH)
+            assert [r["run_id"] for r in listed.json()["runs"]] == [child, run_id]
+            other = await client.get("/v1/runs", params={"workflow": "other"}, headers=AUTH)
+            assert other.json()["runs"] == []
 
     asyncio.run(go())
 
