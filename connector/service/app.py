@@ -16,6 +16,7 @@ from connector.service import (
     catalog_api,
     connections_api,
     console,
+    console_catalog,
     openapi,
     options_api,
     problems,
@@ -91,6 +92,7 @@ def create_app(config: ServiceConfig) -> FastAPI:
     v1.include_router(run_events.router)
     app.include_router(v1, responses={401: {"model": Problem}, 422: {"model": Problem}})
     app.include_router(console.router)
+    app.include_router(console_catalog.router)
     openapi.install(app)
     app.add_middleware(BodyLimit, max_bytes=config.max_body_bytes)
     return app

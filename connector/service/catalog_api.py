@@ -22,7 +22,7 @@ from connector.service.models import (
 from connector.service.problems import ServiceProblem
 from connector.service.state import ServiceState, State
 
-__all__ = ["router"]
+__all__ = ["router", "run_test"]
 
 router = APIRouter(tags=["catalog"])
 
@@ -62,6 +62,11 @@ async def preview(action_id: str, body: PreviewRequest, state: State) -> Preview
 async def test_step(action_id: str, body: TestRequest, state: State) -> TestResult:
     """Run the action once; its output, or its error as the run log shows it, is kept as the
     action's sample data (for `workflow_id`, when given)."""
+    return await run_test(state, action_id, body)
+
+
+async def run_test(state: ServiceState, action_id: str, body: TestRequest) -> TestResult:
+    """A test step (the API's and the console's)."""
     _action(state, action_id)
     _, problems = state.catalog.resolve_inputs(action_id, body.inputs, body.context)
     if problems:

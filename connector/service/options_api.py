@@ -21,9 +21,9 @@ from connector.errors import (
 from connector.service.connections_api import credentials_for
 from connector.service.models import OptionsRequest, OptionsResult, Problem
 from connector.service.problems import ServiceProblem
-from connector.service.state import State
+from connector.service.state import ServiceState, State
 
-__all__ = ["router"]
+__all__ = ["options_page", "router"]
 
 router = APIRouter(tags=["catalog"])
 
@@ -41,6 +41,13 @@ async def options(
 ) -> OptionsResult:
     """A page of `{label, value}` for the input (its `options_from`), given the form's
     `inputs` so far, a `search` text and the `cursor` of a previous page."""
+    return await options_page(state, action_id, input_key, body)
+
+
+async def options_page(
+    state: ServiceState, action_id: str, input_key: str, body: OptionsRequest
+) -> OptionsResult:
+    """A page of options (the API's and the console's), or a ServiceProblem."""
     if action_id not in state.actions:
         raise ServiceProblem(404, f"no action {action_id!r}; GET /v1/catalog lists them")
     try:

@@ -26,7 +26,7 @@ from connector.service.problems import ServiceProblem
 from connector.service.run_views import get_run, item_page, run_page, run_view
 from connector.service.state import ServiceState, State
 
-__all__ = ["router", "start_retry"]
+__all__ = ["cancel_run", "router", "start_retry"]
 
 router = APIRouter(tags=["runs"])
 
@@ -230,6 +230,12 @@ async def retry(run_id: str, state: State, body: RetryRequest | None = None) -> 
 async def cancel(run_id: str, state: State) -> RunCancelling:
     """Stop a running run between items: what is in flight finishes and is recorded (no
     write is orphaned), nothing new starts, and the run ends `cancelled` (retryable)."""
+    cancel_run(state, run_id)
+    return RunCancelling(run_id=run_id, status="cancelling")
+
+
+def cancel_run(state: ServiceState, run_id: str) -> None:
+    """Ask the run to stop (the API's cancel and the console's); a problem if it cannot."""
     with state.runlog() as log:
         run = get_run(log, run_id)
     if run.status != "running" or run.interrupted:
@@ -240,4 +246,3 @@ async def cancel(run_id: str, state: State) -> RunCancelling:
             f"run {run_id} is running in another process (pid {run.pid} on {run.host}); "
             "cancel it there",
         )
-    return RunCancelling(run_id=run_id, status="cancelling")
