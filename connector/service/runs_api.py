@@ -88,7 +88,9 @@ async def start_run(body: StartRun, state: State) -> RunStarted:
 
 
 @router.get("/runs", response_model=RunList)
-async def list_runs(
+# Reads are plain functions: FastAPI runs them on its thread pool, so a page being read from
+# the run log never holds up the event loop the background runs and the other requests share.
+def list_runs(
     state: State,
     status: RunStatus | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
@@ -113,7 +115,7 @@ async def list_runs(
 
 
 @router.get("/runs/{run_id}", response_model=RunView, responses={404: {"model": Problem}})
-async def get_run_view(
+def get_run_view(
     run_id: str,
     state: State,
     items_limit: Annotated[int, Query(ge=1, le=1000)] = 100,
@@ -128,7 +130,7 @@ async def get_run_view(
     response_model=ItemPage,
     responses={404: {"model": Problem}},
 )
-async def get_items(
+def get_items(
     run_id: str,
     step_id: str,
     state: State,
