@@ -5,7 +5,6 @@ redactor, so it is masked by value in every answer, page, log line and run log."
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 import time
 from dataclasses import dataclass
@@ -14,6 +13,7 @@ from pathlib import Path
 from connector.credentials import checked_credential
 from connector.errors import InvalidConfiguration
 from connector.service.secret_box import SecretBox, UndecryptableSecret
+from connector.service.store import open_sqlite
 
 __all__ = ["ConnectionRecord", "ConnectionStore"]
 
@@ -39,17 +39,7 @@ class ConnectionRecord:
 class ConnectionStore:
     def __init__(self, path: Path, box: SecretBox | None) -> None:
         self.box = box
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(
-                str(path), timeout=30, isolation_level=None, check_same_thread=False
-            )
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.executescript(_SCHEMA)
-        except (OSError, sqlite3.Error) as exc:
-            raise InvalidConfiguration(
-                f"cannot open the connection store: {exc}", where=str(path)
-            ) from None
+        self._db = open_sqlite(path, _SCHEMA, "the connection store")
         self._lock = threading.Lock()
 
     def close(self) -> None:

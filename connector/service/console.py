@@ -11,7 +11,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from connector.service.auth import SESSION_COOKIE
-from connector.service.console_pages import csrf_ok, page, read_form, signed_in
+from connector.service.console_pages import csrf_ok, page, posted_by_session, read_form, signed_in
 from connector.service.models import RunStatus
 from connector.service.problems import ServiceProblem
 from connector.service.run_views import run_page, run_view
@@ -90,9 +90,7 @@ async def run_page_html(request: Request, run_id: str, notice: str | None = None
 
 @router.post("/runs/{run_id}/retry")
 async def retry_html(request: Request, run_id: str) -> Response:
-    session = signed_in(request)
-    form = await read_form(request)
-    if session is None or not csrf_ok(session, form):
+    if not await posted_by_session(request):
         return page("error.html", code=403, message="The form expired; reload the page.")
     try:
         child = await start_retry(service(request), run_id)
@@ -107,9 +105,7 @@ async def retry_html(request: Request, run_id: str) -> Response:
 
 @router.post("/runs/{run_id}/cancel")
 async def cancel_html(request: Request, run_id: str) -> Response:
-    session = signed_in(request)
-    form = await read_form(request)
-    if session is None or not csrf_ok(session, form):
+    if not await posted_by_session(request):
         return page("error.html", code=403, message="The form expired; reload the page.")
     try:
         cancel_run(service(request), run_id)

@@ -16,7 +16,7 @@ from connector.redact import redact_obj
 from connector.service.auth import SESSION_COOKIE, Session
 from connector.service.state import service
 
-__all__ = ["csrf_ok", "page", "read_form", "signed_in"]
+__all__ = ["csrf_ok", "page", "posted_by_session", "read_form", "signed_in"]
 
 _ENV = Environment(
     loader=FileSystemLoader(Path(__file__).parent / "templates"),
@@ -51,3 +51,9 @@ async def read_form(request: Request) -> dict[str, str]:
 
 def csrf_ok(session: Session, form: dict[str, str]) -> bool:
     return hmac.compare_digest(form.get("csrf", "").encode(), session.csrf.encode())
+
+
+async def posted_by_session(request: Request) -> bool:
+    """A state-changing form post from a signed-in session, carrying its CSRF token."""
+    session = signed_in(request)
+    return session is not None and csrf_ok(session, await read_form(request))

@@ -15,7 +15,7 @@ from typing import Any
 from connector.errors import InvalidConfiguration
 from connector.redact import dumps_redacted
 
-__all__ = ["DB_NAME", "Store"]
+__all__ = ["DB_NAME", "Store", "open_sqlite"]
 
 DB_NAME = "service.db"
 
@@ -45,23 +45,25 @@ CREATE TABLE IF NOT EXISTS run_origins (
 """
 
 
+def open_sqlite(path: Path, schema: str, what: str) -> sqlite3.Connection:
+    """`service.db` opened (WAL) with `schema` applied; InvalidConfiguration naming `what`.
+
+    Built where the app is created and used from the server's threads: one connection per
+    store, its uses serialised by the store's lock."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        db = sqlite3.connect(str(path), timeout=30, isolation_level=None, check_same_thread=False)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.executescript(schema)
+    except (OSError, sqlite3.Error) as exc:
+        raise InvalidConfiguration(f"cannot open {what}: {exc}", where=str(path)) from None
+    return db
+
+
 class Store:
     def __init__(self, path: Path) -> None:
         self.path = path
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            # Built where the app is created, used on the server's event-loop thread: one
-            # connection, its uses serialised by the lock.
-            self._db = sqlite3.connect(
-                str(path), timeout=30, isolation_level=None, check_same_thread=False
-            )
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.executescript(_SCHEMA)
-        except (OSError, sqlite3.Error) as exc:
-            raise InvalidConfiguration(
-                f"cannot open the service store: {exc}", where=str(path)
-            ) from None
-
+        self._db = open_sqlite(path, _SCHEMA, "the service store")
         self._lock = threading.Lock()
 
     def close(self) -> None:
