@@ -22,7 +22,7 @@ from connector.errors import (
 from connector.service.connection_store import ConnectionRecord
 from connector.service.models import ConnectionSave, ConnectionView, Problem
 from connector.service.problems import ServiceProblem
-from connector.service.secret_box import NO_KEY, UndecryptableSecret
+from connector.service.secret_box import NO_KEY, SECRET_KEY_ENV, UndecryptableSecret
 from connector.service.state import ServiceState, State
 
 __all__ = ["credentials_for", "router"]
@@ -52,11 +52,14 @@ def credentials_for(
         try:
             found = state.connections.credential(name)
         except UndecryptableSecret:
+            why = (
+                f"the service has no secret key ({SECRET_KEY_ENV}) to open connection {name!r}"
+                if state.connections.box is None
+                else f"connection {name!r} was saved under another secret key; delete it and "
+                "save it again"
+            )
             raise ServiceProblem(
-                409,
-                f"connection {name!r} was saved under another secret key; delete it and "
-                "save it again",
-                errors=[FieldError(_FIELD, "cannot be decrypted with this key")],
+                422, why, errors=[FieldError(_FIELD, "cannot be decrypted here")]
             ) from None
         if found is None:
             raise ServiceProblem(

@@ -167,4 +167,8 @@ def test_a_connection_sealed_under_another_key_is_refused_by_name(
     asyncio.run(save())
     rekeyed = replace(sealed, secret_box=SecretBox.from_env({}, sandbox=True))
     answer = asyncio.run(use(rekeyed))
-    assert answer.status_code == 409 and "main" in answer.json()["detail"]
+    assert answer.status_code == 422 and "main" in answer.json()["detail"]
+    assert answer.json()["errors"][0]["field"] == "body.connection"
+    keyless = replace(sealed, secret_box=None)
+    answer = asyncio.run(use(keyless))
+    assert answer.status_code == 422 and SECRET_KEY_ENV in answer.json()["detail"]
