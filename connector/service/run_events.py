@@ -111,29 +111,30 @@ class _Watcher:
 async def _stream(state: ServiceState, run_id: str, request: Request) -> AsyncIterator[bytes]:
     watcher = _Watcher(run_id)
     number = 0
+    # One run-log connection for the stream's life (a PostgreSQL log is not reconnected at
+    # every poll); each read sees what was committed since.
     with state.runlog() as log:
         first = get_run(log, run_id)
-    number += 1
-    yield _event(number, "status", {"run_id": run_id, "status": first.display_status})
-    quiet_since = time.monotonic()
-    while True:
-        with state.runlog() as log:
+        number += 1
+        yield _event(number, "status", {"run_id": run_id, "status": first.display_status})
+        quiet_since = time.monotonic()
+        while True:
             found, end = watcher.news(log)
-        for kind, data in found:
-            number += 1
-            yield _event(number, kind, data)
-        if end is not None:
-            number += 1
-            yield _event(number, "end", end)
-            return
-        if found:
-            quiet_since = time.monotonic()
-        elif time.monotonic() - quiet_since > KEEPALIVE:
-            quiet_since = time.monotonic()
-            yield b": keep-alive\n\n"
-        if await request.is_disconnected():
-            return
-        await asyncio.sleep(state.config.events_poll)
+            for kind, data in found:
+                number += 1
+                yield _event(number, kind, data)
+            if end is not None:
+                number += 1
+                yield _event(number, "end", end)
+                return
+            if found:
+                quiet_since = time.monotonic()
+            elif time.monotonic() - quiet_since > KEEPALIVE:
+                quiet_since = time.monotonic()
+                yield b": keep-alive\n\n"
+            if await request.is_disconnected():
+                return
+            await asyncio.sleep(state.config.events_poll)
 
 
 @router.get(

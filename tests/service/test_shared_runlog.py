@@ -33,6 +33,9 @@ def test_the_service_shares_a_postgresql_run_log_with_the_cli(
             await wait_idle(client)
             run = (await client.get(f"/v1/runs/{run_id}", headers=AUTH)).json()
             assert run["status"] == "succeeded"
+            events = await client.get(f"/v1/runs/{run_id}/events", headers=AUTH)
+            assert events.text.startswith("id: 1\nevent: status\n")
+            assert 'event: end\ndata: {"run_id"' in events.text and "succeeded" in events.text
             return run_id
 
     run_id = asyncio.run(go())
