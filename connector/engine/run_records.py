@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from connector.engine.intents import INTENTS_SCHEMA
+from connector.engine.trigger_log import TRIGGERS_SCHEMA
 
 __all__ = ["MIGRATIONS", "ItemRecord", "RunRecord", "StepRecord"]
 
@@ -82,8 +83,11 @@ WHERE r.parent_run_id IS NOT NULL AND NOT EXISTS (
 ) ON CONFLICT DO NOTHING;
 """
 
+#: version 3: the service's triggers and their events (trigger_log.py)
+_V3 = TRIGGERS_SCHEMA
+
 #: MIGRATIONS[v] brings a run log at schema version v to v + 1 (runlog_migrate.py)
-MIGRATIONS: tuple[str, ...] = (_V1, _V2)
+MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3)
 
 
 @dataclass

@@ -11,7 +11,17 @@ from fastapi import APIRouter, Depends, FastAPI
 from connector.catalog import load_catalog
 from connector.catalog.export import export_catalog
 from connector.credentials import register_credentials
-from connector.service import catalog_api, console, openapi, problems, runs_api, workflows_api
+from connector.service import (
+    catalog_api,
+    console,
+    hooks,
+    openapi,
+    problems,
+    runs_api,
+    triggers_api,
+    triggers_console,
+    workflows_api,
+)
 from connector.service.auth import Auth, require_api_key
 from connector.service.body_limit import BodyLimit, require_json
 from connector.service.config import ServiceConfig
@@ -43,7 +53,9 @@ def create_app(config: ServiceConfig) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.triggers.start()  # polls, schedules, and what a restart left to start
         yield
+        await app.state.triggers.close()
         await state.launcher.close()
 
     app = FastAPI(
@@ -58,6 +70,7 @@ def create_app(config: ServiceConfig) -> FastAPI:
     )
     app.state.service = state
     app.state.auth = state.auth
+    triggers_api.install(app, state)
     problems.install(app)
 
     @app.get("/health", response_model=Health, tags=["service"])
@@ -65,10 +78,12 @@ def create_app(config: ServiceConfig) -> FastAPI:
         return Health(status="ok")
 
     v1 = APIRouter(prefix="/v1", dependencies=[Depends(require_api_key), Depends(require_json)])
-    for module in (catalog_api, workflows_api, runs_api):
+    for module in (catalog_api, workflows_api, runs_api, triggers_api):
         v1.include_router(module.router)
     app.include_router(v1, responses={401: {"model": Problem}, 422: {"model": Problem}})
+    app.include_router(hooks.router, prefix="/v1")  # authenticated by the secret in its URL
     app.include_router(console.router)
+    app.include_router(triggers_console.router)
     openapi.install(app)
     app.add_middleware(BodyLimit, max_bytes=config.max_body_bytes)
     return app

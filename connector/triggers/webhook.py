@@ -17,7 +17,15 @@ from connector import errors as E
 from connector.catalog.options import read_path
 from connector.runner import ActionRunner, HandlerContext, resolve_handler
 
-__all__ = ["delivery", "event_key", "parse_delivery", "subscribe", "unsubscribe", "webhook_trigger"]
+__all__ = [
+    "delivery",
+    "event_key",
+    "key_at",
+    "parse_delivery",
+    "subscribe",
+    "unsubscribe",
+    "webhook_trigger",
+]
 
 _DELIVERY = "trigger_delivery"
 
@@ -60,14 +68,23 @@ async def parse_delivery(
     return event
 
 
+def key_at(value: Any, path: str) -> str | None:
+    """The text of the id at the dotted `path` of `value`; None when there is none (absent,
+    null, empty, or not a string or a number)."""
+    found = read_path(value, path)
+    if isinstance(found, bool) or not isinstance(found, str | int) or found == "":
+        return None
+    return str(found)
+
+
 def event_key(action: Any, event: Any) -> str:
     """The value that identifies `event` (the manifest's `trigger.event_id`), as text."""
-    value = read_path(event, action.trigger.event_id)
-    if value is None or value == "":
+    key = key_at(event, action.trigger.event_id)
+    if key is None:
         raise E.FatalError(
             f"the event has no {action.trigger.event_id!r} to tell it apart", where=action.id
         )
-    return str(value)
+    return key
 
 
 async def subscribe(
