@@ -143,6 +143,11 @@ class TriggerRuntime:
         action_id = getattr(source, "action", None)
         if action_id is not None:
             self._check_action(kind, action_id)
+        if isinstance(source, PollTriggerDoc):  # refused now, not failing every poll later
+            try:
+                self.catalog.prepare_inputs(source.action, dict(source.inputs), {})
+            except E.InvalidInput as exc:
+                raise TriggerProblem(422, str(exc), "trigger.poll.inputs") from None
         return kind, source
 
     def _check_action(self, kind: str, action_id: str) -> None:

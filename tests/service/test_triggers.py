@@ -22,6 +22,7 @@ from connector.service import ServiceConfig
 from connector.service.trigger_runtime import TriggerRuntime
 
 from .helpers import AUTH, KEY, client_for, wait_idle
+from .sandbox_links import create_links as _create_links
 
 GROUP, ORG = "Bdemo000001", "Odemo000001"
 PUBLIC = "https://connector.example.com"
@@ -72,18 +73,6 @@ def _hook_path(view: dict[str, Any]) -> str:
     url = view["hook_url"]
     assert url and re.fullmatch(r"https?://[^/]+/v1/hooks/hk_[0-9a-f]{16}\.[\w-]{43}", url), url
     return "/v1/hooks/" + url.rsplit("/", 1)[1]
-
-
-def _create_links(boxes: EmbeddedSandboxes, count: int, tag: str) -> list[str]:
-    headers = {"Authorization": f"Bearer {boxes.credentials['bitly']}"}
-    ids = []
-    with httpx.Client(base_url=boxes.base_urls["bitly"], headers=headers) as client:
-        for i in range(count):
-            body = {"long_url": f"https://example.com/{tag}/{i}", "group_guid": GROUP}
-            answer = client.post("/bitlinks", json=body)
-            assert answer.status_code in (200, 201), answer.text
-            ids.append(answer.json()["id"])
-    return ids
 
 
 # --- webhooks ---------------------------------------------------------------------------------
@@ -316,6 +305,7 @@ def test_enable_refuses_what_cannot_run(config: ServiceConfig) -> None:
             cases = [
                 ({"sample": {"id": "bit.ly/x"}}, 422, "none of poll, webhook and schedule"),
                 ({"poll": {"action": "bitly.link_clicked"}}, 422, "bitly.link_clicked is a web"),
+                ({"poll": {"action": "bitly.new_bitlink"}}, 422, "input 'group_guid': required"),
                 ({"webhook": {"action": "bitly.get_bitlink"}}, 422, "bitly.get_bitlink is a"),
                 ({"schedule": {"cron": "* * * * *"}, "schema": {"required": ["id"]}}, 422,
                  "'id' is a required property"),

@@ -30,6 +30,8 @@ import pytest
 from connector.sandbox.controls import Controls
 from connector.sandbox.embedded import EmbeddedSandboxes, embedded_sandboxes
 
+from .sandbox_links import create_links as _create_links
+
 KEY = "restart-test-key-0123456789"
 AUTH = {"Authorization": f"Bearer {KEY}"}
 GROUP = "Bdemo000001"
@@ -126,18 +128,6 @@ def _until(what: str, check: Callable[[], Any], timeout: float = 60) -> Any:
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         time.sleep(0.1)
-
-
-def _create_links(boxes: EmbeddedSandboxes, count: int, tag: str) -> list[str]:
-    headers = {"Authorization": f"Bearer {boxes.credentials['bitly']}"}
-    ids = []
-    with httpx.Client(base_url=boxes.base_urls["bitly"], headers=headers) as client:
-        for i in range(count):
-            body = {"long_url": f"https://example.com/{tag}/{i}", "group_guid": GROUP}
-            answer = client.post("/bitlinks", json=body)
-            assert answer.status_code in (200, 201), answer.text
-            ids.append(answer.json()["id"])
-    return ids
 
 
 def _run_triggers(home: Path) -> list[str]:
@@ -250,3 +240,36 @@ def test_a_bitly_delivery_posted_five_times_at_once_to_the_server_starts_one_run
     with sqlite3.connect(service.home / "runs.db") as db:
         (runs,) = db.execute("SELECT count(*) FROM runs").fetchone()
     assert runs == 1
+
+
+@pytest.mark.slow
+def test_a_real_service_down_for_three_minutes_runs_a_minutely_schedule_once(
+    service: Service,
+) -> None:
+    """Acceptance 4 on a real process: the stored times are set back as if the service had
+    fired at 00:00 and been down since (three minutes missed); restarted, it runs once."""
+    if 60 - time.time() % 60 < 8:  # not across a minute boundary: that would be a 2nd run
+        time.sleep(60 - time.time() % 60 + 0.5)
+    workflow = {
+        "name": "Every minute",
+        "trigger": {"sample": {"id": "bit.ly/spring-sale"}, "schedule": {"cron": "* * * * *"}},
+        "steps": [{"id": "link", "action": "bitly.get_bitlink",
+                   "inputs": {"bitlink": "{{ trigger.id }}"}}],
+    }  # fmt: skip
+    workflow_id = service.post("/v1/workflows", {"workflow": workflow}).json()["workflow_id"]
+    assert service.post(f"/v1/workflows/{workflow_id}/enable").status_code == 200
+    service.kill9()
+    minute = time.time() // 60 * 60
+    with sqlite3.connect(service.home / "runs.db") as db:
+        db.execute(
+            "UPDATE triggers SET last_fired_at=?, due_at=?",
+            (minute - 240, minute - 180),  # fired 4 minutes ago; 3 times missed since
+        )
+    service.start()
+    _until("the missed schedule's run", lambda: len(_run_triggers(service.home)) >= 1)
+    time.sleep(2.5)  # more ticks: no second run
+    with sqlite3.connect(service.home / "runs.db") as db:
+        rows = db.execute("SELECT json_extract(trigger_json, '$.scheduled_at') FROM runs")
+        fired = [r[0] for r in rows]
+    expected = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(minute))
+    assert fired == [expected]
