@@ -215,8 +215,9 @@ class TriggerRuntime:
         return row
 
     async def _teardown(self, workflow_id: str) -> None:
-        """Unsubscribe an enabled webhook trigger; a failure keeps it enabled (409-free
-        retry: disable again)."""
+        """Unsubscribe an enabled webhook trigger, then mark it disabled (so a failed
+        re-subscription leaves it off, not pointing at a deleted webhook). A failure to
+        unsubscribe keeps it enabled: disable again to retry."""
         with self._log() as log_:
             row = log_.get(workflow_id)
         if row is None or not row.enabled or not row.subscription:
@@ -229,6 +230,8 @@ class TriggerRuntime:
                 ),
                 f"unsubscribing {action}",
             )
+        with self._log() as log_:
+            log_.disable(workflow_id, now=self.clock.wall())
 
     def _targets(self) -> dict[str, Any]:
         return {

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, FastAPI, Request
 
 from connector.errors import FieldError
+from connector.service.hook_secrets import mask_hook_secrets
 from connector.service.models import Problem
 from connector.service.problems import ServiceProblem
 from connector.service.state import ServiceState
@@ -30,6 +31,7 @@ def install(app: FastAPI, state: ServiceState) -> TriggerRuntime:
         state.config, state.catalog, state.store, state.launcher, state.runlog
     )
     app.state.triggers = triggers
+    mask_hook_secrets()
     return triggers
 
 

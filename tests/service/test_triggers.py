@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import re
 from collections.abc import Awaitable
 from typing import Any
 
 import httpx
+import pytest
 
 from connector.clock import FakeClock
 from connector.engine.runlog import DB_NAME, RunLog
@@ -422,5 +424,49 @@ def test_the_console_lists_enabled_triggers(config: ServiceConfig) -> None:
             assert "polls <code>bitly.new_bitlink</code> every 60 s" in page.text
             assert hook_view["hook_id"] in page.text
             assert hook_view["hook_url"].rsplit(".", 1)[1] not in page.text  # the secret
+
+    _run(go())
+
+
+def test_a_log_line_quoting_a_hook_url_shows_no_secret(
+    config: ServiceConfig, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def go() -> str:
+        async with client_for(config) as client:
+            workflow_id = await _save(client, _workflow({"webhook": {"event_id": "id"}}))
+            return str((await _enable(client, workflow_id))["hook_url"])
+
+    url = _run(go())
+    secret = url.rsplit(".", 1)[1]
+    logging.getLogger("uvicorn.access").warning('127.0.0.1 - "POST %s HTTP/1.1" 202', url)
+    assert url.rsplit(".", 1)[0] + ".***" in caplog.text and secret not in caplog.text
+
+
+def test_enabling_link_clicked_again_replaces_its_webhook_and_url(
+    config: ServiceConfig, boxes: EmbeddedSandboxes
+) -> None:
+    store = boxes.apps["bitly"].state.store
+
+    def deleted(guid: str) -> bool:
+        with store.lock:
+            row = store.conn.execute(
+                "SELECT deleted FROM webhooks WHERE guid=?", (guid,)
+            ).fetchone()
+        return bool(row["deleted"])
+
+    async def go() -> None:
+        async with client_for(config) as client:
+            inputs = {"organization_guid": ORG}
+            trigger = {"webhook": {"action": "bitly.link_clicked", "inputs": inputs}}
+            workflow_id = await _save(client, _workflow(trigger, "{{ trigger.bitlink }}"))
+            first = await _enable(client, workflow_id, public_url=PUBLIC)
+            second = await _enable(client, workflow_id, public_url=PUBLIC)
+            old, new = (v["subscription"]["webhook_guid"] for v in (first, second))
+            assert old != new and deleted(old) and not deleted(new)
+            payload = {"event_id": "e1", "datetime": "2026-04-15T12:00:00Z",
+                       "bitlink": "bit.ly/spring-sale"}  # fmt: skip
+            assert (await client.post(_hook_path(first), json=payload)).status_code == 404
+            assert (await client.post(_hook_path(second), json=payload)).status_code == 202
+            await wait_idle(client)
 
     _run(go())
