@@ -19,6 +19,7 @@ from connector.http.paths import normalize_bitlink
 from connector.runner import HandlerContext
 
 from .group_listing import group_links
+from .request_retry import Tries, request_retried
 
 __all__ = ["CHUNK", "archive_or_tag_links"]
 
@@ -41,7 +42,7 @@ def _group_of(link: Mapping[str, Any]) -> str | None:
 
 
 async def _named(
-    ctx: HandlerContext, group: str, values: list[Any]
+    ctx: HandlerContext, group: str, values: list[Any], tries: Tries
 ) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
     """The listed links that exist in the group, and the skipped ones with why."""
     found: list[dict[str, Any]] = []
@@ -56,7 +57,9 @@ async def _named(
             continue
         seen.add(key)
         try:
-            link = await ctx.request("GET", "/bitlinks/{bitlink}", path_params={"bitlink": key})
+            link = await request_retried(
+                ctx, "GET", "/bitlinks/{bitlink}", tries=tries, path_params={"bitlink": key}
+            )
         except (E.NotFound, E.Gone):  # gone or never there: nothing to change
             skipped.append({"id": key, "reason": "not found"})
             continue
@@ -69,7 +72,7 @@ async def _named(
 
 
 async def _select(
-    ctx: HandlerContext, inputs: Mapping[str, Any]
+    ctx: HandlerContext, inputs: Mapping[str, Any], tries: Tries
 ) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
     group = inputs["group_guid"]
     by = inputs["select_by"]
@@ -77,7 +80,7 @@ async def _select(
         tags = inputs.get("tags") or []
         if not tags:
             raise _bad(ctx, "tags", "select_by tag needs at least one tag")
-        return await group_links(ctx, group, {"tags": list(tags)}), []
+        return await group_links(ctx, group, {"tags": list(tags)}, tries), []
     if by == "created":
         names = ("created_after", "created_before")
         params = {name: _epoch(inputs[name]) for name in names if inputs.get(name)}
@@ -85,11 +88,11 @@ async def _select(
             raise _bad(ctx, "created_after", "select_by created needs created_after or before")
         if len(params) == 2 and params["created_after"] >= params["created_before"]:
             raise _bad(ctx, "created_before", "must be later than created_after")
-        return await group_links(ctx, group, params), []
+        return await group_links(ctx, group, params, tries), []
     links = inputs.get("links") or []
     if not links:
         raise _bad(ctx, "links", "select_by list needs at least one Bitlink")
-    return await _named(ctx, group, list(links))
+    return await _named(ctx, group, list(links), tries)
 
 
 def _change(inputs: Mapping[str, Any], ctx: HandlerContext) -> tuple[dict[str, Any], Any]:
@@ -124,7 +127,8 @@ def _state(link: Mapping[str, Any], keys: Any) -> dict[str, Any]:
 
 async def archive_or_tag_links(ctx: HandlerContext, inputs: dict[str, Any]) -> dict[str, Any]:
     fields, after = _change(inputs, ctx)
-    links, skipped = await _select(ctx, inputs)
+    tries = Tries(ctx)
+    links, skipped = await _select(ctx, inputs, tries)
     changes: list[dict[str, Any]] = []
     unchanged: list[str] = []
     for link in links:
@@ -148,9 +152,11 @@ async def archive_or_tag_links(ctx: HandlerContext, inputs: dict[str, Any]) -> d
     group = inputs["group_guid"]
     ids = [c["id"] for c in changes]
     for start in range(0, len(ids), CHUNK):
-        answer = await ctx.request(
+        answer = await request_retried(
+            ctx,
             "PATCH",
             "/groups/{group_guid}/bitlinks",
+            tries=tries,
             json={**fields, "links": ids[start : start + CHUNK]},
             path_params={"group_guid": group},
         )

@@ -15,18 +15,16 @@ order; a duplicate of an earlier URL gets that URL's result.
 
 from __future__ import annotations
 
-import random
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
 from connector import errors as E
-from connector.clock import Clock, SystemClock
-from connector.engine.retry_policy import RetryPolicy
 from connector.runner import HandlerContext
 
 from .fan_out import bounded_map
 from .group_listing import group_links
+from .request_retry import Tries, request_retried
 
 __all__ = [
     "find_or_create_bitlink",
@@ -34,8 +32,6 @@ __all__ = [
     "shorten_many_urls",
 ]
 
-#: per URL, when the engine hands the handler none (`ctx.extra["retry_policy"]`)
-DEFAULT_POLICY = RetryPolicy(max_attempts=4, initial_delay=0.5, multiplier=2, max_delay=8)
 #: errors that hold for every URL of the batch: sending the rest cannot succeed
 _ACCOUNT_WIDE = (E.AuthenticationError, E.QuotaExhausted, E.PermissionDenied)
 
@@ -54,7 +50,7 @@ def _on_domain(link: Mapping[str, Any], domain: str | None) -> bool:
 
 async def default_group(ctx: HandlerContext) -> str:
     """The user's default group (GET /user), for actions whose group input is empty."""
-    user = await ctx.request("GET", "/user")
+    user = await request_retried(ctx, "GET", "/user")
     group = user.get("default_group_guid") if isinstance(user, dict) else None
     if not isinstance(group, str) or not group:
         raise E.FatalError("Bitly's user has no default_group_guid", where=ctx.action_id)
@@ -74,7 +70,9 @@ async def _lookup(ctx: HandlerContext, inputs: Mapping[str, Any]) -> Any:
     bitlink = inputs.get("bitlink")
     if bitlink:
         try:
-            link = await ctx.request("GET", "/bitlinks/{bitlink}", path_params={"bitlink": bitlink})
+            link = await request_retried(
+                ctx, "GET", "/bitlinks/{bitlink}", path_params={"bitlink": bitlink}
+            )
         except E.NotFound:
             link = None  # a 404, and only a 404, means the link asked for does not exist
         if isinstance(link, dict):
@@ -113,7 +111,8 @@ async def find_or_create_bitlink(ctx: HandlerContext, inputs: dict[str, Any]) ->
     if found is not None:
         return _found_or_created(found, created=False)
     path, body = _create_body(inputs)
-    link = await ctx.request("POST", path, json=body)
+    # Sent again after a lost answer, it returns the link the first try made.
+    link = await request_retried(ctx, "POST", path, json=body)
     return _found_or_created(link, created=True)
 
 
@@ -125,16 +124,6 @@ async def reconcile_find_or_create(ctx: HandlerContext, inputs: dict[str, Any]) 
 
 
 # -- Shorten Many -----------------------------------------------------------------------------
-
-
-def _policy(ctx: HandlerContext) -> tuple[RetryPolicy, Clock, random.Random]:
-    policy = ctx.extra.get("retry_policy")
-    clock = ctx.extra.get("clock")
-    return (
-        policy if isinstance(policy, RetryPolicy) else DEFAULT_POLICY,
-        clock if clock is not None else SystemClock(),
-        random.Random(),
-    )
 
 
 def _error(exc: E.ConnectorError) -> dict[str, Any]:
@@ -162,7 +151,7 @@ class _Batch:
     def __init__(self, ctx: HandlerContext, inputs: Mapping[str, Any]) -> None:
         self.ctx = ctx
         self.body = {k: inputs[k] for k in ("domain", "group_guid") if inputs.get(k)}
-        self.policy, self.clock, self.rng = _policy(ctx)
+        self.tries = Tries(ctx)
         self.stopped: E.ActionError | None = None
 
     async def shorten(self, url: str) -> dict[str, Any]:
@@ -179,9 +168,10 @@ class _Batch:
                 failed += 1
                 if isinstance(exc, _ACCOUNT_WIDE):
                     self.stopped = exc
-                if not self.policy.should_retry(failed, exc):
+                try:
+                    await self.tries.wait_or_raise(failed, exc)
+                except E.ActionError:
                     return {"ok": False, "error": _error(exc), "attempts": failed}
-                await self.clock.sleep(self.policy.wait_after(failed, exc, self.rng))
                 continue
             return {"ok": True, "bitlink": link, "attempts": failed + 1}
 

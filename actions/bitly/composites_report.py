@@ -15,10 +15,10 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from connector.runner import HandlerContext
-from connector.triggers.poll import run_action
 
 from .fan_out import bounded_map
 from .group_listing import group_links
+from .request_retry import Tries, request_retried, run_retried
 
 __all__ = ["campaign_performance_report"]
 
@@ -61,14 +61,19 @@ async def campaign_performance_report(
     guid = inputs["campaign_guid"]
     breakdowns = bool(inputs.get("include_breakdowns", True))
     size = int(inputs.get("size") or 10)
-    campaign = await ctx.request(
-        "GET", "/campaigns/{campaign_guid}", path_params={"campaign_guid": guid}
+    tries = Tries(ctx)
+    campaign = await request_retried(
+        ctx, "GET", "/campaigns/{campaign_guid}", tries=tries, path_params={"campaign_guid": guid}
     )
     group = str(campaign.get("group_guid") or "")
-    answer = await ctx.request("GET", "/channels", params={"campaign_guid": guid})
+    answer = await request_retried(
+        ctx, "GET", "/channels", tries=tries, params={"campaign_guid": guid}
+    )
     channels = [c for c in (answer or {}).get("channels") or [] if isinstance(c, dict)]
     members = {
-        c["guid"]: await group_links(ctx, group, {"campaign_guid": guid, "channel_guid": c["guid"]})
+        c["guid"]: await group_links(
+            ctx, group, {"campaign_guid": guid, "channel_guid": c["guid"]}, tries
+        )
         for c in channels
     }
     links = {str(link["id"]): link for found in members.values() for link in found}
@@ -79,7 +84,8 @@ async def campaign_performance_report(
 
     async def measure(bitlink: str) -> Any:
         raw = {"bitlink": bitlink, **window, "include_breakdowns": breakdowns}
-        return await run_action(ctx, "bitly.get_link_click_metrics", raw)
+        # Each of the link's requests retried on its own (a read).
+        return await run_retried(ctx, "bitly.get_link_click_metrics", raw, tries)
 
     measured = dict(zip(links, await bounded_map(ctx, measure, links), strict=True))
     unavailable = {

@@ -16,6 +16,7 @@ from typing import Any
 from connector.runner import HandlerContext
 
 from .limits import default_organization, plan_figures, platform_limits
+from .request_retry import Tries, retried
 
 __all__ = ["get_usage_and_limits", "next_month_start"]
 
@@ -41,8 +42,10 @@ def _wanted(endpoint: str | None) -> str | None:
 async def get_usage_and_limits(ctx: HandlerContext, inputs: dict[str, Any]) -> dict[str, Any]:
     where = ctx.action_id
     wanted = _wanted(inputs.get("endpoint"))
+    tries = Tries(ctx)
     hourly = []
-    for limit in await platform_limits(ctx.client, where):
+    limits, _ = await retried(tries, lambda: platform_limits(ctx.client, where))
+    for limit in limits:
         path = _path(limit.label)
         if wanted is not None and path != wanted:
             continue
@@ -57,7 +60,10 @@ async def get_usage_and_limits(ctx: HandlerContext, inputs: dict[str, Any]) -> d
                 "remaining_this_hour": max(0, per_hour - limit.used_hour),
             }
         )
-    org = inputs.get("organization_guid") or await default_organization(ctx.client, where)
+    org = inputs.get("organization_guid")
+    if not org:
+        org, _ = await retried(tries, lambda: default_organization(ctx.client, where))
+    figures, _ = await retried(tries, lambda: plan_figures(ctx.client, org, where))
     resets = next_month_start(float(ctx.extra.get("now") or time.time()))
     monthly = [
         {
@@ -68,7 +74,7 @@ async def get_usage_and_limits(ctx: HandlerContext, inputs: dict[str, Any]) -> d
             "remaining_this_month": figure.left,
             "resets_at": resets,
         }
-        for figure in await plan_figures(ctx.client, org, where)
+        for figure in figures
     ]
     exhausted = [f"{h['method']} {h['endpoint']}" for h in hourly if h["remaining_this_hour"] == 0]
     exhausted += [m["name"] for m in monthly if m["remaining_this_month"] == 0]

@@ -26,7 +26,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from connector.apps.bitly import composites_links
+from connector.apps.bitly import request_retry
 from connector.catalog import load_catalog
 from connector.engine.executor import RunResult
 from connector.engine.rate_budget import RateLimitSpec
@@ -374,13 +374,13 @@ def test_every_writing_action_has_a_scenario() -> None:
 
 @pytest.fixture(scope="module")
 def boxes() -> Iterator[EmbeddedSandboxes]:
-    # Shorten Many retries each URL itself; its waits are the workflow's tiny ones here.
+    # The composites retry each request themselves: with the workflow's tiny waits here.
     fast = RetryPolicy(max_attempts=3, initial_delay=0.002, max_delay=0.005)
     with (
         pytest.MonkeyPatch.context() as patch,
         embedded_sandboxes(seed=None, controls=Controls()) as started,
     ):
-        patch.setattr(composites_links, "DEFAULT_POLICY", fast)
+        patch.setattr(request_retry, "DEFAULT_POLICY", fast)
         # Many examples create more than shorten.dev's 300 links an hour: no 429 waits here.
         started.apps["shorten_dev"].state.sandbox.creation_limit_per_hour = 1_000_000
         yield started
