@@ -75,6 +75,10 @@ REPLAY_INPUTS: dict[str, dict[str, Any]] = {
     "bitly.update_qr_code": {"color": "1133ff"},
     "bitly.update_group_bitlinks": {"add_tags": ["q2"]},
     "bitly.list_top_bitlinks_by_clicks": {"units": 30, "size": 5},
+    "bitly.archive_or_tag_links": {"tags": ["sale"], "add_tags": ["q2-review"]},
+    "bitly.campaign_performance_report": {"units": 30, "size": 5},
+    # a Known Bitlink that answers 404: the group is searched, then the link created
+    "bitly.find_or_create_bitlink": {"bitlink": "bit.ly/gone-1234"},
     "shorten_dev.create_link": {"custom_slug": "replay-spring"},
     "shorten_dev.list_links": {"limit": 30, "page_size": 10},
     "shorten_dev.get_link_analytics": {"period": "30d"},
