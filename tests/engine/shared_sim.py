@@ -84,3 +84,27 @@ def run_workers_against_sandbox(
     caps = [(cap, period) for cap, period in ((per_minute, 60.0), (per_hour, 3600.0)) if cap]
     ideal = ideal_times(n, sends[0], caps, windows == "sliding") if sends else []
     return SharedRun(all(ok), sends, transport.throttled, ideal, transport.log, budgets)
+
+
+def check_the_minutes(controls: Any, total: int, per_minute: int) -> None:
+    """No window ever exceeded, and at least 95% of the allowed rate used, by the
+    sandbox's counts per window (`total` shorten requests in all, each sent once)."""
+    # No window ever exceeded: the sandbox refused nothing, for any reason.
+    windows = controls.window_counts()
+    assert dict(controls.throttles) == {}
+    assert all(w["throttled"] == 0 for w in windows), windows
+    minutes = [
+        w for w in windows if w["endpoint"] == "POST /v4/shorten" and w["window"] == "minute"
+    ]
+    assert all(w["admitted"] <= per_minute for w in minutes), minutes
+    assert sum(w["admitted"] for w in minutes) == total  # each item sent once
+
+    # The rate used: every minute window but the last is filled to at least 95%, except a
+    # first window the workers reached only in its last seconds (nothing was waiting in it
+    # before then).
+    full = [w["admitted"] >= 0.95 * per_minute for w in minutes[:-1]]
+    if full and not full[0]:
+        assert minutes[0]["admitted"] + minutes[1]["admitted"] >= per_minute, minutes
+        full = full[1:]
+    assert all(full), minutes
+    assert len(minutes) <= 3, minutes
