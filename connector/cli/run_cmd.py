@@ -44,7 +44,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     runs = subparsers.add_parser("runs", help="inspect and retry past runs")
     sub = runs.add_subparsers(dest="runs_command", metavar="SUBCOMMAND", required=True)
     ls = sub.add_parser("list", help="recent runs")
-    ls.add_argument("--status", choices=["running", "succeeded", "failed", "interrupted"])
+    ls.add_argument(
+        "--status", choices=["running", "succeeded", "failed", "interrupted", "cancelled"]
+    )
     ls.add_argument("--limit", type=_limit, default=20, help=f"at most N runs (1..{MAX_LIST})")
     show = sub.add_parser("show", help="one run: steps, items, attempts, errors")
     show.add_argument("run_id")
@@ -59,6 +61,14 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         default=[],
         metavar="ITEM=applied|not-applied",
         help="settle a write whose outcome is unknown (e.g. each[3]=applied); repeatable",
+    )
+    retry.add_argument(
+        "--item",
+        action="append",
+        dest="items",
+        metavar="STEP[INDEX]",
+        help="re-run only this loop item (e.g. each[3]), the others carried over as they were; "
+        "repeatable",
     )
     retry.add_argument(
         "--follow",
@@ -289,7 +299,9 @@ def _retry(args: argparse.Namespace) -> int:
 
     async def go(base_urls: dict[str, str] | None, creds: dict[str, str] | None) -> RunResult:
         async with _session(catalog, args, base_urls, creds) as engine:
-            return await retry_run(engine, args.run_id, current=args.current, resolve=resolve)
+            return await retry_run(
+                engine, args.run_id, current=args.current, resolve=resolve, items=args.items
+            )
 
     try:
         with _targets(args.sandbox) as (base_urls, creds):

@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 __all__ = ["run_loop"]
 
 # An item's state, one byte each (a bytearray of a million is 1 MB).
-_PENDING, _SUCCEEDED, _FAILED = 0, 1, 2
+_PENDING, _SUCCEEDED, _FAILED, _HELD = 0, 1, 2, 3
 
 
 async def run_loop(
@@ -45,7 +45,7 @@ async def run_loop(
     reuse: ReusePlan | None,
 ) -> Any:
     from connector.catalog.templates import render
-    from connector.engine.executor import StepFailed
+    from connector.engine.executor import RunCancelled, StepFailed
 
     log = engine.runlog
     started = engine.clock.wall()
@@ -78,19 +78,37 @@ async def run_loop(
 
     #: the parent run's failed multi-step items with outputs: their succeeded sub-steps
     partial: dict[int, StoredItem] = {}
+    held_skipped = 0
     if reuse is not None:
         for page in reuse.reusable_item_pages(step.id, step.definition, items):
-            carried = [stored for stored in page if stored.status == "succeeded"]
+            # held: a retry of chosen items carries the others over as they were
+            carried = [
+                stored
+                for stored in page
+                if stored.status == "succeeded" or reuse.held(step.id, stored.index)
+            ]
             if not step.single:  # only a multi-step item has sub-steps to hand over
-                partial.update((s.index, s) for s in page if s.status != "succeeded")
+                partial.update(
+                    (s.index, s)
+                    for s in page
+                    if s.status != "succeeded" and not reuse.held(step.id, s.index)
+                )
             if carried:
                 # Copied as stored, a page per transaction: their JSON is not written again.
                 log.copy_items(run_id, step.id, carried, reuse.parent_run_id)
                 for stored in carried:
-                    status[stored.index] = _SUCCEEDED
-                    engine.progress.item_finished(step.id, True)
+                    if stored.status == "succeeded":
+                        status[stored.index] = _SUCCEEDED
+                    elif stored.status == "failed":
+                        status[stored.index] = _FAILED
+                        if first_error is None:
+                            first_error = stored.error
+                    else:
+                        status[stored.index] = _HELD
+                        held_skipped += 1
+                    engine.progress.item_finished(step.id, stored.status == "succeeded")
 
-    todo = total - status.count(_SUCCEEDED)
+    todo = status.count(_PENDING)
     try:
         # A loop that cannot finish within what is left of the month fails before it starts.
         await engine.check_month(step, todo)
@@ -168,7 +186,7 @@ async def run_loop(
     batch = ItemBatch(log, run_id, committed)
 
     async def worker() -> None:
-        while not stop.is_set():
+        while not stop.is_set() and not engine.cancel_requested(run_id):
             idx = next(pending, None)
             if idx is None:
                 return
@@ -194,10 +212,12 @@ async def run_loop(
         "total": total,
         "succeeded": status.count(_SUCCEEDED),
         "failed": status.count(_FAILED),
-        "skipped": skipped,
+        "skipped": skipped + held_skipped,
     }
     result = {"items": LoopItems(log, run_id, step.id, total), "summary": summary}
+    cancelled = bool(skipped) and engine.cancel_requested(run_id)
     failed = summary["failed"] > 0
+    step_status = "cancelled" if cancelled else "failed" if failed else "succeeded"
     step_error = None
     if failed and first_error is not None:
         step_error = {
@@ -208,7 +228,7 @@ async def run_loop(
     log.write_step(
         run_id,
         step.id,
-        status="failed" if failed else "succeeded",
+        status=step_status,
         started_at=started,
         finished_at=engine.clock.wall(),
         output=result,
@@ -217,7 +237,9 @@ async def run_loop(
         **common,
     )
     detail = ", ".join(f"{k} {v}" for k, v in summary.items())
-    engine.progress.step_finished(step.id, "failed" if failed else "succeeded", f"({detail})")
+    engine.progress.step_finished(step.id, step_status, f"({detail})")
+    if cancelled:
+        raise RunCancelled(step.id)
     if step_error is not None:
         raise StepFailed(step.id, step_error)
     return result

@@ -30,6 +30,14 @@ class ReusePlan:
     steps: dict[str, StepRecord] = field(default_factory=dict)
     #: becomes False at the first step that is not reused
     chain_intact: bool = True
+    #: a retry of chosen loop items only: (step id, index) of those re-run; every other
+    #: item of the parent is carried over as it was (None: every item that did not succeed)
+    only: frozenset[tuple[str, int]] | None = None
+
+    def held(self, step_id: str, index: int) -> bool:
+        """True when item `index` of loop `step_id` is carried over even though it did not
+        succeed (it was not chosen)."""
+        return self.only is not None and (step_id, index) not in self.only
 
     @classmethod
     def from_run(cls, runlog: RunLog, run_id: str) -> ReusePlan:
@@ -71,7 +79,11 @@ class ReusePlan:
                 item
                 for item in page
                 if item.index < len(items)
-                and (item.status == "succeeded" or (item.status == "failed" and item.output))
+                and (
+                    item.status == "succeeded"
+                    or (item.status == "failed" and item.output)
+                    or self.held(step_id, item.index)
+                )
                 and _same_item(item, items[item.index])
             ]
             if found:

@@ -62,6 +62,11 @@ class StoredItem:
         reused: str | None = self.row[-1]
         return reused
 
+    @property
+    def error(self) -> dict[str, Any] | None:
+        error: dict[str, Any] | None = _load(self.row[4])
+        return error
+
 
 _ITEM_NAMES = (
     "status", "item_json", "inputs_json", "output_json", "error_json", "attempts_json",
