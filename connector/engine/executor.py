@@ -168,6 +168,8 @@ class Engine:
             return None
         base = WriteTarget(lineage[0], run_id, step_id, index, sub_step)
         resolutions = lineage[1]
+        if not resolutions:  # the usual run: no --resolve given
+            return base
         resolution = resolutions.get(base.label) or resolutions.get(base.item_label)
         return WriteTarget(lineage[0], run_id, step_id, index, sub_step, resolution)
 
@@ -341,8 +343,7 @@ class Engine:
             reused_from=reuse.parent_run_id,
         )
         if isinstance(step, LoopStep):
-            items = self.runlog.stored_items(reuse.parent_run_id, step.id)
-            self.runlog.copy_items(run_id, step.id, items, reuse.parent_run_id)
+            self.runlog.copy_step_items(run_id, step.id, reuse.parent_run_id)
 
     async def _action_step(
         self, run_id: str, position: int, step: ActionStep, context: dict[str, Any]

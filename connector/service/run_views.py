@@ -9,6 +9,7 @@ from dataclasses import asdict
 
 from connector.engine.runlog import RunLog, RunRecord, StepRecord
 from connector.errors import InvalidConfiguration
+from connector.lazy_array import materialised
 from connector.service.models import ItemPage, ItemView, RunSummary, RunView, StepView
 from connector.service.problems import ServiceProblem
 
@@ -139,7 +140,7 @@ def run_view(log: RunLog, run_id: str, *, items_limit: int = 100) -> RunView:
     return RunView(
         **run_summary(run).model_dump(),
         trigger=run.trigger,
-        output=run.output,
+        output=materialised(run.output, "output"),  # a loop's items, read from the log
         error=run.error,
         steps=[step_view(log, s, items_limit) for s in log.steps(run.id)],
     )
