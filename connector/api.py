@@ -6,6 +6,9 @@
     output = await run_action(action_id, raw, context)   # one action, output or typed error
     page = await load_options(action_id, input_key, inputs)  # an input's dynamic options
     result = await poll_trigger(trigger_id, inputs, state)   # a trigger's new events
+    sub = await subscribe_webhook(trigger_id, inputs, url)   # a webhook trigger, enabled
+    event = await parse_delivery(trigger_id, payload)        # one delivery, as an event
+    await unsubscribe_webhook(trigger_id, inputs, sub)       # and disabled
 
 Workflows: `load_workflow(path, catalog)`, then `engine_session(...)` and `engine.run(...)`;
 `retry_run(engine, run_id)` is the one-click retry. A run's loop items are read from the run
@@ -32,7 +35,15 @@ if TYPE_CHECKING:
     from connector.engine.runlog import ItemPage
     from connector.triggers import PollResult
 
-__all__ = ["load_options", "poll_trigger", "run_action", "run_items"]
+__all__ = [
+    "load_options",
+    "parse_delivery",
+    "poll_trigger",
+    "run_action",
+    "run_items",
+    "subscribe_webhook",
+    "unsubscribe_webhook",
+]
 
 
 async def run_action(
@@ -147,3 +158,53 @@ def run_items(
     with RunLog(target if is_url(target) else Path(target), readonly=True) as log:
         log.get_run(run_id)  # an unknown run is an error, not an empty page
         return log.item_page(run_id, step_id, cursor=cursor, limit=limit, status=status)
+
+
+async def subscribe_webhook(
+    trigger_id: str,
+    inputs: Mapping[str, Any],
+    url: str,
+    *,
+    catalog: Catalog | None = None,
+    base_urls: dict[str, str] | None = None,
+    credentials: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """Register `url` for a webhook trigger's events at the API (Bitly: POST /v4/webhooks);
+    returns the subscription `unsubscribe_webhook` takes."""
+    from connector.triggers import subscribe
+
+    catalog = catalog or load_catalog()
+    async with _runner(catalog, base_urls, credentials) as runner:
+        return await subscribe(runner, trigger_id, inputs, url)
+
+
+async def unsubscribe_webhook(
+    trigger_id: str,
+    inputs: Mapping[str, Any],
+    subscription: Mapping[str, Any],
+    *,
+    catalog: Catalog | None = None,
+    base_urls: dict[str, str] | None = None,
+    credentials: dict[str, str] | None = None,
+) -> None:
+    """Remove what `subscribe_webhook` registered (Bitly: DELETE /v4/webhooks/{guid})."""
+    from connector.triggers import unsubscribe
+
+    catalog = catalog or load_catalog()
+    async with _runner(catalog, base_urls, credentials) as runner:
+        await unsubscribe(runner, trigger_id, inputs, subscription)
+
+
+async def parse_delivery(
+    trigger_id: str,
+    payload: Any,
+    inputs: Mapping[str, Any] | None = None,
+    *,
+    catalog: Catalog | None = None,
+) -> dict[str, Any]:
+    """One webhook delivery as the trigger's typed event; InvalidInput naming the field of a
+    malformed one. De-duplicate on `connector.triggers.event_key(action, event)`."""
+    from connector.triggers import parse_delivery as parse
+
+    catalog = catalog or load_catalog()
+    return await parse(catalog, trigger_id, inputs or {}, payload)

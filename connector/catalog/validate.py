@@ -114,6 +114,13 @@ def check_code(action: ActionSpec) -> Iterator[Problem]:
             problem = _importable(dotted)
             if problem:
                 yield name, problem
+    trigger = action.trigger
+    for name in ("subscribe", "unsubscribe"):
+        dotted = getattr(trigger, name, None)
+        if dotted:
+            problem = _importable(dotted)
+            if problem:
+                yield f"trigger.{name}", problem
 
 
 def check_inputs(action: ActionSpec, app: AppSpec | None) -> Iterator[Problem]:

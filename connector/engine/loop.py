@@ -32,10 +32,8 @@ if TYPE_CHECKING:
 
 __all__ = ["run_loop"]
 
-# An item's state, one byte each (a bytearray of a million is 1 MB). _SKIPPED: an item a
-# retry of chosen items carries over as skipped.
-_PENDING, _SUCCEEDED, _FAILED, _SKIPPED = 0, 1, 2, 3
-_CARRIED = {"succeeded": _SUCCEEDED, "failed": _FAILED, "skipped": _SKIPPED}
+# An item's state, one byte each (a bytearray of a million is 1 MB).
+_PENDING, _SUCCEEDED, _FAILED, _HELD = 0, 1, 2, 3
 
 
 async def run_loop(
@@ -80,6 +78,7 @@ async def run_loop(
 
     #: outputs of the parent run's failed multi-step items: their succeeded sub-steps
     partial: dict[int, Any] = {}
+    held_skipped = 0
     if reuse is not None:
         for page in reuse.reusable_item_pages(step.id, step.definition, items):
             # held: a retry of chosen items carries the others over as they were
@@ -97,9 +96,15 @@ async def run_loop(
                 # Copied as stored, a page per transaction: their JSON is not written again.
                 log.copy_items(run_id, step.id, carried, reuse.parent_run_id)
                 for stored in carried:
-                    status[stored.index] = _CARRIED.get(stored.status, _FAILED)
-                    if stored.status == "failed" and first_error is None:
-                        first_error = stored.error
+                    if stored.status == "succeeded":
+                        status[stored.index] = _SUCCEEDED
+                    elif stored.status == "failed":
+                        status[stored.index] = _FAILED
+                        if first_error is None:
+                            first_error = stored.error
+                    else:
+                        status[stored.index] = _HELD
+                        held_skipped += 1
                     engine.progress.item_finished(step.id, stored.status == "succeeded")
 
     todo = status.count(_PENDING)
@@ -206,10 +211,10 @@ async def run_loop(
         "total": total,
         "succeeded": status.count(_SUCCEEDED),
         "failed": status.count(_FAILED),
-        "skipped": skipped + status.count(_SKIPPED),
+        "skipped": skipped + held_skipped,
     }
     result = {"items": LoopItems(log, run_id, step.id, total), "summary": summary}
-    cancelled = skipped > 0 and engine.cancel_requested(run_id)
+    cancelled = bool(skipped) and engine.cancel_requested(run_id)
     failed = summary["failed"] > 0
     step_status = "cancelled" if cancelled else "failed" if failed else "succeeded"
     step_error = None

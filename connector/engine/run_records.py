@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from connector.engine.intents import INTENTS_SCHEMA
+from connector.engine.trigger_log import TRIGGERS_SCHEMA
 
 __all__ = ["MIGRATIONS", "ItemRecord", "RunRecord", "StepRecord"]
 
@@ -92,8 +93,11 @@ ALTER TABLE runs ADD COLUMN workflow_from TEXT;
 ALTER TABLE runs ADD COLUMN trigger_from TEXT;
 """
 
+#: version 4: the service's triggers and their events (trigger_log.py)
+_V4 = TRIGGERS_SCHEMA
+
 #: MIGRATIONS[v] brings a run log at schema version v to v + 1 (runlog_migrate.py)
-MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3)
+MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4)
 
 
 @dataclass

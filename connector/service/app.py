@@ -17,11 +17,14 @@ from connector.service import (
     connections_api,
     console,
     console_catalog,
+    hooks,
     openapi,
     options_api,
     problems,
     run_events,
     runs_api,
+    triggers_api,
+    triggers_console,
     workflows_api,
 )
 from connector.service.auth import Auth, require_api_key
@@ -61,7 +64,9 @@ def create_app(config: ServiceConfig) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.triggers.start()  # polls, schedules, and what a restart left to start
         yield
+        await app.state.triggers.close()
         await state.launcher.close()
 
     app = FastAPI(
@@ -76,6 +81,7 @@ def create_app(config: ServiceConfig) -> FastAPI:
     )
     app.state.service = state
     app.state.auth = state.auth
+    triggers_api.install(app, state)
     problems.install(app)
 
     @app.get("/health", response_model=Health, tags=["service"])
@@ -90,9 +96,12 @@ def create_app(config: ServiceConfig) -> FastAPI:
     v1.include_router(workflows_api.router)
     v1.include_router(runs_api.router)
     v1.include_router(run_events.router)
+    v1.include_router(triggers_api.router)
     app.include_router(v1, responses={401: {"model": Problem}, 422: {"model": Problem}})
+    app.include_router(hooks.router, prefix="/v1")  # authenticated by the secret in its URL
     app.include_router(console.router)
     app.include_router(console_catalog.router)
+    app.include_router(triggers_console.router)
     openapi.install(app)
     app.add_middleware(BodyLimit, max_bytes=config.max_body_bytes)
     return app

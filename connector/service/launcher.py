@@ -17,22 +17,33 @@ from connector.engine.session import engine_session
 from connector.redact import redact
 from connector.service.config import ServiceConfig
 
-__all__ = ["Job", "RunLauncher"]
+__all__ = ["Claim", "Job", "RunLauncher"]
 
 log = logging.getLogger("connector.service")
 
 Job = Callable[[Engine], Awaitable[RunResult]]
 
 
+#: called in the transaction that creates a run's row (a trigger event's claim); raising
+#: rolls the row back, so the run and what it claims commit together or not at all
+Claim = Callable[[RunLog, str], None]
+
+
 class _AnnouncingRunLog(RunLog):
     """A run log that tells the launcher the id of the run its engine creates."""
 
-    def __init__(self, path: Any, announce: Callable[[str], None]) -> None:
+    def __init__(self, path: Any, announce: Callable[[str], None], claim: Claim | None) -> None:
         super().__init__(path)
         self._announce = announce
+        self._claim = claim
 
     def create_run(self, *args: Any, **kwargs: Any) -> str:
-        run_id: str = super().create_run(*args, **kwargs)
+        if self._claim is None or kwargs.get("parent_run_id") is not None:
+            run_id: str = super().create_run(*args, **kwargs)
+        else:
+            with self.store.transaction():
+                run_id = super().create_run(*args, **kwargs)
+                self._claim(self, run_id)
         self._announce(run_id)
         return run_id
 
@@ -45,15 +56,22 @@ class RunLauncher:
         #: run id -> the engine running it, while it runs (for cancel)
         self._running: dict[str, Engine] = {}
 
-    async def start(self, job: Job, credentials: dict[str, str] | None = None) -> str:
+    async def start(
+        self,
+        job: Job,
+        credentials: dict[str, str] | None = None,
+        *,
+        claim: Claim | None = None,
+    ) -> str:
         """Start `job` on a fresh engine (with `credentials`, default the service's); return
         its run's id once the row is written.
 
-        An error raised before the run exists (a retry refused, say) is raised here."""
+        An error raised before the run exists (a retry refused, a claim taken) is raised
+        here."""
         announced: asyncio.Future[str] = asyncio.get_running_loop().create_future()
         if credentials is None:
             credentials = self.config.credentials
-        task = asyncio.create_task(self._run(job, announced, credentials))
+        task = asyncio.create_task(self._run(job, announced, credentials, claim))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         waiting: set[asyncio.Future[Any]] = {announced, task}
@@ -72,7 +90,11 @@ class RunLauncher:
         return True
 
     async def _run(
-        self, job: Job, announced: asyncio.Future[str], credentials: dict[str, str] | None
+        self,
+        job: Job,
+        announced: asyncio.Future[str],
+        credentials: dict[str, str] | None,
+        claim: Claim | None,
     ) -> None:
         engines: list[Engine] = []
 
@@ -82,7 +104,7 @@ class RunLauncher:
             if not announced.done():
                 announced.set_result(run_id)
 
-        runlog = _AnnouncingRunLog(self.config.runlog_target, announce)
+        runlog = _AnnouncingRunLog(self.config.runlog_target, announce, claim)
         try:
             async with engine_session(
                 self.catalog,
