@@ -283,6 +283,8 @@ class TriggerRuntime:
                     "body",
                 )  # fmt: skip
             key = found
+        _, workflow = self._workflow(row.workflow_id, row.version)
+        self._payload(workflow, row.kind, event)  # refused now (422), not recorded to fail later
         with self._log() as log_:
             new = log_.record_delivery(row.workflow_id, key, event, now=self.clock.wall())
             if not new:

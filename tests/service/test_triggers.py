@@ -116,7 +116,9 @@ def test_a_webhook_event_delivered_five_times_concurrently_starts_one_run(
 def test_a_hook_needs_its_whole_secret_and_no_api_key(config: ServiceConfig) -> None:
     async def go() -> None:
         async with client_for(config) as client:
-            workflow_id = await _save(client, _workflow({"webhook": {"event_id": "id"}}))
+            schema = {"type": "object", "properties": {"id": {"type": "string"}}}
+            trigger = {"webhook": {"event_id": "id"}, "schema": schema}
+            workflow_id = await _save(client, _workflow(trigger))
             path = _hook_path(await _enable(client, workflow_id))
             hook_id, secret = path.rsplit("/", 1)[1].split(".")
             for wrong in (
@@ -129,6 +131,8 @@ def test_a_hook_needs_its_whole_secret_and_no_api_key(config: ServiceConfig) -> 
                 assert answer.headers["content-type"] == "application/problem+json"
             missing = await client.post(path, json={"other": 1})
             assert missing.status_code == 422 and "'id'" in missing.json()["detail"]
+            unfit = await client.post(path, json={"id": 7})  # the workflow's trigger schema
+            assert unfit.status_code == 422 and "7 is not of type 'string'" in unfit.text
             form = await client.post(path, content=b"id=1", headers={"content-type": "text/plain"})
             assert form.status_code == 415
             # The secret is kept only as a hash: the run log has no trace of it.
