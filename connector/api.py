@@ -11,7 +11,11 @@
     await unsubscribe_webhook(trigger_id, inputs, sub)       # and disabled
 
 Workflows: `load_workflow(path, catalog)`, then `engine_session(...)` and `engine.run(...)`;
-`retry_run(engine, run_id)` is the one-click retry.
+`retry_run(engine, run_id)` is the one-click retry. A run's loop items are read from the run
+log a page at a time:
+
+    page = run_items(run_id, "each", limit=100)          # .items, .next_cursor
+    page = run_items(run_id, "each", cursor=page.next_cursor)
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from __future__ import annotations
 import os
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from connector.catalog import Catalog, load_catalog
@@ -27,6 +32,7 @@ from connector.runner import ActionRunner
 
 if TYPE_CHECKING:
     from connector.catalog.options import OptionsPage
+    from connector.engine.runlog import ItemPage
     from connector.triggers import PollResult
 
 __all__ = [
@@ -34,6 +40,7 @@ __all__ = [
     "parse_delivery",
     "poll_trigger",
     "run_action",
+    "run_items",
     "subscribe_webhook",
     "unsubscribe_webhook",
 ]
@@ -173,3 +180,31 @@ async def parse_delivery(
 
     catalog = catalog or load_catalog()
     return await parse(catalog, trigger_id, inputs or {}, payload)
+
+
+def run_items(
+    run_id: str,
+    step_id: str,
+    *,
+    cursor: int | None = None,
+    limit: int = 100,
+    status: str | None = None,
+    runlog: Path | str | None = None,
+) -> ItemPage:
+    """One page of loop step `step_id`'s items in run `run_id`, in index order: at most
+    `limit` (1..10,000) `ItemRecord`s after `cursor` (the previous page's `next_cursor`;
+    None for the first page), optionally only those with `status`. The page's
+    `next_cursor` is None after the last item. Only that page is read, however many items
+    the loop had.
+
+    `runlog` is a SQLite file or a `postgresql://` URL (default: $CONNECTOR_RUNLOG, else
+    the home's runs.db); it is opened read-only. Raises InvalidInput for a bad cursor or
+    limit, InvalidConfiguration for an unknown run.
+    """
+    from connector.engine.runlog import DB_NAME, RunLog, default_home
+    from connector.engine.runlog_store import is_url
+
+    target = runlog or os.environ.get("CONNECTOR_RUNLOG") or default_home() / DB_NAME
+    with RunLog(target if is_url(target) else Path(target), readonly=True) as log:
+        log.get_run(run_id)  # an unknown run is an error, not an empty page
+        return log.item_page(run_id, step_id, cursor=cursor, limit=limit, status=status)

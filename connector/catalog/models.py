@@ -186,6 +186,20 @@ class Model(BaseModel):
 # ---------------------------------------------------------------- app manifest
 
 
+class CredentialTest(Model):
+    """The cheap authenticated call that proves a credential works (a saved connection is
+    tested with it)."""
+
+    model_config = ConfigDict(
+        title="Credential test", json_schema_extra={"examples": [{"action": "get_user"}]}
+    )
+
+    action: Key = Field(description="An idempotent action of this app, by key.")
+    inputs: dict[Key, Any] = Field(
+        default_factory=dict, description="Its inputs (keep the call small: one item)."
+    )
+
+
 class Credential(Model):
     """Where the credential comes from and how it is sent."""
 
@@ -196,6 +210,11 @@ class Credential(Model):
     )
     scheme: Literal["bearer"] = Field(
         description="How it is sent: bearer = `Authorization: Bearer <value>`."
+    )
+    test: CredentialTest | None = Field(
+        None,
+        description="How a credential is checked when a connection is saved; without it a "
+        "connection is stored untested.",
     )
 
 

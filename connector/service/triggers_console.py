@@ -7,7 +7,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from connector.service.console import _page, _session
+from connector.service.console_pages import page, signed_in
 from connector.service.trigger_models import trigger_view
 from connector.service.triggers_api import runtime
 
@@ -18,9 +18,9 @@ router = APIRouter(include_in_schema=False)
 
 @router.get("/triggers", response_class=HTMLResponse)
 async def triggers_page(request: Request) -> Response:
-    session = _session(request)
+    session = signed_in(request)
     if session is None:
         return RedirectResponse("/", status_code=303)
     views = [trigger_view(row, counts) for row, counts in runtime(request).triggers()]
     views.sort(key=lambda v: (not v.enabled, v.workflow_id))
-    return _page("triggers.html", triggers=views, csrf=session.csrf)
+    return page("triggers.html", triggers=views, csrf=session.csrf)
