@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from connector.budget import PACING_WAITS, PacingWaits, WaitRefused
 from connector.clock import Clock
 from connector.engine.protocols import RunnerLike
 from connector.engine.rate_budget import RateBudget
@@ -79,6 +80,32 @@ async def call_action(
     outcome = CallOutcome(unresolved=reconcile_first)
     safety: WriteSafety = write_safety(action)
     limit = policy.wait_limit(max_wait)
+    # A full window's wait inside the budget is announced and capped like a retry's wait.
+    waits = PACING_WAITS.set(PacingWaits(limit, on_wait, LONG_WAIT))
+    try:
+        return await _attempts(
+            action, runner, inputs, policy, clock, rng, where, budget, on_wait, outcome, safety,
+            limit, reconcile_first,
+        )  # fmt: skip
+    finally:
+        PACING_WAITS.reset(waits)
+
+
+async def _attempts(
+    action: Any,
+    runner: RunnerLike,
+    inputs: dict[str, Any],
+    policy: RetryPolicy,
+    clock: Clock,
+    rng: RandomSource,
+    where: str | None,
+    budget: RateBudget | None,
+    on_wait: WaitNotice | None,
+    outcome: CallOutcome,
+    safety: WriteSafety,
+    limit: float | None,
+    reconcile_first: bool,
+) -> CallOutcome:
     must_reconcile = reconcile_first
     attempt = 0
     # Write attempts and read-back checks each get the policy's attempts: a flaky read
@@ -153,6 +180,14 @@ async def call_action(
                 on_wait(wait, _reason(error))
             await clock.sleep(wait)
             continue
+        except WaitRefused as refused:
+            # Nothing was sent: the budget would have waited longer than this run accepts.
+            record["refused_wait"] = round(refused.seconds, 3)
+            outcome.error = _too_long(
+                None, refused.seconds, limit or 0.0, refused.reason, where, "the rate budget"
+            )
+            _finish(record, clock, started, "failed", outcome.error)
+            return outcome
         except Exception as exc:  # InvalidInput from the runner, or a bug: never retried
             _finish(record, clock, started, "failed", exc)
             outcome.error = exc
@@ -175,10 +210,15 @@ def _reason(error: ActionError) -> str:
 
 
 def _too_long(
-    error: ActionError | None, wait: float, limit: float, reason: str, where: str | None
+    error: ActionError | None,
+    wait: float,
+    limit: float,
+    reason: str,
+    where: str | None,
+    waiter: str = "a retry",
 ) -> Throttled:
     return Throttled(
-        f"a retry would wait {wait:,.0f} s ({reason}), longer than the {limit:g} s this run "
+        f"{waiter} would wait {wait:,.0f} s ({reason}), longer than the {limit:g} s this run "
         "accepts (max_wait); stopped as throttled instead of waiting",
         where=where,
         status=error.status if error else None,
