@@ -8,6 +8,7 @@
     │   └── TemplateError         a template failed: undefined path, syntax, sandbox escape
     ├── RunLogError               the run log cannot be opened, read or written
     ├── AlreadyRetried            the run was retried already: its child carries the lineage
+    ├── EventTaken                a trigger event's run was started already (not started twice)
     └── ActionError               calling the API failed
         ├── RetryableError        try again after a wait
         │   ├── TransportError    network error or timeout (see `write_applied`)
@@ -42,6 +43,7 @@ __all__ = [
     "AuthenticationError",
     "Conflict",
     "ConnectorError",
+    "EventTaken",
     "FatalError",
     "FieldError",
     "Gone",
@@ -149,6 +151,12 @@ class AlreadyRetried(ConnectorError):
     def __init__(self, message: str, *, child_run_id: str, where: str | None = None) -> None:
         super().__init__(message, where=where)
         self.child_run_id = child_run_id
+
+
+class EventTaken(ConnectorError):
+    """A trigger's event started its run already (connector/engine/trigger_log.py)."""
+
+    kind = "event_taken"
 
 
 class ActionError(ConnectorError):

@@ -77,8 +77,16 @@ class AppClient:
         transport: httpx.AsyncBaseTransport | None = None,
         concurrency: int | None = None,
         timeout: httpx.Timeout | None = None,
+        local_address: str | None = None,
     ) -> None:
+        """`local_address`: send from this local IP (CONNECTOR_SOURCE_ADDRESS), unless a
+        `transport` is given."""
         register_secret(credential)
+        if transport is None and local_address:
+            # A transport of our own: the client's `limits` apply only to its default one.
+            transport = httpx.AsyncHTTPTransport(
+                local_address=local_address, limits=default_limits(concurrency)
+            )
         self.app = app
         self.base_url = httpx.URL(base_url.rstrip("/") + "/")
         self.translator = translator
