@@ -156,23 +156,16 @@ class AppClient:
         async with self.budget.slot(method, endpoint):
             try:
                 own_origin = target.netloc == netloc
-                if json_body is None and method not in _SENDS_LENGTH and own_origin:
-                    # No body and our own host: the headers are complete as prepared.
-                    request = httpx.Request(
-                        method,
-                        target,
-                        headers=self._bodyless_headers,
-                        stream=_NO_BODY,
-                        extensions=self._extensions,
-                    )
-                else:
-                    request = httpx.Request(
-                        method,
-                        target,
-                        headers=self._headers,
-                        json=json_body,
-                        extensions=self._extensions,
-                    )
+                # No body and our own host: the headers are complete as prepared.
+                bare = json_body is None and method not in _SENDS_LENGTH and own_origin
+                request = httpx.Request(
+                    method,
+                    target,
+                    headers=self._bodyless_headers if bare else self._headers,
+                    json=None if bare else json_body,
+                    stream=_NO_BODY if bare else None,
+                    extensions=self._extensions,
+                )
                 if self._transport is not None and own_origin:
                     # Straight to the pool: AsyncClient.send would add only what these
                     # requests never use (auth flows, redirects, a cookie jar to fill).
