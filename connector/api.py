@@ -160,7 +160,7 @@ def run_items(
 
     target = runlog or os.environ.get("CONNECTOR_RUNLOG") or default_home() / DB_NAME
     with RunLog(target if is_url(target) else Path(target), readonly=True) as log:
-        log.get_run(run_id)  # an unknown run is an error, not an empty page
+        log.get_run(run_id, trigger_json=True)  # an unknown run is an error, not an empty page
         return log.item_page(run_id, step_id, cursor=cursor, limit=limit, status=status)
 
 
