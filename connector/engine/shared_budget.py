@@ -40,14 +40,16 @@ import weakref
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
+from connector.budget import PACING_WAITS, PacingWaits, WaitRefused
 from connector.clock import Clock, SystemClock
 from connector.engine.rate_budget import (
     DEFAULT_THROTTLE_PAUSE,
     BudgetRegistry,
     RateBudget,
     _Admission,
+    _before_waiting,
     first_fit,
 )
 from connector.engine.rate_limits import RateLimitSpec
@@ -101,7 +103,8 @@ class _Request:
     slot: bool
     cost: int
     future: asyncio.Future[tuple[float, float]]
-    committed: dict[str, list[float]] = field(default_factory=dict)
+    #: how the sending call takes a long wait (read in its task: the batch runs in another)
+    waits: PacingWaits | None = None
 
 
 class SharedRateBudget(RateBudget):
@@ -182,7 +185,7 @@ class SharedRateBudget(RateBudget):
         loop = asyncio.get_running_loop()
         future: asyncio.Future[tuple[float, float]] = loop.create_future()
         not_before = max(0.0, self.resume_at - self.clock.now()) if slot else 0.0
-        self._queue.append(_Request(windows, not_before, slot, cost, future))
+        self._queue.append(_Request(windows, not_before, slot, cost, future, PACING_WAITS.get()))
         if self._flusher is None or self._flusher.done():
             self._flusher = loop.create_task(self._flush())
         received, delay = await future
@@ -235,8 +238,8 @@ class SharedRateBudget(RateBudget):
                 if request.slot:
                     start = max(start, resume_at)
                 try:
-                    granted = self._grant(request, start, committed)
-                except QuotaExhausted as exc:
+                    granted = self._grant(request, start, committed, db_now)
+                except (QuotaExhausted, WaitRefused) as exc:
                     outcome.append(exc)
                     continue
                 outcome.append(granted - db_now)
@@ -282,11 +285,20 @@ class SharedRateBudget(RateBudget):
             for window in windows:
                 window.commit(wall, min(extra, window.limit))
 
-    def _grant(self, request: _Request, start: float, committed: dict[str, list[float]]) -> float:
+    def _grant(
+        self, request: _Request, start: float, committed: dict[str, list[float]], now: float
+    ) -> float:
         windows = request.windows
         if request.slot:
             self._check_month(windows, start)
         at = first_fit(windows, start)
+        if at > start and request.waits is not None:
+            # A full window: announced, or refused past the call's limit (nothing counted).
+            token = PACING_WAITS.set(request.waits)
+            try:
+                _before_waiting(at - now, windows, start)
+            finally:
+                PACING_WAITS.reset(token)
         for window in windows:
             times = committed[self._wids[id(window)]]
             for _ in range(request.cost):
