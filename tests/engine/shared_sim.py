@@ -9,6 +9,7 @@ window logic counts what it received on the same clock.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import random
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,6 +24,8 @@ from connector.sandbox.controls import Controls, Limits
 
 from .conftest import SimClock
 from .pacing_sim import SHORTEN, PacingRun, RecordingTransport, ideal_times, shorten_loop
+
+_runs = itertools.count()
 
 
 @dataclass
@@ -56,13 +59,16 @@ def run_workers_against_sandbox(
     catalog.apps["bitly"] = spec.model_copy(update={"rate_limits": declared})
     workflow = validate_workflow(shorten_loop(), catalog)
     urls = [f"https://example.com/shared/{i:05d}" for i in range(n)]
+    run_number = next(_runs)
     budgets: list[SharedRateBudget] = []
 
     async def worker(index: int) -> bool:
         async with engine_session(
             catalog,
             ":memory:",
-            base_urls={"bitly": "http://sandbox.test/v4"},
+            # A host of its own: the learned limits are cached per process by base URL
+            # (connector.engine.limits), and this sandbox's usage is no other test's.
+            base_urls={"bitly": f"http://shared{run_number}.sandbox.test/v4"},
             credentials={"bitly": DEMO_BITLY_TOKEN},
             transport=transport,
             clock=clock,
