@@ -76,12 +76,16 @@ async def _runner(
 ) -> AsyncIterator[ActionRunner]:
     """A runner under each app's shared rate budget, as the engine's (engine.session)."""
     from connector.engine.session import build_budgets
+    from connector.engine.shared_budget import hold_budgets
 
     register_credentials(catalog, credentials, os.environ)
     budgets = build_budgets(catalog, credentials=credentials)
-    async with ActionRunner(
-        catalog, base_urls=base_urls, credentials=credentials, budgets=dict(budgets)
-    ) as runner:
+    async with (
+        hold_budgets(budgets),
+        ActionRunner(
+            catalog, base_urls=base_urls, credentials=credentials, budgets=dict(budgets)
+        ) as runner,
+    ):
         yield runner
 
 
