@@ -52,13 +52,14 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from types import TracebackType
 
+from connector.budget import PACING_WAITS, WaitRefused
 from connector.clock import Clock, SystemClock
 from connector.engine.endpoint_match import EndpointMatcher
 from connector.engine.rate_limits import WINDOW_FIELDS, RateLimitSpec
 from connector.engine.rate_windows import MONTH, RateWindow
 from connector.errors import QuotaExhausted
 
-__all__ = ["BudgetRegistry", "RateBudget", "RateLimitSpec"]
+__all__ = ["BudgetRegistry", "RateBudget", "RateLimitSpec", "first_fit"]
 
 #: Pause when the API throttles without saying for how long.
 DEFAULT_THROTTLE_PAUSE = 1.0
@@ -133,6 +134,23 @@ class _Slot:
         finally:
             if budget._semaphore is not None:
                 budget._semaphore.release()
+
+
+def _before_waiting(seconds: float, windows: list[RateWindow], wall: float) -> None:
+    """Tell the sending call of a wait for a full window (connector.budget.PacingWaits):
+    refused (WaitRefused, nothing counted yet) past its limit, announced from its threshold."""
+    waits = PACING_WAITS.get()
+    if waits is None:
+        return
+    if waits.limit is None and (waits.notice is None or seconds < waits.announce):
+        return
+    full = [w for w in windows if w.earliest(wall) > wall]
+    widest = max(full or windows, key=lambda w: w.earliest(wall))
+    reason = f"the app's rate limit, {widest.limit:,} requests per {widest.name}"
+    if waits.limit is not None and seconds > waits.limit:
+        raise WaitRefused(seconds, reason)
+    if waits.notice is not None and seconds >= waits.announce:
+        waits.notice(seconds, reason)
 
 
 class RateBudget:
@@ -277,17 +295,13 @@ class RateBudget:
         """Count a request in `windows` at the first instant from `at` they all have room;
         returns that instant (monotonic). The windows count on the wall clock."""
         shift = self.clock.wall() - now
-        start = wall = at + shift
+        start = at + shift
         self._check_month(windows, now + shift)
-        for _ in range(1000):  # each step moves to a later boundary: few are needed
-            later = wall
-            for window in windows:
-                t = window.earliest(wall)
-                if t > later:
-                    later = t
-            if later == wall:
-                break
-            wall = later
+        for window in windows:
+            window.forget(now + shift)
+        wall = first_fit(windows, start)
+        if wall > start:
+            _before_waiting(wall - shift - now, windows, start)
         for window in windows:
             window.commit(wall)
         # Unchanged unless a window asked for later (no float round trip through the shift).
@@ -349,11 +363,15 @@ class RateBudget:
         shift = self.clock.wall() - now
         at = now + shift
         cost = max(1, cost)
+        for window in windows:
+            window.forget(at)
         for _ in range(1000):
             later = max([at, *(w.earliest(at) for w in windows)])
             if later == at:
                 break
             at = later
+        if at > now + shift:
+            _before_waiting(at - (now + shift), windows, now + shift)
         for window in windows:
             # a cost larger than the window is spread over as many windows as it takes
             for _ in range(cost):
@@ -440,6 +458,20 @@ class RateBudget:
             self._line_moved()
 
 
+def first_fit(windows: list[RateWindow], wall: float) -> float:
+    """The first wall time at or after `wall` at which every one of `windows` has room."""
+    for _ in range(1000):  # each step moves to a later boundary: few are needed
+        later = wall
+        for window in windows:
+            t = window.earliest(wall)
+            if t > later:
+                later = t
+        if later == wall:
+            break
+        wall = later
+    return wall
+
+
 class BudgetRegistry:
     """Budgets by (app, credential): every runner in one process shares the same ones.
 
@@ -467,5 +499,9 @@ class BudgetRegistry:
         key = (app, digest, spec)
         budget = budgets.get(key)
         if budget is None:
-            budget = budgets[key] = RateBudget(spec, clock=self.clock, name=app)
+            budget = budgets[key] = self._make(app, credential or "", spec)
         return budget
+
+    def _make(self, app: str, credential: str, spec: RateLimitSpec) -> RateBudget:
+        """A new budget (a subclass's registry builds its own kind)."""
+        return RateBudget(spec, clock=self.clock, name=app)
