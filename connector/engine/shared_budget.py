@@ -38,8 +38,8 @@ import hashlib
 import math
 import weakref
 from collections import deque
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 
 from connector.clock import Clock, SystemClock
@@ -55,7 +55,13 @@ from connector.engine.rate_windows import MONTH, RateWindow
 from connector.engine.shared_budget_store import BudgetStore, Reserved, WindowState
 from connector.errors import ConnectorError, QuotaExhausted
 
-__all__ = ["PAUSE_POLL", "SharedBudgetRegistry", "SharedRateBudget", "budget_key"]
+__all__ = [
+    "PAUSE_POLL",
+    "SharedBudgetRegistry",
+    "SharedRateBudget",
+    "budget_key",
+    "hold_budgets",
+]
 
 #: seconds between reads of the shared pause for an app with no declared window
 PAUSE_POLL = 0.25
@@ -392,3 +398,19 @@ class SharedBudgetRegistry(BudgetRegistry):
                 store = self._stores.pop(loop, None)
                 if store is not None:
                     await store.close()
+
+
+@asynccontextmanager
+async def hold_budgets(budgets: Mapping[str, RateBudget]) -> AsyncIterator[None]:
+    """Keep the connections of any shared ones among `budgets` open meanwhile (for code
+    that builds budgets without an engine session)."""
+    registries = {
+        id(r): r
+        for b in budgets.values()
+        if isinstance(b, SharedRateBudget)
+        and isinstance(r := getattr(b._store_of, "__self__", None), SharedBudgetRegistry)
+    }
+    async with AsyncExitStack() as stack:
+        for registry in registries.values():
+            await stack.enter_async_context(registry.hold())
+        yield
