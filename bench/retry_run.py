@@ -41,6 +41,7 @@ from connector.catalog import load_catalog
 from connector.engine.rate_budget import RateLimitSpec
 from connector.engine.session import engine_session
 from connector.engine.workflow import validate_workflow
+from connector.sandbox.controls import Controls
 from connector.sandbox.embedded import embedded_sandboxes
 
 TARGET = 1.5
@@ -87,7 +88,9 @@ async def failed_parent(home: Path, items: int, failed: int) -> tuple[str, list[
 
     The failing items are demo links no other item uses, spread over the run."""
     catalog = load_catalog()
-    with embedded_sandboxes() as boxes:
+    # No limits in the sandbox: the embedded Bitly sandbox enforces a basic account's 100 a
+    # minute by default, which 10,000 unpaced items would meet as throttled answers.
+    with embedded_sandboxes(controls=Controls()) as boxes:
         async with httpx.AsyncClient() as client:
             response = await client.get(
                 f"{boxes.base_urls['bitly']}/groups/Bdemo000001/bitlinks",
