@@ -173,8 +173,11 @@ class RunLog:
         source_path: str | None,
         parent_run_id: str | None,
         started_at: float,
+        run_id: str | None = None,
     ) -> str:
-        run_id = new_run_id()
+        """Record a new run; `run_id` is chosen by the caller when given (a Temporal
+        workflow's id, so that re-executing the activity finds the run it made)."""
+        run_id = run_id or new_run_id()
         row = (
             run_id,
             redact(str(workflow.get("name", ""))),
