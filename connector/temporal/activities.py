@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
+import json
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field, replace
@@ -138,7 +140,7 @@ class RunActivities:
         reuse = self._reuse(call)
         async with _heartbeat(lambda: step.id):
             try:
-                await self.engine.run_step(
+                await self._engine_for(call).run_step(
                     call.run_id, call.position, step, self._context(call, state), reuse
                 )
             except StepFailed as failed:
@@ -147,7 +149,7 @@ class RunActivities:
         return StepDone("reused" if reused else "succeeded", chain_intact=reused)
 
     async def _start_loop(self, call: StepCall) -> LoopStart:
-        engine, log = self.engine, self.engine.runlog
+        engine, log = self._engine_for(call), self.engine.runlog
         state = self._bound(call)
         step = state.workflow.steps[call.position]
         assert isinstance(step, LoopStep)
@@ -164,10 +166,10 @@ class RunActivities:
         }
         log.write_step(call.run_id, step.id, status="running", started_at=started, **common)
         try:
-            items, previous = self._loop_items(call, state, step, context, reuse)
+            items, previous = self._loop_items(call, state, step, context)
             carried = [stored for stored in previous.values() if stored.status == "succeeded"]
-            if carried and reuse is not None:
-                log.copy_items(call.run_id, step.id, carried, reuse.parent_run_id)
+            if carried and call.parent_run_id:
+                log.copy_items(call.run_id, step.id, carried, call.parent_run_id)
             await engine.check_month(step, len(items) - len(carried))
         except ConnectorError as exc:
             error = error_dict(exc)
@@ -177,12 +179,12 @@ class RunActivities:
         return LoopStart("run", len(items), step.on_item_error == "stop")
 
     async def _run_items(self, call: ItemsCall) -> ItemsDone:
-        engine = self.engine
+        engine = self._engine_for(call.step)
         state = self._bound(call.step)
         step = state.workflow.steps[call.step.position]
         assert isinstance(step, LoopStep)
         context = self._context(call.step, state)
-        items, previous = self._loop_items(call.step, state, step, context, self._reuse(call.step))
+        items, previous = self._loop_items(call.step, state, step, context)
         run_id = call.step.run_id
         done = finished_indexes(engine.runlog, run_id, step.id, call.start, call.stop)
         todo = [idx for idx in range(call.start, call.stop) if idx not in done]
@@ -205,7 +207,7 @@ class RunActivities:
         recorded = self._recorded_step(call.run_id, step.id)
         if recorded is not None:
             return recorded
-        items, _ = self._loop_items(call, state, step, self._context(call, state), None)
+        items, _ = self._loop_items(call, state, step, self._context(call, state))
         total = len(items)
         stored = {item.index: item for item in log.stored_items(call.run_id, step.id)}
         skipped = [idx for idx in range(total) if idx not in stored]
@@ -289,9 +291,16 @@ class RunActivities:
         """The run's state, with its writes recorded under its lineage."""
         state = self._state(call.run_id)
         self.engine.bind_run(call.run_id, state.workflow, state.lineage, call.resolve)
-        if call.max_wait is not None:
-            self.engine.max_wait = call.max_wait
         return state
+
+    def _engine_for(self, call: StepCall) -> Engine:
+        """The worker's engine as this run sees it: its own `--max-wait`, everything else
+        (budgets, clients, run log, bound runs) shared."""
+        if call.max_wait is None or call.max_wait == self.engine.max_wait:
+            return self.engine
+        view = copy.copy(self.engine)
+        view.max_wait = call.max_wait
+        return view
 
     def _context(self, call: StepCall, state: _RunState) -> dict[str, Any]:
         """The template context at step `call.position`: the trigger and the outputs of
@@ -316,12 +325,12 @@ class RunActivities:
         state: _RunState,
         step: LoopStep,
         context: dict[str, Any],
-        reuse: ReusePlan | None,
     ) -> tuple[list[Any], dict[int, StoredItem]]:
         """The loop's items (`over` rendered once per worker) and what a retry carries."""
         cached = state.loops.get(call.position)
         if cached is not None:
             return cached
+        state.loops.clear()  # a run has one loop under way: an earlier one's items go
         from connector.catalog.templates import render
 
         where = f"steps.{step.id}.loop.over"
@@ -330,6 +339,7 @@ class RunActivities:
             raise InvalidInput(
                 f"loop.over must give an array, but gave {type(items).__name__}", where=where
             )
+        reuse = self._reuse(call)
         previous = reuse.reusable_items(step.id, step.definition, items) if reuse else {}
         state.loops[call.position] = (items, previous)
         return items, previous
@@ -343,8 +353,6 @@ class RunActivities:
         ).fetchone()
         if row is None or row[0] not in ("succeeded", "failed"):
             return None
-        import json
-
         error = json.loads(row[1]) if row[1] else None
         reused = row[2] is not None
         return StepDone("reused" if reused else str(row[0]), error, chain_intact=reused)
@@ -357,8 +365,6 @@ class RunActivities:
 
 
 def _error_of(item: StoredItem) -> dict[str, Any] | None:
-    import json
-
     text = item.row[4]  # error_json
     return json.loads(text) if isinstance(text, str) else None
 

@@ -20,6 +20,10 @@ from pathlib import Path
 
 import pytest
 
+from ..engine.shorten_box import cli as connector
+
+__all__ = ["ROOT", "TemporalServer", "Worker", "base_env", "connector", "free_port"]
+
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
 ENV_SERVER = "CONNECTOR_TEST_TEMPORAL"
@@ -146,16 +150,3 @@ class Worker:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
-
-
-def connector(
-    *args: str, env: dict[str, str], timeout: float = 300
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "connector", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
