@@ -127,11 +127,13 @@ def workers(n: int, address: str, queue: str, env: dict[str, str]) -> Iterator[l
         subprocess.Popen(
             [sys.executable, str(WORKER), "--temporal", address, "--task-queue", queue],
             cwd=ROOT,
-            env=env,
+            # Each worker from its own loopback address, where the connector supports it
+            # (CONNECTOR_SOURCE_ADDRESS); elsewhere the variable is ignored.
+            env={**env, "CONNECTOR_SOURCE_ADDRESS": f"127.0.0.{number + 1}"},
             stdout=log,
             stderr=log,
         )
-        for log in logs
+        for number, log in enumerate(logs)
     ]
     try:
         for log, process in zip(logs, processes, strict=True):
@@ -221,8 +223,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     print(machine())
     print(
-        "workers send from 127.0.0.1 (one loopback address: CONNECTOR_SOURCE_ADDRESS "
-        "is not on this branch)"
+        "workers are given CONNECTOR_SOURCE_ADDRESS=127.0.0.N (the connector sends from it "
+        "once it supports the variable)"
     )
     rows: list[tuple[Any, ...]] = []
     with postgresql() as pg, temporal_server() as (address, server_pid):

@@ -238,8 +238,11 @@ def _send(args: argparse.Namespace, request: Any) -> RunResult:
     address = _need_address(args)
     _used = True
 
-    async def go() -> None:
-        client = await connect(address, args.namespace)
+    sent = False
+
+    def started() -> None:
+        nonlocal sent
+        sent = True
         if not args.json:
             print(
                 f"run {request.run_id}: sent to Temporal at {address} (task queue "
@@ -247,7 +250,19 @@ def _send(args: argparse.Namespace, request: Any) -> RunResult:
                 file=sys.stderr,
                 flush=True,
             )
-        await run_and_wait(client, request, args.task_queue)
 
-    asyncio.run(go())
+    async def go() -> None:
+        client = await connect(address, args.namespace)
+        await run_and_wait(client, request, args.task_queue, started)
+
+    try:
+        asyncio.run(go())
+    except KeyboardInterrupt:
+        if sent:  # only this command stops: the run is Temporal's, and the workers go on
+            print(
+                f"interrupted: run {request.run_id} goes on on the workers; see it with "
+                f"`connector runs show {request.run_id}`",
+                file=sys.stderr,
+            )
+        raise
     return follow_run(runlog_target(args), request.run_id)

@@ -9,6 +9,7 @@ kind of error, with the same exit code, as an embedded run would raise.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from connector import errors
@@ -49,8 +50,14 @@ def _reason(exc: BaseException) -> str:
     return " ".join(reason.split())[:200] or type(exc).__name__
 
 
-async def run_and_wait(client: Client, request: RunRequest, task_queue: str) -> RunEnd:
-    """Start the run's workflow (its id is the run's id) and wait for its end."""
+async def run_and_wait(
+    client: Client,
+    request: RunRequest,
+    task_queue: str,
+    on_started: Callable[[], None] | None = None,
+) -> RunEnd:
+    """Start the run's workflow (its id is the run's id), tell `on_started`, and wait for
+    its end."""
     from temporalio.client import WorkflowFailureError
     from temporalio.service import RPCError
 
@@ -60,6 +67,8 @@ async def run_and_wait(client: Client, request: RunRequest, task_queue: str) -> 
         handle = await client.start_workflow(
             ConnectorRun.run, request, id=request.run_id, task_queue=task_queue
         )
+        if on_started is not None:
+            on_started()
         return await handle.result()
     except WorkflowFailureError as exc:
         raise _translated(exc) from None
