@@ -226,14 +226,15 @@ class RunActivities:
             texts.append(item.output_json if item is not None and status == "succeeded" else None)
             if status == "failed" and first_error is None and item is not None:
                 first_error = _error_of(item)
+        # Rows marked skipped by an earlier execution of this activity count too.
         summary = {"total": total, "succeeded": counts["succeeded"],
-                   "failed": counts["failed"], "skipped": len(skipped)}  # fmt: skip
+                   "failed": counts["failed"], "skipped": counts.get("skipped", 0)}  # fmt: skip
         step_error = None
         if summary["failed"] and first_error is not None:
             step_error = {
                 **first_error,
                 "loop": f"{summary['failed']} of {total} items failed"
-                + (f", {len(skipped)} skipped" if skipped else ""),
+                + (f", {summary['skipped']} skipped" if summary["skipped"] else ""),
             }
         status = "failed" if summary["failed"] else "succeeded"
         started = self._step_started(call.run_id, step.id)

@@ -142,3 +142,35 @@ def test_a_failed_loop_fails_the_same_and_retries_the_same(
     assert again.returncode == 1
     assert f"already retried as run {retries[1]['run_id']}" in again.stderr
     assert "Traceback" not in again.stderr
+
+
+def test_a_loop_that_stops_at_its_first_failure_stops_the_same(
+    setup: tuple[dict[str, str], str], tmp_path: Path
+) -> None:
+    env, address = setup
+    doc = {
+        "name": "stop at the first missing link",
+        "trigger": {"sample": {"links": ["bit.ly/nope-0"] + ["bit.ly/spring-sale"] * 5}},
+        "steps": [
+            {
+                "id": "each",
+                "loop": {"over": "<<trigger.links>>", "batch_size": 1, "on_item_error": "stop"},
+                "action": "bitly.get_bitlink",
+                "inputs": {"bitlink": "<<item>>"},
+            }
+        ],
+    }
+    workflow = tmp_path / "stop.yaml"
+    workflow.write_text(yaml.safe_dump(doc))
+    embedded = connector("run", str(workflow), "--json", env=env)
+    on_temporal = connector(
+        "run", str(workflow), "--json", "--temporal", address, "--task-queue", "same-output",
+        "--items-per-activity", "2", "--activities-in-flight", "1", env=env,
+    )  # fmt: skip
+    assert embedded.returncode == on_temporal.returncode == 1
+    a, b = json.loads(embedded.stdout), json.loads(on_temporal.stdout)
+    _same(a, b)
+    assert "1 of 6 items failed, 5 skipped" in b["error"]["loop"]
+    with RunLog(env["CONNECTOR_RUNLOG"], readonly=True) as log:
+        statuses = [[i.status for i in log.items(r["run_id"], "each")] for r in (a, b)]
+    assert statuses[0] == statuses[1] == ["failed"] + ["skipped"] * 5
