@@ -107,7 +107,9 @@ async def run_loop(
 
     async def item(idx: int) -> None:
         nonlocal first_error
-        record = await run_item(engine, run_id, step, context, items[idx], idx, previous.get(idx))
+        partial = previous.get(idx)
+        before = partial.output if partial is not None else None
+        record = await run_item(engine, run_id, step, context, items[idx], idx, before)
         ok = record.status == "succeeded"
         status[idx] = record.status
         if ok:

@@ -13,7 +13,6 @@ from connector.errors import ConnectorError
 
 if TYPE_CHECKING:
     from connector.engine.executor import Engine
-    from connector.engine.runlog import StoredItem
 
 __all__ = ["idempotent_body", "run_item"]
 
@@ -25,12 +24,12 @@ async def run_item(
     context: dict[str, Any],
     item: Any,
     idx: int,
-    partial: StoredItem | None,
+    before: Any = None,
 ) -> ItemRecord:
-    """Run item `idx` (`item`) of loop `step`; `partial` is the parent run's row of a
-    multi-step item, whose succeeded sub-steps are taken, not repeated."""
+    """Run item `idx` (`item`) of loop `step`; `before` is the parent run's output of a
+    multi-step item that failed, whose succeeded sub-steps are taken, not repeated."""
     item_started = engine.clock.wall()
-    done_subs = dict(partial.output) if partial and isinstance(partial.output, dict) else {}
+    done_subs = dict(before) if isinstance(before, dict) else {}
     steps_ctx = dict(context["steps"])
     item_ctx = {**context, "steps": steps_ctx, "item": item, "index": idx}
     attempts: list[dict[str, Any]] = []

@@ -65,9 +65,9 @@ async def run_item_range(
         while queue and not stop.is_set():
             idx = queue.pop()
             try:
-                record = await run_item(
-                    engine, run_id, step, context, items[idx], idx, previous.get(idx)
-                )
+                partial = previous.get(idx)
+                before = partial.output if partial is not None else None
+                record = await run_item(engine, run_id, step, context, items[idx], idx, before)
                 batch.add(record, now=not idempotent)
             except RunLogError as exc:
                 log_failures.append(exc)
