@@ -95,5 +95,6 @@ def _translated(exc: BaseException) -> ConnectorError:
     for cls in _SHOWN_AS:
         if isinstance(named, type) and issubclass(named, cls):
             return cls(cause.message)
-    shown = ConnectorError(cause.message)
-    return shown
+    if details[0] == errors.InvalidConfiguration.exit_code:  # e.g. engine.workflow's own
+        return errors.InvalidConfiguration(cause.message)
+    return ConnectorError(cause.message)
