@@ -6,9 +6,16 @@
     output = await run_action(action_id, raw, context)   # one action, output or typed error
     page = await load_options(action_id, input_key, inputs)  # an input's dynamic options
     result = await poll_trigger(trigger_id, inputs, state)   # a trigger's new events
+    sub = await subscribe_webhook(trigger_id, inputs, url)   # a webhook trigger, enabled
+    event = await parse_delivery(trigger_id, payload)        # one delivery, as an event
+    await unsubscribe_webhook(trigger_id, inputs, sub)       # and disabled
 
 Workflows: `load_workflow(path, catalog)`, then `engine_session(...)` and `engine.run(...)`;
-`retry_run(engine, run_id)` is the one-click retry.
+`retry_run(engine, run_id)` is the one-click retry. A run's loop items are read from the run
+log a page at a time:
+
+    page = run_items(run_id, "each", limit=100)          # .items, .next_cursor
+    page = run_items(run_id, "each", cursor=page.next_cursor)
 """
 
 from __future__ import annotations
@@ -16,6 +23,7 @@ from __future__ import annotations
 import os
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from connector.catalog import Catalog, load_catalog
@@ -24,9 +32,18 @@ from connector.runner import ActionRunner
 
 if TYPE_CHECKING:
     from connector.catalog.options import OptionsPage
+    from connector.engine.runlog import ItemPage
     from connector.triggers import PollResult
 
-__all__ = ["load_options", "poll_trigger", "run_action"]
+__all__ = [
+    "load_options",
+    "parse_delivery",
+    "poll_trigger",
+    "run_action",
+    "run_items",
+    "subscribe_webhook",
+    "unsubscribe_webhook",
+]
 
 
 async def run_action(
@@ -113,3 +130,81 @@ async def poll_trigger(
     catalog = catalog or load_catalog()
     async with _runner(catalog, base_urls, credentials) as runner:
         return await poll(runner, trigger_id, inputs, state, replay=replay)
+
+
+def run_items(
+    run_id: str,
+    step_id: str,
+    *,
+    cursor: int | None = None,
+    limit: int = 100,
+    status: str | None = None,
+    runlog: Path | str | None = None,
+) -> ItemPage:
+    """One page of loop step `step_id`'s items in run `run_id`, in index order: at most
+    `limit` (1..10,000) `ItemRecord`s after `cursor` (the previous page's `next_cursor`;
+    None for the first page), optionally only those with `status`. The page's
+    `next_cursor` is None after the last item. Only that page is read, however many items
+    the loop had.
+
+    `runlog` is a SQLite file or a `postgresql://` URL (default: $CONNECTOR_RUNLOG, else
+    the home's runs.db); it is opened read-only. Raises InvalidInput for a bad cursor or
+    limit, InvalidConfiguration for an unknown run.
+    """
+    from connector.engine.runlog import DB_NAME, RunLog, default_home
+    from connector.engine.runlog_store import is_url
+
+    target = runlog or os.environ.get("CONNECTOR_RUNLOG") or default_home() / DB_NAME
+    with RunLog(target if is_url(target) else Path(target), readonly=True) as log:
+        log.get_run(run_id)  # an unknown run is an error, not an empty page
+        return log.item_page(run_id, step_id, cursor=cursor, limit=limit, status=status)
+
+
+async def subscribe_webhook(
+    trigger_id: str,
+    inputs: Mapping[str, Any],
+    url: str,
+    *,
+    catalog: Catalog | None = None,
+    base_urls: dict[str, str] | None = None,
+    credentials: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """Register `url` for a webhook trigger's events at the API (Bitly: POST /v4/webhooks);
+    returns the subscription `unsubscribe_webhook` takes."""
+    from connector.triggers import subscribe
+
+    catalog = catalog or load_catalog()
+    async with _runner(catalog, base_urls, credentials) as runner:
+        return await subscribe(runner, trigger_id, inputs, url)
+
+
+async def unsubscribe_webhook(
+    trigger_id: str,
+    inputs: Mapping[str, Any],
+    subscription: Mapping[str, Any],
+    *,
+    catalog: Catalog | None = None,
+    base_urls: dict[str, str] | None = None,
+    credentials: dict[str, str] | None = None,
+) -> None:
+    """Remove what `subscribe_webhook` registered (Bitly: DELETE /v4/webhooks/{guid})."""
+    from connector.triggers import unsubscribe
+
+    catalog = catalog or load_catalog()
+    async with _runner(catalog, base_urls, credentials) as runner:
+        await unsubscribe(runner, trigger_id, inputs, subscription)
+
+
+async def parse_delivery(
+    trigger_id: str,
+    payload: Any,
+    inputs: Mapping[str, Any] | None = None,
+    *,
+    catalog: Catalog | None = None,
+) -> dict[str, Any]:
+    """One webhook delivery as the trigger's typed event; InvalidInput naming the field of a
+    malformed one. De-duplicate on `connector.triggers.event_key(action, event)`."""
+    from connector.triggers import parse_delivery as parse
+
+    catalog = catalog or load_catalog()
+    return await parse(catalog, trigger_id, inputs or {}, payload)

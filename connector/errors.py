@@ -9,6 +9,7 @@
     ├── RunLogError               the run log cannot be opened, read or written
     ├── ExecutorUnavailable       the Temporal server cannot be reached, or ended the run
     ├── AlreadyRetried            the run was retried already: its child carries the lineage
+    ├── EventTaken                a trigger event's run was started already (not started twice)
     └── ActionError               calling the API failed
         ├── RetryableError        try again after a wait
         │   ├── TransportError    network error or timeout (see `write_applied`)
@@ -43,6 +44,7 @@ __all__ = [
     "AuthenticationError",
     "Conflict",
     "ConnectorError",
+    "EventTaken",
     "ExecutorUnavailable",
     "FatalError",
     "FieldError",
@@ -159,6 +161,12 @@ class AlreadyRetried(ConnectorError):
     def __init__(self, message: str, *, child_run_id: str, where: str | None = None) -> None:
         super().__init__(message, where=where)
         self.child_run_id = child_run_id
+
+
+class EventTaken(ConnectorError):
+    """A trigger's event started its run already (connector/engine/trigger_log.py)."""
+
+    kind = "event_taken"
 
 
 class ActionError(ConnectorError):

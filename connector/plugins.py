@@ -236,7 +236,8 @@ def qualify(name: str, package: str | None) -> str:
 def qualify_handlers(
     data: dict[str, Any], package: str | None
 ) -> tuple[dict[str, Any], list[tuple[str, str]]]:
-    """An action manifest with its handler and reconcile names made whole, and problems."""
+    """An action manifest with its handler, reconcile and webhook subscription names made
+    whole, and problems."""
     out = dict(data)
     problems: list[tuple[str, str]] = []
     for name in ("handler", "reconcile"):
@@ -246,4 +247,14 @@ def qualify_handlers(
                 out[name] = qualify(value, package)
             except ValueError as exc:
                 problems.append((name, str(exc)))
+    trigger = data.get("trigger")
+    if isinstance(trigger, dict):  # a webhook trigger's subscribe and unsubscribe
+        out["trigger"] = dict(trigger)
+        for name in ("subscribe", "unsubscribe"):
+            value = trigger.get(name)
+            if isinstance(value, str):
+                try:
+                    out["trigger"][name] = qualify(value, package)
+                except ValueError as exc:
+                    problems.append((f"trigger.{name}", str(exc)))
     return out, problems

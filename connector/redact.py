@@ -179,10 +179,20 @@ def dumps_redacted(obj: Any) -> str:
 # the run log calls this several times per loop item. With no markers it keeps no state
 # between calls; the one difference is that a value containing itself raises RecursionError
 # instead of ValueError (run-log values come from JSON and never do).
+def _default(value: Any) -> Any:
+    """What a value JSON has no type for is written as: a loop's lazy items as the array
+    they are (bounded: lazy_array.py), anything else as its str()."""
+    from connector.lazy_array import LazyArray  # here: lazy_array imports errors, then this
+
+    return value.as_list() if isinstance(value, LazyArray) else str(value)
+
+
 if c_make_encoder is not None:
-    _ENCODE = c_make_encoder(None, str, encode_basestring, None, ":", ",", False, False, True)
+    _ENCODE = c_make_encoder(None, _default, encode_basestring, None, ":", ",", False, False, True)
 else:  # no C accelerator (another Python implementation): the same output, slower
-    _ENCODE = json.JSONEncoder(separators=(",", ":"), default=str, ensure_ascii=False).iterencode
+    _ENCODE = json.JSONEncoder(
+        separators=(",", ":"), default=_default, ensure_ascii=False
+    ).iterencode
 
 
 def holds_secret(text: str) -> bool:

@@ -25,6 +25,7 @@ from connector.credentials import checked_credential
 from connector.http.client import AppClient
 from connector.http.paths import fill_path
 from connector.http.request_plan import RequestPlan
+from connector.http.source_address import source_address
 from connector.http.translate import Translator, _field
 from connector.pagination import Pagination, follow_pages
 
@@ -141,6 +142,8 @@ class ActionRunner:
         self._budgets = dict(budgets or {})
         self._transport = transport
         self._env = env
+        #: the local address requests leave from (CONNECTOR_SOURCE_ADDRESS), checked now
+        self._local_address = source_address(env)
         self._clients: dict[tuple[str, str], AppClient] = {}
         #: each declarative action's request, compiled on its first call
         self._plans: dict[str, RequestPlan] = {}
@@ -210,6 +213,7 @@ class ActionRunner:
                 budget=budget,
                 transport=self._transport,
                 concurrency=concurrency,
+                local_address=self._local_address,
             )
         return self._clients[key]
 

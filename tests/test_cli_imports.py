@@ -83,6 +83,18 @@ def test_a_cheap_command_imports_only_what_it_uses(
 
 
 @pytest.mark.slow
+def test_catalog_list_from_its_index_reads_no_manifest(tmp_path: Path) -> None:
+    # The first listing reads the manifests and writes the index (connector/cli/catalog_index);
+    # the next ones print from it: no models (pydantic), no YAML, no catalog package.
+    first = _modules(["catalog", "list"], tmp_path)
+    assert "pydantic" in first and "yaml" in first
+    assert (tmp_path / "cache" / "catalog-list.json").is_file()
+    for args in (["catalog", "list"], ["catalog", "list", "--json"]):
+        modules = _modules(args, tmp_path)
+        assert _loaded(modules, ("pydantic", "yaml", "connector.catalog", *HEAVY, ENGINE)) == []
+
+
+@pytest.mark.slow
 def test_the_guard_sees_a_heavy_import(tmp_path: Path) -> None:
     # `catalog validate` checks templates and input schemas: Jinja and JSON Schema load.
     modules = _modules(["catalog", "validate"], tmp_path)

@@ -9,13 +9,21 @@ calls ...) with what is used; the organisation is the one of the user's default 
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 from connector import errors as E
 from connector.engine.limits import PlanFigure
 from connector.engine.rate_limits import EndpointLimit
 from connector.http.client import AppClient
 
-__all__ = ["SOURCE", "plan_limits", "plan_use", "platform_limits"]
+__all__ = [
+    "SOURCE",
+    "default_organization",
+    "plan_figures",
+    "plan_limits",
+    "plan_use",
+    "platform_limits",
+]
 
 SOURCE = "GET /v4/user/platform_limits"
 _WHERE = "bitly.limits"
@@ -42,8 +50,8 @@ def _count(value: Any, where: str) -> int:
     return value
 
 
-async def platform_limits(client: AppClient) -> list[EndpointLimit]:
-    body = await client.request(_WHERE, "GET", "user/platform_limits")
+async def platform_limits(client: AppClient, where: str = _WHERE) -> list[EndpointLimit]:
+    body = await client.request(where, "GET", "user/platform_limits")
     entries = body.get("platform_limits") if isinstance(body, dict) else None
     if not isinstance(entries, list):
         raise E.FatalError(
@@ -78,16 +86,26 @@ async def platform_limits(client: AppClient) -> list[EndpointLimit]:
     return out
 
 
-async def plan_limits(client: AppClient) -> list[PlanFigure]:
-    user = await client.request(_WHERE, "GET", "user")
+async def default_organization(client: AppClient, where: str = _WHERE) -> str:
+    """The organisation of the user's default group."""
+    user = await client.request(where, "GET", "user")
     group = user.get("default_group_guid") if isinstance(user, dict) else None
     if not isinstance(group, str) or not group:
-        raise E.FatalError("Bitly's user has no default_group_guid", where=_WHERE)
-    found = await client.request(_WHERE, "GET", f"groups/{group}")
+        raise E.FatalError("Bitly's user has no default_group_guid", where=where)
+    found = await client.request(where, "GET", f"groups/{group}")
     org = found.get("organization_guid") if isinstance(found, dict) else None
     if not isinstance(org, str) or not org:
-        raise E.FatalError(f"Bitly's group {group} has no organization_guid", where=_WHERE)
-    body = await client.request(_WHERE, "GET", f"organizations/{org}/plan_limits")
+        raise E.FatalError(f"Bitly's group {group} has no organization_guid", where=where)
+    return org
+
+
+async def plan_limits(client: AppClient) -> list[PlanFigure]:
+    return await plan_figures(client, await default_organization(client))
+
+
+async def plan_figures(client: AppClient, org: str, where: str = _WHERE) -> list[PlanFigure]:
+    """The organisation's monthly plan figures (GET /organizations/{org}/plan_limits)."""
+    body = await client.request(where, "GET", f"organizations/{quote(org, safe='')}/plan_limits")
     figures = []
     for item in (body.get("plan_limits") if isinstance(body, dict) else None) or ():
         if not isinstance(item, dict) or not isinstance(item.get("name"), str):

@@ -9,7 +9,8 @@ from typing import Any
 
 from connector.catalog.inputs import nearest, raise_for, validate_inputs
 from connector.catalog.models import ActionSpec, AppSpec
-from connector.errors import FieldError, InvalidConfiguration, InvalidInput, TemplateError
+from connector.errors import FieldError, InvalidConfiguration, InvalidInput
+from connector.lazy_array import LazyArray
 
 __all__ = ["Catalog"]
 
@@ -73,8 +74,11 @@ class Catalog:
                 rendered[key] = value
                 continue
             try:
-                rendered[key] = render(value, context, where=f"{action_id}: input '{key}'")
-            except TemplateError as exc:
+                where = f"{action_id}: input '{key}'"
+                rendered[key] = render(value, context, where=where)
+                if isinstance(rendered[key], LazyArray):  # a loop's items, as one value: bounded
+                    rendered[key] = rendered[key].as_list(where)
+            except InvalidInput as exc:
                 if not collect:
                     raise
                 failed.append(FieldError(key, exc.message, "template"))

@@ -186,6 +186,20 @@ class Model(BaseModel):
 # ---------------------------------------------------------------- app manifest
 
 
+class CredentialTest(Model):
+    """The cheap authenticated call that proves a credential works (a saved connection is
+    tested with it)."""
+
+    model_config = ConfigDict(
+        title="Credential test", json_schema_extra={"examples": [{"action": "get_user"}]}
+    )
+
+    action: Key = Field(description="An idempotent action of this app, by key.")
+    inputs: dict[Key, Any] = Field(
+        default_factory=dict, description="Its inputs (keep the call small: one item)."
+    )
+
+
 class Credential(Model):
     """Where the credential comes from and how it is sent."""
 
@@ -196,6 +210,11 @@ class Credential(Model):
     )
     scheme: Literal["bearer"] = Field(
         description="How it is sent: bearer = `Authorization: Bearer <value>`."
+    )
+    test: CredentialTest | None = Field(
+        None,
+        description="How a credential is checked when a connection is saved; without it a "
+        "connection is stored untested.",
     )
 
 
@@ -584,15 +603,59 @@ class WriteSafetySpec(Model):
 
 
 class TriggerSpec(Model):
-    """How a polling trigger's events are told apart (connector/triggers)."""
+    """How a trigger's events arrive and are told apart (connector/triggers). A polling
+    trigger's handler polls; a webhook trigger's handler parses one delivery, and its
+    subscribe/unsubscribe functions register the receiving URL with the API."""
 
-    model_config = ConfigDict(title="Trigger", json_schema_extra={"examples": [{"event_id": "id"}]})
+    model_config = ConfigDict(
+        title="Trigger",
+        json_schema_extra={
+            "examples": [
+                {"event_id": "id"},
+                {
+                    "type": "webhook",
+                    "event_id": "event_id",
+                    "subscribe": ".webhooks:subscribe_link_clicked",
+                    "unsubscribe": ".webhooks:unsubscribe_link_clicked",
+                },
+            ],
+            "if": {"properties": {"type": {"const": "webhook"}}, "required": ["type"]},
+            "then": {"required": ["subscribe", "unsubscribe"]},
+            "else": {
+                "not": {"anyOf": [{"required": ["subscribe"]}, {"required": ["unsubscribe"]}]}
+            },
+        },
+    )
 
+    type: Literal["polling", "webhook"] = Field(
+        default="polling",
+        description="polling: the handler is called on an interval with the previous state. "
+        "webhook: the API calls a URL of the service per event; the handler parses a delivery.",
+    )
     event_id: JsonPath = Field(
         description="Dotted path of the field that identifies an event; no poll returns an "
-        "id twice.",
+        "id twice, and a webhook delivery retried with the same id starts one run.",
         examples=["id"],
     )
+    subscribe: Dotted | None = Field(
+        default=None,
+        description="Webhook triggers: module:function(ctx, inputs, url) that registers `url` "
+        "with the API when the trigger is enabled; returns what unsubscribe needs.",
+    )
+    unsubscribe: Dotted | None = Field(
+        default=None,
+        description="Webhook triggers: module:function(ctx, inputs, subscription) that removes "
+        "the registration when the trigger is disabled.",
+    )
+
+    @model_validator(mode="after")
+    def _webhook_functions(self) -> Self:
+        given = (self.subscribe is not None, self.unsubscribe is not None)
+        if self.type == "webhook" and given != (True, True):
+            raise ValueError("a webhook trigger names both subscribe and unsubscribe")
+        if self.type == "polling" and any(given):
+            raise ValueError("subscribe and unsubscribe are for type: webhook only")
+        return self
 
 
 class OutputSpec(Model):

@@ -52,7 +52,8 @@ from connector.catalog.template_paths import (
     plain_path,
     resolve_plain,
 )
-from connector.errors import TemplateError
+from connector.errors import InvalidInput, TemplateError
+from connector.lazy_array import LazyArray
 
 __all__ = ["has_template", "is_one_template", "render", "template_references"]
 
@@ -111,10 +112,12 @@ class _DataSandbox(ImmutableSandboxedEnvironment):
             if argument in obj:
                 return obj[argument]
         elif (
-            isinstance(obj, list | tuple | str)
+            isinstance(obj, list | tuple | str | LazyArray)
             and isinstance(argument, int | slice)
             and not isinstance(argument, bool)
         ):
+            if isinstance(obj, LazyArray) and isinstance(argument, slice):
+                return _in_memory(obj, argument)
             try:
                 return obj[argument]
             except IndexError:
@@ -225,6 +228,29 @@ def _guarded_sum(original: Callable[..., Any]) -> Callable[..., Any]:
     return sum_
 
 
+def _in_memory(lazy: LazyArray, index: slice | None = None) -> list[Any]:
+    """`lazy` (or its slice) as a list, or the sandbox's refusal past LazyArray's bound."""
+    try:
+        return lazy.as_list() if index is None else lazy[index]
+    except InvalidInput as exc:
+        raise _Refused(exc.message) from None
+
+
+def _bounded_lazy(original: Callable[..., Any]) -> Callable[..., Any]:
+    """A filter that builds a list of its whole input (`|list`, `|sort`, `|unique`,
+    `|reverse`): a loop's lazy items become a list only within LazyArray's bound."""
+
+    def bounded(*args: Any, **kwargs: Any) -> Any:
+        at = 1 if getattr(original, "jinja_pass_arg", None) is not None else 0
+        if len(args) > at and isinstance(args[at], LazyArray):
+            args = (*args[:at], _in_memory(args[at]), *args[at + 1 :])
+        return original(*args, **kwargs)
+
+    if getattr(original, "jinja_pass_arg", None) is not None:
+        bounded.jinja_pass_arg = original.jinja_pass_arg  # type: ignore[attr-defined]
+    return bounded
+
+
 def _make_env() -> _DataSandbox:
     env = _DataSandbox(undefined=StrictUndefined, autoescape=False)
     env.globals.clear()
@@ -232,6 +258,8 @@ def _make_env() -> _DataSandbox:
     env.filters["join"] = _guarded_join(env.filters["join"])
     env.filters["tojson"] = _guarded_tojson(env.filters["tojson"])
     env.filters["sum"] = _guarded_sum(env.filters["sum"])
+    for name in ("list", "sort", "unique", "reverse", "dictsort"):
+        env.filters[name] = _bounded_lazy(env.filters[name])
     env.tests = {name: env.tests[name] for name in _TESTS}
     for name in ("divisibleby", "odd", "even"):
         env.tests[name] = _numbers_only(name, env.tests[name])  # type: ignore[arg-type]
@@ -363,6 +391,8 @@ def _jsonable(value: Any, depth: int = 0) -> Any:
         return value
     if isinstance(value, str):
         return str(value)  # drops Markup and other str subclasses
+    if isinstance(value, LazyArray):
+        return value  # a loop's items, read from the run log when used (lazy_array.py)
     if depth > 100:
         raise _Refused("the result is nested too deeply")
     if isinstance(value, list | tuple):
@@ -427,6 +457,8 @@ def _evaluate(expr: str, context: Mapping[str, Any], source: str, where: str | N
         value = _jsonable(result)
     except _Refused as exc:
         raise _fail(source, str(exc), where) from None
+    except InvalidInput as exc:  # a loop's lazy items past their bound (lazy_array.py)
+        raise _fail(source, exc.message, where) from None
     except (UndefinedError, SecurityError) as exc:
         # Say which path, and what exists instead; never the value of a computed key.
         static = _EMPTY_SEQUENCE.match(exc.message or "")

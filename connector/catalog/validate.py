@@ -12,7 +12,7 @@ from __future__ import annotations
 import difflib
 import importlib
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -114,6 +114,13 @@ def check_code(action: ActionSpec) -> Iterator[Problem]:
             problem = _importable(dotted)
             if problem:
                 yield name, problem
+    trigger = action.trigger
+    for name in ("subscribe", "unsubscribe"):
+        dotted = getattr(trigger, name, None)
+        if dotted:
+            problem = _importable(dotted)
+            if problem:
+                yield f"trigger.{name}", problem
 
 
 def check_inputs(action: ActionSpec, app: AppSpec | None) -> Iterator[Problem]:
@@ -229,4 +236,24 @@ def validate_catalog(root: Path | None = None) -> tuple[LoadResult, list[Manifes
         found.extend(check_vendor_request(action, app))
         found.extend(options_problems(action, result.actions))
         errors.extend(ManifestError(shown, f, m) for f, m in found)
+    for key, app in result.apps.items():
+        shown = display_path(app.source) if app.source else key
+        errors.extend(
+            ManifestError(shown, f, m)
+            for f, m in credential_test_problems(key, app, result.actions)
+        )
     return result, sorted(set(errors))
+
+
+def credential_test_problems(
+    key: str, app: AppSpec, actions: Mapping[str, ActionSpec]
+) -> Iterator[Problem]:
+    """The app's credential test names one of its actions, one that never writes."""
+    test = app.credential.test
+    if test is None:
+        return
+    action = actions.get(f"{key}.{test.action}")
+    if action is None:
+        yield "credential.test.action", f"no action '{test.action}' in {key}"
+    elif not action.idempotent:
+        yield "credential.test.action", f"{action.id} writes; a credential test must only read"

@@ -54,10 +54,11 @@ def register(subparsers: Any) -> None:
 
 
 def _list(args: argparse.Namespace) -> int:
-    from connector.catalog import read_catalog
+    # From the listing index while no manifest changed: no models, no YAML (catalog_index).
+    from connector.cli.catalog_index import catalog_listing
 
-    catalog = read_catalog(args.root)
-    actions = [a for a in catalog.actions.values() if not args.app or a.app == args.app]
+    catalog = catalog_listing(args.root)
+    actions = [a for a in catalog.actions if not args.app or a.app == args.app]
     if args.app and args.app not in catalog.apps:
         print(f"error: unknown app '{args.app}'; apps: {', '.join(catalog.apps)}", file=sys.stderr)
         return 2

@@ -46,10 +46,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     runs = subparsers.add_parser("runs", help="inspect and retry past runs")
     sub = runs.add_subparsers(dest="runs_command", metavar="SUBCOMMAND", required=True)
     ls = sub.add_parser("list", help="recent runs")
-    ls.add_argument("--status", choices=["running", "succeeded", "failed", "interrupted"])
+    ls.add_argument(
+        "--status", choices=["running", "succeeded", "failed", "interrupted", "cancelled"]
+    )
     ls.add_argument("--limit", type=_limit, default=20, help=f"at most N runs (1..{MAX_LIST})")
     show = sub.add_parser("show", help="one run: steps, items, attempts, errors")
     show.add_argument("run_id")
+    _show_options(show)
     retry = sub.add_parser("retry", help="re-run only what failed or never ran")
     retry.add_argument("run_id")
     retry.add_argument("--current", action="store_true", help="use the file's current version")
@@ -60,6 +63,14 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         default=[],
         metavar="ITEM=applied|not-applied",
         help="settle a write whose outcome is unknown (e.g. each[3]=applied); repeatable",
+    )
+    retry.add_argument(
+        "--item",
+        action="append",
+        dest="items",
+        metavar="STEP[INDEX]",
+        help="re-run only this loop item (e.g. each[3]), the others carried over as they were; "
+        "repeatable",
     )
     retry.add_argument(
         "--follow",
@@ -114,6 +125,12 @@ def _max_wait_option(parser: argparse.ArgumentParser) -> None:
         "included); a longer one fails the item as throttled. Waits of 30 s or more are "
         "announced as they start",
     )
+
+
+def _show_options(show: argparse.ArgumentParser) -> None:
+    from connector.cli.runs_show import add_options
+
+    add_options(show)
 
 
 def _runlog_option(parser: argparse.ArgumentParser) -> None:
@@ -205,7 +222,10 @@ def _print_result(result: RunResult, as_json: bool) -> int:
     from connector.engine.report import render_value
 
     if as_json:
-        print(json.dumps(redact_obj(asdict(result)), indent=2, default=str))
+        from connector.cli.json_stream import write_json
+
+        # A loop's items in the output are written as they are read (json_stream.py).
+        write_json(redact_obj(asdict(result)), sys.stdout)
     else:
         print(f"\nrun {result.run_id}: {result.status} in {result.duration:.1f}s")
         if result.failed_step or result.error:
@@ -230,6 +250,10 @@ SHOWN = 20
 
 
 def _has_long_list(value: Any) -> bool:
+    from connector.lazy_array import LazyArray
+
+    if isinstance(value, LazyArray):  # a loop's items: their count is known, none read
+        return len(value) > SHOWN
     if isinstance(value, list):
         return len(value) > SHOWN or any(_has_long_list(v) for v in value)
     if isinstance(value, dict):
@@ -263,29 +287,11 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _show(args: argparse.Namespace) -> int:
-    from connector.engine.report import render_run
+    from connector.cli.runs_show import show
     from connector.engine.runlog import RunLog
 
     with RunLog(_runlog(args), readonly=True) as log:
-        if args.json:
-            run = log.get_run(args.run_id)
-            doc = asdict(run) | {"display_status": run.display_status}
-            doc["retried_as"] = log.child_of(run.id)
-            doc["writes"] = [
-                asdict(w)
-                for w in log.intents.of_lineage(log.lineage_of(run.id))
-                if w.run_id == run.id
-            ]
-            doc["steps"] = []
-            for step in log.steps(run.id):
-                entry = asdict(step)
-                if step.kind == "loop":
-                    entry["items"] = [asdict(i) for i in log.items(run.id, step.step_id)]
-                doc["steps"].append(entry)
-            print(json.dumps(doc, indent=2, default=str))
-        else:
-            print("\n".join(render_run(log, args.run_id)))
-    return 0
+        return show(log, args)
 
 
 def _retry(args: argparse.Namespace) -> int:
@@ -300,7 +306,9 @@ def _retry(args: argparse.Namespace) -> int:
 
     async def go(base_urls: dict[str, str] | None, creds: dict[str, str] | None) -> RunResult:
         async with _session(catalog, args, base_urls, creds) as engine:
-            return await retry_run(engine, args.run_id, current=args.current, resolve=resolve)
+            return await retry_run(
+                engine, args.run_id, current=args.current, resolve=resolve, items=args.items
+            )
 
     try:
         if temporal_address(args):

@@ -121,6 +121,12 @@ def _common_options(parser: argparse.ArgumentParser, default_port: int) -> None:
     limits.add_argument("--per-minute", type=_count, metavar="N")
     limits.add_argument("--per-hour", type=_count, metavar="N")
     limits.add_argument("--concurrency", type=_count, metavar="N", help="requests at once")
+    limits.add_argument(
+        "--concurrency-per-client",
+        type=_count,
+        metavar="N",
+        help="requests at once from one client address (Bitly: 5 per client IP)",
+    )
     limits.add_argument("--monthly-quota", type=_count, metavar="N", help="requests a month")
     limits.add_argument(
         "--windows",
@@ -139,7 +145,8 @@ def _common_options(parser: argparse.ArgumentParser, default_port: int) -> None:
     parser.add_argument(
         "--admin",
         action="store_true",
-        help="expose /_sandbox/counts and /_sandbox/controls (off by default); they need "
+        help="expose /_sandbox/counts, /_sandbox/windows and /_sandbox/controls (off by "
+        "default); they need "
         "the X-Sandbox-Admin-Token header, printed at start",
     )
     parser.add_argument(
@@ -193,6 +200,7 @@ def _controls(args: argparse.Namespace) -> Controls:
             per_minute=args.per_minute,
             per_hour=args.per_hour,
             concurrency=args.concurrency,
+            concurrency_per_client=args.concurrency_per_client,
             monthly_quota=args.monthly_quota,
             windows=args.windows,
         ),

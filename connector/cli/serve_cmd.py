@@ -10,6 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from connector.cli.run_cmd import _runlog, _runlog_option
 from connector.errors import InvalidConfiguration
 
 __all__ = ["register"]
@@ -21,6 +22,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     serve.add_argument("--port", type=_port, default=8400, help="port (default 8400)")
     serve.add_argument("--sandbox", action="store_true", help="run actions against local sandboxes")
     serve.add_argument("--home", type=Path, help="run log and store (default $CONNECTOR_HOME)")
+    _runlog_option(serve)
     serve.add_argument(
         "--api-key",
         action="append",
@@ -44,6 +46,7 @@ def _serve(args: argparse.Namespace) -> int:
     from connector.cli.run_cmd import _targets  # the sandboxes `run --sandbox` uses
     from connector.engine.runlog import default_home
     from connector.service.config import KEYS_ENV, api_keys_from, generated_key, is_loopback
+    from connector.service.secret_box import SecretBox
 
     keys = api_keys_from(args.api_key)
     generated = None
@@ -78,6 +81,8 @@ def _serve(args: argparse.Namespace) -> int:
                 base_urls=base_urls,
                 credentials=creds,
                 sandbox=args.sandbox,
+                runlog=_runlog(args),
+                secret_box=SecretBox.from_env(sandbox=args.sandbox),
             )
         )
         port = sock.getsockname()[1]

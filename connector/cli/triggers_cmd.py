@@ -1,4 +1,7 @@
 """`connector triggers poll APP.KEY`: poll a trigger once, print its new events.
+`connector triggers parse APP.KEY --payload FILE`: a webhook trigger's event from one
+delivery (what the service's hook URL does with each), or a one-line error naming the
+malformed field (exit 2).
 
 With `--state FILE` the previous poll's state is read from FILE (none yet: a first poll) and
 the next state written back to it atomically, after the events are printed: a poll that fails
@@ -38,6 +41,19 @@ def register(subparsers: Any) -> None:
         help="on a first poll, return what already exists as events",
     )
     poll.set_defaults(func=_poll)
+    parse = sub.add_parser(
+        "parse",
+        help="parse one delivery of a webhook trigger into its event",
+        description="Validate one webhook delivery (JSON, from FILE or - for stdin) as the "
+        "service's hook URL does, and print the event it starts a run with.",
+    )
+    parse.add_argument("trigger", metavar="APP.KEY", help="trigger id, e.g. bitly.link_clicked")
+    parse.add_argument("--payload", required=True, metavar="FILE", help="the delivery's JSON")
+    parse.add_argument(
+        "--input", action="append", default=[], metavar="KEY=VALUE", help="an input value"
+    )
+    parse.add_argument("--json", action="store_true", help="print compact JSON (one line)")
+    parse.set_defaults(func=_parse)
 
 
 def _poll(args: argparse.Namespace) -> int:
@@ -61,4 +77,25 @@ def _poll(args: argparse.Namespace) -> int:
     print(redact(json.dumps(document, indent=None if args.json else 2, ensure_ascii=False)))
     if args.state:
         write_state(args.state, args.trigger, inputs, result.state)
+    return 0
+
+
+def _parse(args: argparse.Namespace) -> int:
+    import asyncio
+    import sys
+
+    from connector.catalog import load_catalog
+    from connector.safe_load import load_json, read_text
+    from connector.triggers import parse_delivery
+
+    inputs = parse_inputs(args.input, None)
+    catalog = load_catalog()
+    catalog.get(args.trigger)
+    if args.payload == "-":
+        text, source = sys.stdin.read(), "<stdin>"
+    else:
+        text, source = read_text(args.payload, what="delivery"), str(args.payload)
+    payload = load_json(text, source)
+    event = asyncio.run(parse_delivery(catalog, args.trigger, inputs, payload))
+    print(redact(json.dumps(event, indent=None if args.json else 2, ensure_ascii=False)))
     return 0

@@ -23,7 +23,7 @@ from connector.engine.workflow import ActionStep, AggregateStep, LoopStep, Workf
 from connector.engine.writes import WriteTarget, guarded_call, write_safety
 from connector.errors import ConnectorError, QuotaExhausted, RunLogError
 
-__all__ = ["Engine", "RunResult", "StepFailed"]
+__all__ = ["Engine", "RunCancelled", "RunResult", "StepFailed"]
 
 
 @dataclass(repr=False)
@@ -59,6 +59,16 @@ class StepFailed(Exception):
         self.error = error
 
 
+class RunCancelled(StepFailed):
+    """Internal: the run was cancelled (Engine.cancel) and stopped before `step_id`, or
+    between its items; what was in flight finished and was recorded."""
+
+    def __init__(self, step_id: str) -> None:
+        super().__init__(
+            step_id, {"kind": "cancelled", "type": "Cancelled", "message": "cancelled on request"}
+        )
+
+
 class Engine:
     def __init__(
         self,
@@ -83,6 +93,17 @@ class Engine:
         self.progress: Progress = progress or NullProgress()
         #: run id -> (its lineage, the user's resolutions of open writes by item label)
         self._lineages: dict[str, tuple[str, dict[str, str]]] = {}
+        #: runs asked to stop (cancel): no new step or loop item starts
+        self._cancelled: set[str] = set()
+
+    def cancel(self, run_id: str) -> None:
+        """Stop run `run_id` cooperatively: items and calls in flight finish and are
+        recorded (no write is left without its outcome), nothing new starts, and the run
+        ends `cancelled` (retryable like a failed run)."""
+        self._cancelled.add(run_id)
+
+    def cancel_requested(self, run_id: str) -> bool:
+        return run_id in self._cancelled
 
     async def run(
         self,
@@ -111,15 +132,21 @@ class Engine:
         try:
             for position, step in enumerate(workflow.steps):
                 current = step.id
+                if run_id in self._cancelled:
+                    raise RunCancelled(step.id)
                 output = await self._step(run_id, position, step, context, reuse)
                 context["steps"][step.id] = {"output": output}
             output = self._render_output(workflow, context)
+        except RunCancelled as cancelled:
+            error = cancelled.error
+            return self._finish(run_id, started, "cancelled", None, error, cancelled.step_id)
         except StepFailed as failed:
             return self._finish(run_id, started, "failed", None, failed.error, failed.step_id)
         except RunLogError as exc:
             return self._log_failed(run_id, started, exc, current)
         finally:
             self._lineages.pop(run_id, None)
+            self._cancelled.discard(run_id)
         return self._finish(run_id, started, "succeeded", output, None, None)
 
     def bind_run(
@@ -170,6 +197,8 @@ class Engine:
             return None
         base = WriteTarget(lineage[0], run_id, step_id, index, sub_step)
         resolutions = lineage[1]
+        if not resolutions:  # the usual run: no --resolve given
+            return base
         resolution = resolutions.get(base.label) or resolutions.get(base.item_label)
         return WriteTarget(lineage[0], run_id, step_id, index, sub_step, resolution)
 
@@ -343,8 +372,7 @@ class Engine:
             reused_from=reuse.parent_run_id,
         )
         if isinstance(step, LoopStep):
-            items = self.runlog.stored_items(reuse.parent_run_id, step.id)
-            self.runlog.copy_items(run_id, step.id, items, reuse.parent_run_id)
+            self.runlog.copy_step_items(run_id, step.id, reuse.parent_run_id)
 
     async def _action_step(
         self, run_id: str, position: int, step: ActionStep, context: dict[str, Any]

@@ -58,7 +58,7 @@ from connector.engine.rate_limits import WINDOW_FIELDS, RateLimitSpec
 from connector.engine.rate_windows import MONTH, RateWindow
 from connector.errors import QuotaExhausted
 
-__all__ = ["BudgetRegistry", "RateBudget", "RateLimitSpec"]
+__all__ = ["BudgetRegistry", "RateBudget", "RateLimitSpec", "first_fit"]
 
 #: Pause when the API throttles without saying for how long.
 DEFAULT_THROTTLE_PAUSE = 1.0
@@ -277,17 +277,11 @@ class RateBudget:
         """Count a request in `windows` at the first instant from `at` they all have room;
         returns that instant (monotonic). The windows count on the wall clock."""
         shift = self.clock.wall() - now
-        start = wall = at + shift
+        start = at + shift
         self._check_month(windows, now + shift)
-        for _ in range(1000):  # each step moves to a later boundary: few are needed
-            later = wall
-            for window in windows:
-                t = window.earliest(wall)
-                if t > later:
-                    later = t
-            if later == wall:
-                break
-            wall = later
+        for window in windows:
+            window.forget(now + shift)
+        wall = first_fit(windows, start)
         for window in windows:
             window.commit(wall)
         # Unchanged unless a window asked for later (no float round trip through the shift).
@@ -349,6 +343,8 @@ class RateBudget:
         shift = self.clock.wall() - now
         at = now + shift
         cost = max(1, cost)
+        for window in windows:
+            window.forget(at)
         for _ in range(1000):
             later = max([at, *(w.earliest(at) for w in windows)])
             if later == at:
@@ -440,6 +436,20 @@ class RateBudget:
             self._line_moved()
 
 
+def first_fit(windows: list[RateWindow], wall: float) -> float:
+    """The first wall time at or after `wall` at which every one of `windows` has room."""
+    for _ in range(1000):  # each step moves to a later boundary: few are needed
+        later = wall
+        for window in windows:
+            t = window.earliest(wall)
+            if t > later:
+                later = t
+        if later == wall:
+            break
+        wall = later
+    return wall
+
+
 class BudgetRegistry:
     """Budgets by (app, credential): every runner in one process shares the same ones.
 
@@ -467,5 +477,9 @@ class BudgetRegistry:
         key = (app, digest, spec)
         budget = budgets.get(key)
         if budget is None:
-            budget = budgets[key] = RateBudget(spec, clock=self.clock, name=app)
+            budget = budgets[key] = self._make(app, credential or "", spec)
         return budget
+
+    def _make(self, app: str, credential: str, spec: RateLimitSpec) -> RateBudget:
+        """A new budget (a subclass's registry builds its own kind)."""
+        return RateBudget(spec, clock=self.clock, name=app)

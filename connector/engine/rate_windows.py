@@ -125,11 +125,17 @@ class RateWindow:
                 self.log.append(wall)
         if self.sliding:
             return
-        span = self._span(wall)
-        for index in span:
+        for index in self._span(wall):
             self.counts[index] = self.counts.get(index, 0) + n
-        if len(self.counts) > 4:
-            for index in [i for i in self.counts if i < span.start - 1]:
+
+    def forget(self, wall: float) -> None:
+        """No request will be counted before `wall` any more: drop older fixed windows.
+
+        Not done by `commit`: requests waiting together are committed into later and later
+        windows, and the window they all start from must still hold its count."""
+        if len(self.counts) > 2:
+            oldest = self._index(wall - self.margin) - 1
+            for index in [i for i in self.counts if i < oldest]:
                 del self.counts[index]
 
     def used(self, count: int, wall: float) -> None:

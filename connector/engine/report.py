@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
-from connector.engine.runlog import RunLog, RunRecord
+from connector.engine.runlog import ItemRecord, RunLog, RunRecord
+from connector.lazy_array import MAX_MATERIALISED, LazyArray
 
-__all__ = ["render_run", "render_runs", "render_value"]
+__all__ = ["render_item_page", "render_run", "render_runs", "render_value"]
 
 
 def _is_table(value: Any) -> bool:
@@ -58,12 +60,18 @@ def render_value(value: Any, indent: str = "", *, limit: int | None = None) -> l
     if isinstance(value, dict):
         lines = []
         for key, item in value.items():
-            if isinstance(item, dict | list) and item:
+            if isinstance(item, dict | list | LazyArray) and item:
                 lines.append(f"{indent}{key}:")
                 lines += render_value(item, indent + "  ", limit=limit)
             else:
                 lines.append(f"{indent}{key}: {_scalar(item) if item != [] else '(none)'}")
         return lines
+    if isinstance(value, LazyArray):  # a loop's items: only those shown are read
+        shown = value[: limit if limit is not None else MAX_MATERIALISED]
+        if len(shown) == len(value):
+            return render_value(shown, indent, limit=limit)
+        left_out = f"{indent}... {len(value) - len(shown):,} more of {len(value):,} not shown"
+        return [*render_value(shown, indent, limit=limit), left_out]
     if isinstance(value, list) and limit is not None and len(value) > limit:
         left_out = f"{indent}... {len(value) - limit:,} more of {len(value):,} not shown"
         return [*render_value(value[:limit], indent, limit=limit), left_out]
@@ -163,21 +171,43 @@ def render_run(log: RunLog, run_id: str, *, items_limit: int = 20) -> list[str]:
                 lines.append(f"    {step.error['loop']}")
         lines += _attempt_lines(step.attempts, "    ")
         if step.kind == "loop":
-            shown = 0
-            for item in log.items(run.id, step.step_id):
-                if item.status == "succeeded" and not step.error:
-                    continue
-                if item.status in ("succeeded", "skipped"):
-                    continue
-                if shown >= items_limit:
-                    lines.append("    ... more failed items: `connector runs show --json`")
-                    break
-                shown += 1
-                lines.append(f"    item {item.index} ({_scalar(item.item)[:60]}): {item.status}")
-                if item.error:
-                    lines.append(f"      error: {_error_line(item.error)}")
-                lines += _attempt_lines(item.attempts, "      ")
+            # The failed items only, and a page of them: the rest stay in the run log.
+            failed = list(log.items(run.id, step.step_id, status="failed", limit=items_limit + 1))
+            lines += _item_lines(failed[:items_limit], "    ")
+            if len(failed) > items_limit:
+                lines.append(
+                    f"    ... more failed items: `connector runs show {run.id}"
+                    f" --step {step.step_id} --after {failed[items_limit - 1].index}`"
+                )
     return lines + _open_write_lines(log, run.id)
+
+
+def _item_lines(items: list[ItemRecord], indent: str) -> list[str]:
+    lines = []
+    for item in items:
+        lines.append(f"{indent}item {item.index} ({_scalar(item.item)[:60]}): {item.status}")
+        if item.error:
+            lines.append(f"{indent}  error: {_error_line(item.error)}")
+        lines += _attempt_lines(item.attempts, indent + "  ")
+    return lines
+
+
+def render_item_page(items: list[ItemRecord]) -> list[str]:
+    """A page of a loop's items (`runs show RUN --step STEP`): each item, its status, its
+    error and attempts, or its output in brief."""
+    if not items:
+        return ["no items"]
+    lines = []
+    for item in items:
+        lines += _item_lines([item], "")
+        if item.status == "succeeded":
+            lines.append(f"  output: {_brief_value(item.output)}")
+    return lines
+
+
+def _brief_value(value: Any) -> str:
+    text = json.dumps(value, ensure_ascii=False, default=str)
+    return text if len(text) <= 100 else text[:99] + "…"
 
 
 def _open_write_lines(log: RunLog, run_id: str) -> list[str]:

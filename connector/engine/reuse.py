@@ -9,6 +9,7 @@ so a retry never repeats a write that already landed.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,6 +30,14 @@ class ReusePlan:
     steps: dict[str, StepRecord] = field(default_factory=dict)
     #: becomes False at the first step that is not reused
     chain_intact: bool = True
+    #: a retry of chosen loop items only: (step id, index) of those re-run; every other
+    #: item of the parent is carried over as it was (None: every item that did not succeed)
+    only: frozenset[tuple[str, int]] | None = None
+
+    def held(self, step_id: str, index: int) -> bool:
+        """True when item `index` of loop `step_id` is carried over even though it did not
+        succeed (it was not chosen)."""
+        return self.only is not None and (step_id, index) not in self.only
 
     @classmethod
     def from_run(cls, runlog: RunLog, run_id: str) -> ReusePlan:
@@ -51,25 +60,41 @@ class ReusePlan:
         record.output = self.runlog.step_output(self.parent_run_id, step_id)
         return record
 
-    def reusable_items(
-        self, step_id: str, definition: dict[str, Any], items: list[Any]
-    ) -> dict[int, StoredItem]:
-        """Items (by index) of a loop that ran before with the same definition and inputs.
+    def reusable_item_pages(
+        self, step_id: str, definition: dict[str, Any], items: Sequence[Any]
+    ) -> Iterator[list[StoredItem]]:
+        """Items of a loop that ran before with the same definition and inputs, a page at a
+        time in index order: the succeeded ones, and failed ones with sub-step outputs.
 
-        The parent's items are read in one query and compared as stored text first: only
-        an item whose text differs is decoded to compare as a value."""
+        The parent's items are read page by page (a keyset query each, so the memory held
+        is a page's) and compared as stored text first: only an item whose text differs is
+        decoded to compare as a value."""
         record = self.steps.get(step_id)
         # The loop itself is re-entered, so later steps can no longer be reused.
         self.chain_intact = False
         if record is None or not _same(record.definition, definition):
-            return {}
-        found: dict[int, StoredItem] = {}
-        for item in self.runlog.stored_items(self.parent_run_id, step_id):
-            if item.index >= len(items) or not _same_item(item, items[item.index]):
-                continue
-            if item.status == "succeeded" or (item.status == "failed" and item.output):
-                found[item.index] = item
-        return found
+            return
+        for page in self.runlog.stored_item_pages(self.parent_run_id, step_id):
+            found = [
+                item
+                for item in page
+                if item.index < len(items)
+                and (
+                    item.status == "succeeded"
+                    or (item.status == "failed" and item.output)
+                    or self.held(step_id, item.index)
+                )
+                and _same_item(item, items[item.index])
+            ]
+            if found:
+                yield found
+
+    def reusable_items(
+        self, step_id: str, definition: dict[str, Any], items: Sequence[Any]
+    ) -> dict[int, StoredItem]:
+        """`reusable_item_pages` by index, in one dict (for a few items)."""
+        pages = self.reusable_item_pages(step_id, definition, items)
+        return {item.index: item for page in pages for item in page}
 
 
 def _same_item(stored: StoredItem, item: Any) -> bool:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from connector.engine.intents import INTENTS_SCHEMA
+from connector.engine.trigger_log import TRIGGERS_SCHEMA
 
 __all__ = ["MIGRATIONS", "ItemRecord", "RunRecord", "StepRecord"]
 
@@ -82,8 +83,21 @@ WHERE r.parent_run_id IS NOT NULL AND NOT EXISTS (
 ) ON CONFLICT DO NOTHING;
 """
 
+#: version 3: a loop's items are stored once, as its item rows: an output holding them keeps
+#: null in their place and a reference (loop_items.py); a retry names the run holding its
+#: workflow snapshot and trigger payload when they are the same, instead of copying them
+_V3 = """
+ALTER TABLE runs ADD COLUMN output_refs_json TEXT;
+ALTER TABLE steps ADD COLUMN output_refs_json TEXT;
+ALTER TABLE runs ADD COLUMN workflow_from TEXT;
+ALTER TABLE runs ADD COLUMN trigger_from TEXT;
+"""
+
+#: version 4: the service's triggers and their events (trigger_log.py)
+_V4 = TRIGGERS_SCHEMA
+
 #: MIGRATIONS[v] brings a run log at schema version v to v + 1 (runlog_migrate.py)
-MIGRATIONS: tuple[str, ...] = (_V1, _V2)
+MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4)
 
 
 @dataclass

@@ -25,7 +25,16 @@ from connector.engine.runlog_errors import runlog_error
 from connector.errors import InvalidConfiguration
 from connector.redact import register_secret
 
-__all__ = ["PostgresStore", "Rows", "SqliteStore", "Store", "is_url", "open_store", "upsert"]
+__all__ = [
+    "PostgresStore",
+    "Rows",
+    "SqliteStore",
+    "Store",
+    "is_url",
+    "open_store",
+    "upsert",
+    "url_where",
+]
 
 _PG_SCHEMES = ("postgresql", "postgres")
 
@@ -218,6 +227,18 @@ class SqliteStore(Store):
         return self._db
 
 
+def url_where(url: str) -> str:
+    """A database URL as errors name it: without its password, which is registered as a
+    secret (masked wherever it would appear)."""
+    parts = urlsplit(url)
+    if parts.password:
+        register_secret(parts.password)
+    user = f"{parts.username}@" if parts.username else ""
+    host = parts.hostname or ""
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{user}{host}{port}{parts.path}"
+
+
 #: the advisory lock every exclusive transaction on a PostgreSQL run log takes
 _CLAIM_LOCK = 0x72756E6C6F67  # "runlog"
 
@@ -229,13 +250,10 @@ class PostgresStore(Store):
     int_list = "SELECT json_array_elements_text(?::json)::integer"
 
     def __init__(self, url: str, *, readonly: bool = False) -> None:
-        parts = urlsplit(url)
-        if parts.password:
-            register_secret(parts.password)
-        user = f"{parts.username}@" if parts.username else ""
-        host = parts.hostname or ""
-        port = f":{parts.port}" if parts.port else ""
-        self.where = f"{parts.scheme}://{user}{host}{port}{parts.path}"
+        self.where = url_where(url)
+        #: the URL as given (its password is registered as a secret): the shared rate
+        #: budget lives in the same database when none is named for it
+        self.url = url
         try:
             import psycopg
         except ImportError:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, nullcontext
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -17,12 +17,14 @@ import httpx
 
 from connector.clock import Clock, SystemClock
 from connector.credentials import register_credentials
+from connector.engine.budget_select import registry_for
 from connector.engine.executor import Engine
 from connector.engine.limits import spec_with_user_limits
 from connector.engine.progress import Progress
 from connector.engine.rate_budget import BudgetRegistry, RateBudget, RateLimitSpec
 from connector.engine.retry_policy import RandomSource
 from connector.engine.runlog import RunLog
+from connector.engine.shared_budget import SharedBudgetRegistry
 
 __all__ = ["build_budgets", "engine_session", "register_credentials", "throttle_defaults"]
 
@@ -37,13 +39,15 @@ def build_budgets(
     overrides: Mapping[str, RateLimitSpec] | None = None,
     registry: BudgetRegistry | None = None,
     limits: Mapping[str, Mapping[str, int]] | None = None,
+    runlog: Any = None,
 ) -> dict[str, RateBudget]:
-    """One budget per app, keyed by the credential it will use (shared process-wide).
+    """One budget per app, keyed by the credential it will use (shared process-wide, or
+    across processes in PostgreSQL: `budget_select`, from `runlog` and `env`).
 
     `overrides` replace an app's limits outright (tests, benchmarks); `limits` are the
     connection's own figures, tightened with `CONNECTOR_LIMITS_<APP>` (the lowest wins).
     """
-    registry = registry or _REGISTRY
+    registry = registry or registry_for(runlog, env) or _REGISTRY
     budgets = {}
     for name, app in catalog.apps.items():
         credential = (credentials or {}).get(name)
@@ -101,7 +105,9 @@ async def engine_session(
     # Known before the run log writes its first row: the run's trigger and workflow snapshot
     # are written before any request, and a token pasted into either must be masked too.
     register_credentials(catalog, credentials, env)
-    registry = BudgetRegistry(clock) if not isinstance(clock, SystemClock) else None
+    registry = registry_for(runlog, env, clock)
+    if registry is None and not isinstance(clock, SystemClock):
+        registry = BudgetRegistry(clock)
     budgets = build_budgets(
         catalog,
         credentials=credentials,
@@ -112,15 +118,19 @@ async def engine_session(
     )
     owned = not isinstance(runlog, RunLog)
     log = RunLog(runlog) if not isinstance(runlog, RunLog) else runlog
+    held = registry.hold() if isinstance(registry, SharedBudgetRegistry) else nullcontext()
     try:
-        async with ActionRunner(
-            catalog,
-            base_urls=base_urls,
-            credentials=credentials,
-            budgets=dict(budgets),
-            transport=transport,
-            env=env,
-        ) as runner:
+        async with (
+            held,
+            ActionRunner(
+                catalog,
+                base_urls=base_urls,
+                credentials=credentials,
+                budgets=dict(budgets),
+                transport=transport,
+                env=env,
+            ) as runner,
+        ):
             yield Engine(
                 catalog,
                 runner,

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Discriminator,
@@ -30,7 +31,10 @@ __all__ = [
     "Aggregation",
     "LoopDoc",
     "LoopStepDoc",
+    "PollTriggerDoc",
+    "ScheduleTriggerDoc",
     "Trigger",
+    "WebhookTriggerDoc",
     "WorkflowDoc",
     "step_kind",
 ]
@@ -250,9 +254,110 @@ StepDoc = Annotated[
 ]
 
 
+JsonPath = Annotated[
+    str, Strict(), Field(pattern=r"^([A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*)?$")
+]
+
+
+class PollTriggerDoc(_Doc):
+    """Poll a polling trigger of the catalog on an interval; one run per new event, with
+    the event as its trigger payload. The trigger's state is kept in the run log."""
+
+    model_config = ConfigDict(
+        title="Polling trigger",
+        json_schema_extra={
+            "examples": [
+                {"action": "bitly.new_bitlink", "inputs": {"group_guid": "Bdemo000001"},
+                 "interval": 300}
+            ]
+        },
+    )  # fmt: skip
+
+    action: ActionId = Field(description="A `kind: trigger` action that polls.")
+    inputs: dict[str, Any] = Field(default_factory=dict, description="Its input values.")
+    interval: Annotated[int, Strict(), Field(ge=1, le=86400)] = Field(
+        default=300, description="Seconds between two polls."
+    )
+    replay: Annotated[bool, Strict()] = Field(
+        default=False,
+        description="The first poll starts a run for what already exists (default: it only "
+        "records where things stand).",
+    )
+
+
+class WebhookTriggerDoc(_Doc):
+    """A URL of the service (`POST /v1/hooks/{hook_id}`, an unguessable secret in it) that
+    starts one run per delivery, the payload as the trigger. With `action` (a webhook
+    trigger of the catalog, e.g. bitly.link_clicked) enabling subscribes the URL at the API
+    and each delivery is parsed into the action's event; a delivery retried with the same
+    event id starts one run."""
+
+    model_config = ConfigDict(
+        title="Webhook trigger",
+        json_schema_extra={
+            "examples": [
+                {"action": "bitly.link_clicked",
+                 "inputs": {"organization_guid": "Odemo000001", "group_guid": "Bdemo000001"}},
+                {"event_id": "id"},
+            ]
+        },
+    )  # fmt: skip
+
+    action: ActionId | None = Field(
+        default=None, description="A webhook trigger of the catalog; none: any JSON payload."
+    )
+    inputs: dict[str, Any] = Field(default_factory=dict, description="Its input values.")
+    event_id: JsonPath | None = Field(
+        default=None,
+        description="Without `action`: dotted path of the payload field that identifies a "
+        "delivery (retries with the same value start one run); none: every delivery runs.",
+    )
+
+
+def _cron(value: str) -> str:
+    from croniter import croniter  # only where a schedule is declared
+
+    fields = value.split()
+    if len(fields) != 5 or not croniter.is_valid(value):
+        raise ValueError(
+            f"{value[:60]!r} is not a cron expression (five fields: minute hour "
+            "day-of-month month day-of-week, e.g. '0 9 * * 1')"
+        )
+    return value
+
+
+def _zone(value: str) -> str:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"{value[:60]!r} is not an IANA time zone (e.g. Europe/Paris)") from None
+    return value
+
+
+class ScheduleTriggerDoc(_Doc):
+    """Start a run on a cron schedule in a time zone. A schedule missed while the service
+    was down runs once when it is back, not once per missed time."""
+
+    model_config = ConfigDict(
+        title="Schedule trigger",
+        json_schema_extra={"examples": [{"cron": "0 9 * * 1", "timezone": "Europe/Paris"}]},
+    )
+
+    cron: Annotated[str, Strict(), AfterValidator(_cron)] = Field(
+        description="minute hour day-of-month month day-of-week (ranges, lists, steps, names).",
+        examples=["0 9 * * 1", "*/15 * * * *"],
+    )
+    timezone: Annotated[str, Strict(), AfterValidator(_zone)] = Field(
+        default="UTC", description="IANA time zone the times are read in.", examples=["UTC"]
+    )
+
+
 class Trigger(_Doc):
     """The payload a run starts from: a sample used when no --trigger is given, and
-    optionally a JSON Schema the payload must satisfy."""
+    optionally a JSON Schema the payload must satisfy. In the service, at most one of
+    `poll`, `webhook` and `schedule` says what starts runs once the workflow is enabled."""
 
     model_config = ConfigDict(
         title="Trigger",
@@ -270,6 +375,20 @@ class Trigger(_Doc):
     schema_: Annotated[dict[str, Any], Strict()] | None = Field(
         default=None, alias="schema", description="JSON Schema the payload must satisfy."
     )
+    poll: PollTriggerDoc | None = None
+    webhook: WebhookTriggerDoc | None = None
+    schedule: ScheduleTriggerDoc | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> Trigger:
+        if sum(x is not None for x in (self.poll, self.webhook, self.schedule)) > 1:
+            raise ValueError("give at most one of poll, webhook and schedule")
+        return self
+
+    @property
+    def source(self) -> PollTriggerDoc | WebhookTriggerDoc | ScheduleTriggerDoc | None:
+        """What starts runs once the workflow is enabled in the service (None: only calls)."""
+        return self.poll or self.webhook or self.schedule
 
 
 class _SomeLimit(_Doc):

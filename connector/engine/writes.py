@@ -95,9 +95,15 @@ def write_safety(action: Any) -> WriteSafety:
         return WriteSafety(str(declared.get("strategy")), declared.get("key_input"))
     if declared is not None:  # the catalog's WriteSafetySpec
         return WriteSafety(str(declared.strategy), getattr(declared, "key_input", None))
+    # Shared values (frozen): asked for every item of a loop, twice.
     if getattr(action, "idempotent", False):
-        return WriteSafety("resend")
-    return WriteSafety("read_back" if getattr(action, "reconcile", None) else "outcome_unknown")
+        return _RESEND
+    return _READ_BACK if getattr(action, "reconcile", None) else _OUTCOME_UNKNOWN
+
+
+_RESEND = WriteSafety("resend")
+_READ_BACK = WriteSafety("read_back")
+_OUTCOME_UNKNOWN = WriteSafety("outcome_unknown")
 
 
 def decide(safety: WriteSafety, error: ActionError) -> WriteDecision:

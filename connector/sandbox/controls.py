@@ -48,6 +48,9 @@ class Limits:
     per_endpoint: dict[str, tuple[int | None, int | None]] = field(default_factory=dict)
     #: requests handled at once; more get throttled
     concurrency: int | None = None
+    #: requests handled at once from one client address (Bitly: 5 per client IP); more
+    #: get throttled as the app throttles, with the reason `concurrency_per_client`
+    concurrency_per_client: int | None = None
     #: requests a calendar month (UTC) across all endpoints
     monthly_quota: int | None = None
     #: "fixed": windows aligned on the clock (as Bitly's appear to be); "sliding": at most
@@ -110,6 +113,9 @@ MAX_ADMIN_BODY = 64 * 1024
 
 _REASONS = ("per_second", "per_minute", "per_hour")
 _PERIODS = (1, 60, 3600)
+_WINDOW_NAMES = {1: "second", 60: "minute", 3600: "hour"}
+#: calendar windows whose counts are kept (per endpoint and length), the oldest dropped
+_HISTORY = 4096
 _ERROR_STATUSES = (500, 502, 503)
 _ADMIN_PREFIX = "/_sandbox/"
 
@@ -205,6 +211,12 @@ class ControlsMiddleware:
         self._rng_seed = controls.faults.seed
         self._windows: dict[tuple[str, int], _Window] = {}
         self._in_flight = 0
+        self._in_flight_by_client: Counter[str] = Counter()
+        #: (endpoint, period, window index) -> [admitted, throttled]: what each calendar
+        #: window received, so a test can check that none was ever exceeded
+        self._history: dict[tuple[str, int, int], list[int]] = {}
+        #: throttled answers by reason (per_second, per_minute, per_hour, concurrency, ...)
+        self.throttles: Counter[str] = Counter()
         self._month: tuple[int, int] = (0, 0)
         self._month_used = 0
         if controls.admin and not controls.admin_token:
@@ -216,6 +228,24 @@ class ControlsMiddleware:
     def reset_counts(self) -> None:
         with self._lock:
             self.counts.clear()
+            self._history.clear()
+            self.throttles.clear()
+
+    def window_counts(self) -> list[dict[str, Any]]:
+        """Per endpoint and calendar window (second, minute, hour; by its start on the
+        sandbox's clock): requests admitted and throttled in it, oldest first."""
+        with self._lock:
+            items = sorted(self._history.items(), key=lambda kv: (kv[0][1], kv[0][2], kv[0][0]))
+        return [
+            {
+                "endpoint": key,
+                "window": _WINDOW_NAMES[period],
+                "start": index * period,
+                "admitted": admitted,
+                "throttled": throttled,
+            }
+            for (key, period, index), (admitted, throttled) in items
+        ]
 
     def reset_faults(self) -> None:
         """Restart the fault sequence from `controls.faults.seed`."""
@@ -244,7 +274,9 @@ class ControlsMiddleware:
                 await self.app(scope, receive, send)
                 return
 
-            rejection, draws = self._admit(key)
+            client = scope.get("client")
+            address = str(client[0]) if client else ""
+            rejection, draws = self._admit(key, address)
             if rejection is not None:
                 await rejection(scope, receive, send)
                 return
@@ -253,12 +285,18 @@ class ControlsMiddleware:
             finally:
                 with self._lock:
                     self._in_flight -= 1
+                    self._in_flight_by_client[address] -= 1
+                    if self._in_flight_by_client[address] <= 0:
+                        del self._in_flight_by_client[address]
         except ClientDisconnect:
             # The client went away mid-body: nobody is left to answer, and it is no bug.
             return
 
-    def _admit(self, key: str) -> tuple[Response | None, tuple[float, float, float, float] | None]:
-        """Count the request and apply the limits; on admission also draw its faults."""
+    def _admit(
+        self, key: str, address: str = ""
+    ) -> tuple[Response | None, tuple[float, float, float, float] | None]:
+        """Count the request and apply the limits; on admission also draw its faults.
+        `address`: the client's, for the per-client concurrency cap."""
         limits = self.controls.limits
         faults = self.controls.faults
         now = self.now()
@@ -276,10 +314,16 @@ class ControlsMiddleware:
                 if throttle is not None:
                     return throttle, None
             if limits.concurrency is not None and self._in_flight >= limits.concurrency:
+                self.throttles["concurrency"] += 1
                 return self.dialect.throttled("concurrency", 1.0), None
+            per_client = limits.concurrency_per_client
+            if per_client is not None and self._in_flight_by_client[address] >= per_client:
+                self.throttles["concurrency_per_client"] += 1
+                return self.dialect.throttled("concurrency_per_client", 1.0), None
             if limits.monthly_quota is not None:
                 self._month_used += 1
             self._in_flight += 1
+            self._in_flight_by_client[address] += 1
             if faults.error_rate or faults.drop_rate or faults.lost_write_rate:
                 if faults.seed != self._rng_seed:
                     self._rng_seed = faults.seed
@@ -301,24 +345,40 @@ class ControlsMiddleware:
             window = self._windows.get((key, period))
             if window is None:
                 window = self._windows[(key, period)] = _Window()
+            index = int(now // period)
             if sliding:
                 times = window.times
                 while times and times[0] <= now - period:
                     times.popleft()
                 if len(times) >= cap:
+                    self._tally(key, period, index, throttled=True, reason=reason)
                     return self.dialect.throttled(reason, times[0] + period - now)
             else:
-                index = int(now // period)
                 if window.index != index:
                     window.index, window.count = index, 0
                 if window.count >= cap:
+                    self._tally(key, period, index, throttled=True, reason=reason)
                     return self.dialect.throttled(reason, (index + 1) * period - now)
-            windows.append(window)
-        for window in windows:
+            windows.append((window, period, index))
+        for window, period, index in windows:
             window.count += 1
             if sliding:
                 window.times.append(now)
+            self._tally(key, period, index)
         return None
+
+    def _tally(
+        self, key: str, period: int, index: int, *, throttled: bool = False, reason: str = ""
+    ) -> None:
+        """Count a request in its calendar window's history (the lock is held)."""
+        entry = self._history.get((key, period, index))
+        if entry is None:
+            if len(self._history) >= _HISTORY:
+                del self._history[next(iter(self._history))]  # the oldest window seen
+            entry = self._history[(key, period, index)] = [0, 0]
+        entry[1 if throttled else 0] += 1
+        if throttled:
+            self.throttles[reason] += 1
 
     def used_this_hour(self, key: str) -> int:
         """Requests to `key` admitted in the current hour window (what a platform-limits
@@ -368,6 +428,10 @@ class ControlsMiddleware:
             with self._lock:
                 counts = dict(self.counts)
             response = JSONResponse({"counts": counts, "total": sum(counts.values())})
+        elif response is None and path == "/_sandbox/windows" and method == "GET":
+            with self._lock:
+                throttles = dict(self.throttles)
+            response = JSONResponse({"windows": self.window_counts(), "throttles": throttles})
         elif response is None and path == "/_sandbox/counts/reset" and method == "POST":
             self.reset_counts()
             response = JSONResponse({"counts": {}, "total": 0})
@@ -431,7 +495,12 @@ class ControlsMiddleware:
             self._rng = random.Random(faults.seed)
 
 
-_ADMIN_PATHS = ("/_sandbox/counts", "/_sandbox/counts/reset", "/_sandbox/controls")
+_ADMIN_PATHS = (
+    "/_sandbox/counts",
+    "/_sandbox/counts/reset",
+    "/_sandbox/controls",
+    "/_sandbox/windows",
+)
 
 
 def _admin_error(status: int, error: str, message: str) -> JSONResponse:

@@ -9,6 +9,7 @@ from fastapi import APIRouter
 from connector.api import run_action
 from connector.engine.attempts import error_dict
 from connector.errors import ConnectorError, FieldError
+from connector.service.connections_api import credentials_for
 from connector.service.models import (
     ActionDocument,
     CatalogDocument,
@@ -21,7 +22,7 @@ from connector.service.models import (
 from connector.service.problems import ServiceProblem
 from connector.service.state import ServiceState, State
 
-__all__ = ["router"]
+__all__ = ["router", "run_test"]
 
 router = APIRouter(tags=["catalog"])
 
@@ -61,6 +62,11 @@ async def preview(action_id: str, body: PreviewRequest, state: State) -> Preview
 async def test_step(action_id: str, body: TestRequest, state: State) -> TestResult:
     """Run the action once; its output, or its error as the run log shows it, is kept as the
     action's sample data (for `workflow_id`, when given)."""
+    return await run_test(state, action_id, body)
+
+
+async def run_test(state: ServiceState, action_id: str, body: TestRequest) -> TestResult:
+    """A test step (the API's and the console's)."""
     _action(state, action_id)
     _, problems = state.catalog.resolve_inputs(action_id, body.inputs, body.context)
     if problems:
@@ -70,15 +76,15 @@ async def test_step(action_id: str, body: TestRequest, state: State) -> TestResu
             f"input '{first.field}': {first.message}",
             errors=[FieldError(f.field, f.message) for f in _fields(problems)],
         )
-    config = state.config
+    credentials, _ = credentials_for(state, body.connection)
     try:
         output = await run_action(
             action_id,
             body.inputs,
             body.context,
             catalog=state.catalog,
-            base_urls=config.base_urls,
-            credentials=config.credentials,
+            base_urls=state.config.base_urls,
+            credentials=credentials,
         )
     except ConnectorError as exc:
         error = error_dict(exc)

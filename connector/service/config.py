@@ -11,7 +11,9 @@ from pathlib import Path
 from typing import Any
 
 from connector.clock import Clock
+from connector.engine.runlog import DB_NAME as RUNLOG_NAME
 from connector.errors import InvalidConfiguration
+from connector.service.secret_box import SecretBox
 
 __all__ = ["KEYS_ENV", "MAX_BODY_BYTES", "ServiceConfig", "api_keys_from", "is_loopback"]
 
@@ -37,6 +39,17 @@ class ServiceConfig:
     max_body_bytes: int = MAX_BODY_BYTES
     #: the catalog served (default: the installed one)
     catalog: Any = None
+    #: the run log shared with the CLI and workers (--runlog/$CONNECTOR_RUNLOG: a
+    #: `postgresql://` URL or a SQLite path); None: runs.db in `home`
+    runlog: Path | str | None = None
+    #: seconds between two reads of the run log by an event stream (GET .../events)
+    events_poll: float = 0.2
+    #: seals saved connections (None: connections cannot be saved; see SecretBox.from_env)
+    secret_box: SecretBox | None = field(default=None, repr=False)
+
+    @property
+    def runlog_target(self) -> Path | str:
+        return self.runlog if self.runlog is not None else self.home / RUNLOG_NAME
 
 
 def is_loopback(host: str) -> bool:

@@ -5,71 +5,36 @@ cookie is HttpOnly and SameSite=Strict."""
 
 from __future__ import annotations
 
-import hmac
-from pathlib import Path
-from typing import Any
-from urllib.parse import parse_qs, quote
+from urllib.parse import quote
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from connector.redact import redact_obj
-from connector.service.auth import SESSION_COOKIE, Session
+from connector.service.auth import SESSION_COOKIE
+from connector.service.console_pages import csrf_ok, page, posted_by_session, read_form, signed_in
 from connector.service.models import RunStatus
 from connector.service.problems import ServiceProblem
 from connector.service.run_views import run_page, run_view
-from connector.service.runs_api import start_retry
+from connector.service.runs_api import cancel_run, start_retry
 from connector.service.state import service
 
 __all__ = ["router"]
 
 router = APIRouter(include_in_schema=False)
 
-_ENV = Environment(
-    loader=FileSystemLoader(Path(__file__).parent / "templates"),
-    autoescape=select_autoescape(default=True),
-)
-_STATUSES = ("running", "succeeded", "failed", "interrupted")
-
-
-def _page(name: str, code: int = 200, **values: Any) -> HTMLResponse:
-    html = _ENV.get_template(name).render(**redact_obj(values))
-    return HTMLResponse(
-        html,
-        status_code=code,
-        headers={
-            "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; "
-            "form-action 'self'; frame-ancestors 'none'",
-            "Cache-Control": "no-store",
-        },
-    )
-
-
-def _session(request: Request) -> Session | None:
-    session: Session | None = service(request).auth.session(request.cookies.get(SESSION_COOKIE))
-    return session
-
-
-async def _form(request: Request) -> dict[str, str]:
-    body = (await request.body()).decode("utf-8", "replace")
-    return {k: v[0] for k, v in parse_qs(body, max_num_fields=10).items()}
-
-
-def _csrf_ok(session: Session, form: dict[str, str]) -> bool:
-    return hmac.compare_digest(form.get("csrf", "").encode(), session.csrf.encode())
+_STATUSES = ("running", "succeeded", "failed", "interrupted", "cancelled")
 
 
 @router.get("/", response_class=HTMLResponse)
 async def home(request: Request, status: str | None = None, cursor: str | None = None) -> Response:
-    session = _session(request)
+    session = signed_in(request)
     if session is None:
-        return _page("signin.html", error=None)
+        return page("signin.html", error=None)
     state = service(request)
     chosen: RunStatus | None = status if status in _STATUSES else None  # type: ignore[assignment]
     with state.runlog() as log:
         runs, next_cursor = run_page(log, status=chosen, limit=50, cursor=cursor)
-    return _page(
+    return page(
         "runs.html",
         runs=runs,
         status=chosen,
@@ -81,10 +46,10 @@ async def home(request: Request, status: str | None = None, cursor: str | None =
 
 @router.post("/signin")
 async def sign_in(request: Request) -> Response:
-    form = await _form(request)
+    form = await read_form(request)
     signed = service(request).auth.sign_in(form.get("api_key", ""))
     if signed is None:
-        return _page("signin.html", code=401, error="That API key is not valid.")
+        return page("signin.html", code=401, error="That API key is not valid.")
     sid, _ = signed
     response = RedirectResponse("/", status_code=303)
     response.set_cookie(
@@ -100,9 +65,9 @@ async def sign_in(request: Request) -> Response:
 
 @router.post("/signout")
 async def sign_out(request: Request) -> Response:
-    session = _session(request)
-    form = await _form(request)
-    if session is not None and _csrf_ok(session, form):
+    session = signed_in(request)
+    form = await read_form(request)
+    if session is not None and csrf_ok(session, form):
         service(request).auth.sign_out(request.cookies.get(SESSION_COOKIE))
     response = RedirectResponse("/", status_code=303)
     response.delete_cookie(SESSION_COOKIE, path="/")
@@ -111,7 +76,7 @@ async def sign_out(request: Request) -> Response:
 
 @router.get("/runs/{run_id}", response_class=HTMLResponse)
 async def run_page_html(request: Request, run_id: str, notice: str | None = None) -> Response:
-    session = _session(request)
+    session = signed_in(request)
     if session is None:
         return RedirectResponse("/", status_code=303)
     state = service(request)
@@ -119,16 +84,14 @@ async def run_page_html(request: Request, run_id: str, notice: str | None = None
         with state.runlog() as log:
             run = run_view(log, run_id, items_limit=500)
     except ServiceProblem as problem:
-        return _page("error.html", code=problem.status, message=problem.detail)
-    return _page("run.html", run=run, csrf=session.csrf, notice=notice)
+        return page("error.html", code=problem.status, message=problem.detail)
+    return page("run.html", run=run, csrf=session.csrf, notice=notice)
 
 
 @router.post("/runs/{run_id}/retry")
 async def retry_html(request: Request, run_id: str) -> Response:
-    session = _session(request)
-    form = await _form(request)
-    if session is None or not _csrf_ok(session, form):
-        return _page("error.html", code=403, message="The form expired; reload the page.")
+    if not await posted_by_session(request):
+        return page("error.html", code=403, message="The form expired; reload the page.")
     try:
         child = await start_retry(service(request), run_id)
     except ServiceProblem as problem:
@@ -136,5 +99,17 @@ async def retry_html(request: Request, run_id: str) -> Response:
         if existing:
             note = quote(f"Already retried: this is run {run_id}'s retry.")
             return RedirectResponse(f"/runs/{quote(existing)}?notice={note}", status_code=303)
-        return _page("error.html", code=problem.status, message=problem.detail)
+        return page("error.html", code=problem.status, message=problem.detail)
     return RedirectResponse(f"/runs/{quote(child)}", status_code=303)
+
+
+@router.post("/runs/{run_id}/cancel")
+async def cancel_html(request: Request, run_id: str) -> Response:
+    if not await posted_by_session(request):
+        return page("error.html", code=403, message="The form expired; reload the page.")
+    try:
+        cancel_run(service(request), run_id)
+    except ServiceProblem as problem:
+        return page("error.html", code=problem.status, message=problem.detail)
+    note = quote("Cancelling: the items in flight finish, nothing new starts.")
+    return RedirectResponse(f"/runs/{quote(run_id)}?notice={note}", status_code=303)

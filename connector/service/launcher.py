@@ -12,27 +12,38 @@ from typing import Any
 
 from connector.engine.attempts import error_dict
 from connector.engine.executor import Engine, RunResult
-from connector.engine.runlog import DB_NAME, RunLog
+from connector.engine.runlog import RunLog
 from connector.engine.session import engine_session
 from connector.redact import redact
 from connector.service.config import ServiceConfig
 
-__all__ = ["Job", "RunLauncher"]
+__all__ = ["Claim", "Job", "RunLauncher"]
 
 log = logging.getLogger("connector.service")
 
 Job = Callable[[Engine], Awaitable[RunResult]]
 
 
+#: called in the transaction that creates a run's row (a trigger event's claim); raising
+#: rolls the row back, so the run and what it claims commit together or not at all
+Claim = Callable[[RunLog, str], None]
+
+
 class _AnnouncingRunLog(RunLog):
     """A run log that tells the launcher the id of the run its engine creates."""
 
-    def __init__(self, path: Any, announce: Callable[[str], None]) -> None:
+    def __init__(self, path: Any, announce: Callable[[str], None], claim: Claim | None) -> None:
         super().__init__(path)
         self._announce = announce
+        self._claim = claim
 
     def create_run(self, *args: Any, **kwargs: Any) -> str:
-        run_id: str = super().create_run(*args, **kwargs)
+        if self._claim is None or kwargs.get("parent_run_id") is not None:
+            run_id: str = super().create_run(*args, **kwargs)
+        else:
+            with self.store.transaction():
+                run_id = super().create_run(*args, **kwargs)
+                self._claim(self, run_id)
         self._announce(run_id)
         return run_id
 
@@ -42,13 +53,25 @@ class RunLauncher:
         self.config = config
         self.catalog = catalog
         self._tasks: set[asyncio.Task[None]] = set()
+        #: run id -> the engine running it, while it runs (for cancel)
+        self._running: dict[str, Engine] = {}
 
-    async def start(self, job: Job) -> str:
-        """Start `job` on a fresh engine; return its run's id once the row is written.
+    async def start(
+        self,
+        job: Job,
+        credentials: dict[str, str] | None = None,
+        *,
+        claim: Claim | None = None,
+    ) -> str:
+        """Start `job` on a fresh engine (with `credentials`, default the service's); return
+        its run's id once the row is written.
 
-        An error raised before the run exists (a retry refused, say) is raised here."""
+        An error raised before the run exists (a retry refused, a claim taken) is raised
+        here."""
         announced: asyncio.Future[str] = asyncio.get_running_loop().create_future()
-        task = asyncio.create_task(self._run(job, announced))
+        if credentials is None:
+            credentials = self.config.credentials
+        task = asyncio.create_task(self._run(job, announced, credentials, claim))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         waiting: set[asyncio.Future[Any]] = {announced, task}
@@ -58,20 +81,39 @@ class RunLauncher:
         task.result()  # raises what stopped the job before its run existed
         raise RuntimeError("the run ended without a run id")  # pragma: no cover
 
-    async def _run(self, job: Job, announced: asyncio.Future[str]) -> None:
+    def cancel(self, run_id: str) -> bool:
+        """Ask the run to stop between items; False when this process is not running it."""
+        engine = self._running.get(run_id)
+        if engine is None:
+            return False
+        engine.cancel(run_id)
+        return True
+
+    async def _run(
+        self,
+        job: Job,
+        announced: asyncio.Future[str],
+        credentials: dict[str, str] | None,
+        claim: Claim | None,
+    ) -> None:
+        engines: list[Engine] = []
+
         def announce(run_id: str) -> None:
+            if engines:
+                self._running[run_id] = engines[0]
             if not announced.done():
                 announced.set_result(run_id)
 
-        runlog = _AnnouncingRunLog(self.config.home / DB_NAME, announce)
+        runlog = _AnnouncingRunLog(self.config.runlog_target, announce, claim)
         try:
             async with engine_session(
                 self.catalog,
                 runlog,
                 base_urls=self.config.base_urls,
-                credentials=self.config.credentials,
+                credentials=credentials,
                 clock=self.config.clock,
             ) as engine:
+                engines.append(engine)
                 await job(engine)
         except Exception as exc:
             if not announced.done():
@@ -84,6 +126,8 @@ class RunLauncher:
                 announced.result(), status="failed", finished_at=time.time(), error=error_dict(exc)
             )
         finally:
+            if announced.done() and not announced.cancelled():
+                self._running.pop(announced.result(), None)
             runlog.close()
 
     async def close(self) -> None:

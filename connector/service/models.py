@@ -7,21 +7,27 @@ model would drift), and the catalog export documents them for builders.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 __all__ = [
     "ActionDocument",
     "CatalogDocument",
+    "ConnectionSave",
+    "ConnectionView",
     "Health",
     "ItemPage",
     "ItemView",
+    "Option",
+    "OptionsRequest",
+    "OptionsResult",
     "PreviewRequest",
     "PreviewResult",
     "Problem",
     "ProblemField",
     "RetryRequest",
+    "RunCancelling",
     "RunList",
     "RunStarted",
     "RunSummary",
@@ -38,11 +44,22 @@ __all__ = [
 #: the highest workflow version number (SQLite integers are 64-bit; nobody saves 2**31)
 MAX_VERSION = 2**31 - 1
 
-RunStatus = Literal["running", "succeeded", "failed", "interrupted"]
+RunStatus = Literal["running", "succeeded", "failed", "interrupted", "cancelled"]
 
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+#: a connection's name: what requests say in `"connection"`
+CONNECTION_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+ConnectionName = Annotated[str, Field(pattern=CONNECTION_NAME)]
+#: the connections a request uses: one name, or one per app
+ConnectionNames = ConnectionName | Annotated[list[ConnectionName], Field(max_length=20)] | None
+_CONNECTION_DOC = (
+    "the saved connection(s) whose credential is used (one per app); without one, the "
+    "app's environment credential, as the CLI does"
+)
 
 
 class ProblemField(BaseModel):
@@ -59,6 +76,9 @@ class Problem(BaseModel):
     detail: str
     errors: list[ProblemField] = Field(default_factory=list)
     run_id: str | None = Field(None, description="409 on retry: the run's existing child")
+    error: dict[str, Any] | None = Field(
+        None, description="502: the API's error, as the run log shows it"
+    )
 
 
 class Health(BaseModel):
@@ -100,6 +120,27 @@ class TestRequest(PreviewRequest):
     workflow_id: str | None = Field(
         None, max_length=64, description="the workflow the sample data is kept for"
     )
+    connection: ConnectionNames = Field(None, description=_CONNECTION_DOC)
+
+
+class OptionsRequest(_Strict):
+    inputs: dict[str, Any] = Field(
+        default_factory=dict,
+        description="the form's values so far (the options may depend on some)",
+    )
+    search: str | None = Field(None, max_length=200, description="only options matching this")
+    cursor: str | None = Field(None, max_length=40, description="the next page, as `cursor` said")
+    connection: ConnectionNames = Field(None, description=_CONNECTION_DOC)
+
+
+class Option(BaseModel):
+    label: str
+    value: str | int | float
+
+
+class OptionsResult(BaseModel):
+    options: list[Option]
+    cursor: str | None = Field(description="pass it back for the next page; null at the end")
 
 
 class TestResult(BaseModel):
@@ -116,6 +157,7 @@ class StartRun(_Strict):
         None, ge=1, le=MAX_VERSION, description="its version (default: the latest)"
     )
     trigger: Any = Field(None, description="the trigger payload")
+    connection: ConnectionNames = Field(None, description=_CONNECTION_DOC)
 
 
 class RunStarted(BaseModel):
@@ -128,6 +170,25 @@ class RetryRequest(_Strict):
         max_length=10_000,
         description='writes whose outcome is unknown, settled by item: {"each[3]": "applied"}',
     )
+    version: Literal["original", "current"] = Field(
+        "original",
+        description="the workflow version retried: the run's own (original) or the saved "
+        "workflow's latest (current; runs of a saved workflow only)",
+    )
+    items: list[Annotated[str, Field(max_length=200)]] | None = Field(
+        None,
+        max_length=10_000,
+        description='only these loop items are re-run ("metrics[3]"); the others are carried '
+        "over as they were (default: every item that did not succeed)",
+    )
+    connection: ConnectionNames = Field(
+        None, description="the connection(s) the retry uses (default: the run's own)"
+    )
+
+
+class RunCancelling(BaseModel):
+    run_id: str
+    status: str = Field(description="`cancelling`: the run stops after the items in flight")
 
 
 class RunSummary(BaseModel):
@@ -199,3 +260,22 @@ class WorkflowSaved(BaseModel):
 class WorkflowVersion(WorkflowSaved):
     created_at: float
     workflow: dict[str, Any]
+
+
+class ConnectionSave(_Strict):
+    name: ConnectionName = Field(description='how requests name it: `"connection": name`')
+    app: str = Field(max_length=64, description="the app it is for, e.g. `bitly`")
+    credential: SecretStr = Field(
+        min_length=1,
+        max_length=4096,
+        description="the token or key; tested, then stored encrypted, never returned",
+    )
+
+
+class ConnectionView(BaseModel):
+    """A saved connection as every endpoint shows it: never its credential."""
+
+    name: str
+    app: str
+    created_at: float
+    tested_at: float | None = Field(description="when the credential was last proven to work")

@@ -41,6 +41,7 @@ _TITLES = {
     415: "Unsupported media type",
     422: "Invalid request",
     500: "Internal error",
+    502: "Bad gateway",
 }
 
 

@@ -9,6 +9,7 @@ from dataclasses import asdict
 
 from connector.engine.runlog import RunLog, RunRecord, StepRecord
 from connector.errors import InvalidConfiguration
+from connector.lazy_array import materialised
 from connector.service.models import ItemPage, ItemView, RunSummary, RunView, StepView
 from connector.service.problems import ServiceProblem
 
@@ -51,14 +52,35 @@ def _encode(value: str) -> str:
 
 
 def run_page(
-    log: RunLog, *, status: str | None, limit: int, cursor: str | None
+    log: RunLog,
+    *,
+    status: str | None,
+    limit: int,
+    cursor: str | None,
+    workflow: str | None = None,
+    parent_run_id: str | None = None,
 ) -> tuple[list[RunSummary], str | None]:
-    """A page of runs, newest first; the cursor is the last run shown (stable when runs are
-    added meanwhile: they come before it)."""
+    """A page of runs, newest first, optionally only those of one workflow (by name) or
+    retrying one run; the cursor is the last run shown (stable when runs are added
+    meanwhile: they come before it)."""
     after = _cursor(cursor, "cursor")
-    runs = log.list_runs(status=status, limit=MAX_SCAN)
-    if after is not None:
+    # Read as far back as the page needs, not the whole log: the first page of a log of
+    # thousands of runs reads `limit + 1` of them (filters by name or parent read more).
+    wanted = limit + 1 if workflow is None and parent_run_id is None else MAX_SCAN
+    while True:
+        runs = log.list_runs(status=status, limit=wanted)
+        short = len(runs) < wanted
+        if workflow is not None:
+            runs = [r for r in runs if r.workflow_name == workflow]
+        if parent_run_id is not None:
+            runs = [r for r in runs if r.parent_run_id == parent_run_id]
         ids = [r.id for r in runs]
+        if after is None or short or (after in ids and len(ids) - ids.index(after) - 1 > limit):
+            break
+        if wanted >= MAX_SCAN:
+            break
+        wanted = min(MAX_SCAN, wanted * 4)
+    if after is not None:
         if after not in ids:
             raise ServiceProblem(422, "cursor: that run is no longer listed; start again")
         runs = runs[ids.index(after) + 1 :]
@@ -118,7 +140,7 @@ def run_view(log: RunLog, run_id: str, *, items_limit: int = 100) -> RunView:
     return RunView(
         **run_summary(run).model_dump(),
         trigger=run.trigger,
-        output=run.output,
+        output=materialised(run.output, "output"),  # a loop's items, read from the log
         error=run.error,
         steps=[step_view(log, s, items_limit) for s in log.steps(run.id)],
     )

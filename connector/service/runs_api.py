@@ -10,10 +10,12 @@ from connector.engine.executor import Engine, RunResult
 from connector.engine.retry_run import retry_run
 from connector.engine.workflow import WorkflowInvalid, resolve_trigger, validate_workflow
 from connector.errors import AlreadyRetried, FieldError, InvalidConfiguration, InvalidInput
+from connector.service.connections_api import credentials_for
 from connector.service.models import (
     ItemPage,
     Problem,
     RetryRequest,
+    RunCancelling,
     RunList,
     RunStarted,
     RunStatus,
@@ -24,7 +26,7 @@ from connector.service.problems import ServiceProblem
 from connector.service.run_views import get_run, item_page, run_page, run_view
 from connector.service.state import ServiceState, State
 
-__all__ = ["router", "start_retry"]
+__all__ = ["cancel_run", "router", "start_retry"]
 
 router = APIRouter(tags=["runs"])
 
@@ -33,7 +35,10 @@ _CONFLICT: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _workflow_document(state: ServiceState, body: StartRun) -> dict[str, Any]:
+def _workflow_document(
+    state: ServiceState, body: StartRun
+) -> tuple[dict[str, Any], str | None, int | None]:
+    """The workflow to run, and the saved workflow's id and version it is (None: inline)."""
     if (body.workflow is None) == (body.workflow_id is None):
         raise ServiceProblem(
             422,
@@ -41,14 +46,14 @@ def _workflow_document(state: ServiceState, body: StartRun) -> dict[str, Any]:
             errors=[FieldError("body.workflow", "exactly one of workflow, workflow_id")],
         )
     if body.workflow is not None:
-        return body.workflow
+        return body.workflow, None, None
     assert body.workflow_id is not None
     saved = state.store.workflow(body.workflow_id, body.version)
     if saved is None:
         version = f" version {body.version}" if body.version else ""
         raise ServiceProblem(404, f"no saved workflow {body.workflow_id!r}{version}")
     document: dict[str, Any] = saved["workflow"]
-    return document
+    return document, body.workflow_id, int(saved["version"])
 
 
 def checked_workflow(state: ServiceState, document: dict[str, Any], where: str) -> Any:
@@ -64,35 +69,53 @@ def checked_workflow(state: ServiceState, document: dict[str, Any], where: str) 
     "/runs", status_code=202, response_model=RunStarted, responses={404: {"model": Problem}}
 )
 async def start_run(body: StartRun, state: State) -> RunStarted:
-    """Start a run of an inline or saved workflow; it runs in the background."""
-    document = _workflow_document(state, body)
+    """Start a run of an inline or saved workflow; it runs in the background, with the
+    named connection(s) or the apps' environment credentials."""
+    document, workflow_id, version = _workflow_document(state, body)
     workflow = checked_workflow(state, document, "body.workflow")
     try:
         trigger = resolve_trigger(workflow, body.trigger)
     except InvalidInput as exc:
         raise ServiceProblem(422, str(exc), errors=[FieldError("body.trigger", str(exc))]) from None
+    credentials, names = credentials_for(state, body.connection)
 
     async def job(engine: Engine) -> RunResult:
         return await engine.run(workflow, trigger)
 
-    return RunStarted(run_id=await state.launcher.start(job))
+    run_id = await state.launcher.start(job, credentials)
+    state.store.save_origin(run_id, workflow_id, version, names)
+    return RunStarted(run_id=run_id)
 
 
 @router.get("/runs", response_model=RunList)
-async def list_runs(
+# Reads are plain functions: FastAPI runs them on its thread pool, so a page being read from
+# the run log never holds up the event loop the background runs and the other requests share.
+def list_runs(
     state: State,
     status: RunStatus | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
+    workflow: Annotated[str | None, Query(max_length=200, description="its name")] = None,
+    parent_run_id: Annotated[
+        str | None, Query(max_length=64, description="only the retry of this run")
+    ] = None,
 ) -> RunList:
-    """Runs, newest first; pass `next_cursor` back as `cursor` for the next page."""
+    """Runs, newest first, filtered by status, workflow name or parent run; pass
+    `next_cursor` back as `cursor` for the next page."""
     with state.runlog() as log:
-        runs, next_cursor = run_page(log, status=status, limit=limit, cursor=cursor)
+        runs, next_cursor = run_page(
+            log,
+            status=status,
+            limit=limit,
+            cursor=cursor,
+            workflow=workflow,
+            parent_run_id=parent_run_id,
+        )
     return RunList(runs=runs, next_cursor=next_cursor)
 
 
 @router.get("/runs/{run_id}", response_model=RunView, responses={404: {"model": Problem}})
-async def get_run_view(
+def get_run_view(
     run_id: str,
     state: State,
     items_limit: Annotated[int, Query(ge=1, le=1000)] = 100,
@@ -107,7 +130,7 @@ async def get_run_view(
     response_model=ItemPage,
     responses={404: {"model": Problem}},
 )
-async def get_items(
+def get_items(
     run_id: str,
     step_id: str,
     state: State,
@@ -124,30 +147,57 @@ async def get_items(
 
 
 async def start_retry(
-    state: ServiceState, run_id: str, resolve: dict[str, str] | None = None
+    state: ServiceState,
+    run_id: str,
+    resolve: dict[str, str] | None = None,
+    *,
+    version: str = "original",
+    items: list[str] | None = None,
+    connection: str | list[str] | None = None,
 ) -> str:
     """Start the one retry of `run_id` (engine.retry_run, as `connector runs retry`); its
     child run's id. The run log's claim makes it one child per run, across processes: a
     second retry is refused with the child's id (409), as is one of a run that succeeded or
-    is still running."""
+    is still running. `version="current"` runs the saved workflow's latest version; `items`
+    re-runs only those loop items; the run's own connections are used unless others are
+    named."""
     with state.runlog() as log:
         get_run(log, run_id)  # 404 before an engine is built
+    workflow_id, _, names = state.store.origin(run_id)
+    workflow = None
+    saved_version = None
+    if version == "current":
+        if workflow_id is None:
+            raise ServiceProblem(
+                409,
+                f"run {run_id} did not run a saved workflow: there is no current version to "
+                'retry it with; retry the "original"',
+                errors=[FieldError("body.version", "the run's workflow was not saved")],
+            )
+        saved = state.store.workflow(workflow_id)
+        assert saved is not None  # versions are never deleted
+        workflow = checked_workflow(state, saved["workflow"], "workflow")
+        saved_version = int(saved["version"])
+    credentials, names = credentials_for(state, connection if connection else names)
 
     async def job(engine: Engine) -> RunResult:
-        return await retry_run(engine, run_id, resolve=resolve)
+        return await retry_run(engine, run_id, resolve=resolve, items=items, workflow=workflow)
 
     try:
-        return await state.launcher.start(job)
+        child = await state.launcher.start(job, credentials)
     except AlreadyRetried as exc:
         raise ServiceProblem(
             409,
             f"run {run_id} was already retried as run {exc.child_run_id}",
             extra={"run_id": exc.child_run_id},
         ) from None
-    except InvalidInput as exc:  # a `resolve` naming no open write
-        raise ServiceProblem(422, str(exc), errors=[FieldError("body.resolve", str(exc))]) from None
+    except InvalidInput as exc:  # a `resolve` naming no open write, an item not to retry
+        field = "body.items" if exc.where == "items" else "body.resolve"
+        raise ServiceProblem(422, str(exc), errors=[FieldError(field, str(exc))]) from None
     except InvalidConfiguration as exc:  # succeeded, or still running
         raise ServiceProblem(409, str(exc)) from None
+    state.store.save_origin(child, workflow_id, saved_version, names)
+    return child
 
 
 @router.post(
@@ -157,8 +207,44 @@ async def start_retry(
     responses={404: {"model": Problem}, **_CONFLICT},
 )
 async def retry(run_id: str, state: State, body: RetryRequest | None = None) -> RunStarted:
-    """Retry a failed or interrupted run: a child run that reuses what succeeded and re-runs
-    only the rest. A run is retried once: a second retry answers 409 naming the child. A
-    write whose outcome is unknown is checked, never resent blindly; `resolve` settles one."""
-    resolve: dict[str, str] | None = dict(body.resolve) if body is not None else None
-    return RunStarted(run_id=await start_retry(state, run_id, resolve or None))
+    """Retry a failed, cancelled or interrupted run: a child run that reuses what succeeded
+    and re-runs only the rest (or only `items`). A run is retried once: a second retry
+    answers 409 naming the child. A write whose outcome is unknown is checked, never resent
+    blindly; `resolve` settles one."""
+    body = body or RetryRequest.model_validate({})
+    child = await start_retry(
+        state,
+        run_id,
+        dict(body.resolve) or None,
+        version=body.version,
+        items=body.items,
+        connection=body.connection,
+    )
+    return RunStarted(run_id=child)
+
+
+@router.post(
+    "/runs/{run_id}/cancel",
+    status_code=202,
+    response_model=RunCancelling,
+    responses={404: {"model": Problem}, 409: {"model": Problem, "description": "not running"}},
+)
+async def cancel(run_id: str, state: State) -> RunCancelling:
+    """Stop a running run between items: what is in flight finishes and is recorded (no
+    write is orphaned), nothing new starts, and the run ends `cancelled` (retryable)."""
+    cancel_run(state, run_id)
+    return RunCancelling(run_id=run_id, status="cancelling")
+
+
+def cancel_run(state: ServiceState, run_id: str) -> None:
+    """Ask the run to stop (the API's cancel and the console's); a problem if it cannot."""
+    with state.runlog() as log:
+        run = get_run(log, run_id)
+    if run.status != "running" or run.interrupted:
+        raise ServiceProblem(409, f"run {run_id} is not running ({run.display_status})")
+    if not state.launcher.cancel(run_id):
+        raise ServiceProblem(
+            409,
+            f"run {run_id} is running in another process (pid {run.pid} on {run.host}); "
+            "cancel it there",
+        )

@@ -7,9 +7,10 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Request
 
-from connector.engine.runlog import DB_NAME, RunLog
+from connector.engine.runlog import RunLog
 from connector.service.auth import Auth
 from connector.service.config import ServiceConfig
+from connector.service.connection_store import ConnectionStore
 from connector.service.launcher import RunLauncher
 from connector.service.store import Store
 
@@ -26,11 +27,12 @@ class ServiceState:
     export: dict[str, Any]
     #: action id -> its document in the export
     actions: dict[str, dict[str, Any]]
+    connections: ConnectionStore
 
     def runlog(self) -> RunLog:
         # One connection per request: sqlite3 connections stay on their thread, and the
         # background runs write through their own.
-        return RunLog(self.config.home / DB_NAME)
+        return RunLog(self.config.runlog_target)
 
 
 def service(request: Request) -> ServiceState:

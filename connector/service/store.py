@@ -15,7 +15,7 @@ from typing import Any
 from connector.errors import InvalidConfiguration
 from connector.redact import dumps_redacted
 
-__all__ = ["DB_NAME", "Store"]
+__all__ = ["DB_NAME", "Store", "open_sqlite"]
 
 DB_NAME = "service.db"
 
@@ -36,26 +36,34 @@ CREATE TABLE IF NOT EXISTS samples (
     created_at REAL NOT NULL,
     PRIMARY KEY (action_id, workflow_id)
 );
+CREATE TABLE IF NOT EXISTS run_origins (
+    run_id TEXT PRIMARY KEY,
+    workflow_id TEXT,
+    version INTEGER,
+    connections_json TEXT NOT NULL
+);
 """
+
+
+def open_sqlite(path: Path, schema: str, what: str) -> sqlite3.Connection:
+    """`service.db` opened (WAL) with `schema` applied; InvalidConfiguration naming `what`.
+
+    Built where the app is created and used from the server's threads: one connection per
+    store, its uses serialised by the store's lock."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        db = sqlite3.connect(str(path), timeout=30, isolation_level=None, check_same_thread=False)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.executescript(schema)
+    except (OSError, sqlite3.Error) as exc:
+        raise InvalidConfiguration(f"cannot open {what}: {exc}", where=str(path)) from None
+    return db
 
 
 class Store:
     def __init__(self, path: Path) -> None:
         self.path = path
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            # Built where the app is created, used on the server's event-loop thread: one
-            # connection, its uses serialised by the lock.
-            self._db = sqlite3.connect(
-                str(path), timeout=30, isolation_level=None, check_same_thread=False
-            )
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.executescript(_SCHEMA)
-        except (OSError, sqlite3.Error) as exc:
-            raise InvalidConfiguration(
-                f"cannot open the service store: {exc}", where=str(path)
-            ) from None
-
+        self._db = open_sqlite(path, _SCHEMA, "the service store")
         self._lock = threading.Lock()
 
     def close(self) -> None:
@@ -136,3 +144,27 @@ class Store:
         if row is None:
             return None
         return {"ok": bool(row[0]), "result": json.loads(row[1]), "created_at": row[2]}
+
+    # --- where a run came from (for retries: its saved workflow, its connections) --------
+
+    def save_origin(
+        self, run_id: str, workflow_id: str | None, version: int | None, connections: list[str]
+    ) -> None:
+        with self._lock:
+            self._db.execute(
+                "INSERT OR REPLACE INTO run_origins (run_id, workflow_id, version,"
+                " connections_json) VALUES (?, ?, ?, ?)",
+                (run_id, workflow_id, version, json.dumps(connections)),
+            )
+
+    def origin(self, run_id: str) -> tuple[str | None, int | None, list[str]]:
+        """(saved workflow id, version, connection names) of a run this service started;
+        (None, None, []) for one it did not (an inline workflow, the CLI)."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT workflow_id, version, connections_json FROM run_origins WHERE run_id=?",
+                (run_id,),
+            ).fetchone()
+        if row is None:
+            return None, None, []
+        return row[0], row[1], list(json.loads(row[2]))

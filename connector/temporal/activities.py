@@ -18,7 +18,7 @@ import contextlib
 import copy
 import json
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
@@ -27,11 +27,13 @@ from temporalio.exceptions import ApplicationError
 
 from connector.engine.attempts import error_dict
 from connector.engine.executor import Engine, StepFailed
+from connector.engine.loop_items import LoopItems
 from connector.engine.retry_run import check_resolutions, workflow_for_retry
 from connector.engine.reuse import ReusePlan
-from connector.engine.runlog import ItemRecord, StoredItem, loop_output_json
+from connector.engine.runlog import ItemRecord, RunLog
 from connector.engine.workflow import LoopStep, Workflow, validate_workflow
 from connector.errors import AlreadyRetried, ConnectorError, InvalidInput
+from connector.lazy_array import PAGE, LazyArray
 from connector.redact import redact
 from connector.temporal.items import finished_indexes, run_item_range
 from connector.temporal.messages import (
@@ -53,12 +55,23 @@ CACHED_RUNS = 4
 
 
 @dataclass
+class _Loop:
+    """A loop under way, as one worker knows it."""
+
+    items: Sequence[Any]
+    #: the parent run's outputs of items partly done (their succeeded sub-steps)
+    partial: dict[int, Any]
+    #: items the parent run finished, copied into this run
+    carried: int
+
+
+@dataclass
 class _RunState:
     workflow: Workflow
     trigger: Any
     lineage: str
-    #: position -> the loop's rendered items and what a retry carries over
-    loops: dict[int, tuple[list[Any], dict[int, StoredItem]]] = field(default_factory=dict)
+    #: position -> the loop under way there
+    loops: dict[int, _Loop] = field(default_factory=dict)
 
 
 class RunActivities:
@@ -166,17 +179,14 @@ class RunActivities:
         }
         log.write_step(call.run_id, step.id, status="running", started_at=started, **common)
         try:
-            items, previous = self._loop_items(call, state, step, context)
-            carried = [stored for stored in previous.values() if stored.status == "succeeded"]
-            if carried and call.parent_run_id:
-                log.copy_items(call.run_id, step.id, carried, call.parent_run_id)
-            await engine.check_month(step, len(items) - len(carried))
+            loop = self._loop(call, state, step, context, copy_carried=True)
+            await engine.check_month(step, len(loop.items) - loop.carried)
         except ConnectorError as exc:
             error = error_dict(exc)
             log.write_step(call.run_id, step.id, status="failed", started_at=started,
                            finished_at=engine.clock.wall(), error=error, **common)  # fmt: skip
             return LoopStart("failed", error=error)
-        return LoopStart("run", len(items), step.on_item_error == "stop")
+        return LoopStart("run", len(loop.items), step.on_item_error == "stop")
 
     async def _run_items(self, call: ItemsCall) -> ItemsDone:
         engine = self._engine_for(call.step)
@@ -184,7 +194,7 @@ class RunActivities:
         step = state.workflow.steps[call.step.position]
         assert isinstance(step, LoopStep)
         context = self._context(call.step, state)
-        items, previous = self._loop_items(call.step, state, step, context)
+        loop = self._loop(call.step, state, step, context)
         run_id = call.step.run_id
         done = finished_indexes(engine.runlog, run_id, step.id, call.start, call.stop)
         todo = [idx for idx in range(call.start, call.stop) if idx not in done]
@@ -195,7 +205,7 @@ class RunActivities:
 
         async with _heartbeat(lambda: {"finished": len(done) + finished[0]}):
             failed = await run_item_range(
-                engine, run_id, step, context, items, todo, previous, on_item
+                engine, run_id, step, context, loop.items, todo, loop.partial, on_item
             )
         return ItemsDone(ran=len(todo), failed=failed, skipped=len(done))
 
@@ -207,44 +217,30 @@ class RunActivities:
         recorded = self._recorded_step(call.run_id, step.id)
         if recorded is not None:
             return recorded
-        items, _ = self._loop_items(call, state, step, self._context(call, state))
+        items = self._loop(call, state, step, self._context(call, state)).items
         total = len(items)
-        stored = {item.index: item for item in log.stored_items(call.run_id, step.id)}
-        skipped = [idx for idx in range(total) if idx not in stored]
-        if skipped:  # never started: `on_item_error: stop` after a failure
-            log.write_items(call.run_id, [
-                ItemRecord(step.id, idx, "skipped", items[idx], None, None, None, [], None,
-                           None, None) for idx in skipped
-            ])  # fmt: skip
-        counts = {"succeeded": 0, "failed": 0}
-        texts: list[str | None] = []
-        first_error: dict[str, Any] | None = None
-        for idx in range(total):
-            item = stored.get(idx)
-            status = item.status if item is not None else "skipped"
-            counts[status] = counts.get(status, 0) + 1
-            texts.append(item.output_json if item is not None and status == "succeeded" else None)
-            if status == "failed" and first_error is None and item is not None:
-                first_error = _error_of(item)
-        # Rows marked skipped by an earlier execution of this activity count too.
-        summary = {"total": total, "succeeded": counts["succeeded"],
-                   "failed": counts["failed"], "skipped": counts.get("skipped", 0)}  # fmt: skip
+        _write_missing_as_skipped(log, call.run_id, step.id, items)  # `on_item_error: stop`
+        counts = log.item_counts(call.run_id, step.id)
+        summary = {
+            "total": total,
+            "succeeded": counts.get("succeeded", 0),
+            "failed": counts.get("failed", 0),
+            "skipped": counts.get("skipped", 0),
+        }
         step_error = None
-        if summary["failed"] and first_error is not None:
+        first_error = _first_error(log, call.run_id, step.id) if summary["failed"] else None
+        if first_error is not None:
             step_error = {
                 **first_error,
                 "loop": f"{summary['failed']} of {total} items failed"
                 + (f", {summary['skipped']} skipped" if summary["skipped"] else ""),
             }
         status = "failed" if summary["failed"] else "succeeded"
-        started = self._step_started(call.run_id, step.id)
         log.write_step(
             call.run_id, step.id, position=call.position, kind="loop", status=status,
-            definition=step.definition, started_at=started, finished_at=engine.clock.wall(),
-            output_json=loop_output_json(texts, summary), error=step_error, summary=summary,
-            # The output is given as its JSON only. Not None: the run log would take this
-            # step's text for a run output of None (a failed run's).
-            output=summary,
+            definition=step.definition, started_at=self._step_started(call.run_id, step.id),
+            finished_at=engine.clock.wall(), error=step_error, summary=summary,
+            output={"items": LoopItems(log, call.run_id, step.id, total), "summary": summary},
         )  # fmt: skip
         state.loops.pop(call.position, None)
         return StepDone(status, step_error)
@@ -320,30 +316,44 @@ class RunActivities:
         plan.chain_intact = call.chain_intact
         return plan
 
-    def _loop_items(
+    def _loop(
         self,
         call: StepCall,
         state: _RunState,
         step: LoopStep,
         context: dict[str, Any],
-    ) -> tuple[list[Any], dict[int, StoredItem]]:
-        """The loop's items (`over` rendered once per worker) and what a retry carries."""
+        *,
+        copy_carried: bool = False,
+    ) -> _Loop:
+        """The loop's items (`over` rendered once per worker) and what a retry carries over;
+        with `copy_carried`, the parent's finished items are copied into this run, a page
+        per transaction, as the embedded loop does."""
         cached = state.loops.get(call.position)
-        if cached is not None:
+        if cached is not None and not copy_carried:
             return cached
         state.loops.clear()  # a run has one loop under way: an earlier one's items go
         from connector.catalog.templates import render
 
         where = f"steps.{step.id}.loop.over"
         items = render(step.over, context, where=where)
-        if not isinstance(items, list):
+        if not isinstance(items, list | LazyArray):
             raise InvalidInput(
                 f"loop.over must give an array, but gave {type(items).__name__}", where=where
             )
+        partial: dict[int, Any] = {}
+        carried = 0
         reuse = self._reuse(call)
-        previous = reuse.reusable_items(step.id, step.definition, items) if reuse else {}
-        state.loops[call.position] = (items, previous)
-        return items, previous
+        if reuse is not None:
+            log = self.engine.runlog
+            for page in reuse.reusable_item_pages(step.id, step.definition, items):
+                done = [stored for stored in page if stored.status == "succeeded"]
+                partial.update((s.index, s.output) for s in page if s.status != "succeeded")
+                if done and copy_carried:
+                    log.copy_items(call.run_id, step.id, done, reuse.parent_run_id)
+                carried += len(done)
+        loop = _Loop(items, partial, carried)
+        state.loops[call.position] = loop
+        return loop
 
     def _recorded_step(self, run_id: str, step_id: str) -> StepDone | None:
         """A step an earlier execution of this activity finished (its worker was lost
@@ -365,9 +375,48 @@ class RunActivities:
         return None if row is None else row[0]
 
 
-def _error_of(item: StoredItem) -> dict[str, Any] | None:
-    text = item.row[4]  # error_json
-    return json.loads(text) if isinstance(text, str) else None
+def _first_error(log: RunLog, run_id: str, step_id: str) -> dict[str, Any] | None:
+    """The error of the loop's first failed item, by index (the embedded loop names the
+    first to fail in time; with one range in flight they are the same)."""
+    row = log.store.execute(
+        "SELECT error_json FROM loop_items WHERE run_id=? AND step_id=? AND status='failed'"
+        " ORDER BY idx LIMIT 1",
+        (run_id, step_id),
+    ).fetchone()
+    return json.loads(row[0]) if row is not None and row[0] else None
+
+
+def _write_missing_as_skipped(log: RunLog, run_id: str, step_id: str, items: Sequence[Any]) -> None:
+    """Record as `skipped` the items no range ran, a page at a time (the indexes present
+    are read by keyset pages, never all at once)."""
+    expected, after = 0, -1
+    missing: list[ItemRecord] = []
+
+    def skip_until(stop: int) -> None:
+        for idx in range(expected, stop):
+            missing.append(
+                ItemRecord(step_id, idx, "skipped", items[idx], None, None, None, [], None,
+                           None, None)
+            )  # fmt: skip
+            if len(missing) >= PAGE:
+                log.write_items(run_id, missing)
+                missing.clear()
+
+    while True:
+        rows = log.store.execute(
+            "SELECT idx FROM loop_items WHERE run_id=? AND step_id=? AND idx>?"
+            " ORDER BY idx LIMIT ?",
+            (run_id, step_id, after, PAGE),
+        ).fetchall()
+        for (idx,) in rows:
+            skip_until(idx)
+            expected = idx + 1
+        if len(rows) < PAGE:
+            break
+        after = rows[-1][0]
+    skip_until(len(items))
+    if missing:
+        log.write_items(run_id, missing)
 
 
 @contextlib.asynccontextmanager

@@ -12,12 +12,12 @@ before anything is sent.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from connector.engine.item_batch import ItemBatch
 from connector.engine.loop_item import idempotent_body, run_item
-from connector.engine.runlog import ItemRecord, StoredItem
+from connector.engine.runlog import ItemRecord
 from connector.engine.workflow import LoopStep
 from connector.errors import RunLogError
 
@@ -42,13 +42,14 @@ async def run_item_range(
     run_id: str,
     step: LoopStep,
     context: dict[str, Any],
-    items: list[Any],
+    items: Sequence[Any],
     todo: list[int],
-    previous: dict[int, StoredItem],
+    partial: dict[int, Any],
     on_item: Callable[[bool], None],
 ) -> int:
-    """Run the items `todo` of loop `step`; returns how many failed. `on_item(ok)` is told
-    of each once its row has committed."""
+    """Run the items `todo` of loop `step`; returns how many failed. `partial` holds the
+    parent run's outputs of items partly done; `on_item(ok)` is told of each item once its
+    row has committed."""
     log_failures: list[RunLogError] = []
     failed = 0
     queue = list(reversed(todo))
@@ -65,8 +66,7 @@ async def run_item_range(
         while queue and not stop.is_set():
             idx = queue.pop()
             try:
-                partial = previous.get(idx)
-                before = partial.output if partial is not None else None
+                before = partial.get(idx)
                 record = await run_item(engine, run_id, step, context, items[idx], idx, before)
                 batch.add(record, now=not idempotent)
             except RunLogError as exc:

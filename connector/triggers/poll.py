@@ -83,6 +83,11 @@ async def poll_trigger(
         raise E.InvalidInput(
             f"{trigger_id} is a {action.kind}, not a trigger; run it with `connector actions run`"
         )
+    if action.trigger.type != "polling":
+        raise E.InvalidInput(
+            f"{trigger_id} is a {action.trigger.type} trigger: its events are delivered to the "
+            "service's hook URL, not polled (`connector triggers parse` parses a delivery)"
+        )
     prepared = catalog.prepare_inputs(trigger_id, dict(inputs), {})
     ctx = runner.context(trigger_id)
     ctx.extra[_STATE] = dict(state) if state is not None else None

@@ -243,42 +243,81 @@ def test_options_from_refuses_unknown_keys() -> None:
         OptionsFrom.model_validate({"action": "bitly.list_groups", "items": "groups", "x": 1})
 
 
-# Which options action each kind of Bitly input takes them from, and the input those options
-# need: an input whose options need one the action lacks is exempt (update_bitlink's tags: it
-# names no group; a webhook without its organization). Campaigns and channels are listed
+# Which options action each kind of Bitly input takes them from, and the inputs those options
+# need, in order of preference: the first source whose inputs the action has is the one it
+# must name (tags of a group, else of the Bitlink's group; a webhook of the organization, else
+# of any). An input none of whose sources fit is exempt. Campaigns and channels are listed
 # across groups when the action names none.
-_BITLY_SOURCES = {
-    "group_guid": ("bitly.list_groups", ()),
-    "organization_guid": ("bitly.list_organizations", ()),
-    "domain": ("bitly.get_group", ("group_guid",)),
-    "tags": ("bitly.list_group_tags", ("group_guid",)),
-    "campaign_guid": ("bitly.list_campaigns", ()),
-    "channel_guid": ("bitly.list_channels", ()),
-    "webhook_guid": ("bitly.list_webhooks", ("organization_guid",)),
+_BITLY_SOURCES: dict[str, tuple[tuple[str, tuple[str, ...]], ...]] = {
+    "group_guid": (("bitly.list_groups", ()),),
+    "organization_guid": (("bitly.list_organizations", ()),),
+    "domain": (("bitly.get_group", ("group_guid",)),),
+    "tags": (
+        ("bitly.list_group_tags", ("group_guid",)),
+        ("bitly.list_bitlink_group_tags", ("bitlink",)),
+    ),
+    "campaign_guid": (("bitly.list_campaigns", ()),),
+    "channel_guid": (("bitly.list_channels", ()),),
+    "webhook_guid": (
+        ("bitly.list_webhooks", ("organization_guid",)),
+        ("bitly.list_all_webhooks", ()),
+    ),
 }
 
 
-def _bitly_inputs() -> list[tuple[str, str]]:
+def _bitly_inputs() -> list[tuple[str, str, str]]:
+    """(action id, input key, the options action it must name)."""
     catalog = load_catalog()
     found = []
     for action in catalog.actions.values():
         if action.app != "bitly":
             continue
         for spec in action.inputs:
-            source = _BITLY_SOURCES.get(spec.key)
-            if source and set(source[1]) <= set(action.input_keys):
-                found.append((action.id, spec.key))
+            for source, needs in _BITLY_SOURCES.get(spec.key, ()):
+                if set(needs) <= set(action.input_keys) and source != action.id:
+                    found.append((action.id, spec.key, source))
+                    break
     return found
 
 
-@pytest.mark.parametrize(("action_id", "key"), _bitly_inputs())
-def test_every_bitly_picker_input_has_options(catalog: Catalog, action_id: str, key: str) -> None:
+@pytest.mark.parametrize(("action_id", "key", "source"), _bitly_inputs())
+def test_every_bitly_picker_input_has_options(
+    catalog: Catalog, action_id: str, key: str, source: str
+) -> None:
     spec = catalog.get(action_id).input(key)
     assert spec is not None and spec.options_from is not None, (
-        f"{action_id}: input '{key}' should declare options_from: "
-        f"{{action: {_BITLY_SOURCES[key][0]}, ...}}"
+        f"{action_id}: input '{key}' should declare options_from: {{action: {source}, ...}}"
     )
-    assert spec.options_from.action == _BITLY_SOURCES[key][0]
+    assert spec.options_from.action == source
+
+
+def test_the_options_gaps_are_closed() -> None:
+    # Issue 10: update_bitlink's tags and the webhook actions without an organization.
+    covered = {(a, k): s for a, k, s in _bitly_inputs()}
+    assert covered[("bitly.update_bitlink", "tags")] == "bitly.list_bitlink_group_tags"
+    for verb in ("get", "update", "delete", "verify"):
+        assert covered[(f"bitly.{verb}_webhook", "webhook_guid")] == "bitly.list_all_webhooks"
+
+
+def test_a_bitlinks_tags_are_its_groups(
+    cli_sandbox: EmbeddedSandboxes, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["bitly.update_bitlink", "tags", "--input", "bitlink=bit.ly/spring-sale", "--sandbox"]
+    code, out, err = cli([*args, "--json"], capsys)
+    assert (code, err) == (0, "")
+    tags = api(cli_sandbox, f"/groups/{GROUP}/tags")["tags"]
+    assert json.loads(out) == [{"label": t, "value": t} for t in tags]
+    code, out, err = cli(["bitly.update_bitlink", "tags", "--sandbox", "--json"], capsys)
+    assert code == 2 and "depend on bitlink" in err
+
+
+def test_webhooks_of_every_organization(
+    cli_sandbox: EmbeddedSandboxes, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = cli(["bitly.delete_webhook", "webhook_guid", "--sandbox", "--json"], capsys)
+    assert (code, err) == (0, "")
+    hooks = api(cli_sandbox, "/organizations/Odemo000001/webhooks")["webhooks"]
+    assert hooks and json.loads(out) == [{"label": h["name"], "value": h["guid"]} for h in hooks]
 
 
 def test_the_export_declares_where_options_come_from(catalog: Catalog) -> None:

@@ -37,6 +37,7 @@ from connector.runner import ActionRunner
 from connector.sandbox.config import frozen_clock
 from connector.sandbox.controls import Controls
 from connector.sandbox.embedded import EmbeddedSandboxes, embedded_sandboxes
+from connector.triggers import parse_delivery, subscribe, unsubscribe
 
 REPO = Path(__file__).resolve().parents[2]
 CASSETTES = REPO / "cassettes"
@@ -74,6 +75,10 @@ REPLAY_INPUTS: dict[str, dict[str, Any]] = {
     "bitly.update_qr_code": {"color": "1133ff"},
     "bitly.update_group_bitlinks": {"add_tags": ["q2"]},
     "bitly.list_top_bitlinks_by_clicks": {"units": 30, "size": 5},
+    "bitly.archive_or_tag_links": {"tags": ["sale"], "add_tags": ["q2-review"]},
+    "bitly.campaign_performance_report": {"units": 30, "size": 5},
+    # a Known Bitlink that answers 404: the group is searched, then the link created
+    "bitly.find_or_create_bitlink": {"bitlink": "bit.ly/gone-1234"},
     "shorten_dev.create_link": {"custom_slug": "replay-spring"},
     "shorten_dev.list_links": {"limit": 30, "page_size": 10},
     "shorten_dev.get_link_analytics": {"period": "30d"},
@@ -224,15 +229,33 @@ def scrubbing_config(target: Target) -> dict[str, Any]:
     }
 
 
+#: where a webhook trigger's recorded subscription points (nothing is sent there)
+HOOK_URL = "https://hooks.example.com/connector/v1/hooks/replay"
+
+
+async def webhook_lifecycle(runner: ActionRunner, action_id: str, raw: dict[str, Any]) -> Any:
+    """A webhook trigger's life: subscribed, unsubscribed, and its sample parsed as a
+    delivery (the event: what a run of a workflow it triggers starts from)."""
+    catalog = runner.catalog
+    subscription = await subscribe(runner, action_id, raw, HOOK_URL)
+    await unsubscribe(runner, action_id, raw, subscription)
+    return await parse_delivery(catalog, action_id, raw, catalog.get(action_id).output_sample)
+
+
 def run_action(catalog: Catalog, target: Target, action_id: str) -> Any:
-    """Run the action once with its replay inputs against `target`; its output."""
+    """Run the action once with its replay inputs against `target`; its output. A webhook
+    trigger runs its `webhook_lifecycle`."""
     action = catalog.get(action_id)
-    prepared = catalog.prepare_inputs(action_id, replay_inputs(action), {})
+    raw = replay_inputs(action)
+    prepared = catalog.prepare_inputs(action_id, raw, {})
+    webhook = action.trigger is not None and action.trigger.type == "webhook"
 
     async def go() -> Any:
         async with ActionRunner(
             catalog, base_urls=target.base_urls, credentials=target.credentials, env={}
         ) as runner:
+            if webhook:
+                return await webhook_lifecycle(runner, action_id, raw)
             return await runner.run(action_id, prepared)
 
     return asyncio.run(go())

@@ -19,6 +19,7 @@ import json
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -213,9 +214,10 @@ def test_action_runs_from_the_cli_on_the_sandbox(
     read_only_sandboxes: Any,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
 ) -> None:
     """`connector actions run ID --inputs-json ... --sandbox --json` (a trigger: `connector
-    triggers poll ID --input ...`), as a user runs it: exit 0,
+    triggers poll ID --input ...`; a webhook trigger: `triggers parse`), as a user runs it: exit 0,
     one line of JSON and nothing on stderr, valid against the declared output schema. The
     sandbox is started frozen; an action that may write gets a fresh set of its own."""
     action = catalog.get(action_id)
@@ -230,12 +232,18 @@ def test_action_runs_from_the_cli_on_the_sandbox(
 
     monkeypatch.setattr(embedded, "embedded_sandboxes", sandboxes)
     inputs = replay_inputs(action)
-    if action.kind == "trigger":  # a first poll, as `connector triggers poll` runs it
+    if action.trigger is not None and action.trigger.type == "webhook":
+        # its sample parsed as a delivery, as the service's hook URL parses each
+        payload = tmp_path / "delivery.json"
+        payload.write_text(json.dumps(action.output_sample))
+        command = ["triggers", "parse", action_id, "--payload", str(payload)]  # no request
+    elif action.kind == "trigger":  # a first poll, as `connector triggers poll` runs it
         pairs = [arg for k, v in inputs.items() for arg in ("--input", f"{k}={v}")]
         command = ["triggers", "poll", action_id, *pairs]
     else:
         command = ["actions", "run", action_id, "--inputs-json", json.dumps(inputs)]
-    code = main([*command, "--sandbox", "--json"])
+    target = [] if command[:2] == ["triggers", "parse"] else ["--sandbox"]
+    code = main([*command, *target, "--json"])
     out, err = capsys.readouterr()
     assert (code, err) == (0, ""), err
     assert out.count("\n") == 1

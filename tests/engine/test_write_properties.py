@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import random
 import tempfile
 from collections import Counter
@@ -25,9 +26,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from connector.apps.bitly import request_retry
 from connector.catalog import load_catalog
 from connector.engine.executor import RunResult
 from connector.engine.rate_budget import RateLimitSpec
+from connector.engine.retry_policy import RetryPolicy
 from connector.engine.retry_run import retry_run
 from connector.engine.runlog import RunLog
 from connector.engine.session import engine_session
@@ -224,6 +227,52 @@ def _check_custom(boxes: EmbeddedSandboxes, items: list[Any], outputs: list[Any]
     assert [o["bitlink"]["id"] for o in outputs] == [i["bitlink"] for i in items]
 
 
+def _check_found_or_created(boxes: EmbeddedSandboxes, items: list[Any], outputs: list[Any]) -> None:
+    _check_bitlinks(boxes, items, [o["bitlink"] for o in outputs])
+    # None existed before: after any lost answer the output still says "created".
+    assert [o["outcome"] for o in outputs] == ["created"] * len(items)
+
+
+def _url_batches(boxes: EmbeddedSandboxes, tag: str) -> list[Any]:
+    # A URL twice in a batch, and across batches: each is shortened into one link.
+    return [[_url(tag, 0), _url(tag, 1), _url(tag, 0)], [_url(tag, 2), _url(tag, 1)]]
+
+
+def _check_many(boxes: EmbeddedSandboxes, items: list[Any], outputs: list[Any]) -> None:
+    wanted = {url for batch in items for url in batch}
+    rows = _bitly_rows(boxes, next(iter(wanted)).rsplit("/", 1)[0] + "/")
+    counts = Counter(url for _, url, _, _ in rows)
+    assert set(counts) <= wanted and set(counts.values()) <= {1}, rows
+    key_of = {url: key for key, url, _, _ in rows}
+    for batch, out in zip(items, outputs, strict=True):
+        assert [r["long_url"] for r in out["results"]] == batch
+        for r in out["results"]:
+            if r["ok"]:  # a URL that failed may still have landed, once
+                assert r["bitlink"]["id"] == key_of[r["long_url"]]
+
+
+_PROP_TAG = "prop-tag"
+
+
+def _link_batches(boxes: EmbeddedSandboxes, tag: str) -> list[Any]:
+    keys = _existing_bitly(boxes, tag)
+    return [keys[:2], keys[2:]]
+
+
+def _check_tagged(boxes: EmbeddedSandboxes, items: list[Any], outputs: list[Any]) -> None:
+    store = boxes.apps["bitly"].state.store
+    keys = [k for batch in items for k in batch]
+    with store.lock:
+        rows = store.conn.execute(
+            f"SELECT key, tags FROM links WHERE key IN ({','.join('?' * len(keys))})", keys
+        ).fetchall()
+    assert len(rows) == len(keys)
+    for _, tags in rows:
+        assert json.loads(tags).count(_PROP_TAG) == 1, tags
+    for batch, out in zip(items, outputs, strict=True):
+        assert sorted(out["applied"] + out["unchanged"]) == sorted(batch), out
+
+
 SCENARIOS = {
     "shorten_dev.create_link": Scenario(
         "shorten_dev.create_link", {"destination_url": "{{ item }}"}, _create, _check_create
@@ -281,6 +330,27 @@ SCENARIOS = {
         _item_names,
         _check_named(_WEBHOOKS),
     ),
+    "bitly.find_or_create_bitlink": Scenario(
+        "bitly.find_or_create_bitlink",
+        {"long_url": "{{ item }}"},
+        _long_urls,
+        _check_found_or_created,
+    ),
+    "bitly.shorten_many_urls": Scenario(
+        "bitly.shorten_many_urls", {"urls": "{{ item }}"}, _url_batches, _check_many
+    ),
+    "bitly.archive_or_tag_links": Scenario(
+        "bitly.archive_or_tag_links",
+        {
+            "group_guid": "Bdemo000001",
+            "select_by": "list",
+            "links": "{{ item }}",
+            "change": "edit_tags",
+            "add_tags": _PROP_TAG,
+        },
+        _link_batches,
+        _check_tagged,
+    ),
     "bitly.add_custom_bitlink": Scenario(
         "bitly.add_custom_bitlink",
         {"custom_bitlink": "{{ item.custom }}", "bitlink_id": "{{ item.bitlink }}"},
@@ -304,7 +374,13 @@ def test_every_writing_action_has_a_scenario() -> None:
 
 @pytest.fixture(scope="module")
 def boxes() -> Iterator[EmbeddedSandboxes]:
-    with embedded_sandboxes(seed=None, controls=Controls()) as started:
+    # The composites retry each request themselves: with the workflow's tiny waits here.
+    fast = RetryPolicy(max_attempts=3, initial_delay=0.002, max_delay=0.005)
+    with (
+        pytest.MonkeyPatch.context() as patch,
+        embedded_sandboxes(seed=None, controls=Controls()) as started,
+    ):
+        patch.setattr(request_retry, "DEFAULT_POLICY", fast)
         # Many examples create more than shorten.dev's 300 links an hour: no 429 waits here.
         started.apps["shorten_dev"].state.sandbox.creation_limit_per_hour = 1_000_000
         yield started

@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from connector import errors as E
+from connector.http import client as client_module
 from connector.http.client import AppClient
 from connector.http.translate import Translator
 
@@ -27,6 +28,11 @@ CASES: list[tuple[str, dict[str, Any] | None]] = [
     ("links?page=2&size=10", {"size": 50}),
     ("links?page=2", None),
     ("links/caf%C3%A9", {"search": "café ☕"}),
+    ("links/./a/../b", {"q": "x"}),
+    ("links/..", None),
+    ("links/50%", {"q": "100%"}),
+    ("links/a b/{c}`", {"q": "~!$'()*,;:@/?"}),
+    ("links/%zz/x:y@z", {"q": "%41%4"}),
 ]
 
 
@@ -144,3 +150,31 @@ def test_a_request_without_body_has_build_requests_headers(
         assert sent.method == method
         assert sent.headers.multi_items() == expected.headers.multi_items()
         assert sent.content == b""
+
+
+@pytest.mark.parametrize("base", BASES)
+@pytest.mark.parametrize(("url", "params"), CASES)
+def test_a_url_made_without_parsing_is_the_parsed_one(
+    base: str, url: str, params: dict[str, Any] | None
+) -> None:
+    # client._plain_url skips httpx's parser for paths and queries it would leave unchanged.
+    client = _client(base, [])
+    relative = url.lstrip("/")
+    query = client_module._query_text(params)
+    made = client_module._plain_url(client._base_parts, relative, query)
+    if made is None:
+        return  # parsed as before (the test above checks what is sent)
+    text = client._base_text + relative + (f"?{query}" if query else "")
+    parsed = httpx.URL(text)
+    assert made == parsed
+    assert (made.raw_path, made.netloc, made.scheme, str(made)) == (
+        parsed.raw_path, parsed.netloc, parsed.scheme, str(parsed)
+    )  # fmt: skip
+
+
+def test_the_usual_request_url_is_made_without_parsing() -> None:
+    assert client_module._PARTS_USABLE, "httpx's URL parts changed: every URL is parsed again"
+    client = _client("http://127.0.0.1:8411/v4", [])
+    made = client_module._plain_url(client._base_parts, "bitlinks/bit.ly/abc/clicks", "unit=day")
+    assert made is not None
+    assert str(made) == "http://127.0.0.1:8411/v4/bitlinks/bit.ly/abc/clicks?unit=day"

@@ -1,0 +1,158 @@
+"""`GET /v1/runs/{run_id}/events`: a run's progress as server-sent events, read from the
+run log (the one record of a run, whichever process runs it: the service, the CLI or a
+worker sharing the log). Events, each `event: <kind>` with JSON data:
+
+- `status` first: {run_id, status}
+- `step` when a step starts or changes status: {step_id, kind, status, summary}
+- `item` once per finished loop item: {step_id, index, status, error}
+- `end` last, when the run has ended: {run_id, status, failed_step, error}
+
+A comment line is sent every `KEEPALIVE` seconds so proxies keep the stream open."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import StreamingResponse
+
+from connector.engine.runlog import RunLog
+from connector.redact import dumps_redacted
+from connector.service.models import Problem
+from connector.service.run_views import get_run
+from connector.service.state import ServiceState, State
+
+__all__ = ["router"]
+
+router = APIRouter(tags=["runs"])
+
+KEEPALIVE = 15.0
+
+
+class EventStream(StreamingResponse):
+    media_type = "text/event-stream"
+
+
+def _event(number: int, kind: str, data: dict[str, Any]) -> bytes:
+    # masked like every JSON answer; one line of JSON, as SSE data lines cannot hold newlines
+    return f"id: {number}\nevent: {kind}\ndata: {dumps_redacted(data)}\n\n".encode()
+
+
+class _Watcher:
+    """What a stream has already told its client, and what is new since."""
+
+    def __init__(self, run_id: str) -> None:
+        self.run_id = run_id
+        self.steps: dict[str, tuple[str, str]] = {}
+        self.items: dict[str, set[int]] = {}
+        self.counted: dict[str, int] = {}
+
+    def news(self, log: RunLog) -> tuple[list[tuple[str, dict[str, Any]]], dict[str, Any] | None]:
+        """New events, and the run's end (None while it runs)."""
+        run = get_run(log, self.run_id)
+        found: list[tuple[str, dict[str, Any]]] = []
+        for step in log.steps(self.run_id, outputs=False):
+            state = (step.status, json.dumps(step.summary, sort_keys=True))
+            if step.kind == "loop":
+                found.extend(self._items(log, step.step_id))
+            if self.steps.get(step.step_id) != state:
+                self.steps[step.step_id] = state
+                found.append(
+                    (
+                        "step",
+                        {
+                            "step_id": step.step_id,
+                            "kind": step.kind,
+                            "status": step.status,
+                            "summary": step.summary,
+                        },
+                    )
+                )
+        status = run.display_status
+        if status == "running":
+            return found, None
+        end = {
+            "run_id": run.id,
+            "status": status,
+            "failed_step": run.failed_step,
+            "error": run.error,
+        }
+        return found, end
+
+    def _items(self, log: RunLog, step_id: str) -> list[tuple[str, dict[str, Any]]]:
+        total = sum(log.item_counts(self.run_id, step_id).values())
+        if total == self.counted.get(step_id, 0):
+            return []  # nothing new: the items are not read
+        self.counted[step_id] = total
+        seen = self.items.setdefault(step_id, set())
+        found = []
+        for item in log.items(self.run_id, step_id):
+            if item.index in seen:
+                continue
+            seen.add(item.index)
+            found.append(
+                (
+                    "item",
+                    {
+                        "step_id": step_id,
+                        "index": item.index,
+                        "status": item.status,
+                        "error": item.error,
+                    },
+                )
+            )
+        return found
+
+
+async def _stream(state: ServiceState, run_id: str, request: Request) -> AsyncIterator[bytes]:
+    watcher = _Watcher(run_id)
+    number = 0
+    # One run-log connection for the stream's life (a PostgreSQL log is not reconnected at
+    # every poll); each read sees what was committed since.
+    with state.runlog() as log:
+        first = get_run(log, run_id)
+        number += 1
+        yield _event(number, "status", {"run_id": run_id, "status": first.display_status})
+        quiet_since = time.monotonic()
+        while True:
+            found, end = watcher.news(log)
+            for kind, data in found:
+                number += 1
+                yield _event(number, kind, data)
+            if end is not None:
+                number += 1
+                yield _event(number, "end", end)
+                return
+            if found:
+                quiet_since = time.monotonic()
+            elif time.monotonic() - quiet_since > KEEPALIVE:
+                quiet_since = time.monotonic()
+                yield b": keep-alive\n\n"
+            if await request.is_disconnected():
+                return
+            await asyncio.sleep(state.config.events_poll)
+
+
+@router.get(
+    "/runs/{run_id}/events",
+    response_class=EventStream,
+    responses={
+        200: {
+            "description": "server-sent events: status, step, item, end",
+            "content": {"text/event-stream": {"schema": {"type": "string"}}},
+        },
+        404: {"model": Problem},
+    },
+)
+async def run_events(run_id: str, request: Request, state: State) -> EventStream:
+    """The run's progress as server-sent events, ending with its final status."""
+    with state.runlog() as log:
+        get_run(log, run_id)  # a 404 before the stream starts
+    return EventStream(
+        _stream(state, run_id, request),
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+    )
