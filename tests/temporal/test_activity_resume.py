@@ -14,14 +14,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from temporalio.testing import ActivityEnvironment
 
 from connector.catalog import load_catalog
 from connector.engine.rate_budget import RateLimitSpec
 from connector.engine.session import engine_session
-from connector.temporal.activities import RunActivities
-from connector.temporal.items import finished_indexes
-from connector.temporal.messages import ItemsCall, RunEnd, RunRequest, StepCall
 
 from ..engine.shorten_box import ShortenBox
 
@@ -50,6 +46,14 @@ def test_a_range_run_again_resumes_from_the_run_log(tmp_path: Path) -> None:
 
 
 async def _resume(box: ShortenBox, db: Path) -> None:
+    # Imported here, not at collection: temporalio grows the pytest process by ~20 MB,
+    # and every CLI child forked from it reports that peak too (tests/hostile).
+    from temporalio.testing import ActivityEnvironment
+
+    from connector.temporal.activities import RunActivities
+    from connector.temporal.items import finished_indexes
+    from connector.temporal.messages import ItemsCall, RunEnd, RunRequest, StepCall
+
     catalog = load_catalog()
     base = {"shorten_dev": box.env["SHORTEN_API_URL"]}
     key = {"shorten_dev": box.env["SHORTEN_API_KEY"]}

@@ -3,11 +3,20 @@ its exit code; one Temporal made up (a terminated run) is ExecutorUnavailable, e
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
-from temporalio.exceptions import ApplicationError
 
 from connector import errors
 from connector.temporal.client import _translated
+
+
+def ApplicationError(*args: Any, **kwargs: Any) -> BaseException:
+    """temporalio's, imported when a test runs, not at collection: temporalio grows the
+    pytest process by ~20 MB, which every CLI child forked from it reports (tests/hostile)."""
+    from temporalio.exceptions import ApplicationError as Error
+
+    return Error(*args, **kwargs)
 
 
 def _failure(cause: BaseException) -> Exception:
