@@ -55,6 +55,11 @@ class Sandbox:
     def api(self) -> str:
         return self.root + "/v4"
 
+    def cpu(self) -> float:
+        """The sandbox process's CPU seconds so far (user + system, /proc/PID/stat)."""
+        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def counts(self) -> dict[str, int]:
         """Requests per endpoint since start or the last reset (needs `--admin`)."""
         response = httpx.get(self.root + "/_sandbox/counts", headers=_auth())

@@ -203,8 +203,13 @@ def main(argv: list[str] | None = None) -> int:
                     rows.append((base, engine))
                     line = _line(concurrency, str(round_no), base, engine)
                     if latency > 0 and concurrency == 5:
+                        served = box.cpu()
                         leans.append(asyncio.run(lean_client(box, links, concurrency)))
-                        line += f"  lean client {leans[-1].rate:.0f}/s"
+                        served = 1000 * (box.cpu() - served) / len(links)
+                        line += (
+                            f"  lean client {leans[-1].rate:.0f}/s"
+                            f" (sandbox {served:.2f} ms CPU per request)"
+                        )
                     print(line)
                 rate = statistics.median(e.rate / b.rate for b, e in rows)
                 cpu = statistics.median(e.cpu_ms / b.cpu_ms for b, e in rows)

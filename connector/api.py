@@ -76,12 +76,16 @@ async def _runner(
 ) -> AsyncIterator[ActionRunner]:
     """A runner under each app's shared rate budget, as the engine's (engine.session)."""
     from connector.engine.session import build_budgets
+    from connector.engine.shared_budget import hold_budgets
 
     register_credentials(catalog, credentials, os.environ)
     budgets = build_budgets(catalog, credentials=credentials)
-    async with ActionRunner(
-        catalog, base_urls=base_urls, credentials=credentials, budgets=dict(budgets)
-    ) as runner:
+    async with (
+        hold_budgets(budgets),
+        ActionRunner(
+            catalog, base_urls=base_urls, credentials=credentials, budgets=dict(budgets)
+        ) as runner,
+    ):
         yield runner
 
 
@@ -156,7 +160,7 @@ def run_items(
 
     target = runlog or os.environ.get("CONNECTOR_RUNLOG") or default_home() / DB_NAME
     with RunLog(target if is_url(target) else Path(target), readonly=True) as log:
-        log.get_run(run_id)  # an unknown run is an error, not an empty page
+        log.get_run(run_id, trigger_json=True)  # an unknown run is an error, not an empty page
         return log.item_page(run_id, step_id, cursor=cursor, limit=limit, status=status)
 
 

@@ -14,6 +14,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from connector import errors as E
 from connector.runner import HandlerContext
 
 from .fan_out import bounded_map
@@ -65,7 +66,9 @@ async def campaign_performance_report(
     campaign = await request_retried(
         ctx, "GET", "/campaigns/{campaign_guid}", tries=tries, path_params={"campaign_guid": guid}
     )
-    group = str(campaign.get("group_guid") or "")
+    group = campaign.get("group_guid") if isinstance(campaign, dict) else None
+    if not isinstance(group, str) or not group:
+        raise E.FatalError(f"Bitly's campaign {guid} names no group_guid", where=ctx.action_id)
     answer = await request_retried(
         ctx, "GET", "/channels", tries=tries, params={"campaign_guid": guid}
     )

@@ -80,7 +80,7 @@ def show(log: RunLog, args: argparse.Namespace, out: TextIO | None = None) -> in
 
 
 def _page(log: RunLog, args: argparse.Namespace, out: TextIO) -> int:
-    run = log.get_run(args.run_id)
+    run = log.get_run(args.run_id, trigger_json=True)  # not shown: not decoded
     steps = {s.step_id: s for s in log.steps(run.id, outputs=False)}
     step = steps.get(args.step)
     if step is None or step.kind != "loop":

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from connector.budget import PACING_WAITS, PacingWaits, WaitRefused
 from connector.clock import Clock
 from connector.engine.protocols import RunnerLike
 from connector.engine.rate_budget import RateBudget
@@ -84,82 +85,98 @@ async def call_action(
     # Write attempts and read-back checks each get the policy's attempts: a flaky read
     # must not use up the retries of the write it is protecting.
     writes = checks = 0
-    while True:
-        if limit is not None and budget is not None and budget.pause_left() > limit:
-            # The app's shared budget is paused (another call was throttled) for longer
-            # than this run accepts: sending now would only wait inside the budget, unseen.
-            paused = budget.pause_left()
-            outcome.error = _too_long(None, paused, limit, "the app's rate budget is paused", where)
-            return outcome
-        attempt += 1
-        reconciling = must_reconcile
-        writes += 0 if reconciling else 1
-        checks += 1 if reconciling else 0
-        record: dict[str, Any] = {"attempt": attempt, "started_at": clock.wall()}
-        outcome.attempts.append(record)
-        started = clock.now()
-        try:
-            if must_reconcile:
-                record["call"] = "reconcile"
-                found = await runner.reconcile(action.id, inputs)
-                if found is not None:
-                    _finish(record, clock, started, "reconciled")
-                    outcome.output = found
+    # A full window's wait inside the budget is announced and capped like a retry's wait.
+    waits = PACING_WAITS.set(PacingWaits(limit, on_wait, LONG_WAIT))
+    try:
+        while True:
+            if limit is not None and budget is not None and budget.pause_left() > limit:
+                # The app's shared budget is paused (another call was throttled) for longer
+                # than this run accepts: sending now would only wait inside the budget, unseen.
+                paused = budget.pause_left()
+                outcome.error = _too_long(
+                    None, paused, limit, "the app's rate budget is paused", where
+                )
+                return outcome
+            attempt += 1
+            reconciling = must_reconcile
+            writes += 0 if reconciling else 1
+            checks += 1 if reconciling else 0
+            record: dict[str, Any] = {"attempt": attempt, "started_at": clock.wall()}
+            outcome.attempts.append(record)
+            started = clock.now()
+            try:
+                if must_reconcile:
+                    record["call"] = "reconcile"
+                    found = await runner.reconcile(action.id, inputs)
+                    if found is not None:
+                        _finish(record, clock, started, "reconciled")
+                        outcome.output = found
+                        outcome.unresolved = False
+                        return outcome
+                    # The earlier write provably did not land: sending it again is safe.
+                    must_reconcile = False
                     outcome.unresolved = False
+                    _finish(record, clock, started, "not_applied")
+                    continue
+                output = await runner.run(action.id, inputs)
+            except ActionError as exc:
+                _finish(record, clock, started, "failed", exc)
+                error: ActionError = exc
+                if not reconciling and safety.guarded and exc.write_applied is not False:
+                    outcome.unresolved = True
+                if exc.retryable and not must_reconcile:
+                    choice = decide(safety, exc)
+                    if choice is WriteDecision.STOP:
+                        outcome.error = outcome_unknown(action.id, exc, where=where)
+                        return outcome
+                    must_reconcile = choice is WriteDecision.RECONCILE
+                if not policy.should_retry(checks if reconciling else writes, error):
+                    if must_reconcile and record.get("call") != "reconcile":
+                        # Out of attempts, but the last write's fate is unknown: look it up once
+                        # so a write that did land is reported as the success it was.
+                        await _final_reconcile(outcome, action, runner, inputs, clock)
+                    if outcome.output is None:
+                        outcome.error = error
                     return outcome
-                # The earlier write provably did not land: sending it again is safe.
-                must_reconcile = False
-                outcome.unresolved = False
-                _finish(record, clock, started, "not_applied")
+                failed = checks if reconciling else writes
+                if budget is not None and isinstance(error, Throttled):
+                    # The shared budget knows how long the window stays closed (the API's
+                    # Retry-After, or when the declared window reopens): wait that, not the
+                    # error table's worst-case default.
+                    window = max(budget.pause_for(error.retry_after), budget.pause_left())
+                    wait = max(policy.backoff(failed, rng), window)
+                else:
+                    wait = policy.wait_after(failed, error, rng)
+                if limit is not None and wait > limit:
+                    record["refused_wait"] = round(wait, 3)
+                    if must_reconcile and record.get("call") != "reconcile":
+                        await _final_reconcile(outcome, action, runner, inputs, clock)
+                    if outcome.output is None:
+                        outcome.error = _too_long(error, wait, limit, _reason(error), where)
+                    return outcome
+                record["wait"] = round(wait, 3)
+                if on_wait is not None and wait >= LONG_WAIT:
+                    on_wait(wait, _reason(error))
+                await clock.sleep(wait)
                 continue
-            output = await runner.run(action.id, inputs)
-        except ActionError as exc:
-            _finish(record, clock, started, "failed", exc)
-            error: ActionError = exc
-            if not reconciling and safety.guarded and exc.write_applied is not False:
-                outcome.unresolved = True
-            if exc.retryable and not must_reconcile:
-                choice = decide(safety, exc)
-                if choice is WriteDecision.STOP:
-                    outcome.error = outcome_unknown(action.id, exc, where=where)
-                    return outcome
-                must_reconcile = choice is WriteDecision.RECONCILE
-            if not policy.should_retry(checks if reconciling else writes, error):
-                if must_reconcile and record.get("call") != "reconcile":
-                    # Out of attempts, but the last write's fate is unknown: look it up once
-                    # so a write that did land is reported as the success it was.
-                    await _final_reconcile(outcome, action, runner, inputs, clock)
-                if outcome.output is None:
-                    outcome.error = error
+            except WaitRefused as refused:
+                # Nothing was sent: the budget would have waited longer than this run accepts.
+                record["refused_wait"] = round(refused.seconds, 3)
+                outcome.error = _too_long(
+                    None, refused.seconds, limit or 0.0, refused.reason, where, "the rate budget"
+                )
+                _finish(record, clock, started, "failed", outcome.error)
                 return outcome
-            failed = checks if reconciling else writes
-            if budget is not None and isinstance(error, Throttled):
-                # The shared budget knows how long the window stays closed (the API's
-                # Retry-After, or when the declared window reopens): wait that, not the
-                # error table's worst-case default.
-                window = max(budget.pause_for(error.retry_after), budget.pause_left())
-                wait = max(policy.backoff(failed, rng), window)
-            else:
-                wait = policy.wait_after(failed, error, rng)
-            if limit is not None and wait > limit:
-                record["refused_wait"] = round(wait, 3)
-                if must_reconcile and record.get("call") != "reconcile":
-                    await _final_reconcile(outcome, action, runner, inputs, clock)
-                if outcome.output is None:
-                    outcome.error = _too_long(error, wait, limit, _reason(error), where)
+            except Exception as exc:  # InvalidInput from the runner, or a bug: never retried
+                _finish(record, clock, started, "failed", exc)
+                outcome.error = exc
                 return outcome
-            record["wait"] = round(wait, 3)
-            if on_wait is not None and wait >= LONG_WAIT:
-                on_wait(wait, _reason(error))
-            await clock.sleep(wait)
-            continue
-        except Exception as exc:  # InvalidInput from the runner, or a bug: never retried
-            _finish(record, clock, started, "failed", exc)
-            outcome.error = exc
+            _finish(record, clock, started, "succeeded")
+            outcome.output = output
             return outcome
-        _finish(record, clock, started, "succeeded")
-        outcome.output = output
-        return outcome
+
+    finally:
+        PACING_WAITS.reset(waits)
 
 
 def _reason(error: ActionError) -> str:
@@ -175,10 +192,15 @@ def _reason(error: ActionError) -> str:
 
 
 def _too_long(
-    error: ActionError | None, wait: float, limit: float, reason: str, where: str | None
+    error: ActionError | None,
+    wait: float,
+    limit: float,
+    reason: str,
+    where: str | None,
+    waiter: str = "a retry",
 ) -> Throttled:
     return Throttled(
-        f"a retry would wait {wait:,.0f} s ({reason}), longer than the {limit:g} s this run "
+        f"{waiter} would wait {wait:,.0f} s ({reason}), longer than the {limit:g} s this run "
         "accepts (max_wait); stopped as throttled instead of waiting",
         where=where,
         status=error.status if error else None,

@@ -22,7 +22,7 @@ from connector.engine.attempts import error_dict
 from connector.engine.item_batch import ItemBatch
 from connector.engine.loop_item import idempotent_body, run_item
 from connector.engine.loop_items import LoopItems
-from connector.engine.runlog import ItemRecord
+from connector.engine.runlog import ItemRecord, StoredItem
 from connector.engine.workflow import LoopStep
 from connector.errors import ConnectorError, InvalidInput, RunLogError
 from connector.lazy_array import PAGE, LazyArray
@@ -77,8 +77,8 @@ async def run_loop(
     first_error: dict[str, Any] | None = None
     engine.progress.step_started(step.id, "loop", total)
 
-    #: outputs of the parent run's failed multi-step items: their succeeded sub-steps
-    partial: dict[int, Any] = {}
+    #: the parent run's failed multi-step items with outputs: their succeeded sub-steps
+    partial: dict[int, StoredItem] = {}
     held_skipped = 0
     if reuse is not None:
         for page in reuse.reusable_item_pages(step.id, step.definition, items):
@@ -88,11 +88,12 @@ async def run_loop(
                 for stored in page
                 if stored.status == "succeeded" or reuse.held(step.id, stored.index)
             ]
-            partial.update(
-                (s.index, s.output)
-                for s in page
-                if s.status != "succeeded" and not reuse.held(step.id, s.index)
-            )
+            if not step.single:  # only a multi-step item has sub-steps to hand over
+                partial.update(
+                    (s.index, s)
+                    for s in page
+                    if s.status != "succeeded" and not reuse.held(step.id, s.index)
+                )
             if carried:
                 # Copied as stored, a page per transaction: their JSON is not written again.
                 log.copy_items(run_id, step.id, carried, reuse.parent_run_id)
@@ -130,7 +131,8 @@ async def run_loop(
     async def item(idx: int) -> None:
         nonlocal first_error
         before = partial.pop(idx, None)
-        record = await run_item(engine, run_id, step, context, items[idx], idx, before)
+        output = before.output if before is not None else None
+        record = await run_item(engine, run_id, step, context, items[idx], idx, output)
         ok = record.status == "succeeded"
         status[idx] = _SUCCEEDED if ok else _FAILED
         if not ok and first_error is None:

@@ -73,25 +73,16 @@ def _split(value: Any, path: list[Any], refs: list[Ref]) -> Any:
     if isinstance(value, LoopItems):
         refs.append([path, value.step_id, value.total])
         return None
-    if isinstance(value, dict):
-        out: dict[Any, Any] | None = None
-        for key, item in value.items():
-            if isinstance(item, dict | list | LoopItems):
-                new = _split(item, [*path, key], refs)
-                if new is not item:
-                    out = dict(value) if out is None else out
-                    out[key] = new
-        return value if out is None else out
-    if isinstance(value, list):
-        copied: list[Any] | None = None
-        for index, item in enumerate(value):
-            if isinstance(item, dict | list | LoopItems):
-                new = _split(item, [*path, index], refs)
-                if new is not item:
-                    copied = list(value) if copied is None else copied
-                    copied[index] = new
-        return value if copied is None else copied
-    return value
+    if not isinstance(value, dict | list):
+        return value
+    out: Any = None  # a copy of `value`, made at the first element replaced
+    for key, item in value.items() if isinstance(value, dict) else enumerate(value):
+        if isinstance(item, dict | list | LoopItems):
+            new = _split(item, [*path, key], refs)
+            if new is not item:
+                out = value.copy() if out is None else out
+                out[key] = new
+    return value if out is None else out
 
 
 def join_refs(value: Any, refs: list[Ref] | None, log: RunLog, run_id: str) -> Any:

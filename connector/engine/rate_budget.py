@@ -52,6 +52,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from types import TracebackType
 
+from connector.budget import PACING_WAITS, WaitRefused
 from connector.clock import Clock, SystemClock
 from connector.engine.endpoint_match import EndpointMatcher
 from connector.engine.rate_limits import WINDOW_FIELDS, RateLimitSpec
@@ -133,6 +134,23 @@ class _Slot:
         finally:
             if budget._semaphore is not None:
                 budget._semaphore.release()
+
+
+def _before_waiting(seconds: float, windows: list[RateWindow], wall: float) -> None:
+    """Tell the sending call of a wait for a full window (connector.budget.PacingWaits):
+    refused (WaitRefused, nothing counted yet) past its limit, announced from its threshold."""
+    waits = PACING_WAITS.get()
+    if waits is None:
+        return
+    if waits.limit is None and (waits.notice is None or seconds < waits.announce):
+        return
+    full = [w for w in windows if w.earliest(wall) > wall]
+    widest = max(full or windows, key=lambda w: w.earliest(wall))
+    reason = f"the app's rate limit, {widest.limit:,} requests per {widest.name}"
+    if waits.limit is not None and seconds > waits.limit:
+        raise WaitRefused(seconds, reason)
+    if waits.notice is not None and seconds >= waits.announce:
+        waits.notice(seconds, reason)
 
 
 class RateBudget:
@@ -282,6 +300,8 @@ class RateBudget:
         for window in windows:
             window.forget(now + shift)
         wall = first_fit(windows, start)
+        if wall > start:
+            _before_waiting(wall - shift - now, windows, start)
         for window in windows:
             window.commit(wall)
         # Unchanged unless a window asked for later (no float round trip through the shift).
@@ -350,6 +370,8 @@ class RateBudget:
             if later == at:
                 break
             at = later
+        if at > now + shift:
+            _before_waiting(at - (now + shift), windows, now + shift)
         for window in windows:
             # a cost larger than the window is spread over as many windows as it takes
             for _ in range(cost):

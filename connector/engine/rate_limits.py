@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from connector.catalog.models import RateLimits
 from connector.errors import InvalidConfiguration
 
 __all__ = [
@@ -23,14 +24,18 @@ __all__ = [
     "parse_limits_text",
 ]
 
+# The figures are the manifest model's (connector/catalog/models.py `RateLimits`), named
+# here from it: a window added there is a KeyError below until the engine knows its length.
+_SECONDS = {"second": 1.0, "minute": 60.0, "hour": 3600.0, "month": -1.0}
 #: spec field -> window length in seconds (-1: calendar month)
 WINDOW_FIELDS: dict[str, float] = {
-    "per_second": 1.0,
-    "per_minute": 60.0,
-    "per_hour": 3600.0,
-    "per_month": -1.0,
+    name: _SECONDS[name.removeprefix("per_")]
+    for name in RateLimits.model_fields
+    if name.startswith("per_")
 }
+#: the figures a manifest declares and a user may lower
 _SETTABLE = ("concurrency", *WINDOW_FIELDS)
+_DEFAULT_WINDOWS = str(RateLimits.model_fields["windows"].default)
 
 
 @dataclass(frozen=True)
@@ -50,7 +55,11 @@ class EndpointLimit:
 
 @dataclass(frozen=True)
 class RateLimitSpec:
-    """Limits for one app+credential; None means not limited."""
+    """Limits for one app+credential; None means not limited.
+
+    The figures and `windows` are the manifest's `RateLimits` (a test checks that these
+    fields are exactly its figures, with its default), plus what pacing learns and is told.
+    """
 
     concurrency: int | None = None
     per_second: int | None = None
@@ -58,7 +67,7 @@ class RateLimitSpec:
     per_hour: int | None = None
     per_month: int | None = None
     #: how the API counts its windows: "fixed" (calendar-aligned) or "sliding"
-    windows: str = "sliding"
+    windows: str = _DEFAULT_WINDOWS
     #: named per-endpoint buckets (actions naming one): name -> (minute, hour)
     buckets: tuple[tuple[str, int | None, int | None], ...] = ()
     #: per-endpoint limits the API reported (they replace the app-wide minute/hour defaults)
@@ -91,15 +100,11 @@ class RateLimitSpec:
             pm = bucket.get("per_minute") if isinstance(bucket, dict) else bucket.per_minute
             ph = bucket.get("per_hour") if isinstance(bucket, dict) else bucket.per_hour
             buckets.append((str(bucket_name), pm, ph))
-        values = {name: number(name) for name in _SETTABLE}
+        values: dict[str, Any] = {name: number(name) for name in _SETTABLE}
         return cls(
-            concurrency=values["concurrency"],
-            per_second=values["per_second"],
-            per_minute=values["per_minute"],
-            per_hour=values["per_hour"],
-            per_month=values["per_month"],
+            **values,
             buckets=tuple(buckets),
-            windows=str(get("windows") or "sliding"),
+            windows=str(get("windows") or _DEFAULT_WINDOWS),
             sources=tuple((name, "manifest") for name, value in values.items() if value),
         )
 

@@ -143,7 +143,7 @@ def _attempt_lines(attempts: list[dict[str, Any]], indent: str) -> list[str]:
 
 
 def render_run(log: RunLog, run_id: str, *, items_limit: int = 20) -> list[str]:
-    run = log.get_run(run_id)
+    run = log.get_run(run_id, trigger_json=True)  # the payload is not shown: not decoded
     lines = [
         f"run {run.id}: {run.display_status}",
         f"  workflow: {run.workflow_name}" + (f" ({run.source_path})" if run.source_path else ""),

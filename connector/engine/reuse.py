@@ -64,7 +64,8 @@ class ReusePlan:
         self, step_id: str, definition: dict[str, Any], items: Sequence[Any]
     ) -> Iterator[list[StoredItem]]:
         """Items of a loop that ran before with the same definition and inputs, a page at a
-        time in index order: the succeeded ones, and failed ones with sub-step outputs.
+        time in index order: the succeeded ones, failed ones with sub-step outputs, and
+        (retrying chosen items) every item not chosen.
 
         The parent's items are read page by page (a keyset query each, so the memory held
         is a page's) and compared as stored text first: only an item whose text differs is

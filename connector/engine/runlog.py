@@ -29,7 +29,7 @@ from connector.engine.runlog_migrate import migrate, schema_version
 from connector.engine.runlog_store import SqliteStore, Store, open_store, upsert
 from connector.errors import AlreadyRetried, InvalidConfiguration
 from connector.lazy_array import materialised
-from connector.redact import mask_json, redact
+from connector.redact import dumps_redacted, mask_json, redact
 
 __all__ = [
     "DB_NAME",
@@ -41,6 +41,7 @@ __all__ = [
     "StepRecord",
     "StoredItem",
     "default_home",
+    "loop_output_json",
 ]
 
 DB_NAME = "runs.db"
@@ -48,6 +49,15 @@ DB_NAME = "runs.db"
 
 def default_home() -> Path:
     return Path(os.environ.get("CONNECTOR_HOME") or Path.home() / ".connector")
+
+
+def loop_output_json(item_texts: list[str | None], summary: dict[str, Any]) -> str:
+    """The JSON of a loop's whole output, `{"items": [...], "summary": {...}}`, from each
+    item output's JSON (None for an item with no output), for a caller that writes a loop's
+    output whole (`write_step(output_json=...)`); the engine's loop stores a reference to
+    its items instead (loop_items.py)."""
+    items = ",".join("null" if text is None else text for text in item_texts)
+    return mask_json(f'{{"items":[{items}],"summary":{dumps_redacted(summary)}}}')
 
 
 _STEP_COLUMNS = (

@@ -38,16 +38,18 @@ import hashlib
 import math
 import weakref
 from collections import deque
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
 
+from connector.budget import PACING_WAITS, PacingWaits, WaitRefused
 from connector.clock import Clock, SystemClock
 from connector.engine.rate_budget import (
     DEFAULT_THROTTLE_PAUSE,
     BudgetRegistry,
     RateBudget,
     _Admission,
+    _before_waiting,
     first_fit,
 )
 from connector.engine.rate_limits import RateLimitSpec
@@ -55,7 +57,13 @@ from connector.engine.rate_windows import MONTH, RateWindow
 from connector.engine.shared_budget_store import BudgetStore, Reserved, WindowState
 from connector.errors import ConnectorError, QuotaExhausted
 
-__all__ = ["PAUSE_POLL", "SharedBudgetRegistry", "SharedRateBudget", "budget_key"]
+__all__ = [
+    "PAUSE_POLL",
+    "SharedBudgetRegistry",
+    "SharedRateBudget",
+    "budget_key",
+    "hold_budgets",
+]
 
 #: seconds between reads of the shared pause for an app with no declared window
 PAUSE_POLL = 0.25
@@ -95,7 +103,8 @@ class _Request:
     slot: bool
     cost: int
     future: asyncio.Future[tuple[float, float]]
-    committed: dict[str, list[float]] = field(default_factory=dict)
+    #: how the sending call takes a long wait (read in its task: the batch runs in another)
+    waits: PacingWaits | None = None
 
 
 class SharedRateBudget(RateBudget):
@@ -176,7 +185,7 @@ class SharedRateBudget(RateBudget):
         loop = asyncio.get_running_loop()
         future: asyncio.Future[tuple[float, float]] = loop.create_future()
         not_before = max(0.0, self.resume_at - self.clock.now()) if slot else 0.0
-        self._queue.append(_Request(windows, not_before, slot, cost, future))
+        self._queue.append(_Request(windows, not_before, slot, cost, future, PACING_WAITS.get()))
         if self._flusher is None or self._flusher.done():
             self._flusher = loop.create_task(self._flush())
         received, delay = await future
@@ -229,8 +238,8 @@ class SharedRateBudget(RateBudget):
                 if request.slot:
                     start = max(start, resume_at)
                 try:
-                    granted = self._grant(request, start, committed)
-                except QuotaExhausted as exc:
+                    granted = self._grant(request, start, committed, db_now)
+                except (QuotaExhausted, WaitRefused) as exc:
                     outcome.append(exc)
                     continue
                 outcome.append(granted - db_now)
@@ -276,11 +285,20 @@ class SharedRateBudget(RateBudget):
             for window in windows:
                 window.commit(wall, min(extra, window.limit))
 
-    def _grant(self, request: _Request, start: float, committed: dict[str, list[float]]) -> float:
+    def _grant(
+        self, request: _Request, start: float, committed: dict[str, list[float]], now: float
+    ) -> float:
         windows = request.windows
         if request.slot:
             self._check_month(windows, start)
         at = first_fit(windows, start)
+        if at > start and request.waits is not None:
+            # A full window: announced, or refused past the call's limit (nothing counted).
+            token = PACING_WAITS.set(request.waits)
+            try:
+                _before_waiting(at - now, windows, start)
+            finally:
+                PACING_WAITS.reset(token)
         for window in windows:
             times = committed[self._wids[id(window)]]
             for _ in range(request.cost):
@@ -392,3 +410,19 @@ class SharedBudgetRegistry(BudgetRegistry):
                 store = self._stores.pop(loop, None)
                 if store is not None:
                     await store.close()
+
+
+@asynccontextmanager
+async def hold_budgets(budgets: Mapping[str, RateBudget]) -> AsyncIterator[None]:
+    """Keep the connections of any shared ones among `budgets` open meanwhile (for code
+    that builds budgets without an engine session)."""
+    registries = {
+        id(r): r
+        for b in budgets.values()
+        if isinstance(b, SharedRateBudget)
+        and isinstance(r := getattr(b._store_of, "__self__", None), SharedBudgetRegistry)
+    }
+    async with AsyncExitStack() as stack:
+        for registry in registries.values():
+            await stack.enter_async_context(registry.hold())
+        yield

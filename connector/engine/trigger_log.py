@@ -82,6 +82,13 @@ class TriggerRow:
     updated_at: float
 
     @property
+    def connections(self) -> list[str]:
+        """The service connections its polls, subscription and runs use (kept in the spec
+        as enabled, under `connection`)."""
+        names = self.spec.get("connection") or []
+        return [str(n) for n in names]
+
+    @property
     def state(self) -> dict[str, Any] | None:
         value = _load(self.state_json)
         return value if isinstance(value, dict) else None

@@ -107,6 +107,10 @@ class AppClient:
         self._base_text = str(self.base_url)
         #: the base URL's parsed form, from which a plain URL under it is made (_plain_url)
         self._base_parts = _parts(self.base_url)
+        #: the client's transport for the base URL (its pool, or the proxy the environment
+        #: names), chosen once: every request goes to the base URL's origin (see request)
+        self._transport = _transport_for(self._client, self.base_url)
+        self._extensions = {"timeout": self._client.timeout.as_dict()}
         #: every request's headers, merged with httpx's defaults once, here
         self._headers = self._client.headers.copy()
         #: the same with Host first, as httpx adds it, for a request with no body to a
@@ -151,14 +155,24 @@ class AppClient:
             endpoint = url.lstrip("/")
         async with self.budget.slot(method, endpoint):
             try:
-                if json_body is None and method not in _SENDS_LENGTH and target.netloc == netloc:
-                    # No body and our own host: the headers are complete as prepared.
-                    request = httpx.Request(
-                        method, target, headers=self._bodyless_headers, stream=_NO_BODY
-                    )
+                own_origin = target.netloc == netloc
+                # No body and our own host: the headers are complete as prepared.
+                bare = json_body is None and method not in _SENDS_LENGTH and own_origin
+                request = httpx.Request(
+                    method,
+                    target,
+                    headers=self._bodyless_headers if bare else self._headers,
+                    json=None if bare else json_body,
+                    stream=_NO_BODY if bare else None,
+                    extensions=self._extensions,
+                )
+                if self._transport is not None and own_origin:
+                    # Straight to the pool: AsyncClient.send would add only what these
+                    # requests never use (auth flows, redirects, a cookie jar to fill).
+                    streamed = await self._transport.handle_async_request(request)
+                    streamed.request = request
                 else:
-                    request = httpx.Request(method, target, headers=self._headers, json=json_body)
-                streamed = await self._client.send(request, stream=True)
+                    streamed = await self._client.send(request, stream=True)
                 try:
                     response, body = await _read(streamed, max_bytes or MAX_RESPONSE_BODY)
                 finally:
@@ -275,6 +289,16 @@ def _parts_usable() -> bool:
 
 
 _PARTS_USABLE = _parts_usable()
+
+
+def _transport_for(client: httpx.AsyncClient, url: httpx.URL) -> httpx.AsyncBaseTransport | None:
+    """The transport `client` sends `url`'s requests through, or None when this httpx does
+    not say (then every request goes through `client.send`)."""
+    pick = getattr(client, "_transport_for_url", None)
+    if pick is None or client.event_hooks["request"] or client.event_hooks["response"]:
+        return None
+    transport = pick(url)
+    return transport if isinstance(transport, httpx.AsyncBaseTransport) else None
 
 
 class _TooLarge(Exception):

@@ -9,7 +9,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from connector.engine.trigger_log import TriggerRow
-from connector.service.models import MAX_VERSION
+from connector.service.models import _CONNECTION_DOC, MAX_VERSION, ConnectionNames
 
 __all__ = ["EnableRequest", "HookAnswer", "TriggerView", "trigger_view"]
 
@@ -28,6 +28,9 @@ class EnableRequest(BaseModel):
         "the address this request came to).",
         examples=["https://connector.example.com"],
     )
+    connection: ConnectionNames = Field(
+        None, description=_CONNECTION_DOC + "; for its polls, subscription and runs"
+    )
 
 
 class TriggerView(BaseModel):
@@ -38,6 +41,9 @@ class TriggerView(BaseModel):
     kind: Literal["poll", "webhook", "schedule"]
     enabled: bool
     spec: dict[str, Any] = Field(description="The workflow's poll, webhook or schedule block.")
+    connection: list[str] = Field(
+        default_factory=list, description="The connections its polls and runs use."
+    )
     hook_id: str | None = Field(
         default=None, description="A webhook trigger's hook (its URL's secret is not kept)."
     )
@@ -79,6 +85,7 @@ def trigger_view(
         kind=row.kind,  # type: ignore[arg-type]
         enabled=row.enabled,
         spec=row.spec,
+        connection=list(row.connections),
         hook_id=row.hook_id,
         hook_url=hook_url,
         subscription=row.subscription,

@@ -40,9 +40,9 @@ from connector.engine.workflow_model import (
     WorkflowDoc,
 )
 from connector.redact import redact
-from connector.service.config import ServiceConfig
-from connector.service.launcher import RunLauncher
-from connector.service.store import Store
+from connector.service.connections_api import credentials_for
+from connector.service.problems import ServiceProblem
+from connector.service.state import ServiceState
 from connector.triggers import event_key, parse_delivery
 from connector.triggers.schedule import fire_key, latest_fire, next_fire
 from connector.triggers.webhook import key_at
@@ -83,20 +83,14 @@ def _sha256(text: str) -> str:
 
 
 class TriggerRuntime:
-    def __init__(
-        self,
-        config: ServiceConfig,
-        catalog: Any,
-        store: Store,
-        launcher: RunLauncher,
-        runlog: Callable[[], RunLog],
-    ) -> None:
-        self.config = config
-        self.catalog = catalog
-        self.store = store
-        self.launcher = launcher
-        self._runlog = runlog
-        self.clock: Clock = config.clock or SystemClock()
+    def __init__(self, state: ServiceState) -> None:
+        self.service = state
+        self.config = state.config
+        self.catalog = state.catalog
+        self.store = state.store
+        self.launcher = state.launcher
+        self._runlog: Callable[[], RunLog] = state.runlog
+        self.clock: Clock = state.config.clock or SystemClock()
         self._task: asyncio.Task[None] | None = None
         self._ticking = asyncio.Lock()
 
@@ -162,7 +156,22 @@ class TriggerRuntime:
             what = f"a {found} trigger" if found else f"a {action.kind}, not a trigger"
             raise TriggerProblem(422, f"{action_id} is {what}; {kind} needs a {wanted} one", field)
 
-    async def enable(self, workflow_id: str, *, version: int | None, public_url: str) -> Enabled:
+    def _credentials(self, names: list[str]) -> dict[str, str] | None:
+        """The credentials of the named connections (the service's own for the rest)."""
+        try:
+            credentials, _ = credentials_for(self.service, names)
+        except ServiceProblem as exc:  # a connection deleted or unreadable since
+            raise TriggerProblem(422, exc.detail, "connection") from None
+        return credentials
+
+    async def enable(
+        self,
+        workflow_id: str,
+        *,
+        version: int | None,
+        public_url: str,
+        connection: str | list[str] | None = None,
+    ) -> Enabled:
         """Enable the workflow's trigger (its latest version, or `version`); enabling an
         enabled one sets it up again (a webhook gets a new secret and subscription)."""
         number, workflow = self._workflow(workflow_id, version)
@@ -172,6 +181,10 @@ class TriggerRuntime:
         await self._teardown(workflow_id)
         now = self.clock.wall()
         spec = source.model_dump(mode="json", exclude_none=True)
+        names = [connection] if isinstance(connection, str) else list(connection or [])
+        credentials = self._credentials(names)
+        if names:
+            spec["connection"] = names
         hook_url = hook_id = secret_hash = subscription = None
         due: float | None = now
         if kind == "schedule":
@@ -184,7 +197,9 @@ class TriggerRuntime:
             hook_url = f"{public_url.rstrip('/')}/v1/hooks/{hook_id}.{secret}"
             if source.action is not None:
                 subscription = await self._call(
-                    subscribe_webhook(source.action, source.inputs, hook_url, **self._targets()),
+                    subscribe_webhook(
+                        source.action, source.inputs, hook_url, **self._targets(credentials)
+                    ),
                     f"subscribing {source.action}",
                 )
         with self._log() as log_:
@@ -226,18 +241,21 @@ class TriggerRuntime:
         if action:
             await self._call(
                 unsubscribe_webhook(
-                    action, row.spec.get("inputs", {}), row.subscription, **self._targets()
+                    action,
+                    row.spec.get("inputs", {}),
+                    row.subscription,
+                    **self._targets(self._credentials(row.connections)),
                 ),
                 f"unsubscribing {action}",
             )
         with self._log() as log_:
             log_.disable(workflow_id, now=self.clock.wall())
 
-    def _targets(self) -> dict[str, Any]:
+    def _targets(self, credentials: dict[str, str] | None) -> dict[str, Any]:
         return {
             "catalog": self.catalog,
             "base_urls": self.config.base_urls,
-            "credentials": self.config.credentials,
+            "credentials": credentials,
         }
 
     @staticmethod
@@ -283,6 +301,8 @@ class TriggerRuntime:
                     "body",
                 )  # fmt: skip
             key = found
+        _, workflow = self._workflow(row.workflow_id, row.version)
+        self._payload(workflow, row.kind, event)  # refused now (422), not recorded to fail later
         with self._log() as log_:
             new = log_.record_delivery(row.workflow_id, key, event, now=self.clock.wall())
             if not new:
@@ -308,15 +328,18 @@ class TriggerRuntime:
             await self.start_pending()
 
     async def _poll(self, row: TriggerRow) -> None:
-        spec = PollTriggerDoc.model_validate(row.spec)
+        spec = PollTriggerDoc.model_validate(
+            {k: v for k, v in row.spec.items() if k != "connection"}
+        )
         now = self.clock.wall()
         try:
+            targets = self._targets(self._credentials(row.connections))
             result = await poll_trigger(
-                spec.action, spec.inputs, row.state, replay=spec.replay, **self._targets()
+                spec.action, spec.inputs, row.state, replay=spec.replay, **targets
             )
             action = self.catalog.get(spec.action)
             events = [(event_key(action, event), event) for event in result.events]
-        except E.ConnectorError as exc:
+        except (E.ConnectorError, TriggerProblem) as exc:
             # The state stays where it was: the next poll asks again from there.
             log.warning("polling %s for %s failed: %s", spec.action, row.workflow_id, exc)
             with self._log() as log_:
@@ -326,7 +349,9 @@ class TriggerRuntime:
             log_.record_poll(row, events, result.state, now=now, due_at=now + spec.interval)
 
     def _fire(self, row: TriggerRow, now: float) -> None:
-        spec = ScheduleTriggerDoc.model_validate(row.spec)
+        spec = ScheduleTriggerDoc.model_validate(
+            {k: v for k, v in row.spec.items() if k != "connection"}
+        )
         fired = latest_fire(spec.cron, spec.timezone, now)
         nxt = next_fire(spec.cron, spec.timezone, now)
         payload = {"scheduled_at": fire_key(fired)}
@@ -371,6 +396,7 @@ class TriggerRuntime:
         try:
             _, workflow = self._workflow(row.workflow_id, row.version)
             trigger = self._payload(workflow, row.kind, event.payload)
+            credentials = self._credentials(row.connections)
         except TriggerProblem as problem:  # kept, with why, instead of retried forever
             with self._log() as log_:
                 log_.reject(event.workflow_id, event.key, problem.detail)
@@ -383,9 +409,12 @@ class TriggerRuntime:
             return await engine.run(workflow, trigger)
 
         try:
-            return await self.launcher.start(job, claim=claim)
+            run_id = await self.launcher.start(job, credentials, claim=claim)
         except E.EventTaken:
             return None
+        # As a run started through the API: its retry may name the current version.
+        self.store.save_origin(run_id, row.workflow_id, row.version, row.connections)
+        return run_id
 
     # --- the background loop ------------------------------------------------------------------
 

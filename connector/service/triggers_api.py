@@ -27,9 +27,7 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 
 def install(app: FastAPI, state: ServiceState) -> TriggerRuntime:
     """The app's trigger runtime (`app.state.triggers`), on the service's run log."""
-    triggers = TriggerRuntime(
-        state.config, state.catalog, state.store, state.launcher, state.runlog
-    )
+    triggers = TriggerRuntime(state)
     app.state.triggers = triggers
     mask_hook_secrets()
     return triggers
@@ -55,10 +53,12 @@ async def enable(
     """Enable the workflow's trigger (poll, webhook or schedule, as its `trigger` says). A
     webhook trigger's answer holds its URL, secret included, this once; a Bitly Link
     Clicked trigger is subscribed at Bitly. Enabling again sets it up anew."""
-    body = body or EnableRequest()
+    body = body or EnableRequest(connection=None)
     public = body.public_url or str(request.base_url)
     try:
-        done = await triggers.enable(workflow_id, version=body.version, public_url=public)
+        done = await triggers.enable(
+            workflow_id, version=body.version, public_url=public, connection=body.connection
+        )
     except TriggerProblem as exc:
         raise problem(exc) from None
     found = triggers.trigger(workflow_id)

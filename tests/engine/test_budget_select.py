@@ -18,7 +18,7 @@ from connector.engine.budget_select import registry_for, shared_budget_url
 from connector.engine.rate_budget import RateBudget, RateLimitSpec
 from connector.engine.runlog import RunLog
 from connector.engine.session import build_budgets, engine_session
-from connector.engine.shared_budget import SharedBudgetRegistry, SharedRateBudget
+from connector.engine.shared_budget import SharedBudgetRegistry, SharedRateBudget, hold_budgets
 from connector.errors import InvalidConfiguration, TransportError
 
 PG = "postgresql://runner:s3cr3t-pw@db.example:5432/runs"
@@ -130,6 +130,25 @@ def test_an_engine_session_holds_and_closes_the_shared_connection(pg_server: Any
         ) as engine:
             budget = engine.budgets["bitly"]
             assert isinstance(budget, SharedRateBudget)
+            async with budget.slot():
+                pass
+            store = budget._store_of()
+            opened = store._conn is not None and not store._conn.closed
+        return opened, store._conn is None
+
+    assert asyncio.run(main()) == (True, True)
+
+
+def test_budgets_built_outside_a_session_can_be_held_too(pg_server: Any) -> None:
+    url = pg_server.database_url()
+    budgets = build_budgets(
+        load_catalog(), credentials={"bitly": "tok-hold"}, env={"CONNECTOR_BUDGET": url}
+    )
+    budget = budgets["bitly"]
+    assert isinstance(budget, SharedRateBudget)
+
+    async def main() -> tuple[bool, bool]:
+        async with hold_budgets(budgets):
             async with budget.slot():
                 pass
             store = budget._store_of()

@@ -137,7 +137,7 @@ def test_a_version_2_log_is_migrated_reads_and_retries(
 ) -> None:
     _version_2_log(runlog_target)
     with RunLog(runlog_target) as log:
-        assert schema_version(log.store) == SCHEMA_VERSION
+        assert schema_version(log.store) == SCHEMA_VERSION >= 3  # 4: trigger tables
         step = log.steps("r-old")[0]
         assert step.output == {
             "items": [{"echo": {"key": "a"}}, None],

@@ -137,3 +137,20 @@ def test_items_read_after_the_log_was_closed(
     if not isinstance(engine.runlog.target, str):  # a SQLite file reopens read-only
         engine.runlog.close()
         assert [x["echo"]["key"] for x in result.output["items"]] == ["a", "b"]
+
+
+def test_references_at_any_depth_are_split_and_joined(engine: Engine) -> None:
+    from connector.engine.loop_items import join_refs, split_refs
+
+    log = engine.runlog
+    a, b = LoopItems(log, "r", "a", 3), LoopItems(log, "r", "b", 5)
+    value = {"x": [1, {"y": a}], "z": b, "plain": {"k": [2]}}
+    plain, refs = split_refs(value)
+    assert plain == {"x": [1, {"y": None}], "z": None, "plain": {"k": [2]}}
+    assert value["z"] is b and plain["plain"] is value["plain"]  # copied only along the paths
+    assert refs == [[["x", 1, "y"], "a", 3], [["z"], "b", 5]]
+    joined = join_refs(json.loads(json.dumps(plain)), json.loads(json.dumps(refs)), log, "r")
+    assert (joined["x"][1]["y"].step_id, len(joined["z"])) == ("a", 5)
+    assert split_refs([1, "two"]) == ([1, "two"], None)
+    whole = join_refs(None, [[[], "a", 2]], log, "r")
+    assert isinstance(whole, LoopItems) and len(whole) == 2

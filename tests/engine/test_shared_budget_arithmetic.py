@@ -12,6 +12,8 @@ from typing import Any
 
 import pytest
 
+from connector.budget import PACING_WAITS, PacingWaits, WaitRefused
+from connector.clock import FakeClock
 from connector.engine.rate_budget import RateBudget, RateLimitSpec
 from connector.engine.rate_limits import EndpointLimit
 from connector.engine.shared_budget import SharedRateBudget, budget_key
@@ -214,3 +216,36 @@ def test_a_backlog_of_many_windows_never_overfills_the_window_it_starts_in(share
     sent = _schedule([budget], clock, 200)
     per_second = Counter(int(t) for t in sent)
     assert sorted(per_second.values()) == [25] * 8
+
+
+def test_a_wait_for_a_full_window_is_announced_or_refused_as_in_process() -> None:
+    # The call's wait limits (retry.max_wait, --max-wait) hold inside the shared budget
+    # too, though its reservations run in a batch of their own.
+    clock = FakeClock()
+    store = MemoryStore(clock)  # type: ignore[arg-type]
+    budget = _shared(RateLimitSpec(concurrency=1, per_minute=2), store, clock)  # type: ignore[arg-type]
+    notices: list[tuple[float, str]] = []
+
+    async def one(limit: float | None) -> str:
+        token = PACING_WAITS.set(PacingWaits(limit, lambda s, r: notices.append((s, r)), 30.0))
+        try:
+            async with budget.slot():
+                return "sent"
+        except WaitRefused as refused:
+            return f"refused {refused.reason}"
+        finally:
+            PACING_WAITS.reset(token)
+
+    async def main() -> list[str]:
+        return [await one(None), await one(None), await one(20.0), await one(None)]
+
+    outcomes = asyncio.run(main())
+    assert outcomes == [
+        "sent",
+        "sent",
+        "refused the app's rate limit, 2 requests per minute",
+        "sent",
+    ]
+    assert budget.sent == 3  # the refused one was not counted
+    assert len(notices) == 1 and notices[0][1] == "the app's rate limit, 2 requests per minute"
+    assert 30.0 <= notices[0][0] <= 62.0

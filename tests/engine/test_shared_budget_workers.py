@@ -27,6 +27,7 @@ from connector.sandbox.controls import Controls, Limits
 from connector.sandbox.server import BackgroundServer
 
 from .pacing_sim import shorten_loop
+from .shared_sim import check_the_minutes
 from .shorten_box import popen
 
 pytestmark = pytest.mark.slow
@@ -34,7 +35,6 @@ pytestmark = pytest.mark.slow
 PER_MINUTE = 120
 WORKERS = 3
 ITEMS = 2 * PER_MINUTE // WORKERS  # per worker: two minute windows in all
-SHORTEN = "POST /v4/shorten"
 
 
 @pytest.fixture
@@ -86,24 +86,7 @@ def test_three_workers_on_one_token_share_the_minute(
         summary = result["output"]["summary"]
         assert summary == {"total": ITEMS, "succeeded": ITEMS, "failed": 0, "skipped": 0}
 
-    # No window ever exceeded: the sandbox refused nothing, for any reason.
-    windows = controls.window_counts()
-    assert dict(controls.throttles) == {}
-    assert all(w["throttled"] == 0 for w in windows), windows
-    minutes = [w for w in windows if w["endpoint"] == SHORTEN and w["window"] == "minute"]
-    assert all(w["admitted"] <= PER_MINUTE for w in minutes), minutes
-    assert sum(w["admitted"] for w in minutes) == WORKERS * ITEMS  # each item sent once
-
-    # The rate used: every minute window but the last is filled to at least 95%, except a
-    # first window the workers reached only in its last seconds (nothing was waiting in it
-    # before then).
-    full = [w["admitted"] >= 0.95 * PER_MINUTE for w in minutes[:-1]]
-    if full and not full[0]:
-        assert minutes[0]["admitted"] + minutes[1]["admitted"] >= PER_MINUTE, minutes
-        full = full[1:]
-        assert len(minutes) <= 3, minutes
-    assert all(full), minutes
-    assert len(minutes) <= 3, minutes
+    check_the_minutes(controls, WORKERS * ITEMS, PER_MINUTE)
 
 
 def _base_env() -> dict[str, str]:

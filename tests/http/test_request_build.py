@@ -178,3 +178,34 @@ def test_the_usual_request_url_is_made_without_parsing() -> None:
     made = client_module._plain_url(client._base_parts, "bitlinks/bit.ly/abc/clicks", "unit=day")
     assert made is not None
     assert str(made) == "http://127.0.0.1:8411/v4/bitlinks/bit.ly/abc/clicks?unit=day"
+
+
+def test_a_request_goes_straight_to_the_pool_with_the_clients_timeouts(
+    arun: Callable[..., Any],
+) -> None:
+    # AsyncClient.send is skipped (no auth flow, no redirects, no cookie jar to fill); the
+    # timeouts it would have set travel with the request, as the transport reads them.
+    seen: list[httpx.Request] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, json={"ok": True}, headers={"Set-Cookie": "s=1; Path=/"})
+
+    client = AppClient(
+        app="bitly",
+        base_url="https://api.test/v4",
+        credential="tok_request_build_0123456789",
+        translator=Translator.for_app(SimpleNamespace(name="bitly", errors=[], error_body={})),
+        transport=httpx.MockTransport(answer),
+    )
+
+    async def go() -> Any:
+        try:
+            return await client.request("x.y", "GET", "user")
+        finally:
+            await client.aclose()
+
+    assert arun(go()) == {"ok": True}
+    assert client._transport is not None
+    assert seen[0].extensions["timeout"] == client._client.timeout.as_dict()
+    assert not client._client.cookies  # the answer's cookie was never taken

@@ -7,10 +7,12 @@ across a crash between a poll and its runs), schedules run once after downtime
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import logging
 import re
 from collections.abc import Awaitable
+from dataclasses import replace
 from typing import Any
 
 import httpx
@@ -21,6 +23,7 @@ from connector.engine.runlog import DB_NAME, RunLog
 from connector.sandbox.bitly.webhook_deliveries import click_deliveries
 from connector.sandbox.embedded import EmbeddedSandboxes
 from connector.service import ServiceConfig
+from connector.service.secret_box import SECRET_KEY_ENV, SecretBox
 from connector.service.trigger_runtime import TriggerRuntime
 
 from .helpers import AUTH, KEY, client_for, wait_idle
@@ -116,7 +119,9 @@ def test_a_webhook_event_delivered_five_times_concurrently_starts_one_run(
 def test_a_hook_needs_its_whole_secret_and_no_api_key(config: ServiceConfig) -> None:
     async def go() -> None:
         async with client_for(config) as client:
-            workflow_id = await _save(client, _workflow({"webhook": {"event_id": "id"}}))
+            schema = {"type": "object", "properties": {"id": {"type": "string"}}}
+            trigger = {"webhook": {"event_id": "id"}, "schema": schema}
+            workflow_id = await _save(client, _workflow(trigger))
             path = _hook_path(await _enable(client, workflow_id))
             hook_id, secret = path.rsplit("/", 1)[1].split(".")
             for wrong in (
@@ -129,6 +134,8 @@ def test_a_hook_needs_its_whole_secret_and_no_api_key(config: ServiceConfig) -> 
                 assert answer.headers["content-type"] == "application/problem+json"
             missing = await client.post(path, json={"other": 1})
             assert missing.status_code == 422 and "'id'" in missing.json()["detail"]
+            unfit = await client.post(path, json={"id": 7})  # the workflow's trigger schema
+            assert unfit.status_code == 422 and "7 is not of type 'string'" in unfit.text
             form = await client.post(path, content=b"id=1", headers={"content-type": "text/plain"})
             assert form.status_code == 415
             # The secret is kept only as a hash: the run log has no trace of it.
@@ -468,5 +475,47 @@ def test_enabling_link_clicked_again_replaces_its_webhook_and_url(
             assert (await client.post(_hook_path(first), json=payload)).status_code == 404
             assert (await client.post(_hook_path(second), json=payload)).status_code == 202
             await wait_idle(client)
+
+    _run(go())
+
+
+def test_a_trigger_polls_and_runs_with_its_named_connection(
+    config: ServiceConfig, boxes: EmbeddedSandboxes
+) -> None:
+    """The service has no Bitly credential of its own here: only the connection reaches the
+    sandbox, for the trigger's polls and for the runs it starts."""
+    key = base64.urlsafe_b64encode(b"k" * 32).decode()
+    credentials = {k: v for k, v in (config.credentials or {}).items() if k != "bitly"}
+    sealed = replace(
+        config, secret_box=SecretBox.from_env({SECRET_KEY_ENV: key}), credentials=credentials
+    )
+    clock = _clock(sealed)
+
+    async def go() -> None:
+        async with client_for(sealed) as client:
+            body = {"name": "main", "app": "bitly", "credential": boxes.credentials["bitly"]}
+            assert (await client.post("/v1/connections", json=body, headers=AUTH)).is_success
+            workflow_id = await _save(client, _poll_workflow())
+            await _enable(client, workflow_id)
+            await _runtime(client).tick()  # no credential: the poll fails, nothing recorded
+            path = f"/v1/workflows/{workflow_id}/trigger"
+            assert (await client.get(path, headers=AUTH)).json()["last_error"]
+            unknown = await client.post(
+                f"/v1/workflows/{workflow_id}/enable", json={"connection": "nope"}, headers=AUTH
+            )
+            assert unknown.status_code == 422 and "no connection 'nope'" in unknown.text
+            view = await _enable(client, workflow_id, connection="main")
+            assert view["connection"] == ["main"]
+            await _runtime(client).tick()
+            created = _create_links(boxes, 2, "with-connection")
+            clock.advance(60)
+            await _runtime(client).tick()
+            await wait_idle(client)
+            view = (await client.get(path, headers=AUTH)).json()
+            assert view["last_error"] is None and view["events"]["started"] == 2
+        runs = _runs(sealed)
+        assert [r.trigger["id"] for r in runs] == created
+        assert all(r.status == "succeeded" for r in runs)
+        assert boxes.credentials["bitly"] not in (sealed.home / DB_NAME).read_text("latin-1")
 
     _run(go())
