@@ -222,10 +222,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2, 3])
     args = parser.parse_args(argv)
     print(machine())
-    print(
-        "workers are given CONNECTOR_SOURCE_ADDRESS=127.0.0.N (the connector sends from it "
-        "once it supports the variable)"
-    )
+    print("each worker sends from its own loopback address (CONNECTOR_SOURCE_ADDRESS=127.0.0.N)")
     rows: list[tuple[Any, ...]] = []
     with postgresql() as pg, temporal_server() as (address, server_pid):
         for latency in (0, 30):
