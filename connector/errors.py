@@ -7,6 +7,7 @@
     ├── InvalidInput              a value the user supplied is wrong (type, option, template)
     │   └── TemplateError         a template failed: undefined path, syntax, sandbox escape
     ├── RunLogError               the run log cannot be opened, read or written
+    ├── ExecutorUnavailable       the Temporal server cannot be reached, or ended the run
     ├── AlreadyRetried            the run was retried already: its child carries the lineage
     ├── EventTaken                a trigger event's run was started already (not started twice)
     └── ActionError               calling the API failed
@@ -44,6 +45,7 @@ __all__ = [
     "Conflict",
     "ConnectorError",
     "EventTaken",
+    "ExecutorUnavailable",
     "FatalError",
     "FieldError",
     "Gone",
@@ -141,6 +143,14 @@ class RunLogError(ConnectorError):
 
     exit_code = 2
     kind = "run_log"
+
+
+class ExecutorUnavailable(ConnectorError):
+    """The distributed executor (a Temporal server) cannot be reached, or it ended the run
+    for a reason of its own (terminated, timed out); the run log says what was done."""
+
+    exit_code = 2
+    kind = "executor"
 
 
 class AlreadyRetried(ConnectorError):

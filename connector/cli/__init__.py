@@ -13,6 +13,7 @@ import sys
 from collections.abc import Sequence
 
 from connector.cli.parser import OneLineParser
+from connector.cli.temporal_cmd import leave
 from connector.errors import ConnectorError
 from connector.redact import redact
 from connector.terminal import escaped_output
@@ -28,6 +29,7 @@ _COMMAND_MODULES = (
     "connector.cli.limits_cmd",
     "connector.cli.serve_cmd",
     "connector.cli.triggers_cmd",
+    "connector.cli.temporal_cmd",
 )
 
 
@@ -58,11 +60,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             code: int = args.func(args)
         except ConnectorError as exc:
             print(f"error: {redact(str(exc))}", file=sys.stderr)
-            return exc.exit_code
+            return leave(exc.exit_code)
         except KeyboardInterrupt:
             print("interrupted", file=sys.stderr)
-            return 130
-    return code
+            return leave(130)
+    return leave(code)
 
 
 if __name__ == "__main__":  # pragma: no cover

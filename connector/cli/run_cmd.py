@@ -18,6 +18,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from connector.cli.temporal_cmd import temporal_address, temporal_options
 from connector.errors import AlreadyRetried
 from connector.redact import redact, redact_obj
 
@@ -39,6 +40,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     _runlog_option(run)
     run.add_argument("--json", action="store_true", help="print the result as JSON")
     _max_wait_option(run)
+    temporal_options(run)
     run.set_defaults(func=_run)
 
     runs = subparsers.add_parser("runs", help="inspect and retry past runs")
@@ -76,6 +78,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="if the run was retried already, wait for that retry and show its result",
     )
     _max_wait_option(retry)
+    temporal_options(retry)
     for parser in (ls, show, retry):
         parser.add_argument("--home", type=Path, help="run-log directory")
         _runlog_option(parser)
@@ -201,6 +204,10 @@ def _run(args: argparse.Namespace) -> int:
     # Everything is checked before the run log is even opened: invalid -> nothing written.
     workflow = load_workflow(args.workflow, catalog)
     trigger = resolve_trigger(workflow, _trigger(args.trigger))
+    if temporal_address(args):
+        from connector.cli.temporal_cmd import run_on_temporal
+
+        return _print_result(run_on_temporal(args, workflow, trigger), args.json)
 
     async def go(base_urls: dict[str, str] | None, creds: dict[str, str] | None) -> RunResult:
         async with _session(catalog, args, base_urls, creds) as engine:
@@ -304,8 +311,13 @@ def _retry(args: argparse.Namespace) -> int:
             )
 
     try:
-        with _targets(args.sandbox) as (base_urls, creds):
-            result = asyncio.run(go(base_urls, creds))
+        if temporal_address(args):
+            from connector.cli.temporal_cmd import retry_on_temporal
+
+            result = retry_on_temporal(args, resolve)
+        else:
+            with _targets(args.sandbox) as (base_urls, creds):
+                result = asyncio.run(go(base_urls, creds))
     except AlreadyRetried as exc:
         if not args.follow:
             if args.json:  # the child's id, for a script to follow

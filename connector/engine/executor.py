@@ -149,6 +149,35 @@ class Engine:
             self._cancelled.discard(run_id)
         return self._finish(run_id, started, "succeeded", output, None, None)
 
+    def bind_run(
+        self,
+        run_id: str,
+        workflow: Workflow,
+        lineage: str,
+        resolve: dict[str, str] | None = None,
+    ) -> None:
+        """Prepare for steps of run `run_id` outside `run` (a distributed executor runs them
+        one activity at a time, connector/temporal): the workflow's limits, and its writes
+        recorded under `lineage`."""
+        if run_id not in self._lineages:
+            self._apply_workflow_limits(workflow)
+        self._lineages[run_id] = (lineage, dict(resolve or {}))
+
+    async def run_step(
+        self,
+        run_id: str,
+        position: int,
+        step: ActionStep | LoopStep | AggregateStep,
+        context: dict[str, Any],
+        reuse: ReusePlan | None,
+    ) -> Any:
+        """One step of a bound run, exactly as `run` runs it (a loop whole, in-process)."""
+        return await self._step(run_id, position, step, context, reuse)
+
+    def render_output(self, workflow: Workflow, context: dict[str, Any]) -> Any:
+        """The run's output from its steps' outputs (StepFailed("output") when it fails)."""
+        return self._render_output(workflow, context)
+
     def _log_failed(
         self, run_id: str, started: float, exc: RunLogError, step_id: str | None
     ) -> RunResult:

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from connector.engine.attempts import error_dict
 from connector.engine.item_batch import ItemBatch
+from connector.engine.loop_item import idempotent_body, run_item
 from connector.engine.loop_items import LoopItems
 from connector.engine.runlog import ItemRecord, StoredItem
 from connector.engine.workflow import LoopStep
@@ -129,51 +130,13 @@ async def run_loop(
 
     async def item(idx: int) -> None:
         nonlocal first_error
-        item_started = engine.clock.wall()
         before = partial.pop(idx, None)
-        done_subs = dict(before.output) if before and isinstance(before.output, dict) else {}
-        steps_ctx = dict(context["steps"])
-        item_ctx = {**context, "steps": steps_ctx, "item": items[idx], "index": idx}
-        attempts: list[dict[str, Any]] = []
-        sub_outputs: dict[str, Any] = {}
-        inputs_log: Any = None
-        error: dict[str, Any] | None = None
-        output: Any = None
-        for sub in step.body:
-            if not step.single and sub.id in done_subs:
-                # This sub-step succeeded in the parent run: never repeat it.
-                sub_outputs[sub.id] = done_subs[sub.id]
-                steps_ctx[sub.id] = {"output": done_subs[sub.id]}
-                continue
-            where = f"steps.{step.id}[{idx}]" + ("" if step.single else f".{sub.id}")
-            target = engine.target(run_id, step.id, idx, "" if step.single else sub.id)
-            inputs, outcome = await engine.call(sub, item_ctx, where=where, target=target)
-            for attempt in outcome.attempts:
-                attempts.append(attempt if step.single else {"step": sub.id, **attempt})
-            inputs_log = inputs if step.single else {**(inputs_log or {}), sub.id: inputs}
-            if outcome.error is not None:
-                error = error_dict(outcome.error)
-                break
-            sub_outputs[sub.id] = outcome.output
-            steps_ctx[sub.id] = {"output": outcome.output}
-        output = sub_outputs.get(step.id) if step.single else sub_outputs or None
-        ok = error is None
+        output = before.output if before is not None else None
+        record = await run_item(engine, run_id, step, context, items[idx], idx, output)
+        ok = record.status == "succeeded"
         status[idx] = _SUCCEEDED if ok else _FAILED
         if not ok and first_error is None:
-            first_error = error
-        record = ItemRecord(
-            step_id=step.id,
-            index=idx,
-            status="succeeded" if ok else "failed",
-            item=items[idx],
-            inputs=inputs_log,
-            output=output,
-            error=error,
-            attempts=attempts,
-            started_at=item_started,
-            finished_at=engine.clock.wall(),
-            reused_from=None,
-        )
+            first_error = record.error
         batch.add(record, now=not idempotent)
         if not ok and step.on_item_error == "stop":
             stop.set()
@@ -182,7 +145,7 @@ async def run_loop(
         engine.progress.item_finished(step.id, record.status == "succeeded")
 
     # An idempotent loop's items are committed in groups; a writing loop's one by one.
-    idempotent = _idempotent(engine, step)
+    idempotent = idempotent_body(engine, step)
     batch = ItemBatch(log, run_id, committed)
 
     async def worker() -> None:
@@ -243,17 +206,6 @@ async def run_loop(
     if step_error is not None:
         raise StepFailed(step.id, step_error)
     return result
-
-
-def _idempotent(engine: Engine, step: LoopStep) -> bool:
-    """True when every action of the loop's body may be repeated safely."""
-    for sub in step.body:
-        try:
-            if not engine.catalog.get(sub.action).idempotent:
-                return False
-        except ConnectorError:
-            return False
-    return True
 
 
 def _write_skipped(log: Any, run_id: str, step_id: str, items: Any, status: bytearray) -> int:

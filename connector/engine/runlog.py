@@ -154,8 +154,11 @@ class RunLog(ItemLog):
         source_path: str | None,
         parent_run_id: str | None,
         started_at: float,
+        run_id: str | None = None,
     ) -> str:
-        run_id = new_run_id()
+        """Record a new run; `run_id` is chosen by the caller when given (a Temporal
+        workflow's id, so that re-executing the activity finds the run it made)."""
+        run_id = run_id or new_run_id()
         workflow_text = _dump(workflow) or "null"
         trigger_text = _dump(trigger) or "null"
         workflow_from = trigger_from = None

@@ -1,0 +1,119 @@
+"""What an activity does when Temporal runs it again after its worker was lost, without a
+server (temporalio's ActivityEnvironment): it resumes from the run log. Items recorded by
+the lost execution are not run again; a write cut off in flight (an intent with no outcome)
+is read back before anything is resent; Temporal's attempt counter is never consulted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from connector.catalog import load_catalog
+from connector.engine.rate_budget import RateLimitSpec
+from connector.engine.session import engine_session
+
+from ..engine.shorten_box import ShortenBox
+
+pytestmark = pytest.mark.slow
+
+PREFIX = "https://example.com/resume/"
+URLS = [f"{PREFIX}{i:02d}" for i in range(20)]
+DOC: dict[str, Any] = {
+    "name": "links",
+    "retry": {"max_attempts": 5, "initial_delay": 0.005, "multiplier": 2, "max_delay": 0.02},
+    "steps": [
+        {
+            "id": "each",
+            "loop": {"over": "{{ trigger.urls }}", "batch_size": 5},
+            "action": "shorten_dev.create_link",
+            "inputs": {"destination_url": "{{ item }}"},
+        }
+    ],
+}
+
+
+def test_a_range_run_again_resumes_from_the_run_log(tmp_path: Path) -> None:
+    with ShortenBox() as box:
+        box.set_faults(latency_ms=150)
+        asyncio.run(_resume(box, tmp_path / "runs.db"))
+
+
+async def _resume(box: ShortenBox, db: Path) -> None:
+    # Imported here, not at collection: temporalio grows the pytest process by ~20 MB,
+    # and every CLI child forked from it reports that peak too (tests/hostile).
+    from temporalio.testing import ActivityEnvironment
+
+    from connector.temporal.activities import RunActivities
+    from connector.temporal.items import finished_indexes
+    from connector.temporal.messages import ItemsCall, RunEnd, RunRequest, StepCall
+
+    catalog = load_catalog()
+    base = {"shorten_dev": box.env["SHORTEN_API_URL"]}
+    key = {"shorten_dev": box.env["SHORTEN_API_KEY"]}
+    limits = {"shorten_dev": RateLimitSpec(concurrency=5)}
+    async with engine_session(
+        catalog, db, base_urls=base, credentials=key, overrides=limits
+    ) as engine:
+        activities = RunActivities(engine)
+        run = RunRequest("run-1", DOC, None, {"urls": URLS})
+        await ActivityEnvironment().run(activities.begin_run, run)
+        call = StepCall("run-1", 0)
+        start = await ActivityEnvironment().run(activities.start_loop, call)
+        assert (start.status, start.total) == ("run", 20)
+
+        # The first execution is lost with writes in flight (a worker killed mid-range).
+        lost = ActivityEnvironment()
+        task = asyncio.create_task(lost.run(activities.run_items, ItemsCall(call, 0, 20)))
+        deadline = time.monotonic() + 30
+        while len(finished_indexes(engine.runlog, "run-1", "each", 0, 20)) < 6:
+            assert time.monotonic() < deadline and not task.done()
+            await asyncio.sleep(0.01)
+        lost.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        recorded = finished_indexes(engine.runlog, "run-1", "each", 0, 20)
+        cut_off = {w.index for w in engine.runlog.intents.open_in("run-1")}
+        assert cut_off and not cut_off & recorded
+        await asyncio.sleep(0.5)  # what was in flight has landed (or not) by now
+        sent_before = box.count("POST /api/v1/links")
+
+        # Temporal runs the activity again, on another worker: it resumes.
+        done = await ActivityEnvironment().run(activities.run_items, ItemsCall(call, 0, 20))
+        assert done.skipped == len(recorded) and done.ran == 20 - len(recorded)
+        assert done.failed == 0
+        items = {i.index: i for i in engine.runlog.items("run-1", "each")}
+        assert sorted(items) == list(range(20))
+        for idx in cut_off:
+            # Checked before anything was sent: read back, sent only if it had not landed.
+            first = items[idx].attempts[0]
+            assert first.get("call") == "reconcile", items[idx].attempts
+        resent = box.count("POST /api/v1/links") - sent_before
+        assert resent == 20 - len(recorded) - sum(
+            1 for i in cut_off if items[i].attempts[0]["result"] == "reconciled"
+        )
+        # One link per URL, each the output the run log holds for its item.
+        links = box.links(PREFIX)
+        assert Counter(dest for _, dest, _ in links) == Counter(URLS)
+        slug_of = {dest: slug for slug, dest, _ in links}
+        for idx, item in items.items():
+            assert item.output["link"]["slug"] == slug_of[URLS[idx]]
+
+        # Finishing the loop and the run is idempotent too (run again after a lost worker).
+        for _ in range(2):
+            finished = await ActivityEnvironment().run(activities.finish_loop, call)
+            assert finished.status == "succeeded"
+        end = await ActivityEnvironment().run(activities.finish_run, RunEnd("run-1", "succeeded"))
+        assert end.status == "succeeded"
+        run_row = engine.runlog.get_run("run-1")
+        assert run_row.status == "succeeded"
+        assert run_row.output["summary"] == {
+            "total": 20, "succeeded": 20, "failed": 0, "skipped": 0,
+        }  # fmt: skip
+        assert list(run_row.output["items"]) == [items[i].output for i in range(20)]
