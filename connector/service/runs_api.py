@@ -6,8 +6,10 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
+from connector.clock import SystemClock
 from connector.engine.executor import Engine, RunResult
 from connector.engine.retry_run import retry_run
+from connector.engine.run_cancel import RunNotRunning, request_cancel
 from connector.engine.workflow import WorkflowInvalid, resolve_trigger, validate_workflow
 from connector.errors import AlreadyRetried, FieldError, InvalidConfiguration, InvalidInput
 from connector.service.connections_api import credentials_for
@@ -230,21 +232,26 @@ async def retry(run_id: str, state: State, body: RetryRequest | None = None) -> 
     responses={404: {"model": Problem}, 409: {"model": Problem, "description": "not running"}},
 )
 async def cancel(run_id: str, state: State) -> RunCancelling:
-    """Stop a running run between items: what is in flight finishes and is recorded (no
-    write is orphaned), nothing new starts, and the run ends `cancelled` (retryable)."""
+    """Stop a running run between items, whichever process runs it (this service, a
+    `connector run`, Temporal workers sharing the run log): what is in flight finishes and
+    is recorded (no write is orphaned), nothing new starts, and the run ends `cancelled`
+    (retryable)."""
     cancel_run(state, run_id)
     return RunCancelling(run_id=run_id, status="cancelling")
 
 
 def cancel_run(state: ServiceState, run_id: str) -> None:
-    """Ask the run to stop (the API's cancel and the console's); a problem if it cannot."""
+    """Ask the run to stop (the API's cancel and the console's), wherever it runs: the
+    request is recorded in the run log, which the process running it reads between items
+    (this service, a `connector run`, Temporal workers: engine/run_cancel.py); a problem
+    if the run is unknown (404) or not running (409)."""
+    clock = state.config.clock or SystemClock()
     with state.runlog() as log:
-        run = get_run(log, run_id)
-    if run.status != "running" or run.interrupted:
-        raise ServiceProblem(409, f"run {run_id} is not running ({run.display_status})")
-    if not state.launcher.cancel(run_id):
-        raise ServiceProblem(
-            409,
-            f"run {run_id} is running in another process (pid {run.pid} on {run.host}); "
-            "cancel it there",
-        )
+        try:
+            request_cancel(log, run_id, at=clock.wall())
+        except RunNotRunning as exc:
+            raise ServiceProblem(409, str(exc)) from None
+        except InvalidInput:
+            raise ServiceProblem(404, f"no run with id {run_id!r}") from None
+    # Run here: it stops at its next item, without waiting to read the request.
+    state.launcher.cancel(run_id)

@@ -90,13 +90,17 @@ async def _resume(box: ShortenBox, db: Path) -> None:
         assert done.failed == 0
         items = {i.index: i for i in engine.runlog.items("run-1", "each")}
         assert sorted(items) == list(range(20))
+        check_of: dict[int, dict[str, Any]] = {}
         for idx in cut_off:
-            # Checked before anything was sent: read back, sent only if it had not landed.
-            first = items[idx].attempts[0]
-            assert first.get("call") == "reconcile", items[idx].attempts
+            # The attempt cut off is listed (and counted); then, before anything was sent,
+            # the write was read back, and sent again only if it had not landed.
+            lost, check = items[idx].attempts[:2]
+            assert (lost["attempt"], lost["result"]) == (1, "lost"), items[idx].attempts
+            assert (check["attempt"], check.get("call")) == (2, "reconcile"), items[idx].attempts
+            check_of[idx] = check
         resent = box.count("POST /api/v1/links") - sent_before
         assert resent == 20 - len(recorded) - sum(
-            1 for i in cut_off if items[i].attempts[0]["result"] == "reconciled"
+            1 for check in check_of.values() if check["result"] == "reconciled"
         )
         # One link per URL, each the output the run log holds for its item.
         links = box.links(PREFIX)
