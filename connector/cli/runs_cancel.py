@@ -12,22 +12,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from connector.errors import InvalidInput
-
 __all__ = ["cancel"]
 
 
 def cancel(target: Path | str, run_id: str, *, as_json: bool = False) -> int:
     """Record the cancel of `run_id` in the run log at `target` and say so."""
-    from connector.clock import SystemClock
-    from connector.engine.run_cancel import request_cancel
-    from connector.engine.runlog import RunLog
+    from connector.api import cancel_run  # when it runs: `--help` loads no engine
 
-    if isinstance(target, Path) and not target.exists():
-        # Not created just to say that it holds no such run.
-        raise InvalidInput(f"no run log at {target}; no run {run_id!r} to cancel", where="RUN")
-    with RunLog(target) as log:
-        request = request_cancel(log, run_id, at=SystemClock().wall())
+    request = cancel_run(run_id, runlog=target)
     if as_json:
         print(json.dumps({"run_id": run_id, "status": "cancelling",
                           "requested_at": request.requested_at}))  # fmt: skip
