@@ -65,40 +65,69 @@ async def _lost(coro: Any) -> None:
         await coro
 
 
-def _bound(engine: Engine, workflow: Workflow, trigger: Any) -> str:
-    run_id = engine.runlog.create_run(
+def _call(engine: Engine, workflow: Workflow, run_id: str, trigger: Any) -> Any:
+    """The step (an action step), or the loop's item 0, as an activity runs it."""
+    step = workflow.steps[0]
+    context = {"trigger": trigger, "steps": {}}
+    if isinstance(step, LoopStep):
+        return run_item(engine, run_id, step, context, trigger["keys"][0], 0)
+    assert isinstance(step, ActionStep)
+    return engine.run_step(run_id, 0, step, context, None)
+
+
+def _lose_worker(
+    log: RunLog, catalog: FakeCatalog, clock: SimClock, workflow: Workflow, trigger: Any,
+    failures: list[BaseException], *, cut_at: int, in_flight: bool,
+) -> str:  # fmt: skip
+    """Run the call on a worker whose requests fail with `failures`, lost at request
+    `cut_at`; the run's id."""
+    first = FakeRunner(clock)
+    key = trigger["keys"][0] if trigger else "k"
+    step = workflow.steps[0]
+    assert isinstance(step, ActionStep | LoopStep)
+    action = step.body[0].action if isinstance(step, LoopStep) else step.action
+    first.plan(action, key, *failures)
+    _cut_off_at(first, cut_at, in_flight=in_flight)
+    lost = _worker(catalog, first, log, clock)
+    run_id = lost.runlog.create_run(
         workflow=workflow.document, trigger=trigger, source_path=None, parent_run_id=None,
-        started_at=engine.clock.wall(),
+        started_at=clock.wall(),
     )  # fmt: skip
-    engine.bind_run(run_id, workflow, run_id)
+    lost.bind_run(run_id, workflow, run_id)
+    clock.run(_lost(_call(lost, workflow, run_id, trigger)))
+    assert len(first.calls) == cut_at
     return run_id
+
+
+def _take_over(
+    log: RunLog, catalog: FakeCatalog, clock: SimClock, workflow: Workflow, run_id: str,
+    trigger: Any, runner: FakeRunner,
+) -> Any:  # fmt: skip
+    """Another worker runs the call again."""
+    resumed = _worker(catalog, runner, log, clock)
+    resumed.bind_run(run_id, workflow, run_id)
+    return clock.run(_call(resumed, workflow, run_id, trigger))
+
+
+def _boom(*numbers: int) -> list[BaseException]:
+    return [ServerError(f"boom {n}", status=503, write_applied=False) for n in numbers]
 
 
 def test_a_step_cut_off_during_its_wait_continues_attempt_4_and_the_wait(
     runlog: RunLog, catalog: FakeCatalog, clock: SimClock
 ) -> None:
-    failing = [ServerError(f"boom {n}", status=503, write_applied=False) for n in range(1, 6)]
-    first = FakeRunner(clock)
-    first.plan("fake.get", "k", *failing[:3])
-    _cut_off_at(first, 3, in_flight=False)
     workflow = _workflow(catalog, "fake.get")
-    step = workflow.steps[0]
-    assert isinstance(step, ActionStep)
-    context = {"trigger": {}, "steps": {}}
-    lost = _worker(catalog, first, runlog, clock)
-    run_id = _bound(lost, workflow, {})
-    clock.run(_lost(lost.run_step(run_id, 0, step, context, None)))
-    assert len(first.calls) == 3
+    run_id = _lose_worker(
+        runlog, catalog, clock, workflow, {}, _boom(1, 2, 3), cut_at=3, in_flight=False
+    )
     cut_at = clock.t
 
     # Another worker takes the step over: attempts 4 and 5 only, after the wait left.
     second = FakeRunner(clock)
-    second.plan("fake.get", "k", *failing[3:])
+    second.plan("fake.get", "k", *_boom(4, 5))
     clock.sleeps.clear()
-    resumed = _worker(catalog, second, runlog, clock)
-    resumed.bind_run(run_id, workflow, run_id)
     with pytest.raises(Exception, match="boom 5"):
-        clock.run(resumed.run_step(run_id, 0, step, context, None))
+        _take_over(runlog, catalog, clock, workflow, run_id, {}, second)
     assert len(second.calls) == 2, "5 attempts in all, not 3 + 5"
     assert clock.sleeps == [4.0, 8.0], "the wait after attempt 3 (4 s), then after 4 (8 s)"
     assert clock.t == cut_at + 12.0
@@ -112,23 +141,14 @@ def test_a_loop_item_cut_off_in_flight_counts_the_lost_attempt(
     runlog: RunLog, catalog: FakeCatalog, clock: SimClock
 ) -> None:
     """Attempts 1-3 fail, attempt 4 is in flight when the worker dies: one more attempt."""
-    first = FakeRunner(clock)
-    first.plan("fake.get", "a", *(ServerError(f"boom {n}", status=503) for n in range(1, 4)))
-    _cut_off_at(first, 4, in_flight=True)
     workflow = _workflow(catalog, "fake.get", loop=True)
-    loop = workflow.steps[0]
-    assert isinstance(loop, LoopStep)
-    context = {"trigger": {"keys": ["a"]}, "steps": {}}
-    lost = _worker(catalog, first, runlog, clock)
-    run_id = _bound(lost, workflow, context["trigger"])
-    clock.run(_lost(run_item(lost, run_id, loop, context, "a", 0)))
-    assert len(first.calls) == 4
-
+    trigger = {"keys": ["a"]}
+    run_id = _lose_worker(
+        runlog, catalog, clock, workflow, trigger, _boom(1, 2, 3), cut_at=4, in_flight=True
+    )
     second = FakeRunner(clock)
-    second.plan("fake.get", "a", ServerError("boom 5", status=503))
-    resumed = _worker(catalog, second, runlog, clock)
-    resumed.bind_run(run_id, workflow, run_id)
-    record = clock.run(run_item(resumed, run_id, loop, context, "a", 0))
+    second.plan("fake.get", "a", *_boom(5))
+    record = _take_over(runlog, catalog, clock, workflow, run_id, trigger, second)
     assert len(second.calls) == 1
     assert record.status == "failed" and record.error["message"] == "boom 5"
     results = [(a["attempt"], a["result"]) for a in record.attempts]
@@ -139,23 +159,13 @@ def test_a_loop_item_cut_off_in_flight_counts_the_lost_attempt(
 def test_a_call_whose_five_attempts_were_made_sends_nothing_more(
     runlog: RunLog, catalog: FakeCatalog, clock: SimClock
 ) -> None:
-    first = FakeRunner(clock)
-    first.plan("fake.get", "k", *(ServerError(f"boom {n}", status=503) for n in range(1, 5)))
-    _cut_off_at(first, 5, in_flight=True)
     workflow = _workflow(catalog, "fake.get")
-    step = workflow.steps[0]
-    assert isinstance(step, ActionStep)
-    context = {"trigger": {}, "steps": {}}
-    lost = _worker(catalog, first, runlog, clock)
-    run_id = _bound(lost, workflow, {})
-    clock.run(_lost(lost.run_step(run_id, 0, step, context, None)))
-    assert len(first.calls) == 5
-
+    run_id = _lose_worker(
+        runlog, catalog, clock, workflow, {}, _boom(1, 2, 3, 4), cut_at=5, in_flight=True
+    )
     second = FakeRunner(clock)
-    resumed = _worker(catalog, second, runlog, clock)
-    resumed.bind_run(run_id, workflow, run_id)
     with pytest.raises(Exception, match="cut off when its worker stopped"):
-        clock.run(resumed.run_step(run_id, 0, step, context, None))
+        _take_over(runlog, catalog, clock, workflow, run_id, {}, second)
     assert second.calls == [], "the policy's 5 attempts were made: none is added"
     assert len(runlog.steps(run_id)[0].attempts) == 5
 
@@ -163,25 +173,13 @@ def test_a_call_whose_five_attempts_were_made_sends_nothing_more(
 def test_a_write_cut_off_in_flight_is_read_back_then_sent_within_the_attempts_left(
     runlog: RunLog, catalog: FakeCatalog, clock: SimClock
 ) -> None:
-    first = FakeRunner(clock)
-    first.plan(
-        "fake.create_checked", "k",
-        *(ServerError(f"boom {n}", status=503, write_applied=False) for n in range(1, 4)),
-    )  # fmt: skip
-    _cut_off_at(first, 4, in_flight=True)
     workflow = _workflow(catalog, "fake.create_checked")
-    step = workflow.steps[0]
-    assert isinstance(step, ActionStep)
-    context = {"trigger": {}, "steps": {}}
-    lost = _worker(catalog, first, runlog, clock)
-    run_id = _bound(lost, workflow, {})
-    clock.run(_lost(lost.run_step(run_id, 0, step, context, None)))
-
+    run_id = _lose_worker(
+        runlog, catalog, clock, workflow, {}, _boom(1, 2, 3), cut_at=4, in_flight=True
+    )
     second = FakeRunner(clock)
     second.reconcile_result = None  # the lost write did not land
-    resumed = _worker(catalog, second, runlog, clock)
-    resumed.bind_run(run_id, workflow, run_id)
-    output = clock.run(resumed.run_step(run_id, 0, step, context, None))
+    output = _take_over(runlog, catalog, clock, workflow, run_id, {}, second)
     assert output == {"echo": {"key": "k"}}
     assert len(second.reconciles) == 1 and len(second.calls) == 1
     attempts = runlog.steps(run_id)[0].attempts
