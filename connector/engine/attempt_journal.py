@@ -11,9 +11,11 @@ its open intent, never resent blindly), and a wait under way is waited only for 
 left of it. Once a call's item or step is recorded, its attempts are in that row and the
 journal row is dropped (a range's rows at once; a run's when it ends).
 
-Plain commits, not the intents' power-cut-proof `durable()`: a worker's death is what this
-survives (SQLite's WAL keeps a killed process's commits; PostgreSQL is another process),
-and a commit per attempt that waits for the disk would slow every item.
+Commits that outlive the worker, not the intents' power-cut-proof `durable()`: a worker's
+death is what this survives (SQLite's WAL keeps a killed process's commits; PostgreSQL,
+another process, has the commit once it answers, so it does not wait for its disk:
+`Store.quick_commit`), and a commit per attempt that waits for a disk would slow
+every item.
 """
 
 from __future__ import annotations
@@ -46,8 +48,8 @@ CREATE TABLE IF NOT EXISTS call_attempts (
 _KEY = "run_id=? AND step_id=? AND idx=? AND sub_step=?"
 _SAVE = (
     "INSERT INTO call_attempts (run_id, step_id, idx, sub_step, attempts_json, updated_at)"
-    " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (run_id, step_id, idx, sub_step) DO UPDATE SET"
-    " attempts_json=excluded.attempts_json, updated_at=excluded.updated_at"
+    " SELECT ?, ?, ?, ?, ?, ? {quick_commit} ON CONFLICT (run_id, step_id, idx, sub_step)"
+    " DO UPDATE SET attempts_json=excluded.attempts_json, updated_at=excluded.updated_at"
 )
 
 
@@ -81,7 +83,8 @@ class AttemptJournal:
 
     @translated("journaling a call's attempt")
     def save(self, key: tuple[Any, ...], attempts: list[dict[str, Any]], at: float) -> None:
-        self.store.execute(_SAVE, (*key, dumps_redacted(attempts), at))
+        sql = _SAVE.format(quick_commit=self.store.quick_commit)
+        self.store.execute(sql, (*key, dumps_redacted(attempts), at))
 
     @translated("dropping journaled attempts")
     def drop_range(self, run_id: str, step_id: str, start: int, stop: int) -> None:

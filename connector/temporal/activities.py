@@ -150,6 +150,10 @@ class RunActivities:
                 started_at=engine.clock.wall(),
                 run_id=request.run_id,
             )
+        # The run lives as long as its Temporal workflow, not as long as this worker: with
+        # no pid, its row never reads as `interrupted` (and stays cancellable) when the
+        # worker that made it dies while others go on.
+        log.store.execute("UPDATE runs SET pid=NULL WHERE id=?", (request.run_id,))
         state = self._state(request.run_id)
         steps = [[step.id, step.kind] for step in state.workflow.steps]
         return RunPlan(steps, reusing=request.parent_run_id is not None)

@@ -93,6 +93,8 @@ async def _resume(box: ShortenBox, db: Path) -> None:
         engine = activities.engine
         run = RunRequest("run-1", DOC, None, {"urls": URLS})
         await ActivityEnvironment().run(activities.begin_run, run)
+        # Its life is the workflow's, not this worker's: never read as interrupted.
+        assert engine.runlog.get_run("run-1").pid is None
         call = StepCall("run-1", 0)
         start = await ActivityEnvironment().run(activities.start_loop, call)
         assert (start.status, start.total) == ("run", 20)
