@@ -21,6 +21,7 @@ every item.
 from __future__ import annotations
 
 import json
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
 from connector.engine.runlog_errors import translated
@@ -31,7 +32,12 @@ if TYPE_CHECKING:
     from connector.engine.runlog_store import Store
     from connector.engine.writes import WriteTarget
 
-__all__ = ["ATTEMPTS_SCHEMA", "AttemptJournal", "CallJournal"]
+__all__ = ["ATTEMPTS_SCHEMA", "RESUMING", "AttemptJournal", "CallJournal"]
+
+#: whether the calls under way may have been begun by an earlier execution (a Temporal
+#: activity run again: its `attempt` > 1); a first execution skips reading the journal,
+#: since nothing can be there yet: one write per attempt, no read
+RESUMING: ContextVar[bool] = ContextVar("RESUMING", default=True)
 
 ATTEMPTS_SCHEMA = """
 CREATE TABLE IF NOT EXISTS call_attempts (
@@ -115,7 +121,7 @@ class CallJournal:
 
     def earlier(self) -> list[dict[str, Any]]:
         """The attempts an earlier execution of this call made (none for a first one)."""
-        return self._journal.load(self._key)
+        return self._journal.load(self._key) if RESUMING.get() else []
 
     def save(self, attempts: list[dict[str, Any]]) -> None:
         self._journal.save(self._key, attempts, self._now())

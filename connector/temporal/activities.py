@@ -31,7 +31,7 @@ from typing import Any, TypeVar
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from connector.engine.attempt_journal import AttemptJournal
+from connector.engine.attempt_journal import RESUMING, AttemptJournal
 from connector.engine.attempts import error_dict
 from connector.engine.executor import Engine, StepFailed
 from connector.engine.loop_items import LoopItems
@@ -476,6 +476,8 @@ async def _heartbeat(details: Callable[[], Any]) -> AsyncIterator[None]:
 async def _translated(body: Callable[[T], Awaitable[T]] | Any, arg: Any) -> Any:
     """Run an activity's body; an error of ours leaves as a non-retryable ApplicationError
     carrying its type and exit code (Temporal must not retry what our policy settled)."""
+    # Only an execution after a lost one can find its calls' attempts journaled.
+    RESUMING.set(activity.info().attempt > 1)
     try:
         return await body(arg)
     except ConnectorError as exc:

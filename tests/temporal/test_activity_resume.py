@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import time
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -24,6 +25,8 @@ from connector.engine.session import engine_session
 from ..engine.shorten_box import ShortenBox
 
 if TYPE_CHECKING:
+    from temporalio.testing import ActivityEnvironment
+
     from connector.temporal.activities import RunActivities
 
 pytestmark = pytest.mark.slow
@@ -83,6 +86,15 @@ async def _worker(box: ShortenBox, db: Path) -> AsyncIterator[RunActivities]:
         yield RunActivities(engine)
 
 
+def _again() -> ActivityEnvironment:
+    """Where Temporal runs an activity again after its worker was lost: attempt 2."""
+    from temporalio.testing import ActivityEnvironment
+
+    again = ActivityEnvironment()
+    again.info = dataclasses.replace(again.info, attempt=2)
+    return again
+
+
 async def _resume(box: ShortenBox, db: Path) -> None:
     from temporalio.testing import ActivityEnvironment
 
@@ -116,7 +128,7 @@ async def _resume(box: ShortenBox, db: Path) -> None:
         sent_before = box.count("POST /api/v1/links")
 
         # Temporal runs the activity again, on another worker: it resumes.
-        done = await ActivityEnvironment().run(activities.run_items, ItemsCall(call, 0, 20))
+        done = await _again().run(activities.run_items, ItemsCall(call, 0, 20))
         assert done.skipped == len(recorded) and done.ran == 20 - len(recorded)
         assert done.failed == 0
         items = {i.index: i for i in engine.runlog.items("run-1", "each")}
@@ -186,7 +198,7 @@ async def _continue(box: ShortenBox, db: Path) -> None:
             await task
         assert box.count(READ) == 3
 
-        done = await ActivityEnvironment().run(activities.run_items, ItemsCall(call, 0, 1))
+        done = await _again().run(activities.run_items, ItemsCall(call, 0, 1))
         assert (done.ran, done.failed) == (1, 1)
         assert box.count(READ) == 5, "attempts 4 and 5 only: 5 in all, as the policy allows"
         (item,) = engine.runlog.items("run-1", "each")
