@@ -154,6 +154,10 @@ def test_three_temporal_workers_on_one_token_share_the_minute(
     assert set(per_address.requests) == set(addresses), per_address.requests
     assert all(n <= PER_CLIENT for n in per_address.most.values()), per_address.most
 
+    # The workers paced by the budget shared in the run log's database (no other setting).
+    shared = {row[0] for row in read(database, "SELECT window_id FROM shared_budget_windows")}
+    assert "POST /v4/shorten/minute" in shared, shared
+
     # The run log agrees with the sandbox: one link per URL in the sandbox's store, and
     # each item's row holds that very link.
     with store.lock:
