@@ -153,6 +153,7 @@ def test_three_temporal_workers_on_one_token_share_the_minute(
     # Three workers shared the work, each within its address's 5 connections.
     assert set(per_address.requests) == set(addresses), per_address.requests
     assert all(n <= PER_CLIENT for n in per_address.most.values()), per_address.most
+    assert max(per_address.most.values()) == PER_CLIENT  # the cap was pressed, and held
 
     # The workers paced by the budget shared in the run log's database (no other setting).
     shared = {row[0] for row in read(database, "SELECT window_id FROM shared_budget_windows")}
