@@ -2,11 +2,13 @@
 loop of more than 10,000 items with its counts, a first page and the URL of the rest;
 `/steps/{step}/items` pages forwards and back (every item once, in order) in memory that
 does not grow with the loop; bad cursors and limits are problems naming the parameter; the
-console's run page has previous and next links."""
+console's run page has previous and next links; the event stream tells each item once,
+reading only past what it has told."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import tracemalloc
 from collections.abc import Awaitable
@@ -15,8 +17,10 @@ from typing import Any
 import httpx
 import pytest
 
+from connector.engine.runlog import DB_NAME, ItemRecord, RunLog
 from connector.service import ServiceConfig
 from connector.service.cursors import encode
+from connector.service.run_events import _Watcher
 
 from .helpers import AUTH, KEY, client_for, wait_idle
 from .loop_runs import is_failed, write_loop_run
@@ -245,3 +249,58 @@ def test_the_console_pages_a_loop_with_previous_and_next_links(config: ServiceCo
             assert bad.status_code == 422 and "cursor" in bad.text
 
     _run(go())
+
+
+def test_events_tell_every_item_of_a_big_loop_once_in_order(config: ServiceConfig) -> None:
+    total = 12_345
+    run_id = write_loop_run(config.home, total)
+
+    async def go() -> str:
+        async with client_for(config) as client:
+            answer = await client.get(f"/v1/runs/{run_id}/events", headers=AUTH)
+            assert answer.status_code == 200
+            return answer.text
+
+    kinds, items = [], []
+    for block in _run(go()).split("\n\n"):
+        fields = dict(line.split(": ", 1) for line in block.splitlines() if ": " in line)
+        if "event" in fields:
+            kinds.append(fields["event"])
+            if fields["event"] == "item":
+                items.append(json.loads(fields["data"])["index"])
+    assert items == list(range(total))
+    assert kinds[0] == "status" and kinds[-2:] == ["step", "end"]
+
+
+def test_events_of_items_finishing_out_of_order(config: ServiceConfig) -> None:
+    """Items finish out of order (five in flight at once): each is told once, and each look
+    reads from the first item not yet told, not from the loop's start."""
+    with RunLog(config.home / DB_NAME) as log:
+        run_id = log.create_run(workflow={"name": "w", "steps": []}, trigger=None,
+                                source_path=None, parent_run_id=None, started_at=1.0)  # fmt: skip
+        log.write_step(run_id, "each", position=0, kind="loop", status="running",
+                       definition={"id": "each"})  # fmt: skip
+        reads: list[int] = []
+        items = log.items
+
+        def counted(*args: Any, **kw: Any) -> Any:
+            reads.append(kw["after"])
+            return items(*args, **kw)
+
+        log.items = counted  # type: ignore[method-assign]
+        watcher = _Watcher(run_id)
+
+        def told(*indices: int) -> list[int]:
+            for i in indices:
+                log.write_item(run_id, ItemRecord("each", i, "succeeded", i, None, i, None,
+                                                  [], 2.0, 3.0, None))  # fmt: skip
+            return [data["index"] for kind, data in watcher.news(log) if kind == "item"]
+
+        assert told(0, 1, 3, 4) == [0, 1, 3, 4]
+        assert told(6) == [6]
+        assert told() == []  # nothing new: not even read
+        assert told(2, 5, 7) == [2, 5, 7]
+        assert told(8) == [8]
+        assert reads == [-1, 1, 1, 7]
+        watch = watcher.loops["each"]
+        assert watch.below == 9 and watch.ahead == set()
