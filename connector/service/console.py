@@ -21,7 +21,7 @@ from connector.service.console_pages import (
 )
 from connector.service.models import RunStatus
 from connector.service.problems import ServiceProblem
-from connector.service.run_views import run_page, run_view
+from connector.service.run_views import LoopPage, run_page, run_view
 from connector.service.runs_api import cancel_run, start_retry
 from connector.service.state import service
 
@@ -91,20 +91,22 @@ async def run_page_html(
     notice: str | None = None,
     step: str | None = None,
     cursor: str | None = None,
+    status: str | None = None,
 ) -> Response:
     """A run's page: each loop's first page of items, or for loop `step` the page at
-    `cursor` (its previous and next links)."""
+    `cursor` (its previous and next links), only its items with `status` if given."""
     session = signed_in(request)
     if session is None:
         return RedirectResponse("/", status_code=303)
     state = service(request)
     try:
         with state.runlog() as log:
-            paged = (step, cursor) if step is not None else None
+            paged = LoopPage(step, cursor, status or None) if step is not None else None
             run = run_view(log, run_id, items_limit=ITEMS_PER_PAGE, paged=paged)
     except ServiceProblem as problem:
         return page("error.html", code=problem.status, message=problem.detail)
-    return page("run.html", run=run, csrf=session.csrf, notice=notice)
+    only = (paged.step_id, paged.status) if paged is not None and paged.status else None
+    return page("run.html", run=run, csrf=session.csrf, notice=notice, filtered=only)
 
 
 @router.post("/runs/{run_id}/retry")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from connector.engine.runlog import RunLog, RunRecord, StepRecord
 from connector.errors import InvalidConfiguration
 from connector.service.cursors import bad_cursor, decode, encode
@@ -9,7 +11,7 @@ from connector.service.item_pages import item_page, items_url, paged_output
 from connector.service.models import RunSummary, RunView, StepView
 from connector.service.problems import ServiceProblem
 
-__all__ = ["get_run", "run_page", "run_summary", "run_view"]
+__all__ = ["LoopPage", "get_run", "run_page", "run_summary", "run_view"]
 
 #: runs read to find a page of `GET /v1/runs` (the run log lists newest first)
 MAX_SCAN = 100_000
@@ -72,16 +74,32 @@ def run_page(
     return [run_summary(r) for r in page], encode(page[-1].id) if more and page else None
 
 
+class LoopPage(NamedTuple):
+    """Which page of one loop's items to show instead of its first."""
+
+    step_id: str
+    cursor: str | None = None
+    #: only the items with this status
+    status: str | None = None
+
+
 def step_view(
-    log: RunLog, step: StepRecord, items_limit: int, paged: tuple[str, str | None] | None = None
+    log: RunLog, step: StepRecord, items_limit: int, paged: LoopPage | None = None
 ) -> StepView:
     """A step as shown; a loop with its first page of items (or, when `paged` names it,
-    the page its cursor points at), its counts and where to page on."""
+    that page), its counts and where to page on."""
     items = url = None
     output = None  # a loop's output is its items
     if step.kind == "loop":
-        cursor = paged[1] if paged is not None and paged[0] == step.step_id else None
-        items = item_page(log, step.run_id, step.step_id, limit=items_limit, cursor=cursor)
+        page = paged if paged is not None and paged.step_id == step.step_id else None
+        items = item_page(
+            log,
+            step.run_id,
+            step.step_id,
+            limit=items_limit,
+            cursor=page.cursor if page else None,
+            status=page.status if page else None,
+        )
         url = items_url(step.run_id, step.step_id)
     else:
         output = log.step_output(step.run_id, step.step_id)
@@ -107,10 +125,10 @@ def run_view(
     run_id: str,
     *,
     items_limit: int = 100,
-    paged: tuple[str, str | None] | None = None,
+    paged: LoopPage | None = None,
 ) -> RunView:
     """A run as shown: each loop's first page of `items_limit` items (the console passes
-    `paged`, a loop step and a cursor, to show another page of that loop), and its output
+    `paged` to show another page of one loop), and its output
     with a loop's items inlined only when they fit in a page."""
     run = get_run(log, run_id)
     output, output_items = paged_output(run.output, run.id, items_limit)

@@ -224,6 +224,7 @@ def test_paging_a_loop_takes_the_same_memory_at_5000_and_50000_items(
 
 def test_the_console_pages_a_loop_with_previous_and_next_links(config: ServiceConfig) -> None:
     run_id = write_loop_run(config.home, 250)
+    bigger = write_loop_run(config.home, 800)
 
     def indices(page: str) -> list[int]:
         return [int(i) for i in re.findall(r'class="item [^"]*" data-index="(\d+)"', page)]
@@ -247,6 +248,21 @@ def test_the_console_pages_a_loop_with_previous_and_next_links(config: ServiceCo
             assert indices((await client.get(link(back, "prev") or "")).text) == list(range(100))
             bad = await client.get(f"/runs/{run_id}", params={"step": "shorten", "cursor": "%"})
             assert bad.status_code == 422 and "cursor" in bad.text
+            # only the failed items (every 7th: 36 of 250), paged the same way
+            failed = [i for i in range(250) if is_failed(i)]
+            only = re.search(r'<a href="([^"]+)">failed only \(36\)</a>', first)
+            assert only, first
+            page = (await client.get(only.group(1).replace("&amp;", "&"))).text
+            assert indices(page) == failed and link(page, "next") is None
+            assert "only <strong>failed</strong> (36)" in page
+            # more failed items than a page: Next and Previous keep the filter
+            failed = [i for i in range(800) if is_failed(i)]
+            params = {"step": "shorten", "status": "failed"}
+            start = (await client.get(f"/runs/{bigger}", params=params)).text
+            assert indices(start) == failed[:100] and link(start, "prev") is None
+            rest = (await client.get(link(start, "next") or "")).text
+            assert indices(rest) == failed[100:] and link(rest, "next") is None
+            assert indices((await client.get(link(rest, "prev") or "")).text) == failed[:100]
 
     _run(go())
 
