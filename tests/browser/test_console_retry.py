@@ -9,7 +9,6 @@ the embedded sandboxes, with a FakeClock so retry waits take no time.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,18 +16,15 @@ import httpx
 import pytest
 import yaml
 
-from connector.clock import FakeClock
-from connector.sandbox.controls import Controls, Faults
-from connector.sandbox.embedded import EmbeddedSandboxes, embedded_sandboxes
-from connector.sandbox.server import BackgroundServer
-from connector.service import ServiceConfig, create_app
+from connector.sandbox.controls import Faults
+from connector.sandbox.embedded import EmbeddedSandboxes
 
 from .chromium import CHROMIUM, CHROMIUM_FLAGS
+from .conftest import KEY
 
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[2]
-KEY = "browser-test-key-0123456789"
 METRICS = "GET /v4/bitlinks/{bitlink}/clicks"
 TRIGGER = {"group_guid": "Bdemo000001", "campaign_guid": "Cdemo000001", "days": 7}
 
@@ -37,23 +33,6 @@ def _faults(boxes: EmbeddedSandboxes, faults: Faults) -> None:
     middleware = boxes.apps["bitly"].state.controls
     middleware.controls.faults = faults
     middleware.reset_faults()
-
-
-@pytest.fixture
-def served(tmp_path: Path) -> Iterator[tuple[str, EmbeddedSandboxes]]:
-    if not CHROMIUM.is_file():
-        pytest.fail(f"the browser test needs {CHROMIUM}: run tools/install_test_deps")
-    with embedded_sandboxes(controls=Controls()) as boxes:
-        config = ServiceConfig(
-            home=tmp_path / "home",
-            api_keys=(KEY,),
-            base_urls=dict(boxes.base_urls),
-            credentials=dict(boxes.credentials),
-            sandbox=True,
-            clock=FakeClock(),
-        )
-        with BackgroundServer(create_app(config)) as server:
-            yield server.url, boxes
 
 
 def _weekly_report() -> dict[str, Any]:
