@@ -1,11 +1,12 @@
-"""The service the console's browser tests drive: under uvicorn on a loopback port (as
+"""The service the console's browser tests drive, under uvicorn on a loopback port (as
 `connector serve --sandbox` runs it), over the embedded sandboxes, with a FakeClock so
-retry waits take no time."""
+retry waits take no time; and a Chromium page signed in to its console."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -15,7 +16,7 @@ from connector.sandbox.embedded import EmbeddedSandboxes, embedded_sandboxes
 from connector.sandbox.server import BackgroundServer
 from connector.service import ServiceConfig, create_app
 
-from .chromium import CHROMIUM
+from .chromium import CHROMIUM, CHROMIUM_FLAGS
 
 KEY = "browser-test-key-0123456789"
 
@@ -35,3 +36,22 @@ def served(tmp_path: Path) -> Iterator[tuple[str, EmbeddedSandboxes]]:
         )
         with BackgroundServer(create_app(config)) as server:
             yield server.url, boxes
+
+
+@pytest.fixture
+def console(served: tuple[str, EmbeddedSandboxes]) -> Iterator[Any]:
+    """A Chromium page signed in to the served console (showing the runs)."""
+    from playwright.sync_api import sync_playwright
+
+    url, _ = served
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_FLAGS
+        )
+        page = chromium.new_page()
+        page.goto(url + "/")
+        page.fill("input[type=password]", KEY)
+        page.get_by_role("button", name="Sign in").click()
+        page.wait_for_selector("table#runs")
+        yield page
+        chromium.close()

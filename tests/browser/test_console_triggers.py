@@ -11,7 +11,6 @@ import pytest
 
 from connector.sandbox.embedded import EmbeddedSandboxes
 
-from .chromium import CHROMIUM, CHROMIUM_FLAGS
 from .conftest import KEY
 
 pytestmark = pytest.mark.slow
@@ -41,10 +40,8 @@ def _hooks(boxes: EmbeddedSandboxes) -> dict[str, int]:
 
 
 def test_enable_and_disable_triggers_with_the_buttons(
-    served: tuple[str, EmbeddedSandboxes],
+    served: tuple[str, EmbeddedSandboxes], console: Any
 ) -> None:
-    from playwright.sync_api import sync_playwright
-
     url, boxes = served
     api = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {KEY}"})
     poll = {"action": "bitly.new_bitlink", "inputs": {"group_guid": "Bdemo000001"}}
@@ -52,44 +49,35 @@ def test_enable_and_disable_triggers_with_the_buttons(
     hook = {"action": "bitly.link_clicked", "inputs": {"organization_guid": "Odemo000001"}}
     hook_id = _saved(api, {"webhook": hook})
     before = _hooks(boxes)
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_FLAGS
-        )
-        page = chromium.new_page()
-        page.goto(url + "/")
-        page.fill("input[type=password]", KEY)
-        page.get_by_role("button", name="Sign in").click()
-        page.wait_for_selector("table#runs")
-        page.get_by_role("link", name="Triggers").click()
-        page.wait_for_selector("table#triggers")
+    page = console
+    page.get_by_role("link", name="Triggers").click()
+    page.wait_for_selector("table#triggers")
 
-        def row(workflow_id: str) -> Any:
-            return page.locator(f"tr[data-workflow-id='{workflow_id}']")
+    def row(workflow_id: str) -> Any:
+        return page.locator(f"tr[data-workflow-id='{workflow_id}']")
 
-        assert "never enabled" in row(poll_id).inner_text()
-        row(poll_id).get_by_role("button", name="Enable").click()
-        page.wait_for_selector("p.notice")
-        assert f"Enabled {poll_id}" in page.locator("p.notice").inner_text()
-        assert "enabled" in row(poll_id).inner_text().split()
-        assert api.get(f"/v1/workflows/{poll_id}/trigger").json()["enabled"] is True
+    assert "never enabled" in row(poll_id).inner_text()
+    row(poll_id).get_by_role("button", name="Enable").click()
+    page.wait_for_selector("p.notice")
+    assert f"Enabled {poll_id}" in page.locator("p.notice").inner_text()
+    assert "enabled" in row(poll_id).inner_text().split()
+    assert api.get(f"/v1/workflows/{poll_id}/trigger").json()["enabled"] is True
 
-        row(hook_id).locator("input[name=public_url]").fill(PUBLIC)
-        row(hook_id).get_by_role("button", name="Enable").click()
-        page.wait_for_selector("#hook-url")
-        hook_url = page.locator("#hook-url").inner_text()
-        assert hook_url.startswith(f"{PUBLIC}/v1/hooks/hk_")
-        (guid,) = set(_hooks(boxes)) - set(before)
-        assert _hooks(boxes)[guid] == 0
+    row(hook_id).locator("input[name=public_url]").fill(PUBLIC)
+    row(hook_id).get_by_role("button", name="Enable").click()
+    page.wait_for_selector("#hook-url")
+    hook_url = page.locator("#hook-url").inner_text()
+    assert hook_url.startswith(f"{PUBLIC}/v1/hooks/hk_")
+    (guid,) = set(_hooks(boxes)) - set(before)
+    assert _hooks(boxes)[guid] == 0
 
-        row(hook_id).get_by_role("button", name="Disable").click()
-        page.wait_for_url("**/triggers?notice=*")
-        assert f"Disabled {hook_id}" in page.locator("p.notice").inner_text()
-        assert _hooks(boxes)[guid] == 1
-        assert hook_url.rsplit(".", 1)[1] not in page.content()
-        row(poll_id).get_by_role("button", name="Disable").click()
-        page.wait_for_url("**/triggers?notice=*")
-        assert "disabled" in row(poll_id).inner_text().split()
-        assert api.get(f"/v1/workflows/{poll_id}/trigger").json()["enabled"] is False
-        chromium.close()
+    row(hook_id).get_by_role("button", name="Disable").click()
+    page.wait_for_url("**/triggers?notice=*")
+    assert f"Disabled {hook_id}" in page.locator("p.notice").inner_text()
+    assert _hooks(boxes)[guid] == 1
+    assert hook_url.rsplit(".", 1)[1] not in page.content()
+    row(poll_id).get_by_role("button", name="Disable").click()
+    page.wait_for_url("**/triggers?notice=*")
+    assert "disabled" in row(poll_id).inner_text().split()
+    assert api.get(f"/v1/workflows/{poll_id}/trigger").json()["enabled"] is False
     api.close()
