@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from connector.engine.loop_items import LoopItems
-from connector.engine.runlog import DB_NAME, ItemRecord, RunLog
+from connector.engine.runlog import ItemRecord, RunLog
 from connector.lazy_array import PAGE
 
 
@@ -16,10 +16,11 @@ def is_failed(index: int) -> bool:
     return index % 7 == 3
 
 
-def write_loop_run(home: Path, total: int, step_id: str = "shorten") -> str:
-    """The id of a succeeded run of loop `step_id` over `total` URLs, every 7th failed;
-    its output is `{"links": <the loop's items>, "count": total}`."""
-    with RunLog(home / DB_NAME) as log:
+def write_loop_run(runlog: Path | str, total: int, step_id: str = "shorten") -> str:
+    """The id of a succeeded run of loop `step_id` over `total` URLs, every 7th failed, in
+    the run log `runlog` (a SQLite file or a PostgreSQL URL); its output is `{"links": <the
+    loop's items>, "count": total}`."""
+    with RunLog(runlog) as log:
         run_id = log.create_run(
             workflow={"name": "Many links", "steps": [{"id": step_id}]},
             trigger={"total": total},

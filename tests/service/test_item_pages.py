@@ -12,12 +12,14 @@ import json
 import re
 import tracemalloc
 from collections.abc import Awaitable
+from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from connector.engine.runlog import DB_NAME, ItemRecord, RunLog
+from connector.engine.runlog import ItemRecord, RunLog
 from connector.service import ServiceConfig
 from connector.service.cursors import encode
 from connector.service.run_events import _Watcher
@@ -46,10 +48,12 @@ async def _pages(
 
 
 def test_a_loop_of_more_than_ten_thousand_items_is_served_page_by_page(
-    config: ServiceConfig,
+    config: ServiceConfig, runlog_target: Path | str
 ) -> None:
+    """On SQLite and on a shared PostgreSQL run log alike."""
     total = 12_345
-    run_id = write_loop_run(config.home, total)
+    config = replace(config, runlog=runlog_target)
+    run_id = write_loop_run(runlog_target, total)
 
     async def go() -> None:
         async with client_for(config) as client:
@@ -102,7 +106,7 @@ def test_a_loop_of_more_than_ten_thousand_items_is_served_page_by_page(
 def test_bad_cursors_and_limits_are_problems_naming_the_parameter(
     config: ServiceConfig,
 ) -> None:
-    run_id = write_loop_run(config.home, 30)
+    run_id = write_loop_run(config.runlog_target, 30)
 
     async def go() -> None:
         async with client_for(config) as client:
@@ -189,7 +193,7 @@ def test_paging_a_loop_takes_the_same_memory_at_5000_and_50000_items(
     config: ServiceConfig,
 ) -> None:
     sizes = (5_000, 50_000)
-    runs = [write_loop_run(config.home, n) for n in sizes]
+    runs = [write_loop_run(config.runlog_target, n) for n in sizes]
 
     async def read_all(client: httpx.AsyncClient, run_id: str) -> int:
         view = await client.get(f"/v1/runs/{run_id}", headers=AUTH)
@@ -223,8 +227,8 @@ def test_paging_a_loop_takes_the_same_memory_at_5000_and_50000_items(
 
 
 def test_the_console_pages_a_loop_with_previous_and_next_links(config: ServiceConfig) -> None:
-    run_id = write_loop_run(config.home, 250)
-    bigger = write_loop_run(config.home, 800)
+    run_id = write_loop_run(config.runlog_target, 250)
+    bigger = write_loop_run(config.runlog_target, 800)
 
     def indices(page: str) -> list[int]:
         return [int(i) for i in re.findall(r'class="item [^"]*" data-index="(\d+)"', page)]
@@ -267,9 +271,12 @@ def test_the_console_pages_a_loop_with_previous_and_next_links(config: ServiceCo
     _run(go())
 
 
-def test_events_tell_every_item_of_a_big_loop_once_in_order(config: ServiceConfig) -> None:
+def test_events_tell_every_item_of_a_big_loop_once_in_order(
+    config: ServiceConfig, runlog_target: Path | str
+) -> None:
     total = 12_345
-    run_id = write_loop_run(config.home, total)
+    config = replace(config, runlog=runlog_target)
+    run_id = write_loop_run(runlog_target, total)
 
     async def go() -> str:
         async with client_for(config) as client:
@@ -291,7 +298,7 @@ def test_events_tell_every_item_of_a_big_loop_once_in_order(config: ServiceConfi
 def test_events_of_items_finishing_out_of_order(config: ServiceConfig) -> None:
     """Items finish out of order (five in flight at once): each is told once, and each look
     reads from the first item not yet told, not from the loop's start."""
-    with RunLog(config.home / DB_NAME) as log:
+    with RunLog(config.runlog_target) as log:
         run_id = log.create_run(workflow={"name": "w", "steps": []}, trigger=None,
                                 source_path=None, parent_run_id=None, started_at=1.0)  # fmt: skip
         log.write_step(run_id, "each", position=0, kind="loop", status="running",
