@@ -8,13 +8,16 @@ from typing import Any
 from urllib.parse import quote
 
 from connector.engine.loop_items import split_refs
-from connector.engine.run_records import ItemRecord
+from connector.engine.run_records import ItemRecord, StepRecord
 from connector.engine.runlog import RunLog
 from connector.engine.runlog_items_before import indices_before
 from connector.service.cursors import after_item, before_item, item_position
 from connector.service.models import ItemPage, ItemView, OutputItems
 
-__all__ = ["item_page", "items_url", "paged_output"]
+__all__ = ["item_page", "items_url", "loop_counts", "paged_output"]
+
+#: the statuses a finished loop's summary counts, as its item rows have them
+_COUNTED = ("succeeded", "failed", "skipped")
 
 
 def items_url(run_id: str, step_id: str) -> str:
@@ -30,6 +33,20 @@ def _view(item: ItemRecord) -> ItemView:
     return ItemView(**{name: getattr(item, name) for name in _FIELDS})
 
 
+def loop_counts(log: RunLog, step: StepRecord) -> dict[str, int]:
+    """A loop's items by status. A finished loop's summary has them (the engine and the
+    Temporal workers write it from the items as recorded); counting a million rows takes
+    a second, so only a loop still running, or a summary that does not add up, is
+    counted."""
+    summary = step.summary or {}
+    numbers = [summary.get(k) for k in ("total", *_COUNTED)]
+    if step.status != "running" and all(type(n) is int for n in numbers):
+        total, *counted = (int(n) for n in numbers if n is not None)
+        if sum(counted) == total:
+            return {k: n for k, n in zip(_COUNTED, counted, strict=True) if n}
+    return log.item_counts(step.run_id, step.step_id)
+
+
 def item_page(
     log: RunLog,
     run_id: str,
@@ -39,16 +56,18 @@ def item_page(
     cursor: str | None = None,
     status: str | None = None,
     param: str = "cursor",
+    counts: dict[str, int] | None = None,
 ) -> ItemPage:
     """The page of loop step `step_id`'s items that `cursor` (from query parameter `param`)
-    points at: the first page, the page after an item, or the page before one."""
+    points at: the first page, the page after an item, or the page before one; `counts`
+    are the loop's (`loop_counts`; None: counted here)."""
     position = item_position(cursor, param)
     backwards, index = position if position is not None else (False, -1)
     if backwards:
         # the `limit` items before `index`; one more, found, says a page precedes them
         back = indices_before(log, run_id, step_id, index, limit + 1, status=status)
         if not back:  # nothing before it: the first page
-            return item_page(log, run_id, step_id, limit=limit, status=status)
+            return item_page(log, run_id, step_id, limit=limit, status=status, counts=counts)
         start = back[limit] if len(back) > limit else -1
         size = min(len(back), limit)
         page = list(log.items(run_id, step_id, status=status, after=start, limit=size))
@@ -67,7 +86,7 @@ def item_page(
         items=[_view(i) for i in page],
         next_cursor=after_item(page[-1].index) if more_after and page else None,
         prev_cursor=before_item(page[0].index if page else index + 1) if more_before else None,
-        counts=log.item_counts(run_id, step_id),
+        counts=log.item_counts(run_id, step_id) if counts is None else counts,
     )
 
 

@@ -51,8 +51,6 @@ class _LoopWatch:
     def __init__(self) -> None:
         self.below = 0
         self.ahead: set[int] = set()
-        #: the item count when last looked at (unchanged: the items are not read)
-        self.counted = 0
 
     def told(self, index: int) -> None:
         self.ahead.add(index)
@@ -97,10 +95,8 @@ class _Watcher:
 
     def _items(self, log: RunLog, step_id: str) -> Iterator[tuple[str, dict[str, Any]]]:
         watch = self.loops.setdefault(step_id, _LoopWatch())
-        total = sum(log.item_counts(self.run_id, step_id).values())
-        if total == watch.counted:
-            return  # nothing new: the items are not read
-        watch.counted = total
+        # Read from the first item not told: a few rows when nothing is new (counting the
+        # loop's rows to find out would read all of them)
         for item in log.items(self.run_id, step_id, after=watch.below - 1):
             if item.index < watch.below or item.index in watch.ahead:
                 continue  # told already (`below` moves on as gaps fill, within a read too)

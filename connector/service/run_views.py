@@ -7,7 +7,7 @@ from typing import NamedTuple
 from connector.engine.runlog import RunLog, RunRecord, StepRecord
 from connector.errors import InvalidConfiguration
 from connector.service.cursors import bad_cursor, decode, encode
-from connector.service.item_pages import item_page, items_url, paged_output
+from connector.service.item_pages import item_page, items_url, loop_counts, paged_output
 from connector.service.models import RunSummary, RunView, StepView
 from connector.service.problems import ServiceProblem
 
@@ -99,6 +99,7 @@ def step_view(
             limit=items_limit,
             cursor=page.cursor if page else None,
             status=page.status if page else None,
+            counts=loop_counts(log, step),
         )
         url = items_url(step.run_id, step.step_id)
     else:

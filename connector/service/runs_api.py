@@ -11,7 +11,7 @@ from connector.engine.retry_run import retry_run
 from connector.engine.workflow import WorkflowInvalid, resolve_trigger, validate_workflow
 from connector.errors import AlreadyRetried, FieldError, InvalidConfiguration, InvalidInput
 from connector.service.connections_api import credentials_for
-from connector.service.item_pages import item_page
+from connector.service.item_pages import item_page, loop_counts
 from connector.service.models import (
     ItemPage,
     Problem,
@@ -155,9 +155,13 @@ def get_items(
     with state.runlog() as log:
         get_run(log, run_id)
         steps = log.steps(run_id, outputs=False)
-        if not any(s.step_id == step_id and s.kind == "loop" for s in steps):
+        step = next((s for s in steps if s.step_id == step_id and s.kind == "loop"), None)
+        if step is None:
             raise ServiceProblem(404, f"run {run_id} has no loop step {step_id!r}")
-        return item_page(log, run_id, step_id, limit=limit, cursor=cursor, status=status)
+        counts = loop_counts(log, step)
+        return item_page(
+            log, run_id, step_id, limit=limit, cursor=cursor, status=status, counts=counts
+        )
 
 
 async def start_retry(

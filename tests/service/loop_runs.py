@@ -50,7 +50,7 @@ def write_loop_run(runlog: Path | str, total: int, step_id: str = "shorten") -> 
                 )
             log.write_items(run_id, batch)
         failures = sum(1 for i in range(total) if is_failed(i))
-        summary = {"total": total, "succeeded": total - failures, "failed": failures}
+        summary = {"total": total, "succeeded": total - failures, "failed": failures, "skipped": 0}
         items = LoopItems(log, run_id, step_id, total)
         log.write_step(run_id, step_id, position=0, kind="loop", status="succeeded",
                        definition={"id": step_id}, output={"items": items, "summary": summary},

@@ -22,6 +22,7 @@ import pytest
 from connector.engine.runlog import ItemRecord, RunLog
 from connector.service import ServiceConfig
 from connector.service.cursors import encode
+from connector.service.item_pages import loop_counts
 from connector.service.run_events import _Watcher
 
 from .helpers import AUTH, KEY, client_for, wait_idle
@@ -297,7 +298,7 @@ def test_events_tell_every_item_of_a_big_loop_once_in_order(
 
 def test_events_of_items_finishing_out_of_order(config: ServiceConfig) -> None:
     """Items finish out of order (five in flight at once): each is told once, and each look
-    reads from the first item not yet told, not from the loop's start."""
+    reads from the first item not yet told, not from the loop's start (nor counts its rows)."""
     with RunLog(config.runlog_target) as log:
         run_id = log.create_run(workflow={"name": "w", "steps": []}, trigger=None,
                                 source_path=None, parent_run_id=None, started_at=1.0)  # fmt: skip
@@ -321,9 +322,26 @@ def test_events_of_items_finishing_out_of_order(config: ServiceConfig) -> None:
 
         assert told(0, 1, 3, 4) == [0, 1, 3, 4]
         assert told(6) == [6]
-        assert told() == []  # nothing new: not even read
+        assert told() == []
         assert told(2, 5, 7) == [2, 5, 7]
         assert told(8) == [8]
-        assert reads == [-1, 1, 1, 7]
+        assert reads == [-1, 1, 1, 1, 7]
         watch = watcher.loops["each"]
         assert watch.below == 9 and watch.ahead == set()
+
+
+def test_a_finished_loops_counts_are_its_summary_a_running_ones_its_rows(
+    config: ServiceConfig,
+) -> None:
+    run_id = write_loop_run(config.runlog_target, 30)
+    with RunLog(config.runlog_target) as log:
+        (step,) = log.steps(run_id, outputs=False)
+        rows = log.item_counts(run_id, "shorten")
+        assert rows == {"succeeded": 26, "failed": 4}
+        log.item_counts = None  # type: ignore[assignment,method-assign]
+        assert loop_counts(log, step) == rows  # from the summary: no row counted
+        for odd in (replace(step, status="running"),
+                    replace(step, summary={**(step.summary or {}), "total": 31}),
+                    replace(step, summary=None)):  # fmt: skip
+            with pytest.raises(TypeError):  # counted (and here, counting is gone)
+                loop_counts(log, odd)
