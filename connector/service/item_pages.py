@@ -55,13 +55,12 @@ def item_page(
     limit: int,
     cursor: str | None = None,
     status: str | None = None,
-    param: str = "cursor",
     counts: dict[str, int] | None = None,
 ) -> ItemPage:
-    """The page of loop step `step_id`'s items that `cursor` (from query parameter `param`)
-    points at: the first page, the page after an item, or the page before one; `counts`
+    """The page of loop step `step_id`'s items that `cursor` (the query parameter) points
+    at: the first page, the page after an item, or the page before one; `counts`
     are the loop's (`loop_counts`; None: counted here)."""
-    position = item_position(cursor, param)
+    position = item_position(cursor, "cursor")
     backwards, index = position if position is not None else (False, -1)
     if backwards:
         # the `limit` items before `index`; one more, found, says a page precedes them
