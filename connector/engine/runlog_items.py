@@ -287,9 +287,24 @@ class ItemLog:
         after: int = -1,
         limit: int | None = None,
     ) -> Iterator[tuple[Any, ...]]:
-        """`items` as stored rows, their JSON undecoded (for `runs show --json`):
+        """`items` as stored rows, their JSON undecoded:
         (step_id, idx, status, item_json, inputs_json, output_json, error_json,
         attempts_json, started_at, finished_at, reused_from)."""
+        for rows in self.item_row_pages(run_id, step_id, status=status, after=after, limit=limit):
+            yield from rows
+
+    def item_row_pages(
+        self,
+        run_id: str,
+        step_id: str,
+        *,
+        status: str | None = None,
+        after: int = -1,
+        limit: int | None = None,
+        page: int = PAGE,
+    ) -> Iterator[list[tuple[Any, ...]]]:
+        """`item_rows` a page (of up to `page` rows) at a time, one keyset query each (for
+        `runs show --json`, which writes a page at once)."""
         sql = (
             "SELECT step_id, idx, status, item_json, inputs_json, output_json, error_json,"
             " attempts_json, started_at, finished_at, reused_from FROM loop_items"
@@ -301,10 +316,11 @@ class ItemLog:
         left = limit
         try:
             while left is None or left > 0:
-                size = PAGE if left is None else min(PAGE, left)
+                size = page if left is None else min(page, left)
                 args = (run_id, step_id, after, *((status,) if status else ()), size)
                 rows = self.store.execute(sql, args).fetchall()
-                yield from rows
+                if rows:
+                    yield rows
                 if len(rows) < size:
                     return
                 after = rows[-1][1]
