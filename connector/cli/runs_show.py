@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
 __all__ = ["add_options", "show"]
 
-#: the columns of RunLog.item_rows, as an ItemRecord names them
+#: the columns of RunLog.item_row_pages, as an ItemRecord names them
 _ITEM_FIELDS = ("step_id", "index", "status", "item", "inputs", "output", "error", "attempts",
                 "started_at", "finished_at", "reused_from")  # fmt: skip
 #: which of them hold JSON text

@@ -6,6 +6,7 @@ default cursor would fetch a whole result at once). `RunLog` (runlog.py) is buil
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -238,7 +239,8 @@ class ItemLog:
     ) -> Iterator[ItemRecord]:
         """A loop step's items in index order, from the first after index `after`, at
         most `limit` (all when None); read a page at a time, never all at once."""
-        for r in self.item_rows(run_id, step_id, status=status, after=after, limit=limit):
+        pages = self.item_row_pages(run_id, step_id, status=status, after=after, limit=limit)
+        for r in itertools.chain.from_iterable(pages):
             yield ItemRecord(
                 step_id=r[0],
                 index=r[1],
@@ -278,21 +280,6 @@ class ItemLog:
         page = found[:limit]
         return ItemPage(page, page[-1].index if more and page else None)
 
-    def item_rows(
-        self,
-        run_id: str,
-        step_id: str,
-        *,
-        status: str | None = None,
-        after: int = -1,
-        limit: int | None = None,
-    ) -> Iterator[tuple[Any, ...]]:
-        """`items` as stored rows, their JSON undecoded:
-        (step_id, idx, status, item_json, inputs_json, output_json, error_json,
-        attempts_json, started_at, finished_at, reused_from)."""
-        for rows in self.item_row_pages(run_id, step_id, status=status, after=after, limit=limit):
-            yield from rows
-
     def item_row_pages(
         self,
         run_id: str,
@@ -303,8 +290,10 @@ class ItemLog:
         limit: int | None = None,
         page: int = PAGE,
     ) -> Iterator[list[tuple[Any, ...]]]:
-        """`item_rows` a page (of up to `page` rows) at a time, one keyset query each (for
-        `runs show --json`, which writes a page at once)."""
+        """`items` as stored rows, their JSON undecoded, a page (of up to `page` rows) at a
+        time, one keyset query each (`runs show --json` writes a page at once): (step_id,
+        idx, status, item_json, inputs_json, output_json, error_json, attempts_json,
+        started_at, finished_at, reused_from)."""
         sql = (
             "SELECT step_id, idx, status, item_json, inputs_json, output_json, error_json,"
             " attempts_json, started_at, finished_at, reused_from FROM loop_items"
