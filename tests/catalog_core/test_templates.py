@@ -121,12 +121,12 @@ ATTACKS = [
 
 @pytest.mark.parametrize(("template", "expected"), ATTACKS, ids=[a[0][:40] for a in ATTACKS])
 def test_attack_table(template: str, expected: str) -> None:
-    started = time.perf_counter()
+    started = time.thread_time()
     with pytest.raises(TemplateError) as info:
         render(template, CTX)
     assert expected in str(info.value)
     assert "s3cr3t-value" not in str(info.value)
-    assert time.perf_counter() - started < 1.0
+    assert time.thread_time() - started < 1.0
 
 
 def test_syntax_error_names_the_template() -> None:
@@ -222,13 +222,13 @@ HOSTILE_ATTACKS = [
     ("template", "expected"), HOSTILE_ATTACKS, ids=[a[0][:50] for a in HOSTILE_ATTACKS]
 )
 def test_hostile_table_never_prints_a_context_value(template: str, expected: str) -> None:
-    started = time.perf_counter()
+    started = time.thread_time()
     with pytest.raises(TemplateError) as info:
         render(template, HOSTILE, where="bitly.x: input 'title'")
     message = str(info.value)
     assert expected in message, message
     assert SECRET not in message and SECRET.upper() not in message
-    assert time.perf_counter() - started < 1.0
+    assert time.thread_time() - started < 1.0
 
 
 def test_bounded_filters_still_work() -> None:
@@ -253,17 +253,17 @@ def test_values_produced_by_templates_are_never_rendered_again(template: str) ->
 
 def test_a_very_long_template_renders_in_bounded_time() -> None:
     text = "x <<trigger.n>> " * 5_000  # 5,000 expressions in one value
-    started = time.perf_counter()
+    started = time.thread_time()
     assert render(text, HOSTILE).count("x 7 ") == 5_000
-    assert time.perf_counter() - started < 2.0
+    assert time.thread_time() - started < 2.0
 
 
 @pytest.mark.parametrize("text", ["<<" * 32_000, "{{" * 32_000, "x {{ y << " * 20_000])
 def test_unclosed_delimiters_are_scanned_in_linear_time(text: str) -> None:
-    started = time.perf_counter()  # the old regex took 17 s on 64 KB of '<<'
+    started = time.thread_time()  # the old regex took 17 s on 64 KB of '<<'
     assert render(text, HOSTILE) == text and not has_template(text)
     assert len(_spans("<<trigger.n>>" * 20_000 + text)) == 20_000
-    assert time.perf_counter() - started < 1.0
+    assert time.thread_time() - started < 1.0
 
 
 def test_span_scanner_finds_what_the_reference_regex_finds() -> None:

@@ -32,6 +32,9 @@ class Finished:
     stderr: str
     seconds: float
     peak_mb: float
+    #: CPU the child used (user + system): what a bound on its work holds on a shared,
+    #: loaded machine, where wall time measures the neighbours
+    cpu_seconds: float = 0.0
 
 
 def start_cli(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.Popen[bytes]:
@@ -64,6 +67,7 @@ def run_cli(args: list[str], *, env: dict[str, str], cwd: Path, timeout: float =
         err,
         time.perf_counter() - started,
         usage.ru_maxrss / 1024,  # KiB on Linux
+        usage.ru_utime + usage.ru_stime,
     )
 
 

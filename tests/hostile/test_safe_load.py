@@ -65,13 +65,13 @@ def _block_nesting(levels: int) -> str:
 )  # fmt: skip
 def test_hostile_workflow_documents_fail_with_one_clear_error(text: str, expected: str) -> None:
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    started = time.perf_counter()
+    started = time.thread_time()
     with pytest.raises(WorkflowInvalid) as info:
         parse_workflow_text(text, "hostile.yaml")
     message = str(info.value)
     assert expected in message, message
     assert message.startswith("hostile.yaml") and "\n" not in message
-    assert time.perf_counter() - started < 2.0
+    assert time.thread_time() - started < 2.0
     assert (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024 < 50
 
 
@@ -121,10 +121,10 @@ def test_json_bounds(text: str, expected: str) -> None:
 
 
 def test_dev_zero_is_read_only_up_to_the_bound() -> None:
-    started = time.perf_counter()
+    started = time.thread_time()
     with pytest.raises(InvalidInput, match="larger than 4 MiB"):
         read_text("/dev/zero", what="trigger file")
-    assert time.perf_counter() - started < 2.0
+    assert time.thread_time() - started < 2.0
 
 
 def test_dev_zero_as_a_workflow_file() -> None:

@@ -68,7 +68,8 @@ ATTACKS = [
 
 @pytest.mark.parametrize(("template", "expected"), ATTACKS, ids=[a[0][:50] for a in ATTACKS])
 def test_attack_is_refused_fast_and_says_nothing_of_a_value(template: str, expected: str) -> None:
-    started = time.perf_counter()
+    # CPU time of this thread: the render's own work, whatever else the machine runs
+    started = time.thread_time()
     with pytest.raises(TemplateError) as info:
         render(template, CTX, where="steps.s.inputs.title")
     message = str(info.value)
@@ -77,7 +78,7 @@ def test_attack_is_refused_fast_and_says_nothing_of_a_value(template: str, expec
     assert "template " in message  # and the template
     assert SECRET not in message and "33" not in message and "length >=" not in message
     assert "\n" not in message
-    assert time.perf_counter() - started < 2.0
+    assert time.thread_time() - started < 2.0
 
 
 def test_the_whole_table_stays_within_bounded_memory() -> None:
