@@ -46,13 +46,10 @@ class Tuning:
 @dataclass
 class RunRequest:
     """A run to start (or, with `parent_run_id`, a retry), and where it stands when a
-    workflow execution continues as new."""
+    workflow execution continues as new. A new run's workflow and trigger are in its
+    run-log row, written by the sender (`run_start.py`), never in a payload."""
 
     run_id: str
-    #: the validated workflow document; None for a retry (the parent's snapshot is used)
-    workflow: dict[str, Any] | None
-    source: str | None
-    trigger: Any
     parent_run_id: str | None = None
     current: bool = False
     resolve: dict[str, str] = field(default_factory=dict)

@@ -87,9 +87,7 @@ class ConnectorRun:
                     progress.loop = LoopCursor(start.total, stop_on_error=start.stop_on_error)
                 if not await self._items(request, progress, call):
                     nxt = replace(progress, executions=progress.executions + 1)
-                    # The workflow and trigger are in the run log now: not carried again.
-                    later = replace(request, workflow=None, trigger=None, progress=nxt)
-                    workflow.continue_as_new(later)
+                    workflow.continue_as_new(replace(request, progress=nxt))
                 done = await self._call("finish_loop", call, StepDone, request.tuning)
                 progress.loop = None
             else:

@@ -18,6 +18,7 @@ import pytest
 from connector.catalog import load_catalog
 from connector.engine.rate_budget import RateLimitSpec
 from connector.engine.session import engine_session
+from connector.engine.workflow import validate_workflow
 
 from ..engine.shorten_box import ShortenBox
 
@@ -53,6 +54,7 @@ async def _resume(box: ShortenBox, db: Path) -> None:
     from connector.temporal.activities import RunActivities
     from connector.temporal.items import finished_indexes
     from connector.temporal.messages import ItemsCall, RunEnd, RunRequest, StepCall
+    from connector.temporal.run_start import record_run
 
     catalog = load_catalog()
     base = {"shorten_dev": box.env["SHORTEN_API_URL"]}
@@ -62,8 +64,10 @@ async def _resume(box: ShortenBox, db: Path) -> None:
         catalog, db, base_urls=base, credentials=key, overrides=limits
     ) as engine:
         activities = RunActivities(engine)
-        run = RunRequest("run-1", DOC, None, {"urls": URLS})
-        await ActivityEnvironment().run(activities.begin_run, run)
+        # The sender writes the run's row (workflow and trigger); the request names the run.
+        record_run(db, "run-1", validate_workflow(DOC, catalog), {"urls": URLS})
+        await ActivityEnvironment().run(activities.begin_run, RunRequest("run-1"))
+        assert engine.runlog.get_run("run-1").pid is None  # Temporal's now, not a process's
         call = StepCall("run-1", 0)
         start = await ActivityEnvironment().run(activities.start_loop, call)
         assert (start.status, start.total) == ("run", 20)
