@@ -141,7 +141,7 @@ def send_main(argv: list[str]) -> int:
         trigger = json.load(handle)
     register_credentials(catalog, None, os.environ)
     per, flight, per_execution = args.tuning
-    tuning = Tuning(items_per_activity=per, activities_in_flight=flight,
+    tuning = Tuning(items_per_activity=per or None, activities_in_flight=flight,
                     activities_per_execution=per_execution)  # fmt: skip
     request = RunRequest(run_id=new_run_id(), tuning=tuning)
 
@@ -254,7 +254,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--every", type=float, default=30.0, help="seconds between lines")
     for flag in ("items_per_activity", "activities_in_flight", "activities_per_execution"):
         parser.add_argument(
-            f"--{flag.replace('_', '-')}", type=int, default=getattr(defaults, flag)
+            f"--{flag.replace('_', '-')}", type=int, default=getattr(defaults, flag) or 0
         )
     args = parser.parse_args(argv)
     print(machine(), flush=True)
@@ -262,7 +262,7 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"{args.items:,} items, {args.workers} worker(s) x {args.max_activities} activities, "
         f"loop batch_size {args.batch}, {args.concurrency} connections per worker, "
-        f"source {args.source}; {args.items_per_activity} items per activity, "
+        f"source {args.source}; {args.items_per_activity or 'auto'} items per activity, "
         f"{args.activities_in_flight} in flight, {args.activities_per_execution} per execution",
         flush=True,
     )

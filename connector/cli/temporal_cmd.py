@@ -50,8 +50,13 @@ def temporal_options(parser: argparse.ArgumentParser, *, worker: bool = False) -
         return
     # How a run is cut into activities (ARCHITECTURE.md, "Runs on Temporal").
     tuning = parser.add_argument_group("with --temporal")
+    tuning.add_argument(
+        "--items-per-activity",
+        type=_positive,
+        metavar="N",
+        help="loop items one activity runs (default: 100, up to 1,000 for long loops)",
+    )
     for flag, default, what in (
-        ("--items-per-activity", 100, "loop items one activity runs"),
         ("--activities-in-flight", 8, "activities of a loop running at once"),
         ("--activities-per-execution", 400, "activities before the workflow continues as new"),
     ):

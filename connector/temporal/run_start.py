@@ -46,10 +46,14 @@ def record_run(runlog: Path | str, run_id: str, workflow: Any, trigger: Any) -> 
         )
 
 
-def abandon_run(runlog: Path | str, run_id: str, why: ConnectorError) -> None:
-    """Run `run_id` was recorded but Temporal never accepted it: it failed, saying why."""
+def ended_without_finishing(runlog: Path | str, run_id: str, why: ConnectorError) -> None:
+    """Run `run_id` is over without a worker finishing it (Temporal never accepted it, or
+    an activity failed the workflow, e.g. a worker on another run log): if its row still
+    says `running`, it failed, saying why."""
     with RunLog(runlog) as log:
-        log.finish_run(run_id, status="failed", finished_at=time.time(), error=error_dict(why))
+        row = log.store.execute("SELECT status FROM runs WHERE id=?", (run_id,)).fetchone()
+        if row is not None and row[0] == "running":
+            log.finish_run(run_id, status="failed", finished_at=time.time(), error=error_dict(why))
 
 
 def held_by_temporal(log: RunLog, run_id: str) -> None:
@@ -70,7 +74,8 @@ async def send_run(
 ) -> RunEnd:
     """Send `request` to Temporal and wait for the run's end. For a new run, `new_run` is
     its validated workflow and its trigger, recorded first; a run recorded but never
-    accepted by the server is left failed, saying why (ExecutorUnavailable is raised)."""
+    accepted by the server, or whose workflow an activity failed, is left failed, saying
+    why; the error is raised. A server lost while the run goes on leaves it running."""
     started = False
 
     def sent() -> None:
@@ -84,6 +89,9 @@ async def send_run(
     try:
         return await run_and_wait(client, request, task_queue, sent)
     except ExecutorUnavailable as exc:
-        if new_run is not None and not started:
-            abandon_run(runlog, request.run_id, exc)
+        if not started:
+            ended_without_finishing(runlog, request.run_id, exc)
+        raise
+    except ConnectorError as exc:  # the workflow failed on purpose: it is over
+        ended_without_finishing(runlog, request.run_id, exc)
         raise
