@@ -350,6 +350,9 @@ def report(
     with RunLog(db, readonly=True) as log:
         run = log.get_run(run_id, trigger_json=True)
         counts = log.item_counts(run_id, "metrics")
+        (last_item,) = log.store.execute(
+            "SELECT max(finished_at) FROM loop_items WHERE run_id=?", (run_id,)
+        ).fetchone()
     done = counts.get("succeeded", 0)
     seconds = (run.finished_at or time.time()) - run.started_at
     sizes = histories(address, run_id)
@@ -357,6 +360,9 @@ def report(
     print(f"items: {done:,} succeeded of {args.items:,} ({counts})")
     print(f"wall: {seconds:.0f} s in the run log ({wall:.0f} s for the client), "
           f"{done / seconds:.0f} items/s")  # fmt: skip
+    if last_item is not None and run.finished_at is not None:
+        print(f"from the last item's end to the run's (finish_loop, finish_run): "
+              f"{run.finished_at - last_item:.1f} s")  # fmt: skip
     print(f"CPU (workers + Temporal server): {cpu:.0f} s, {1000 * cpu / max(done, 1):.2f} ms/item")
     print(f"workflow executions: {len(sizes)} ({len(sizes) - 1} continue-as-new)")
     for number, size in enumerate(sizes, 1):
