@@ -109,7 +109,7 @@ def worker_main(argv: list[str]) -> int:
     temporal_cmd.RATE_OVERRIDES = {"bitly": limit, "shorten_dev": limit}
     if own.echo:
         # The worker builds its engine through engine_session (connector/temporal/worker.py).
-        session.engine_session = functools.partial(  # type: ignore[assignment]
+        session.engine_session = functools.partial(
             session.engine_session, transport=echo_transport()
         )
     return int(main(["worker", *rest]))

@@ -53,7 +53,7 @@ __all__ = ["RunActivities"]
 T = TypeVar("T")
 #: runs whose state a worker keeps (their workflow, trigger and a loop's rendered items)
 CACHED_RUNS = 4
-#: loop items the kept runs may hold in all (about 90 MB per million short strings): a
+#: loop items the kept runs may hold in all (about 70 MB per million short strings): a
 #: worker keeps two runs of a million items, and always the one it works on, however long
 CACHED_ITEMS = 2_000_000
 
