@@ -353,11 +353,17 @@ def report(
         (last_item,) = log.store.execute(
             "SELECT max(finished_at) FROM loop_items WHERE run_id=?", (run_id,)
         ).fetchone()
+        # An item tried more than once has more than one attempt object in its list.
+        (retried,) = log.store.execute(
+            "SELECT count(*) FROM loop_items WHERE run_id=? AND attempts_json LIKE ?",
+            (run_id, "%},{%"),
+        ).fetchone()
     done = counts.get("succeeded", 0)
     seconds = (run.finished_at or time.time()) - run.started_at
     sizes = histories(address, run_id)
     print(f"\nrun {run_id}: {run.status} (client exit {code})")
-    print(f"items: {done:,} succeeded of {args.items:,} ({counts})")
+    print(f"items: {done:,} succeeded of {args.items:,} ({counts}); {retried:,} tried more "
+          "than once")  # fmt: skip
     print(f"wall: {seconds:.0f} s in the run log ({wall:.0f} s for the client), "
           f"{done / seconds:.0f} items/s")  # fmt: skip
     if last_item is not None and run.finished_at is not None:
