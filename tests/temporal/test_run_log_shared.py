@@ -42,3 +42,23 @@ def test_a_worker_on_another_run_log_says_so(temporal_address: str, tmp_path: Pa
         (run,) = log.list_runs()
     assert run.status == "failed" and run.trigger == {"urls": ["https://e.com/1"]}
     assert "not in this worker's run log" in (run.error or {}).get("message", "")
+
+
+def test_a_run_held_by_temporal_is_not_retried_while_it_runs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from connector.catalog import load_catalog
+    from connector.cli import main
+    from connector.engine.workflow import load_workflow
+    from connector.temporal.run_start import held_by_temporal, record_run
+
+    db = tmp_path / "runs.db"
+    workflow = load_workflow(create_workflow(tmp_path / "links.yaml"), load_catalog())
+    record_run(db, "run-1", workflow, {"urls": ["https://e.com/1"]})
+    with RunLog(db) as log:
+        held_by_temporal(log, "run-1")  # a worker began it: no process holds it
+        run = log.get_run("run-1")
+    assert run.pid is None and run.display_status == "running"  # not `interrupted`
+    assert main(["runs", "retry", "run-1", "--runlog", str(db)]) == 2
+    err = capsys.readouterr().err
+    assert "run run-1 is still running (on Temporal workers)" in err
