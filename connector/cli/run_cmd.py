@@ -211,7 +211,7 @@ def _run(args: argparse.Namespace) -> int:
     if temporal_address(args):
         from connector.cli.temporal_cmd import run_on_temporal
 
-        return _print_result(run_on_temporal(args, workflow, trigger), args.json)
+        return _print_result(run_on_temporal(args, workflow, trigger, catalog), args.json)
 
     async def go(base_urls: dict[str, str] | None, creds: dict[str, str] | None) -> RunResult:
         async with _session(catalog, args, base_urls, creds) as engine:

@@ -50,8 +50,13 @@ def temporal_options(parser: argparse.ArgumentParser, *, worker: bool = False) -
         return
     # How a run is cut into activities (ARCHITECTURE.md, "Runs on Temporal").
     tuning = parser.add_argument_group("with --temporal")
+    tuning.add_argument(
+        "--items-per-activity",
+        type=_positive,
+        metavar="N",
+        help="loop items one activity runs (default: 100, up to 1,000 for long loops)",
+    )
     for flag, default, what in (
-        ("--items-per-activity", 100, "loop items one activity runs"),
         ("--activities-in-flight", 8, "activities of a loop running at once"),
         ("--activities-per-execution", 400, "activities before the workflow continues as new"),
     ):
@@ -178,21 +183,21 @@ def _refuse_sandbox(args: argparse.Namespace) -> None:
         )
 
 
-def run_on_temporal(args: argparse.Namespace, workflow: Any, trigger: Any) -> RunResult:
-    """Send a validated workflow's run to Temporal and wait for its result."""
+def run_on_temporal(
+    args: argparse.Namespace, workflow: Any, trigger: Any, catalog: Any
+) -> RunResult:
+    """Send a validated workflow's run to Temporal and wait for its result. The workflow
+    and trigger go into the shared run log, written here once the server answers; the
+    workflow's input names only the run (connector/temporal/run_start.py)."""
+    from connector.credentials import register_credentials
     from connector.engine.runlog import new_run_id
     from connector.temporal.messages import RunRequest
 
     _refuse_sandbox(args)
-    request = RunRequest(
-        run_id=new_run_id(),
-        workflow=workflow.document,
-        source=workflow.source,
-        trigger=trigger,
-        max_wait=args.max_wait,
-        tuning=_tuning(args),
-    )
-    return _send(args, request)
+    request = RunRequest(run_id=new_run_id(), max_wait=args.max_wait, tuning=_tuning(args))
+    # A token pasted into the trigger is masked in the run log, as an embedded run does.
+    register_credentials(catalog, None, os.environ)
+    return _send(args, request, (workflow, trigger))
 
 
 def _tuning(args: argparse.Namespace) -> Any:
@@ -215,9 +220,6 @@ def retry_on_temporal(args: argparse.Namespace, resolve: dict[str, str]) -> RunR
     _refuse_sandbox(args)
     request = RunRequest(
         run_id=new_run_id(),
-        workflow=None,
-        source=None,
-        trigger=None,
         parent_run_id=args.run_id,
         current=args.current,
         resolve=resolve,
@@ -227,12 +229,16 @@ def retry_on_temporal(args: argparse.Namespace, resolve: dict[str, str]) -> RunR
     return _send(args, request)
 
 
-def _send(args: argparse.Namespace, request: Any) -> RunResult:
+def _send(
+    args: argparse.Namespace, request: Any, new_run: tuple[Any, Any] | None = None
+) -> RunResult:
+    """Connect, then record (a new run: its workflow and trigger), send and follow the run."""
     import asyncio
 
     from connector.cli.run_cmd import _follow as follow_run
     from connector.cli.run_cmd import _runlog as runlog_target
-    from connector.temporal.client import connect, run_and_wait
+    from connector.temporal.client import connect
+    from connector.temporal.run_start import send_run
 
     global _used
     address = _need_address(args)
@@ -253,7 +259,8 @@ def _send(args: argparse.Namespace, request: Any) -> RunResult:
 
     async def go() -> None:
         client = await connect(address, args.namespace)
-        await run_and_wait(client, request, args.task_queue, started)
+        await send_run(client, runlog_target(args), request, args.task_queue,
+                       new_run=new_run, on_started=started)  # fmt: skip
 
     try:
         asyncio.run(go())

@@ -49,9 +49,10 @@ def workflow_for_retry(
     if parent.status == "succeeded":
         raise InvalidConfiguration(f"run {run_id} succeeded; there is nothing to retry")
     if parent.status == "running" and not parent.interrupted:
+        # A run on Temporal names no process once a worker has begun it (temporal/run_start).
+        held = f"process {parent.pid} on {parent.host}" if parent.pid else "on Temporal workers"
         raise InvalidConfiguration(
-            f"run {run_id} is still running (process {parent.pid} on {parent.host}); "
-            "retry it once it has ended"
+            f"run {run_id} is still running ({held}); retry it once it has ended"
         )
     if workflow is not None:
         return workflow

@@ -40,10 +40,10 @@ from connector.engine.reuse import ReusePlan
 from connector.engine.run_cancel import CANCELLED_ERROR
 from connector.engine.runlog import ItemRecord, RunLog
 from connector.engine.workflow import LoopStep, Workflow, validate_workflow
-from connector.errors import AlreadyRetried, ConnectorError, InvalidInput
+from connector.errors import AlreadyRetried, ConnectorError, InvalidConfiguration, InvalidInput
 from connector.lazy_array import PAGE, LazyArray
 from connector.redact import redact
-from connector.temporal.items import finished_indexes, run_item_range
+from connector.temporal.items import finished_indexes, held_once, run_item_range
 from connector.temporal.messages import (
     ItemsCall,
     ItemsDone,
@@ -54,12 +54,16 @@ from connector.temporal.messages import (
     StepCall,
     StepDone,
 )
+from connector.temporal.run_start import held_by_temporal
 
 __all__ = ["RunActivities"]
 
 T = TypeVar("T")
 #: runs whose state a worker keeps (their workflow, trigger and a loop's rendered items)
 CACHED_RUNS = 4
+#: loop items the kept runs may hold in all (about 70 MB per million short strings): a
+#: worker keeps two runs of a million items, and always the one it works on, however long
+CACHED_ITEMS = 2_000_000
 
 
 @dataclass
@@ -132,16 +136,18 @@ class RunActivities:
     async def _begin_run(self, request: RunRequest) -> RunPlan:
         engine, log = self.engine, self.engine.runlog
         exists = log.store.execute("SELECT 1 FROM runs WHERE id=?", (request.run_id,)).fetchone()
-        if exists is None:  # else: made by an execution of this activity on a lost worker
-            if request.parent_run_id:
-                parent = request.parent_run_id
-                workflow = workflow_for_retry(engine, parent, current=request.current)
-                check_resolutions(engine, parent, request.resolve)
-                trigger = log.get_run(parent).trigger
-            else:
-                doc = request.workflow or {}
-                workflow = validate_workflow(doc, engine.catalog, source=request.source)
-                trigger = request.trigger
+        if exists is None and not request.parent_run_id:
+            raise InvalidConfiguration(
+                f"run {request.run_id} is not in this worker's run log ({log.where}): the "
+                "command that sends runs and the workers must share one run log "
+                "(--runlog or CONNECTOR_RUNLOG)",
+                where="--runlog",
+            )
+        if exists is None and request.parent_run_id:  # else made by a lost worker's try
+            parent = request.parent_run_id
+            workflow = workflow_for_retry(engine, parent, current=request.current)
+            check_resolutions(engine, parent, request.resolve)
+            trigger = log.get_run(parent).trigger
             log.create_run(
                 workflow=workflow.document,
                 trigger=trigger,
@@ -153,7 +159,7 @@ class RunActivities:
         # The run lives as long as its Temporal workflow, not as long as this worker: with
         # no pid, its row never reads as `interrupted` (and stays cancellable) when the
         # worker that made it dies while others go on.
-        log.store.execute("UPDATE runs SET pid=NULL WHERE id=?", (request.run_id,))
+        held_by_temporal(log, request.run_id)
         state = self._state(request.run_id)
         steps = [[step.id, step.kind] for step in state.workflow.steps]
         return RunPlan(steps, reusing=request.parent_run_id is not None)
@@ -311,9 +317,18 @@ class RunActivities:
         lineage = log.lineage_of(run.parent_run_id) if run.parent_run_id else run_id
         state = _RunState(workflow, run.trigger, lineage)
         self._runs[run_id] = state
-        while len(self._runs) > CACHED_RUNS:
-            self._runs.popitem(last=False)
+        self._evict()
         return state
+
+    def _evict(self) -> None:
+        """Forget the least recently used runs past CACHED_RUNS, or past CACHED_ITEMS loop
+        items in all; the run in use is always kept."""
+        while len(self._runs) > 1 and (
+            len(self._runs) > CACHED_RUNS
+            or sum(len(loop.items) for run in self._runs.values() for loop in run.loops.values())
+            > CACHED_ITEMS
+        ):
+            self._runs.popitem(last=False)
 
     def _bound(self, call: StepCall) -> _RunState:
         """The run's state, with its writes recorded under its lineage."""
@@ -371,6 +386,7 @@ class RunActivities:
             raise InvalidInput(
                 f"loop.over must give an array, but gave {type(items).__name__}", where=where
             )
+        state.trigger = held_once(state.trigger, items)
         partial: dict[int, Any] = {}
         carried = 0
         reuse = self._reuse(call)
@@ -384,6 +400,7 @@ class RunActivities:
                 carried += len(done)
         loop = _Loop(items, partial, carried)
         state.loops[call.position] = loop
+        self._evict()
         return loop
 
     def _recorded_step(self, run_id: str, step_id: str) -> StepDone | None:

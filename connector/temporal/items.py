@@ -25,7 +25,34 @@ if TYPE_CHECKING:
     from connector.engine.executor import Engine
     from connector.engine.runlog import RunLog
 
-__all__ = ["finished_indexes", "run_item_range"]
+__all__ = ["finished_indexes", "held_once", "run_item_range"]
+
+#: an array this long is worth looking for in the trigger (a short one costs nothing twice)
+SHARED_FROM = 1000
+#: mappings of the trigger looked into for the array a loop's items were rendered from
+_LOOKED_INTO = 100
+
+
+def held_once(trigger: Any, items: Sequence[Any]) -> Any:
+    """The trigger, with the loop's rendered `items` in place of the equal array they were
+    rendered from (`over: "{{ trigger.links }}"`), so that a worker holds a million items
+    once, not twice: rendering copies every list and mapping it returns (templates.py's
+    `_jsonable`), and the run's context keeps the trigger for the items' own templates.
+    Equal JSON values, so nothing a template reads changes; the trigger is the worker's
+    own copy, decoded from the run log."""
+    if not isinstance(items, list) or len(items) < SHARED_FROM:
+        return trigger
+    if isinstance(trigger, list):
+        return items if trigger == items else trigger
+    mappings = [trigger] if isinstance(trigger, dict) else []
+    for mapping in mappings:  # breadth first, grows as it goes
+        for key, value in mapping.items():
+            if isinstance(value, list) and len(value) == len(items) and value == items:
+                mapping[key] = items
+                return trigger
+            if isinstance(value, dict) and len(mappings) < _LOOKED_INTO:
+                mappings.append(value)
+    return trigger
 
 
 def finished_indexes(log: RunLog, run_id: str, step_id: str, start: int, stop: int) -> set[int]:

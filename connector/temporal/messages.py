@@ -29,12 +29,22 @@ __all__ = [
 TASK_QUEUE = "connector"
 
 
+#: a loop's ranges, unless told: at least this many items (a range's own cost, about 16 ms
+#: of CPU between the worker and the server, is then a tenth of its items')...
+SHORTEST_RANGE = 100
+#: ...and at most this many (a million items: 1,000 ranges over 3 executions)
+LONGEST_RANGE = 1000
+#: ranges each activity in flight gets at least, so the last ones end close together
+RANGES_PER_SLOT = 8
+
+
 @dataclass
 class Tuning:
     """How a run is cut into activities (ARCHITECTURE.md, "Runs on Temporal")."""
 
-    #: loop items run by one activity, which heartbeats as they finish
-    items_per_activity: int = 100
+    #: loop items run by one activity, which heartbeats as they finish; None: by the
+    #: loop's length (`range_for`)
+    items_per_activity: int | None = None
     #: activities of one loop in flight at once, spread over the workers
     activities_in_flight: int = 8
     #: activities one workflow execution schedules before it continues as new (history size)
@@ -42,17 +52,26 @@ class Tuning:
     #: seconds without a heartbeat before Temporal gives an activity to another worker
     heartbeat_timeout: float = 30.0
 
+    def range_for(self, total: int, stop_on_error: bool) -> int:
+        """Items per activity for a loop of `total` items: `items_per_activity` when set;
+        else from SHORTEST_RANGE up to LONGEST_RANGE as the loop grows, with every activity
+        in flight still given RANGES_PER_SLOT ranges. A loop that stops at its first
+        failure keeps the shortest: the ranges already running when one fails finish."""
+        if self.items_per_activity is not None:
+            return self.items_per_activity
+        if stop_on_error:
+            return SHORTEST_RANGE
+        wanted = -(-total // (self.activities_in_flight * RANGES_PER_SLOT))
+        return max(SHORTEST_RANGE, min(LONGEST_RANGE, wanted))
+
 
 @dataclass
 class RunRequest:
     """A run to start (or, with `parent_run_id`, a retry), and where it stands when a
-    workflow execution continues as new."""
+    workflow execution continues as new. A new run's workflow and trigger are in its
+    run-log row, written by the sender (`run_start.py`), never in a payload."""
 
     run_id: str
-    #: the validated workflow document; None for a retry (the parent's snapshot is used)
-    workflow: dict[str, Any] | None
-    source: str | None
-    trigger: Any
     parent_run_id: str | None = None
     current: bool = False
     resolve: dict[str, str] = field(default_factory=dict)
@@ -70,6 +89,8 @@ class LoopCursor:
     next: int = 0
     stop_on_error: bool = False
     stopped: bool = False
+    #: items per activity, chosen when the loop starts (`Tuning.range_for`)
+    size: int = SHORTEST_RANGE
 
 
 @dataclass

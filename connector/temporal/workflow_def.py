@@ -2,7 +2,7 @@
 
 Deterministic by construction: no clock, no I/O, no engine import; every effect (the run
 log, the API) happens in an activity (`activities.py`). A loop's items are handed out in
-ranges of `items_per_activity`, `activities_in_flight` at a time, to whichever workers poll
+ranges (`Tuning.range_for`), `activities_in_flight` at a time, to whichever workers poll
 the task queue; after `activities_per_execution` ranges (or when Temporal suggests it) the
 execution continues as new with its cursor, so a loop of any length keeps each history small.
 """
@@ -84,12 +84,13 @@ class ConnectorRun:
                         progress.position += 1
                         continue
                     progress.chain_intact = False
-                    progress.loop = LoopCursor(start.total, stop_on_error=start.stop_on_error)
+                    size = request.tuning.range_for(start.total, start.stop_on_error)
+                    progress.loop = LoopCursor(
+                        start.total, stop_on_error=start.stop_on_error, size=size
+                    )
                 if not await self._items(request, progress, call):
                     nxt = replace(progress, executions=progress.executions + 1)
-                    # The workflow and trigger are in the run log now: not carried again.
-                    later = replace(request, workflow=None, trigger=None, progress=nxt)
-                    workflow.continue_as_new(later)
+                    workflow.continue_as_new(replace(request, progress=nxt))
                 done = await self._call("finish_loop", call, StepDone, request.tuning)
                 progress.loop = None
             else:
@@ -119,10 +120,7 @@ class ConnectorRun:
 
         while True:
             while len(pending) < tuning.activities_in_flight and may_schedule():
-                start, stop = (
-                    cursor.next,
-                    min(cursor.total, cursor.next + tuning.items_per_activity),
-                )
+                start, stop = cursor.next, min(cursor.total, cursor.next + cursor.size)
                 cursor.next = stop
                 handle = workflow.start_activity(
                     "run_items", ItemsCall(call, start, stop), result_type=ItemsDone,

@@ -21,6 +21,7 @@ import pytest
 from connector.catalog import load_catalog
 from connector.engine.rate_budget import RateLimitSpec
 from connector.engine.session import engine_session
+from connector.engine.workflow import validate_workflow
 
 from ..engine.shorten_box import ShortenBox
 
@@ -100,11 +101,13 @@ async def _resume(box: ShortenBox, db: Path) -> None:
 
     from connector.temporal.items import finished_indexes
     from connector.temporal.messages import ItemsCall, RunEnd, RunRequest, StepCall
+    from connector.temporal.run_start import record_run
 
     async with _worker(box, db) as activities:
         engine = activities.engine
-        run = RunRequest("run-1", DOC, None, {"urls": URLS})
-        await ActivityEnvironment().run(activities.begin_run, run)
+        # The sender writes the run's row (workflow and trigger); the request names the run.
+        record_run(db, "run-1", validate_workflow(DOC, engine.catalog), {"urls": URLS})
+        await ActivityEnvironment().run(activities.begin_run, RunRequest("run-1"))
         # Its life is the workflow's, not this worker's: never read as interrupted.
         assert engine.runlog.get_run("run-1").pid is None
         call = StepCall("run-1", 0)
@@ -176,12 +179,12 @@ async def _continue(box: ShortenBox, db: Path) -> None:
     from temporalio.testing import ActivityEnvironment
 
     from connector.temporal.messages import ItemsCall, RunRequest, StepCall
+    from connector.temporal.run_start import record_run
 
     async with _worker(box, db) as activities:
         engine = activities.engine
-        await ActivityEnvironment().run(
-            activities.begin_run, RunRequest("run-1", READS, None, {"slugs": ["abc1234"]})
-        )
+        record_run(db, "run-1", validate_workflow(READS, engine.catalog), {"slugs": ["abc1234"]})
+        await ActivityEnvironment().run(activities.begin_run, RunRequest("run-1"))
         call = StepCall("run-1", 0)
         assert (await ActivityEnvironment().run(activities.start_loop, call)).total == 1
 
