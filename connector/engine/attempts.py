@@ -7,7 +7,7 @@ errors end the call at once.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,7 +15,9 @@ from connector.budget import PACING_WAITS, PacingWaits, WaitRefused
 from connector.clock import Clock
 from connector.engine.protocols import RunnerLike
 from connector.engine.rate_budget import RateBudget
+from connector.engine.request_tries import RequestTries, call_tries
 from connector.engine.retry_policy import RandomSource, RetryPolicy
+from connector.engine.retry_waits import LONG_WAIT, WaitNotice, retry_wait, too_long, wait_reason
 from connector.engine.writes import (
     WriteDecision,
     WriteSafety,
@@ -23,16 +25,10 @@ from connector.engine.writes import (
     outcome_unknown,
     write_safety,
 )
-from connector.errors import ActionError, ConnectorError, Throttled
+from connector.errors import ActionError, ConnectorError
 from connector.redact import redact
 
 __all__ = ["LONG_WAIT", "CallOutcome", "WaitNotice", "call_action", "error_dict"]
-
-#: seconds from which a wait is announced as it starts (`on_wait`), never waited silently
-LONG_WAIT = 30.0
-
-#: told of a long wait as it starts: (seconds, why)
-WaitNotice = Callable[[float, str], None]
 
 
 def error_dict(exc: BaseException) -> dict[str, Any]:
@@ -69,13 +65,18 @@ async def call_action(
     max_wait: float | None = None,
     on_wait: WaitNotice | None = None,
     reconcile_first: bool = False,
+    pace: Callable[[], Awaitable[None]] | None = None,
 ) -> CallOutcome:
     """Run `action` with `inputs` until it succeeds or the policy says stop.
 
     A wait longer than the policy's `max_wait` (or the run's `max_wait`, when tighter) is not
     waited: the call fails as throttled. A wait of LONG_WAIT or more is told to `on_wait`.
     With `reconcile_first` an earlier write of the same inputs may have landed: it is
-    checked (read back) before anything is sent.
+    checked (read back) before anything is sent. `pace` (an endpoint bucket's pacing) is
+    awaited before the first write leaves, its waits capped and announced like the rest.
+    A handler that retries its own requests takes their tries from the call's
+    `RequestTries` (request_tries.py): no request goes past `max_attempts` tries in the
+    whole call, and once one has used them all the call is not retried.
     """
     outcome = CallOutcome(unresolved=reconcile_first)
     safety: WriteSafety = write_safety(action)
@@ -85,133 +86,113 @@ async def call_action(
     # Write attempts and read-back checks each get the policy's attempts: a flaky read
     # must not use up the retries of the write it is protecting.
     writes = checks = 0
+    tries = RequestTries(
+        policy, clock=clock, rng=rng, budget=budget, max_wait=max_wait, on_wait=on_wait
+    )
     # A full window's wait inside the budget is announced and capped like a retry's wait.
     waits = PACING_WAITS.set(PacingWaits(limit, on_wait, LONG_WAIT))
     try:
-        while True:
-            if limit is not None and budget is not None and budget.pause_left() > limit:
-                # The app's shared budget is paused (another call was throttled) for longer
-                # than this run accepts: sending now would only wait inside the budget, unseen.
-                paused = budget.pause_left()
-                outcome.error = _too_long(
-                    None, paused, limit, "the app's rate budget is paused", where
-                )
-                return outcome
-            attempt += 1
-            reconciling = must_reconcile
-            writes += 0 if reconciling else 1
-            checks += 1 if reconciling else 0
-            record: dict[str, Any] = {"attempt": attempt, "started_at": clock.wall()}
-            outcome.attempts.append(record)
-            started = clock.now()
-            try:
-                if must_reconcile:
-                    record["call"] = "reconcile"
-                    found = await runner.reconcile(action.id, inputs)
-                    if found is not None:
-                        _finish(record, clock, started, "reconciled")
-                        outcome.output = found
+        with call_tries(tries):
+            while True:
+                if limit is not None and budget is not None and budget.pause_left() > limit:
+                    # The app's shared budget is paused (another call was throttled) for
+                    # longer than this run accepts: sending now would only wait inside the
+                    # budget, unseen.
+                    paused = budget.pause_left()
+                    outcome.error = too_long(
+                        None, paused, limit, "the app's rate budget is paused", where
+                    )
+                    return outcome
+                attempt += 1
+                reconciling = must_reconcile
+                writes += 0 if reconciling else 1
+                checks += 1 if reconciling else 0
+                record: dict[str, Any] = {"attempt": attempt, "started_at": clock.wall()}
+                outcome.attempts.append(record)
+                started = clock.now()
+                try:
+                    if must_reconcile:
+                        record["call"] = "reconcile"
+                        found = await runner.reconcile(action.id, inputs)
+                        if found is not None:
+                            _finish(record, clock, started, "reconciled", tries=tries)
+                            outcome.output = found
+                            outcome.unresolved = False
+                            return outcome
+                        # The earlier write provably did not land: sending it again is safe.
+                        must_reconcile = False
                         outcome.unresolved = False
+                        _finish(record, clock, started, "not_applied", tries=tries)
+                        continue
+                    if pace is not None:
+                        await pace()
+                        pace = None
+                    output = await runner.run(action.id, inputs)
+                except ActionError as exc:
+                    _finish(record, clock, started, "failed", exc, tries)
+                    error: ActionError = exc
+                    if not reconciling and safety.guarded and exc.write_applied is not False:
+                        outcome.unresolved = True
+                    if exc.retryable and not must_reconcile:
+                        choice = decide(safety, exc)
+                        if choice is WriteDecision.STOP:
+                            outcome.error = outcome_unknown(action.id, exc, where=where)
+                            return outcome
+                        must_reconcile = choice is WriteDecision.RECONCILE
+                    failed = checks if reconciling else writes
+                    # A request whose tries are spent inside the call: retrying the call
+                    # would only send it again.
+                    if tries.spent is not None or not policy.should_retry(failed, error):
+                        if must_reconcile and record.get("call") != "reconcile":
+                            # Out of attempts, but the last write's fate is unknown: look it
+                            # up once so a write that did land is reported as the success
+                            # it was.
+                            await _final_reconcile(outcome, action, runner, inputs, clock, tries)
+                        if outcome.output is None:
+                            outcome.error = error
                         return outcome
-                    # The earlier write provably did not land: sending it again is safe.
-                    must_reconcile = False
-                    outcome.unresolved = False
-                    _finish(record, clock, started, "not_applied")
+                    wait = retry_wait(policy, failed, error, rng, budget)
+                    if limit is not None and wait > limit:
+                        record["refused_wait"] = round(wait, 3)
+                        if must_reconcile and record.get("call") != "reconcile":
+                            await _final_reconcile(outcome, action, runner, inputs, clock, tries)
+                        if outcome.output is None:
+                            outcome.error = too_long(error, wait, limit, wait_reason(error), where)
+                        return outcome
+                    record["wait"] = round(wait, 3)
+                    if on_wait is not None and wait >= LONG_WAIT:
+                        on_wait(wait, wait_reason(error))
+                    await clock.sleep(wait)
                     continue
-                output = await runner.run(action.id, inputs)
-            except ActionError as exc:
-                _finish(record, clock, started, "failed", exc)
-                error: ActionError = exc
-                if not reconciling and safety.guarded and exc.write_applied is not False:
-                    outcome.unresolved = True
-                if exc.retryable and not must_reconcile:
-                    choice = decide(safety, exc)
-                    if choice is WriteDecision.STOP:
-                        outcome.error = outcome_unknown(action.id, exc, where=where)
-                        return outcome
-                    must_reconcile = choice is WriteDecision.RECONCILE
-                if not policy.should_retry(checks if reconciling else writes, error):
-                    if must_reconcile and record.get("call") != "reconcile":
-                        # Out of attempts, but the last write's fate is unknown: look it up once
-                        # so a write that did land is reported as the success it was.
-                        await _final_reconcile(outcome, action, runner, inputs, clock)
-                    if outcome.output is None:
-                        outcome.error = error
+                except WaitRefused as refused:
+                    # Nothing was sent: the budget would have waited longer than this run
+                    # accepts.
+                    record["refused_wait"] = round(refused.seconds, 3)
+                    outcome.error = too_long(
+                        None, refused.seconds, limit or 0.0, refused.reason, where,
+                        "the rate budget",
+                    )  # fmt: skip
+                    _finish(record, clock, started, "failed", outcome.error, tries)
                     return outcome
-                failed = checks if reconciling else writes
-                if budget is not None and isinstance(error, Throttled):
-                    # The shared budget knows how long the window stays closed (the API's
-                    # Retry-After, or when the declared window reopens): wait that, not the
-                    # error table's worst-case default.
-                    window = max(budget.pause_for(error.retry_after), budget.pause_left())
-                    wait = max(policy.backoff(failed, rng), window)
-                else:
-                    wait = policy.wait_after(failed, error, rng)
-                if limit is not None and wait > limit:
-                    record["refused_wait"] = round(wait, 3)
-                    if must_reconcile and record.get("call") != "reconcile":
-                        await _final_reconcile(outcome, action, runner, inputs, clock)
-                    if outcome.output is None:
-                        outcome.error = _too_long(error, wait, limit, _reason(error), where)
+                except Exception as exc:  # InvalidInput from the runner, or a bug: never retried
+                    _finish(record, clock, started, "failed", exc, tries)
+                    outcome.error = exc
                     return outcome
-                record["wait"] = round(wait, 3)
-                if on_wait is not None and wait >= LONG_WAIT:
-                    on_wait(wait, _reason(error))
-                await clock.sleep(wait)
-                continue
-            except WaitRefused as refused:
-                # Nothing was sent: the budget would have waited longer than this run accepts.
-                record["refused_wait"] = round(refused.seconds, 3)
-                outcome.error = _too_long(
-                    None, refused.seconds, limit or 0.0, refused.reason, where, "the rate budget"
-                )
-                _finish(record, clock, started, "failed", outcome.error)
+                _finish(record, clock, started, "succeeded", tries=tries)
+                outcome.output = output
                 return outcome
-            except Exception as exc:  # InvalidInput from the runner, or a bug: never retried
-                _finish(record, clock, started, "failed", exc)
-                outcome.error = exc
-                return outcome
-            _finish(record, clock, started, "succeeded")
-            outcome.output = output
-            return outcome
 
     finally:
         PACING_WAITS.reset(waits)
 
 
-def _reason(error: ActionError) -> str:
-    """Why a wait is needed, in a few words: the error's kind, status and API code."""
-    parts = [str(error.kind).replace("_", " ")]
-    if error.status is not None:
-        parts.append(f"HTTP {error.status}")
-    if error.code:
-        parts.append(str(error.code))
-    if error.retry_after:
-        parts.append(f"the server asked for {error.retry_after:,.0f} s")
-    return ", ".join(parts)
-
-
-def _too_long(
-    error: ActionError | None,
-    wait: float,
-    limit: float,
-    reason: str,
-    where: str | None,
-    waiter: str = "a retry",
-) -> Throttled:
-    return Throttled(
-        f"{waiter} would wait {wait:,.0f} s ({reason}), longer than the {limit:g} s this run "
-        "accepts (max_wait); stopped as throttled instead of waiting",
-        where=where,
-        status=error.status if error else None,
-        code=error.code if error else None,
-        retry_after=wait,
-        write_applied=error.write_applied if error else False,
-    )
-
-
 async def _final_reconcile(
-    outcome: CallOutcome, action: Any, runner: RunnerLike, inputs: dict[str, Any], clock: Clock
+    outcome: CallOutcome,
+    action: Any,
+    runner: RunnerLike,
+    inputs: dict[str, Any],
+    clock: Clock,
+    tries: RequestTries,
 ) -> None:
     record: dict[str, Any] = {
         "attempt": len(outcome.attempts) + 1,
@@ -223,9 +204,10 @@ async def _final_reconcile(
     try:
         found = await runner.reconcile(action.id, inputs)
     except Exception as exc:
-        _finish(record, clock, started, "failed", exc)
+        _finish(record, clock, started, "failed", exc, tries)
         return
-    _finish(record, clock, started, "reconciled" if found is not None else "not_applied")
+    result = "reconciled" if found is not None else "not_applied"
+    _finish(record, clock, started, result, tries=tries)
     outcome.output = found
     outcome.unresolved = False
 
@@ -236,6 +218,7 @@ def _finish(
     started: float,
     result: str,
     exc: BaseException | None = None,
+    tries: RequestTries | None = None,
 ) -> None:
     record["ended_at"] = clock.wall()
     record["duration_ms"] = round((clock.now() - started) * 1000, 1)
@@ -243,3 +226,7 @@ def _finish(
     if exc is not None:
         record["status"] = getattr(exc, "status", None)
         record["error"] = error_dict(exc)
+    requests = tries.take_log() if tries is not None else None
+    if requests:
+        # A handler's own tries of its requests in this attempt (request_tries.py).
+        record["requests"] = requests
