@@ -15,9 +15,11 @@ from connector.budget import PACING_WAITS, PacingWaits, WaitRefused
 from connector.clock import Clock
 from connector.engine.protocols import RunnerLike
 from connector.engine.rate_budget import RateBudget
-from connector.engine.request_tries import RequestTries, call_tries
+from connector.engine.request_tries import CALL_TRIES, RequestTries
 from connector.engine.retry_policy import RandomSource, RetryPolicy
-from connector.engine.retry_waits import LONG_WAIT, WaitNotice, retry_wait, too_long, wait_reason
+from connector.engine.retry_waits import LONG_WAIT, WaitNotice, retry_wait
+from connector.engine.retry_waits import too_long as _too_long
+from connector.engine.retry_waits import wait_reason as _reason
 from connector.engine.writes import (
     WriteDecision,
     WriteSafety,
@@ -91,98 +93,97 @@ async def call_action(
     )
     # A full window's wait inside the budget is announced and capped like a retry's wait.
     waits = PACING_WAITS.set(PacingWaits(limit, on_wait, LONG_WAIT))
+    # The call's handler (and every task it starts) takes its requests' tries from here.
+    current = CALL_TRIES.set(tries)
     try:
-        with call_tries(tries):
-            while True:
-                if limit is not None and budget is not None and budget.pause_left() > limit:
-                    # The app's shared budget is paused (another call was throttled) for
-                    # longer than this run accepts: sending now would only wait inside the
-                    # budget, unseen.
-                    paused = budget.pause_left()
-                    outcome.error = too_long(
-                        None, paused, limit, "the app's rate budget is paused", where
-                    )
-                    return outcome
-                attempt += 1
-                reconciling = must_reconcile
-                writes += 0 if reconciling else 1
-                checks += 1 if reconciling else 0
-                record: dict[str, Any] = {"attempt": attempt, "started_at": clock.wall()}
-                outcome.attempts.append(record)
-                started = clock.now()
-                try:
-                    if must_reconcile:
-                        record["call"] = "reconcile"
-                        found = await runner.reconcile(action.id, inputs)
-                        if found is not None:
-                            _finish(record, clock, started, "reconciled", tries=tries)
-                            outcome.output = found
-                            outcome.unresolved = False
-                            return outcome
-                        # The earlier write provably did not land: sending it again is safe.
-                        must_reconcile = False
-                        outcome.unresolved = False
-                        _finish(record, clock, started, "not_applied", tries=tries)
-                        continue
-                    if pace is not None:
-                        await pace()
-                        pace = None
-                    output = await runner.run(action.id, inputs)
-                except ActionError as exc:
-                    _finish(record, clock, started, "failed", exc, tries)
-                    error: ActionError = exc
-                    if not reconciling and safety.guarded and exc.write_applied is not False:
-                        outcome.unresolved = True
-                    if exc.retryable and not must_reconcile:
-                        choice = decide(safety, exc)
-                        if choice is WriteDecision.STOP:
-                            outcome.error = outcome_unknown(action.id, exc, where=where)
-                            return outcome
-                        must_reconcile = choice is WriteDecision.RECONCILE
-                    failed = checks if reconciling else writes
-                    # A request whose tries are spent inside the call: retrying the call
-                    # would only send it again.
-                    if tries.spent is not None or not policy.should_retry(failed, error):
-                        if must_reconcile and record.get("call") != "reconcile":
-                            # Out of attempts, but the last write's fate is unknown: look it
-                            # up once so a write that did land is reported as the success
-                            # it was.
-                            await _final_reconcile(outcome, action, runner, inputs, clock, tries)
-                        if outcome.output is None:
-                            outcome.error = error
-                        return outcome
-                    wait = retry_wait(policy, failed, error, rng, budget)
-                    if limit is not None and wait > limit:
-                        record["refused_wait"] = round(wait, 3)
-                        if must_reconcile and record.get("call") != "reconcile":
-                            await _final_reconcile(outcome, action, runner, inputs, clock, tries)
-                        if outcome.output is None:
-                            outcome.error = too_long(error, wait, limit, wait_reason(error), where)
-                        return outcome
-                    record["wait"] = round(wait, 3)
-                    if on_wait is not None and wait >= LONG_WAIT:
-                        on_wait(wait, wait_reason(error))
-                    await clock.sleep(wait)
-                    continue
-                except WaitRefused as refused:
-                    # Nothing was sent: the budget would have waited longer than this run
-                    # accepts.
-                    record["refused_wait"] = round(refused.seconds, 3)
-                    outcome.error = too_long(
-                        None, refused.seconds, limit or 0.0, refused.reason, where,
-                        "the rate budget",
-                    )  # fmt: skip
-                    _finish(record, clock, started, "failed", outcome.error, tries)
-                    return outcome
-                except Exception as exc:  # InvalidInput from the runner, or a bug: never retried
-                    _finish(record, clock, started, "failed", exc, tries)
-                    outcome.error = exc
-                    return outcome
-                _finish(record, clock, started, "succeeded", tries=tries)
-                outcome.output = output
+        while True:
+            if limit is not None and budget is not None and budget.pause_left() > limit:
+                # The app's shared budget is paused (another call was throttled) for longer
+                # than this run accepts: sending now would only wait inside the budget, unseen.
+                paused = budget.pause_left()
+                outcome.error = _too_long(
+                    None, paused, limit, "the app's rate budget is paused", where
+                )
                 return outcome
+            attempt += 1
+            reconciling = must_reconcile
+            writes += 0 if reconciling else 1
+            checks += 1 if reconciling else 0
+            record: dict[str, Any] = {"attempt": attempt, "started_at": clock.wall()}
+            outcome.attempts.append(record)
+            started = clock.now()
+            try:
+                if must_reconcile:
+                    record["call"] = "reconcile"
+                    found = await runner.reconcile(action.id, inputs)
+                    if found is not None:
+                        _finish(record, clock, started, "reconciled", tries=tries)
+                        outcome.output = found
+                        outcome.unresolved = False
+                        return outcome
+                    # The earlier write provably did not land: sending it again is safe.
+                    must_reconcile = False
+                    outcome.unresolved = False
+                    _finish(record, clock, started, "not_applied", tries=tries)
+                    continue
+                if pace is not None:
+                    await pace()
+                    pace = None
+                output = await runner.run(action.id, inputs)
+            except ActionError as exc:
+                _finish(record, clock, started, "failed", exc, tries)
+                error: ActionError = exc
+                if not reconciling and safety.guarded and exc.write_applied is not False:
+                    outcome.unresolved = True
+                if exc.retryable and not must_reconcile:
+                    choice = decide(safety, exc)
+                    if choice is WriteDecision.STOP:
+                        outcome.error = outcome_unknown(action.id, exc, where=where)
+                        return outcome
+                    must_reconcile = choice is WriteDecision.RECONCILE
+                # A request whose tries are spent inside the call: retrying the call would
+                # only send it again.
+                spent = tries.spent is not None
+                if spent or not policy.should_retry(checks if reconciling else writes, error):
+                    if must_reconcile and record.get("call") != "reconcile":
+                        # Out of attempts, but the last write's fate is unknown: look it up once
+                        # so a write that did land is reported as the success it was.
+                        await _final_reconcile(outcome, action, runner, inputs, clock, tries)
+                    if outcome.output is None:
+                        outcome.error = error
+                    return outcome
+                failed = checks if reconciling else writes
+                wait = retry_wait(policy, failed, error, rng, budget)
+                if limit is not None and wait > limit:
+                    record["refused_wait"] = round(wait, 3)
+                    if must_reconcile and record.get("call") != "reconcile":
+                        await _final_reconcile(outcome, action, runner, inputs, clock, tries)
+                    if outcome.output is None:
+                        outcome.error = _too_long(error, wait, limit, _reason(error), where)
+                    return outcome
+                record["wait"] = round(wait, 3)
+                if on_wait is not None and wait >= LONG_WAIT:
+                    on_wait(wait, _reason(error))
+                await clock.sleep(wait)
+                continue
+            except WaitRefused as refused:
+                # Nothing was sent: the budget would have waited longer than this run accepts.
+                record["refused_wait"] = round(refused.seconds, 3)
+                outcome.error = _too_long(
+                    None, refused.seconds, limit or 0.0, refused.reason, where, "the rate budget"
+                )
+                _finish(record, clock, started, "failed", outcome.error, tries)
+                return outcome
+            except Exception as exc:  # InvalidInput from the runner, or a bug: never retried
+                _finish(record, clock, started, "failed", exc, tries)
+                outcome.error = exc
+                return outcome
+            _finish(record, clock, started, "succeeded", tries=tries)
+            outcome.output = output
+            return outcome
 
     finally:
+        CALL_TRIES.reset(current)
         PACING_WAITS.reset(waits)
 
 
@@ -192,7 +193,7 @@ async def _final_reconcile(
     runner: RunnerLike,
     inputs: dict[str, Any],
     clock: Clock,
-    tries: RequestTries,
+    tries: RequestTries | None = None,
 ) -> None:
     record: dict[str, Any] = {
         "attempt": len(outcome.attempts) + 1,

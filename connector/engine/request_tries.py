@@ -28,8 +28,7 @@ from __future__ import annotations
 import hashlib
 import json
 import random
-from collections.abc import Awaitable, Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Awaitable, Callable, Mapping
 from contextvars import ContextVar
 from typing import Any, TypeVar
 
@@ -39,7 +38,7 @@ from connector.engine.retry_waits import LONG_WAIT, WaitNotice, retry_wait, too_
 from connector.errors import ActionError, FatalError
 from connector.redact import redact
 
-__all__ = ["CALL_TRIES", "RequestTries", "call_tries", "request_key"]
+__all__ = ["CALL_TRIES", "RequestTries", "request_key"]
 
 T = TypeVar("T")
 
@@ -158,13 +157,3 @@ class RequestTries:
             f"{self.policy.max_attempts} tries of one request at most"
         )
         return self.spent
-
-
-@contextmanager
-def call_tries(tries: RequestTries) -> Iterator[RequestTries]:
-    """Run the enclosed action call (and every task it starts) under `tries`."""
-    token = CALL_TRIES.set(tries)
-    try:
-        yield tries
-    finally:
-        CALL_TRIES.reset(token)
