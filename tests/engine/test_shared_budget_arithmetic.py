@@ -249,3 +249,37 @@ def test_a_wait_for_a_full_window_is_announced_or_refused_as_in_process() -> Non
     assert budget.sent == 3  # the refused one was not counted
     assert len(notices) == 1 and notices[0][1] == "the app's rate limit, 2 requests per minute"
     assert 30.0 <= notices[0][0] <= 62.0
+
+
+@pytest.mark.parametrize("shared", [False, True])
+def test_a_full_buckets_wait_is_announced_or_refused_in_both_budgets(shared: bool) -> None:
+    # An endpoint bucket's pacing (shorten.dev's creation limit) takes the call's wait
+    # limits like the app-wide windows: refused past them, with nothing counted.
+    clock = FakeClock()
+    spec = RateLimitSpec(concurrency=1, buckets=(("creation", 2, None),))
+    store = MemoryStore(clock)  # type: ignore[arg-type]
+    budget = _shared(spec, store, clock) if shared else RateBudget(spec, clock=clock)  # type: ignore[arg-type]
+    notices: list[tuple[float, str]] = []
+
+    async def one(limit: float | None) -> str:
+        token = PACING_WAITS.set(PacingWaits(limit, lambda s, r: notices.append((s, r)), 30.0))
+        try:
+            await budget.pace_bucket("creation")
+            return "paced"
+        except WaitRefused as refused:
+            return f"refused {refused.reason}"
+        finally:
+            PACING_WAITS.reset(token)
+
+    async def main() -> list[str]:
+        return [await one(None), await one(None), await one(20.0), await one(None)]
+
+    outcomes = asyncio.run(main())
+    assert outcomes == [
+        "paced",
+        "paced",
+        "refused the app's rate limit, 2 requests per minute",
+        "paced",
+    ]
+    assert len(notices) == 1 and 30.0 <= notices[0][0] <= 62.0
+    assert clock.sleeps == [notices[0][0]]  # the refused one neither waited nor counted
