@@ -10,6 +10,11 @@ document, and its peak RSS read from the kernel (ru_maxrss of the child). Run:
 
     .venv/bin/python bench/engine_memory.py [--items 20000] [--concurrency 20] [--keep DIR]
         [--echo]
+    .venv/bin/python bench/engine_memory.py --keep DIR --show-run RUN_ID [--baseline SRC]
+
+`--show-run` times `runs show --json` of a kept run alone; with `--baseline SRC` (a source
+tree of the code to compare with, e.g. `git archive main | tar -x -C SRC`) it times this
+tree's and the baseline's in alternating pairs and prints their ratio.
 
 With `--echo` the HTTP runner is replaced by an in-process one answering every item with
 a fresh copy (decoded from JSON) of the answer the sandbox gave for the first link: the
@@ -24,6 +29,7 @@ import argparse
 import asyncio
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -125,31 +131,73 @@ def file_mb(path: Path) -> float:
     return sum(f.stat().st_size for f in files if f.exists()) / 2**20
 
 
-def show_json(db: Path, run_id: str) -> tuple[float, float, int]:
-    """`connector runs show RUN --json` in its own process: (seconds, its peak RSS in MiB,
-    bytes written; -1 when the output was not one JSON document)."""
-    cmd = [sys.executable, "-m", "connector", "runs", "show", run_id, "--json", "--runlog", str(db)]
-    t0 = time.perf_counter()
-    with subprocess.Popen(cmd, stdout=subprocess.PIPE, cwd=ROOT, env=os.environ.copy()) as child:
-        assert child.stdout is not None
-        size, valid = _check_stream(child.stdout)
-        # wait4 gives this child's own peak RSS (ru_maxrss, KiB), not the largest child's.
-        _, status, usage = os.wait4(child.pid, 0)
-        child.returncode = os.waitstatus_to_exitcode(status)
-    seconds = time.perf_counter() - t0
-    if child.returncode != 0:
-        raise SystemExit(f"runs show --json exited {child.returncode}")
-    return seconds, usage.ru_maxrss / 1024, size if valid else -1
+#: `python -m connector` that writes its own peak RSS (VmHWM, KiB) to the file named by
+#: $BENCH_PEAK_FILE as it exits. Not ru_maxrss from wait4: Linux carries the forking
+#: process's high-water mark into the child's ru_maxrss across exec, so a child started
+#: by this process (which holds up to 50 MiB of output to parse) would report that instead.
+_SHOW_WITH_PEAK = """
+import atexit, os, runpy, sys
+def _peak():
+    with open("/proc/self/status") as status:
+        kib = next(line.split()[1] for line in status if line.startswith("VmHWM:"))
+    with open(os.environ["BENCH_PEAK_FILE"], "w") as out:
+        out.write(kib)
+atexit.register(_peak)
+sys.argv[0] = "connector"
+runpy.run_module("connector", run_name="__main__", alter_sys=True)
+"""
 
 
-def report_show(db: Path, run_id: str) -> bool:
-    """Time `runs show --json` of `run_id` and print its figures; False if its output was
-    not one JSON document."""
-    seconds, peak, written = show_json(db, run_id)
+def show_json(db: Path, run_id: str, source: Path = ROOT) -> tuple[float, float, int]:
+    """`connector runs show RUN --json` in its own process, with the `connector` package of
+    the source tree `source` (this one, or a baseline's: `python -c` imports from the
+    working directory first): (seconds, its peak RSS in MiB, bytes written; -1 when the
+    output was not one JSON document)."""
+    cmd = [sys.executable, "-c", _SHOW_WITH_PEAK, "runs", "show", run_id, "--json",
+           "--runlog", str(db)]  # fmt: skip
+    with tempfile.TemporaryDirectory() as tmp:
+        peak_file = Path(tmp) / "peak"
+        env = os.environ | {"BENCH_PEAK_FILE": str(peak_file)}
+        t0 = time.perf_counter()
+        with subprocess.Popen(cmd, stdout=subprocess.PIPE, cwd=source, env=env) as child:
+            assert child.stdout is not None
+            size, valid = _check_stream(child.stdout)
+        seconds = time.perf_counter() - t0
+        if child.returncode != 0:
+            raise SystemExit(f"runs show --json exited {child.returncode}")
+        peak_kib = int(peak_file.read_text())
+    return seconds, peak_kib / 1024, size if valid else -1
+
+
+def report_show(db: Path, run_id: str, source: Path = ROOT, label: str = "") -> float | None:
+    """Time `runs show --json` of `run_id` and print its figures; its seconds, None if its
+    output was not one JSON document."""
+    seconds, peak, written = show_json(db, run_id, source)
     valid = "one JSON document" if written >= 0 else "NOT one JSON document"
-    print(f"runs show --json: {seconds:.1f} s, peak RSS {peak:.0f} MiB,"
+    print(f"runs show --json{label}: {seconds:.1f} s, peak RSS {peak:.0f} MiB,"
           f" {abs(written) / 2**20:.1f} MiB written, {valid}", flush=True)  # fmt: skip
-    return written >= 0
+    return seconds if written >= 0 else None
+
+
+def compare_show(db: Path, run_id: str, baseline: Path, rounds: int) -> bool:
+    """`runs show --json` of this tree against `baseline`'s, alternating which goes first
+    (ABBA) so that a change in the machine's load falls on both; prints each round's ratio
+    (baseline seconds / this tree's) and their median."""
+    if not (baseline / "connector" / "__main__.py").is_file():
+        raise SystemExit(f"--baseline {baseline}: not a source tree (no connector/__main__.py)")
+    ratios = []
+    for round_ in range(rounds):
+        order = [("this tree", ROOT), ("baseline", baseline)]
+        seconds = {}
+        for name, source in order if round_ % 2 == 0 else order[::-1]:
+            taken = report_show(db, run_id, source, f" ({name}, round {round_ + 1})")
+            if taken is None:
+                return False
+            seconds[name] = taken
+        ratios.append(seconds["baseline"] / seconds["this tree"])
+        print(f"round {round_ + 1}: baseline / this tree = {ratios[-1]:.2f}x", flush=True)
+    print(f"median ratio over {rounds} rounds: {statistics.median(ratios):.2f}x faster")
+    return True
 
 
 def _check_stream(stream: Any) -> tuple[int, bool]:
@@ -181,13 +229,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--show-run", metavar="RUN_ID", help="only time `runs show --json` of this run in --keep"
     )
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        metavar="SRC",
+        help="with --show-run: time it against this source tree's (`git archive REV | tar -x`)",
+    )
+    parser.add_argument("--rounds", type=int, default=2, help="paired rounds with --baseline")
     args = parser.parse_args(argv)
 
     print(machine(), flush=True)
     if args.show_run:
         if not args.keep:
             parser.error("--show-run needs --keep DIR (the run log's directory)")
-        return 0 if report_show(args.keep / "runs.db", args.show_run) else 1
+        db = args.keep / "runs.db"
+        if args.baseline:
+            return 0 if compare_show(db, args.show_run, args.baseline, args.rounds) else 1
+        return 0 if report_show(db, args.show_run) is not None else 1
     with sandbox() as box, tempfile.TemporaryDirectory() as tmp:
         links = items_for(demo_bitlinks(box), args.items)
         overrides = {"bitly": RateLimitSpec(concurrency=args.concurrency)}
@@ -230,7 +288,7 @@ def main(argv: list[str] | None = None) -> int:
         ok = peak < LIMIT_MB and run.status == "succeeded"
         print(f"target: peak RSS < {LIMIT_MB:.0f} MiB: {'PASS' if ok else 'FAIL'}", flush=True)
         if not args.no_show:
-            ok = report_show(db, run.run_id) and ok
+            ok = report_show(db, run.run_id) is not None and ok
     return 0 if ok else 1
 
 

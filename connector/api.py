@@ -16,6 +16,9 @@ log a page at a time:
 
     page = run_items(run_id, "each", limit=100)          # .items, .next_cursor
     page = run_items(run_id, "each", cursor=page.next_cursor)
+
+A running run is stopped, from any process, by `cancel_run(run_id)`: it ends `cancelled`
+after the items in flight, retryable like a failed run.
 """
 
 from __future__ import annotations
@@ -32,10 +35,12 @@ from connector.runner import ActionRunner
 
 if TYPE_CHECKING:
     from connector.catalog.options import OptionsPage
+    from connector.engine.run_cancel import CancelRequest
     from connector.engine.runlog import ItemPage
     from connector.triggers import PollResult
 
 __all__ = [
+    "cancel_run",
     "load_options",
     "parse_delivery",
     "poll_trigger",
@@ -136,6 +141,35 @@ async def poll_trigger(
         return await poll(runner, trigger_id, inputs, state, replay=replay)
 
 
+def cancel_run(run_id: str, *, runlog: Path | str | None = None) -> CancelRequest:
+    """Ask run `run_id` to stop, whichever process runs it (an embedded run, the service,
+    Temporal workers): the request is recorded in the run log (`runlog` as for
+    `run_items`), read by that process between items; what is in flight finishes and is
+    recorded, and the run ends `cancelled`. Raises InvalidInput for an unknown run or a
+    run-log file that does not exist, RunNotRunning (naming its status) for a run that is
+    not running."""
+    from connector.clock import SystemClock
+    from connector.engine.run_cancel import request_cancel
+    from connector.engine.runlog import RunLog
+    from connector.errors import InvalidInput
+
+    target = _runlog_target(runlog)
+    if isinstance(target, Path) and not target.exists():
+        # Not created just to say that it holds no such run.
+        raise InvalidInput(f"no run log at {target}; no run {run_id!r} to cancel", where="RUN")
+    with RunLog(target) as log:
+        return request_cancel(log, run_id, at=SystemClock().wall())
+
+
+def _runlog_target(runlog: Path | str | None) -> Path | str:
+    """`runlog`, else $CONNECTOR_RUNLOG, else the home's runs.db: a URL or a path."""
+    from connector.engine.runlog import DB_NAME, default_home
+    from connector.engine.runlog_store import is_url
+
+    target = runlog or os.environ.get("CONNECTOR_RUNLOG") or default_home() / DB_NAME
+    return target if is_url(target) else Path(target)
+
+
 def run_items(
     run_id: str,
     step_id: str,
@@ -155,11 +189,9 @@ def run_items(
     the home's runs.db); it is opened read-only. Raises InvalidInput for a bad cursor or
     limit, InvalidConfiguration for an unknown run.
     """
-    from connector.engine.runlog import DB_NAME, RunLog, default_home
-    from connector.engine.runlog_store import is_url
+    from connector.engine.runlog import RunLog
 
-    target = runlog or os.environ.get("CONNECTOR_RUNLOG") or default_home() / DB_NAME
-    with RunLog(target if is_url(target) else Path(target), readonly=True) as log:
+    with RunLog(_runlog_target(runlog), readonly=True) as log:
         log.get_run(run_id, trigger_json=True)  # an unknown run is an error, not an empty page
         return log.item_page(run_id, step_id, cursor=cursor, limit=limit, status=status)
 

@@ -1,4 +1,4 @@
-"""`connector run WORKFLOW` and `connector runs list|show|retry`.
+"""`connector run WORKFLOW` and `connector runs list|show|retry|cancel` (runs_cancel.py).
 
 Exit codes: 0 the run succeeded, 1 it failed (the run log holds why) or was already retried
 (its child's id is printed), 2 the workflow, trigger or run log is unusable (nothing was
@@ -18,6 +18,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from connector.cli.runs_cancel import cancel
 from connector.cli.temporal_cmd import temporal_address, temporal_options
 from connector.errors import AlreadyRetried
 from connector.redact import redact, redact_obj
@@ -79,13 +80,16 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     _max_wait_option(retry)
     temporal_options(retry)
-    for parser in (ls, show, retry):
+    stop = sub.add_parser("cancel", help="ask a running run to stop, from any process")
+    stop.add_argument("run_id")
+    for parser in (ls, show, retry, stop):
         parser.add_argument("--home", type=Path, help="run-log directory")
         _runlog_option(parser)
         parser.add_argument("--json", action="store_true", help="JSON output")
     ls.set_defaults(func=_list)
     show.set_defaults(func=_show)
     retry.set_defaults(func=_retry)
+    stop.set_defaults(func=_cancel)
 
 
 #: the most runs `runs list` shows at once
@@ -292,6 +296,10 @@ def _show(args: argparse.Namespace) -> int:
 
     with RunLog(_runlog(args), readonly=True) as log:
         return show(log, args)
+
+
+def _cancel(args: argparse.Namespace) -> int:
+    return cancel(_runlog(args), args.run_id, as_json=args.json)
 
 
 def _retry(args: argparse.Namespace) -> int:

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any, TextIO
 
-from connector.cli.json_stream import RawJSON, Streamed, write_json
+from connector.cli.json_stream import RawArray, RawJSON, write_json
 from connector.errors import InvalidInput
 from connector.lazy_array import MAX_PAGE
 from connector.redact import holds_secret, mask_json
@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
 __all__ = ["add_options", "show"]
 
-#: the columns of RunLog.item_rows, as an ItemRecord names them
+#: the columns of RunLog.item_row_pages, as an ItemRecord names them
 _ITEM_FIELDS = ("step_id", "index", "status", "item", "inputs", "output", "error", "attempts",
                 "started_at", "finished_at", "reused_from")  # fmt: skip
 #: which of them hold JSON text
@@ -113,7 +113,11 @@ def _page(log: RunLog, args: argparse.Namespace, out: TextIO) -> int:
 
 def run_document(log: RunLog, run_id: str) -> dict[str, Any]:
     """The run as `runs show --json` writes it: the run's record, its retry, its writes,
-    and its steps, a loop step's with its items (streamed, not read here)."""
+    and its steps, a loop step's with its items (streamed, not read here).
+
+    A loop step's `output` is null, as in the service's run view: it was `{"items": [every
+    output], "summary"}`, a second copy of what its item records and its `summary` hold
+    (ARCHITECTURE.md, "Loops in constant memory")."""
     run = log.get_run(run_id, trigger_json=True)  # a big payload is copied, not decoded
     doc = asdict(run) | {"display_status": run.display_status, "trigger": RawJSON(run.trigger)}
     doc["retried_as"] = log.child_of(run.id)
@@ -124,23 +128,56 @@ def run_document(log: RunLog, run_id: str) -> dict[str, Any]:
     for step in log.steps(run.id):
         entry = asdict(step)
         if step.kind == "loop":
-            entry["items"] = Streamed(_items(log, run.id, step.step_id))
+            entry["output"] = None
+            entry["items"] = RawArray(item_texts(log, run.id, step.step_id))
         doc["steps"].append(entry)
     return doc
 
 
-def _items(log: RunLog, run_id: str, step_id: str) -> Iterator[RawJSON]:
+def item_texts(log: RunLog, run_id: str, step_id: str) -> Iterator[str]:
     """Each item's record as one line of compact JSON, its JSON columns copied as stored
     (masked again if a secret registered since is in them), not decoded and encoded."""
-    for row in log.item_rows(run_id, step_id):
-        parts = []
-        for name, value in zip(_ITEM_FIELDS, row, strict=True):
-            if name in _JSON_FIELDS:
-                if value is None:
-                    text = "[]" if name == "attempts" else "null"
-                else:
-                    text = mask_json(value) if holds_secret(value) else value
+    step = json.dumps(step_id)
+    for rows in log.item_row_pages(run_id, step_id):
+        texts = [
+            f'{{"step_id":{step},"index":{index},'
+            f'"status":{_STATUS.get(status) or json.dumps(status)},'
+            f'"item":{"null" if item is None else item},'
+            f'"inputs":{"null" if inputs is None else inputs},'
+            f'"output":{"null" if output is None else output},'
+            f'"error":{"null" if error is None else error},'
+            f'"attempts":{"[]" if attempts is None else attempts},'
+            f'"started_at":{_number(t0)},"finished_at":{_number(t1)},'
+            f'"reused_from":{"null" if reused is None else json.dumps(reused)}}}'
+            for _, index, status, item, inputs, output, error, attempts, t0, t1, reused in rows
+        ]
+        # "\0" never occurs in JSON text: no secret straddles two records. Seen anywhere in
+        # the page (a record's other fields included), its records are masked field by field.
+        if holds_secret("\0".join(texts)):
+            texts = [_masked_record(row) for row in rows]
+        yield from texts
+
+
+_STATUS = {s: json.dumps(s) for s in ("succeeded", "failed", "skipped", "outcome_unknown")}
+
+
+def _number(value: Any) -> str:
+    """A timestamp as json.dumps writes it (a finite float is its repr: no encoder built)."""
+    if value.__class__ is float and value - value == 0:
+        return repr(value)
+    return json.dumps(value)
+
+
+def _masked_record(row: tuple[Any, ...]) -> str:
+    """An item's record with each JSON column masked (a page where a secret was seen)."""
+    parts = []
+    for name, value in zip(_ITEM_FIELDS, row, strict=True):
+        if name in _JSON_FIELDS:
+            if value is None:
+                text = "[]" if name == "attempts" else "null"
             else:
-                text = json.dumps(value)
-            parts.append(f'"{name}":{text}')
-        yield RawJSON("{" + ",".join(parts) + "}")
+                text = mask_json(value) if holds_secret(value) else value
+        else:
+            text = json.dumps(value)
+        parts.append(f'"{name}":{text}')
+    return "{" + ",".join(parts) + "}"

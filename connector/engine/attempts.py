@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from connector.budget import PACING_WAITS, PacingWaits, WaitRefused
 from connector.clock import Clock
@@ -27,8 +27,11 @@ from connector.engine.writes import (
     outcome_unknown,
     write_safety,
 )
-from connector.errors import ActionError, ConnectorError
+from connector.errors import ActionError, ConnectorError, TransportError
 from connector.redact import redact
+
+if TYPE_CHECKING:
+    from connector.engine.attempt_journal import CallJournal
 
 __all__ = ["LONG_WAIT", "CallOutcome", "WaitNotice", "call_action", "error_dict"]
 
@@ -67,6 +70,7 @@ async def call_action(
     max_wait: float | None = None,
     on_wait: WaitNotice | None = None,
     reconcile_first: bool = False,
+    journal: CallJournal | None = None,
     pace: Callable[[], Awaitable[None]] | None = None,
 ) -> CallOutcome:
     """Run `action` with `inputs` until it succeeds or the policy says stop.
@@ -74,9 +78,11 @@ async def call_action(
     A wait longer than the policy's `max_wait` (or the run's `max_wait`, when tighter) is not
     waited: the call fails as throttled. A wait of LONG_WAIT or more is told to `on_wait`.
     With `reconcile_first` an earlier write of the same inputs may have landed: it is
-    checked (read back) before anything is sent. `pace` (an endpoint bucket's pacing) is
-    awaited before the first write leaves, its waits capped and announced like the rest.
-    A handler that retries its own requests takes their tries from the call's
+    checked (read back) before anything is sent. With a `journal`, each attempt is
+    journaled before it is sent, and a call an earlier execution began (a worker lost)
+    continues its attempts and its wait (attempt_journal.py). `pace` (an endpoint bucket's
+    pacing) is awaited before the first write leaves, its waits capped and announced like
+    the rest. A handler that retries its own requests takes their tries from the call's
     `RequestTries` (request_tries.py): no request goes past `max_attempts` tries in the
     whole call, and once one has used them all the call is not retried.
     """
@@ -96,6 +102,20 @@ async def call_action(
     # The call's handler (and every task it starts) takes its requests' tries from here.
     current = CALL_TRIES.set(tries)
     try:
+        earlier = journal.earlier() if journal is not None else []
+        if earlier:
+            resumed = _resume(earlier, policy, clock, rng, where)
+            outcome.attempts = earlier
+            attempt, writes, checks = len(earlier), resumed.writes, resumed.checks
+            if resumed.exhausted is not None:
+                # The policy's attempts were all made before: none is added.
+                if must_reconcile and earlier[-1].get("call") != "reconcile":
+                    await _final_reconcile(outcome, action, runner, inputs, clock, tries)
+                if outcome.output is None:
+                    outcome.error = resumed.exhausted
+                return outcome
+            if resumed.wait > 0:
+                await clock.sleep(resumed.wait)
         while True:
             if limit is not None and budget is not None and budget.pause_left() > limit:
                 # The app's shared budget is paused (another call was throttled) for longer
@@ -110,11 +130,14 @@ async def call_action(
             writes += 0 if reconciling else 1
             checks += 1 if reconciling else 0
             record: dict[str, Any] = {"attempt": attempt, "started_at": clock.wall()}
+            if must_reconcile:
+                record["call"] = "reconcile"
             outcome.attempts.append(record)
+            if journal is not None:
+                journal.save(outcome.attempts)  # before it is sent: a lost one still counts
             started = clock.now()
             try:
                 if must_reconcile:
-                    record["call"] = "reconcile"
                     found = await runner.reconcile(action.id, inputs)
                     if found is not None:
                         _finish(record, clock, started, "reconciled", tries=tries)
@@ -162,6 +185,8 @@ async def call_action(
                         outcome.error = _too_long(error, wait, limit, _reason(error), where)
                     return outcome
                 record["wait"] = round(wait, 3)
+                if journal is not None:
+                    journal.save(outcome.attempts)  # the wait continues where it stood
                 if on_wait is not None and wait >= LONG_WAIT:
                     on_wait(wait, _reason(error))
                 await clock.sleep(wait)
@@ -185,6 +210,49 @@ async def call_action(
     finally:
         CALL_TRIES.reset(current)
         PACING_WAITS.reset(waits)
+
+
+@dataclass
+class _Resumed:
+    """Where a call an earlier execution began stands."""
+
+    writes: int
+    checks: int
+    #: seconds left of the wait before the next attempt
+    wait: float
+    #: no attempt is left: the call's error
+    exhausted: ActionError | None
+
+
+def _resume(
+    earlier: list[dict[str, Any]],
+    policy: RetryPolicy,
+    clock: Clock,
+    rng: RandomSource,
+    where: str | None,
+) -> _Resumed:
+    """Count the journaled attempts; one with no result was cut off with its worker (its
+    answer unknown: taken as a retryable failure, waited for by the policy's backoff)."""
+    writes = sum(1 for record in earlier if record.get("call") != "reconcile")
+    checks = len(earlier) - writes
+    last = earlier[-1]
+    if "result" in last:  # failed, and the wait before the next attempt was chosen
+        since = last.get("ended_at", last.get("started_at", clock.wall()))
+        left = float(last.get("wait") or 0.0) - (clock.wall() - since)
+        return _Resumed(writes, checks, max(0.0, left), None)
+    lost = TransportError(
+        f"attempt {last.get('attempt')} was cut off when its worker stopped; its answer is unknown",
+        where=where,
+    )
+    last["result"] = "lost"
+    last["error"] = error_dict(lost)
+    made = checks if last.get("call") == "reconcile" else writes
+    if made >= policy.max_attempts:
+        return _Resumed(writes, checks, 0.0, lost)
+    wait = policy.backoff(made, rng)
+    last["wait"] = round(wait, 3)
+    left = wait - (clock.wall() - last.get("started_at", clock.wall()))
+    return _Resumed(writes, checks, max(0.0, left), None)
 
 
 async def _final_reconcile(

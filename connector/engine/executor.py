@@ -12,6 +12,7 @@ from functools import partial
 from typing import Any
 
 from connector.clock import Clock, SystemClock
+from connector.engine.attempt_journal import AttemptJournal
 from connector.engine.attempts import CallOutcome, call_action, error_dict
 from connector.engine.limits import check_month, ensure_learned, learn_hook
 from connector.engine.progress import NullProgress, Progress
@@ -19,6 +20,7 @@ from connector.engine.protocols import CatalogLike, RunnerLike
 from connector.engine.rate_budget import RateBudget
 from connector.engine.retry_policy import RandomSource
 from connector.engine.reuse import ReusePlan
+from connector.engine.run_cancel import CANCELLED_ERROR, POLL_EVERY, cancel_requested
 from connector.engine.runlog import RunLog
 from connector.engine.workflow import ActionStep, AggregateStep, LoopStep, Workflow
 from connector.engine.writes import WriteTarget, guarded_call, write_safety
@@ -65,9 +67,7 @@ class RunCancelled(StepFailed):
     between its items; what was in flight finished and was recorded."""
 
     def __init__(self, step_id: str) -> None:
-        super().__init__(
-            step_id, {"kind": "cancelled", "type": "Cancelled", "message": "cancelled on request"}
-        )
+        super().__init__(step_id, dict(CANCELLED_ERROR))
 
 
 class Engine:
@@ -96,15 +96,42 @@ class Engine:
         self._lineages: dict[str, tuple[str, dict[str, str]]] = {}
         #: runs asked to stop (cancel): no new step or loop item starts
         self._cancelled: set[str] = set()
+        #: run id -> when its cancel request was last read from the run log (clock.now())
+        self._cancel_read: dict[str, float] = {}
+        #: each call's attempts journaled as made, where a run may be resumed by another
+        #: process (a Temporal worker sets it; attempt_journal.py)
+        self.journal: AttemptJournal | None = None
 
     def cancel(self, run_id: str) -> None:
         """Stop run `run_id` cooperatively: items and calls in flight finish and are
         recorded (no write is left without its outcome), nothing new starts, and the run
-        ends `cancelled` (retryable like a failed run)."""
+        ends `cancelled` (retryable like a failed run). Any other process asks for the
+        same through the run log (`run_cancel.request_cancel`)."""
         self._cancelled.add(run_id)
 
-    def cancel_requested(self, run_id: str) -> bool:
-        return run_id in self._cancelled
+    def cancel_requested(self, run_id: str, *, fresh: bool = False) -> bool:
+        """Whether run `run_id` is to stop: asked of this engine, or in the run log (read
+        at most every POLL_EVERY seconds, or now when `fresh`)."""
+        if run_id in self._cancelled:
+            return True
+        now = self.clock.now()
+        last = self._cancel_read.get(run_id)
+        if not fresh and last is not None and now - last < POLL_EVERY:
+            return False
+        self._cancel_read[run_id] = now
+        try:
+            asked = cancel_requested(self.runlog, run_id)
+        except RunLogError:
+            return False  # read again at the next poll; the run's own writes say if it is lost
+        if asked:
+            self._cancelled.add(run_id)
+        return asked
+
+    def forget_run(self, run_id: str) -> None:
+        """Drop what this engine keeps for a run that ended (bound by `bind_run`)."""
+        self._lineages.pop(run_id, None)
+        self._cancelled.discard(run_id)
+        self._cancel_read.pop(run_id, None)
 
     async def run(
         self,
@@ -133,7 +160,7 @@ class Engine:
         try:
             for position, step in enumerate(workflow.steps):
                 current = step.id
-                if run_id in self._cancelled:
+                if self.cancel_requested(run_id, fresh=True):
                     raise RunCancelled(step.id)
                 output = await self._step(run_id, position, step, context, reuse)
                 context["steps"][step.id] = {"output": output}
@@ -146,8 +173,7 @@ class Engine:
         except RunLogError as exc:
             return self._log_failed(run_id, started, exc, current)
         finally:
-            self._lineages.pop(run_id, None)
-            self._cancelled.discard(run_id)
+            self.forget_run(run_id)
         return self._finish(run_id, started, "succeeded", output, None, None)
 
     def bind_run(
@@ -427,6 +453,9 @@ class Engine:
         if budget is not None and (budget.learned_at is None or budget.stale):
             await self.learn_limits(action.app)
         limit = getattr(action, "rate_limit", None)
+        calls = None  # the call's journal: a resumed call continues its attempts
+        if self.journal is not None and target is not None:
+            calls = self.journal.for_call(target, self.clock.wall)
 
         async def send(sent: dict[str, Any], reconcile_first: bool = False) -> CallOutcome:
             pace = None
@@ -446,6 +475,7 @@ class Engine:
                 max_wait=self.max_wait,
                 on_wait=lambda seconds, reason: self.progress.waiting(where, seconds, reason),
                 reconcile_first=reconcile_first,
+                journal=calls,
                 pace=pace,
             )
 

@@ -111,17 +111,23 @@ async def ensure_learned(
     if hook is None or not budget.spec.learn:
         return
     # Callers that arrive while the figures are being read wait for them: a request sent
-    # meanwhile would be counted neither by the API's answer nor by the new windows.
+    # meanwhile would be counted neither by the API's answer nor by the new windows. So
+    # `learned_at` is set only once the read is over: until then every caller finds it
+    # unset (Engine.call) and queues here, rather than going out counted by the declared
+    # figures' windows, which the learned ones replace (on a shared budget those requests
+    # would then be counted in no endpoint window: a window overrun).
     async with budget.learning:
         learned_at = budget.learned_at
         now = budget.clock.now()
         if learned_at is not None and not (budget.stale and now - learned_at >= REFRESH_EVERY):
             return
-        budget.learned_at = now  # a failed read is not retried: the declared figures hold
-        endpoints, source = await read_platform_limits(
-            app, hook, client, credential, refresh=learned_at is not None
-        )
-        budget.apply(budget.spec.learned(endpoints, source))
+        try:
+            endpoints, source = await read_platform_limits(
+                app, hook, client, credential, refresh=learned_at is not None
+            )
+            budget.apply(budget.spec.learned(endpoints, source))
+        finally:
+            budget.learned_at = now  # a failed read is not retried: the declared figures hold
 
 
 def check_month(

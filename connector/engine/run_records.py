@@ -8,10 +8,11 @@ import socket
 from dataclasses import dataclass
 from typing import Any
 
+from connector.engine.attempt_journal import ATTEMPTS_SCHEMA
 from connector.engine.intents import INTENTS_SCHEMA
 from connector.engine.trigger_log import TRIGGERS_SCHEMA
 
-__all__ = ["MIGRATIONS", "ItemRecord", "RunRecord", "StepRecord"]
+__all__ = ["MIGRATIONS", "ItemRecord", "RunRecord", "StepRecord", "process_gone"]
 
 #: version 1: the tables of the first release (runs, steps, loop items)
 _V1 = """
@@ -96,8 +97,30 @@ ALTER TABLE runs ADD COLUMN trigger_from TEXT;
 #: version 4: the service's triggers and their events (trigger_log.py)
 _V4 = TRIGGERS_SCHEMA
 
+#: version 5: a cancel any process may ask for (run_cancel.py), and each call's attempts
+#: journaled as they are made, so a run resumed on another worker continues its attempt
+#: count (attempt_journal.py)
+_V5 = """
+ALTER TABLE runs ADD COLUMN cancel_requested_at REAL;
+"""
+_V5 += ATTEMPTS_SCHEMA
+
 #: MIGRATIONS[v] brings a run log at schema version v to v + 1 (runlog_migrate.py)
-MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4)
+MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4, _V5)
+
+
+def process_gone(pid: int | None, host: str | None) -> bool:
+    """Whether the process that recorded a run (`pid` on `host`) is known to be gone:
+    only a process on this host can be checked."""
+    if pid is None or host != socket.gethostname():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
 
 
 @dataclass
@@ -120,15 +143,7 @@ class RunRecord:
     @property
     def interrupted(self) -> bool:
         """A `running` run whose process is gone (killed or crashed)."""
-        if self.status != "running" or self.pid is None or self.host != socket.gethostname():
-            return False
-        try:
-            os.kill(self.pid, 0)
-        except ProcessLookupError:
-            return True
-        except PermissionError:
-            return False
-        return False
+        return self.status == "running" and process_gone(self.pid, self.host)
 
     @property
     def display_status(self) -> str:

@@ -6,6 +6,7 @@ default cursor would fetch a whole result at once). `RunLog` (runlog.py) is buil
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -238,7 +239,8 @@ class ItemLog:
     ) -> Iterator[ItemRecord]:
         """A loop step's items in index order, from the first after index `after`, at
         most `limit` (all when None); read a page at a time, never all at once."""
-        for r in self.item_rows(run_id, step_id, status=status, after=after, limit=limit):
+        pages = self.item_row_pages(run_id, step_id, status=status, after=after, limit=limit)
+        for r in itertools.chain.from_iterable(pages):
             yield ItemRecord(
                 step_id=r[0],
                 index=r[1],
@@ -278,7 +280,7 @@ class ItemLog:
         page = found[:limit]
         return ItemPage(page, page[-1].index if more and page else None)
 
-    def item_rows(
+    def item_row_pages(
         self,
         run_id: str,
         step_id: str,
@@ -286,10 +288,12 @@ class ItemLog:
         status: str | None = None,
         after: int = -1,
         limit: int | None = None,
-    ) -> Iterator[tuple[Any, ...]]:
-        """`items` as stored rows, their JSON undecoded (for `runs show --json`):
-        (step_id, idx, status, item_json, inputs_json, output_json, error_json,
-        attempts_json, started_at, finished_at, reused_from)."""
+        page: int = PAGE,
+    ) -> Iterator[list[tuple[Any, ...]]]:
+        """`items` as stored rows, their JSON undecoded, a page (of up to `page` rows) at a
+        time, one keyset query each (`runs show --json` writes a page at once): (step_id,
+        idx, status, item_json, inputs_json, output_json, error_json, attempts_json,
+        started_at, finished_at, reused_from)."""
         sql = (
             "SELECT step_id, idx, status, item_json, inputs_json, output_json, error_json,"
             " attempts_json, started_at, finished_at, reused_from FROM loop_items"
@@ -301,10 +305,11 @@ class ItemLog:
         left = limit
         try:
             while left is None or left > 0:
-                size = PAGE if left is None else min(PAGE, left)
+                size = page if left is None else min(page, left)
                 args = (run_id, step_id, after, *((status,) if status else ()), size)
                 rows = self.store.execute(sql, args).fetchall()
-                yield from rows
+                if rows:
+                    yield rows
                 if len(rows) < size:
                     return
                 after = rows[-1][1]

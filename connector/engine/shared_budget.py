@@ -92,17 +92,34 @@ class _DatabaseWall:
         await self.inner.sleep(seconds)
 
 
+class _Routed(list[RateWindow]):
+    """A request's windows and the endpoint they were chosen for, so that they are chosen
+    again when the budget's figures change before the request is reserved."""
+
+    __slots__ = ("method", "path")
+
+    def __init__(self, windows: list[RateWindow], method: str, path: str) -> None:
+        super().__init__(windows)
+        self.method = method
+        self.path = path
+
+
+class _FiguresChanged(Exception):
+    """The budget's windows were rebuilt while a reservation read the database."""
+
+
 @dataclass
 class _Request:
     """One reservation waiting for the next transaction."""
 
-    windows: list[RateWindow]
+    #: the windows it counts against, as the budget's figures stand when it is reserved
+    choose: Callable[[], list[RateWindow]]
     #: seconds this process's own pause has left (its throttles since the last write)
     not_before: float
     #: a request's slot (month checked, counted once), or a bucket's `cost` requests
     slot: bool
     cost: int
-    future: asyncio.Future[tuple[float, float]]
+    future: asyncio.Future[tuple[float, float, list[RateWindow]]]
     #: how the sending call takes a long wait (read in its task: the batch runs in another)
     waits: PacingWaits | None = None
 
@@ -123,6 +140,8 @@ class SharedRateBudget(RateBudget):
         self._store_of = store
         self.key = key
         self._wids: dict[int, str] = {}
+        #: bumped whenever the windows are rebuilt (new figures: `apply`)
+        self._generation = 0
         self._by_wid: dict[str, RateWindow] = {}
         #: endpoint -> requests the API reported used this hour, merged at the next write
         self._pending_used: dict[str, int] = {}
@@ -140,6 +159,7 @@ class SharedRateBudget(RateBudget):
 
     def _build(self, spec: RateLimitSpec) -> None:
         super()._build(spec)
+        self._generation += 1
         named: dict[str, RateWindow] = {}
         for window in self._windows:
             named[f"app/{window.name}"] = window
@@ -155,12 +175,27 @@ class SharedRateBudget(RateBudget):
 
     # -- reservations ------------------------------------------------------------------------
 
+    def _windows_for(self, method: str, path: str) -> list[RateWindow]:
+        return _Routed(super()._windows_for(method, path), method, path)
+
+    def _chooser(self, windows: list[RateWindow]) -> Callable[[], list[RateWindow]]:
+        """How a request's windows are chosen at each reservation. New figures (learned,
+        refreshed after a throttle, a workflow's limits on a worker serving many runs)
+        rebuild the windows, maybe while the request waits: it is then counted in the new
+        ones, by its endpoint, never in windows no longer shared."""
+        if not isinstance(windows, _Routed):
+            return lambda: windows
+        method, path = windows.method, windows.path
+        return lambda: RateBudget._windows_for(self, method, path)
+
     async def _pace(self, windows: list[RateWindow]) -> _Admission:
+        choose = self._chooser(windows)
         while True:
             probe = await self._through_line() if self._gated else False
             epoch = self._epoch
+            windows = choose()
             if windows or self.clock.now() - self._pause_read_at >= PAUSE_POLL:
-                delay = await self._reserve_shared(windows, slot=True, cost=1)
+                delay, windows = await self._reserve_shared(choose, slot=True, cost=1)
             else:
                 delay = self.resume_at - self.clock.now()
             if delay > 0:
@@ -173,23 +208,29 @@ class SharedRateBudget(RateBudget):
                 self._line_moved()
 
     async def pace_bucket(self, name: str, cost: int = 1) -> None:
-        windows = self._buckets.get(name)
-        if not windows:
+        if not self._buckets.get(name):
             return
-        delay = await self._reserve_shared(windows, slot=False, cost=max(1, cost))
+
+        def choose() -> list[RateWindow]:
+            return self._buckets.get(name) or []
+
+        delay, _ = await self._reserve_shared(choose, slot=False, cost=max(1, cost))
         if delay > 0:
             await self.clock.sleep(delay)
 
-    async def _reserve_shared(self, windows: list[RateWindow], *, slot: bool, cost: int) -> float:
-        """Queue a reservation; the seconds to wait from now before sending."""
+    async def _reserve_shared(
+        self, choose: Callable[[], list[RateWindow]], *, slot: bool, cost: int
+    ) -> tuple[float, list[RateWindow]]:
+        """Queue a reservation; the seconds to wait from now before sending, and the
+        windows it was counted in."""
         loop = asyncio.get_running_loop()
-        future: asyncio.Future[tuple[float, float]] = loop.create_future()
+        future: asyncio.Future[tuple[float, float, list[RateWindow]]] = loop.create_future()
         not_before = max(0.0, self.resume_at - self.clock.now()) if slot else 0.0
-        self._queue.append(_Request(windows, not_before, slot, cost, future, PACING_WAITS.get()))
+        self._queue.append(_Request(choose, not_before, slot, cost, future, PACING_WAITS.get()))
         if self._flusher is None or self._flusher.done():
             self._flusher = loop.create_task(self._flush())
-        received, delay = await future
-        return delay - (self.clock.now() - received)
+        received, delay, windows = await future
+        return delay - (self.clock.now() - received), windows
 
     async def _flush(self) -> None:
         """Run the queued reservations, a batch per transaction, in arrival order."""
@@ -198,7 +239,12 @@ class SharedRateBudget(RateBudget):
             if self._publishing:  # a throttle we saw is shared before we reserve again
                 await asyncio.gather(*self._publishing, return_exceptions=True)
             try:
-                received, results = await self._run_batch(batch)
+                while True:
+                    try:
+                        received, results = await self._run_batch(batch)
+                        break
+                    except _FiguresChanged:
+                        continue  # rolled back: reserved again in the new windows
             except Exception as exc:
                 for request in batch:
                     if not request.future.done():
@@ -210,18 +256,26 @@ class SharedRateBudget(RateBudget):
                 if isinstance(result, BaseException):
                     request.future.set_exception(result)
                 else:
-                    request.future.set_result((received, result))
+                    request.future.set_result((received, *result))
 
-    async def _run_batch(self, batch: list[_Request]) -> tuple[float, list[float | BaseException]]:
+    async def _run_batch(
+        self, batch: list[_Request]
+    ) -> tuple[float, list[tuple[float, list[RateWindow]] | BaseException]]:
         """The batch's reservations in one transaction: when the database's time was read
-        (this process's clock), and per request its wait from then or its error."""
+        (this process's clock), and per request its wait from then and the windows it was
+        counted in, or its error. _FiguresChanged (nothing written) when the windows were
+        rebuilt meanwhile."""
+        generation = self._generation
+        chosen = [request.choose() for request in batch]
         pending = {k: n for k, n in self._pending_used.items() if k in self._endpoints}
-        ids = {self._wids[id(w)] for request in batch for w in request.windows}
+        ids = {self._wids[id(w)] for windows in chosen for w in windows}
         ids |= {self._wids[id(w)] for label in pending for w in self._endpoints[label]}
-        outcome: list[float | BaseException] = []
+        outcome: list[tuple[float, list[RateWindow]] | BaseException] = []
         read_at = [0.0]
 
         def compute(db_now: float, resume_at: float, states: dict[str, WindowState]) -> Reserved:
+            if self._generation != generation:
+                raise _FiguresChanged  # the transaction is rolled back: nothing counted
             # The database's "now" is a read's round trip old, not the whole transaction's:
             # waits are counted from here, or every request would go a commit late.
             read_at[0] = self.clock.now()
@@ -233,16 +287,16 @@ class SharedRateBudget(RateBudget):
             for label, used in pending.items():
                 self._merge_used(self._endpoints[label], used, db_now)
             committed: dict[str, list[float]] = {wid: [] for wid in ids}
-            for request in batch:
+            for request, windows in zip(batch, chosen, strict=True):
                 start = db_now + max(request.not_before, self._lag)
                 if request.slot:
                     start = max(start, resume_at)
                 try:
-                    granted = self._grant(request, start, committed, db_now)
+                    granted = self._grant(request, windows, start, committed, db_now)
                 except (QuotaExhausted, WaitRefused) as exc:
                     outcome.append(exc)
                     continue
-                outcome.append(granted - db_now)
+                outcome.append((granted - db_now, windows))
             return Reserved(
                 {wid: self._state(wid, states.get(wid), committed[wid], db_now) for wid in ids}
             )
@@ -286,9 +340,13 @@ class SharedRateBudget(RateBudget):
                 window.commit(wall, min(extra, window.limit))
 
     def _grant(
-        self, request: _Request, start: float, committed: dict[str, list[float]], now: float
+        self,
+        request: _Request,
+        windows: list[RateWindow],
+        start: float,
+        committed: dict[str, list[float]],
+        now: float,
     ) -> float:
-        windows = request.windows
         if request.slot:
             self._check_month(windows, start)
         at = first_fit(windows, start)

@@ -11,16 +11,26 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from connector.service.auth import SESSION_COOKIE
-from connector.service.console_pages import csrf_ok, page, posted_by_session, read_form, signed_in
+from connector.service.console_pages import (
+    csrf_ok,
+    expired,
+    page,
+    posted_by_session,
+    read_form,
+    signed_in,
+)
 from connector.service.models import RunStatus
 from connector.service.problems import ServiceProblem
-from connector.service.run_views import run_page, run_view
+from connector.service.run_views import LoopPage, run_page, run_view
 from connector.service.runs_api import cancel_run, start_retry
 from connector.service.state import service
 
 __all__ = ["router"]
 
 router = APIRouter(include_in_schema=False)
+
+#: loop items on a run's page (a loop of any size is paged: previous and next links)
+ITEMS_PER_PAGE = 100
 
 _STATUSES = ("running", "succeeded", "failed", "interrupted", "cancelled")
 
@@ -75,23 +85,34 @@ async def sign_out(request: Request) -> Response:
 
 
 @router.get("/runs/{run_id}", response_class=HTMLResponse)
-async def run_page_html(request: Request, run_id: str, notice: str | None = None) -> Response:
+async def run_page_html(
+    request: Request,
+    run_id: str,
+    notice: str | None = None,
+    step: str | None = None,
+    cursor: str | None = None,
+    status: str | None = None,
+) -> Response:
+    """A run's page: each loop's first page of items, or for loop `step` the page at
+    `cursor` (its previous and next links), only its items with `status` if given."""
     session = signed_in(request)
     if session is None:
         return RedirectResponse("/", status_code=303)
     state = service(request)
     try:
         with state.runlog() as log:
-            run = run_view(log, run_id, items_limit=500)
+            paged = LoopPage(step, cursor, status or None) if step is not None else None
+            run = run_view(log, run_id, items_limit=ITEMS_PER_PAGE, paged=paged)
     except ServiceProblem as problem:
         return page("error.html", code=problem.status, message=problem.detail)
-    return page("run.html", run=run, csrf=session.csrf, notice=notice)
+    only = (paged.step_id, paged.status) if paged is not None and paged.status else None
+    return page("run.html", run=run, csrf=session.csrf, notice=notice, filtered=only)
 
 
 @router.post("/runs/{run_id}/retry")
 async def retry_html(request: Request, run_id: str) -> Response:
     if not await posted_by_session(request):
-        return page("error.html", code=403, message="The form expired; reload the page.")
+        return expired()
     try:
         child = await start_retry(service(request), run_id)
     except ServiceProblem as problem:
@@ -106,7 +127,7 @@ async def retry_html(request: Request, run_id: str) -> Response:
 @router.post("/runs/{run_id}/cancel")
 async def cancel_html(request: Request, run_id: str) -> Response:
     if not await posted_by_session(request):
-        return page("error.html", code=403, message="The form expired; reload the page.")
+        return expired()
     try:
         cancel_run(service(request), run_id)
     except ServiceProblem as problem:

@@ -13,7 +13,7 @@ from pydantic import ValidationError
 
 from connector.service.catalog_api import run_test
 from connector.service.console_forms import form_fields, form_inputs
-from connector.service.console_pages import csrf_ok, page, read_form, signed_in
+from connector.service.console_pages import expired, page, posted_form, signed_in
 from connector.service.models import OptionsRequest, TestRequest
 from connector.service.options_api import options_page
 from connector.service.problems import ServiceProblem
@@ -62,10 +62,9 @@ async def action_form(request: Request, action_id: str) -> Response:
 
 @router.post("/catalog/{action_id}", response_class=HTMLResponse)
 async def action_post(request: Request, action_id: str) -> Response:
-    session = signed_in(request)
-    form = await read_form(request)
-    if session is None or not csrf_ok(session, form):
-        return page("error.html", code=403, message="The form expired; reload the page.")
+    session, form = await posted_form(request)
+    if session is None:
+        return expired()
     state = service(request)
     action = state.actions.get(action_id)
     if action is None:

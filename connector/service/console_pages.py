@@ -16,7 +16,15 @@ from connector.redact import redact_obj
 from connector.service.auth import SESSION_COOKIE, Session
 from connector.service.state import service
 
-__all__ = ["csrf_ok", "page", "posted_by_session", "read_form", "signed_in"]
+__all__ = [
+    "csrf_ok",
+    "expired",
+    "page",
+    "posted_by_session",
+    "posted_form",
+    "read_form",
+    "signed_in",
+]
 
 _ENV = Environment(
     loader=FileSystemLoader(Path(__file__).parent / "templates"),
@@ -53,7 +61,19 @@ def csrf_ok(session: Session, form: dict[str, str]) -> bool:
     return hmac.compare_digest(form.get("csrf", "").encode(), session.csrf.encode())
 
 
+async def posted_form(request: Request) -> tuple[Session | None, dict[str, str]]:
+    """A state-changing form post: the signed-in session that sent it with its CSRF token
+    (None: refused), and the form."""
+    session = signed_in(request)
+    form = await read_form(request)
+    return (session if session is not None and csrf_ok(session, form) else None), form
+
+
 async def posted_by_session(request: Request) -> bool:
     """A state-changing form post from a signed-in session, carrying its CSRF token."""
-    session = signed_in(request)
-    return session is not None and csrf_ok(session, await read_form(request))
+    return (await posted_form(request))[0] is not None
+
+
+def expired() -> HTMLResponse:
+    """The answer to a post without its session's CSRF token."""
+    return page("error.html", code=403, message="The form expired; reload the page.")

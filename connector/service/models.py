@@ -22,6 +22,7 @@ __all__ = [
     "Option",
     "OptionsRequest",
     "OptionsResult",
+    "OutputItems",
     "PreviewRequest",
     "PreviewResult",
     "Problem",
@@ -220,9 +221,16 @@ class ItemView(BaseModel):
 
 
 class ItemPage(BaseModel):
+    """A page of a loop's items in index order."""
+
     items: list[ItemView]
-    next_cursor: str | None
-    counts: dict[str, int]
+    next_cursor: str | None = Field(
+        description="pass it back as `cursor` for the next page; null after the last item"
+    )
+    prev_cursor: str | None = Field(
+        None, description="pass it back as `cursor` for the page before; null on the first"
+    )
+    counts: dict[str, int] = Field(description="the loop's items by status (all of them)")
 
 
 class StepView(BaseModel):
@@ -238,11 +246,32 @@ class StepView(BaseModel):
     summary: dict[str, Any] | None = None
     reused_from: str | None
     items: ItemPage | None = Field(None, description="a loop's first page of items")
+    items_url: str | None = Field(
+        None, description="a loop's items, page by page (`cursor`, `limit`, `status`)"
+    )
+
+
+class OutputItems(BaseModel):
+    """A loop's items in a run's output, more than a page of them: null in `output`, read
+    page by page at `items_url` (each item's `output` is the array's element; null for an
+    item that did not succeed)."""
+
+    path: list[str | int] = Field(description="where in `output`: keys and indices ([]: all)")
+    step_id: str
+    count: int
+    items_url: str
 
 
 class RunView(RunSummary):
     trigger: Any = None
-    output: Any = None
+    output: Any = Field(
+        None,
+        description="the run's output; a loop's items in it are inlined up to `items_limit`, "
+        "past that null and listed in `output_items`",
+    )
+    output_items: list[OutputItems] = Field(
+        default_factory=list, description="a loop's items too many to inline in `output`"
+    )
     error: dict[str, Any] | None = None
     steps: list[StepView]
 

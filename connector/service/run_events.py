@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -42,70 +42,70 @@ def _event(number: int, kind: str, data: dict[str, Any]) -> bytes:
     return f"id: {number}\nevent: {kind}\ndata: {dumps_redacted(data)}\n\n".encode()
 
 
+class _LoopWatch:
+    """What a stream has told of one loop's items: every index below `below`, and those in
+    `ahead`, which finished past one still running (a few: items finish out of order only
+    within the loop's concurrency). So the stream holds no set of a million indices, and
+    each look reads only from `below` on, not the loop from its start."""
+
+    def __init__(self) -> None:
+        self.below = 0
+        self.ahead: set[int] = set()
+
+    def told(self, index: int) -> None:
+        self.ahead.add(index)
+        while self.below in self.ahead:
+            self.ahead.remove(self.below)
+            self.below += 1
+
+
 class _Watcher:
     """What a stream has already told its client, and what is new since."""
 
     def __init__(self, run_id: str) -> None:
         self.run_id = run_id
         self.steps: dict[str, tuple[str, str]] = {}
-        self.items: dict[str, set[int]] = {}
-        self.counted: dict[str, int] = {}
+        self.loops: dict[str, _LoopWatch] = {}
 
-    def news(self, log: RunLog) -> tuple[list[tuple[str, dict[str, Any]]], dict[str, Any] | None]:
-        """New events, and the run's end (None while it runs)."""
+    def news(self, log: RunLog) -> Iterator[tuple[str, dict[str, Any]]]:
+        """New events, read as they are sent (a loop's items a page at a time), and last
+        the run's `end` if it has ended."""
+        # The status is read first: if it says ended, every step and item read after it
+        # is final, so the end event comes after all of them.
         run = get_run(log, self.run_id)
-        found: list[tuple[str, dict[str, Any]]] = []
         for step in log.steps(self.run_id, outputs=False):
             state = (step.status, json.dumps(step.summary, sort_keys=True))
             if step.kind == "loop":
-                found.extend(self._items(log, step.step_id))
+                yield from self._items(log, step.step_id)
             if self.steps.get(step.step_id) != state:
                 self.steps[step.step_id] = state
-                found.append(
-                    (
-                        "step",
-                        {
-                            "step_id": step.step_id,
-                            "kind": step.kind,
-                            "status": step.status,
-                            "summary": step.summary,
-                        },
-                    )
-                )
-        status = run.display_status
-        if status == "running":
-            return found, None
-        end = {
-            "run_id": run.id,
-            "status": status,
-            "failed_step": run.failed_step,
-            "error": run.error,
-        }
-        return found, end
-
-    def _items(self, log: RunLog, step_id: str) -> list[tuple[str, dict[str, Any]]]:
-        total = sum(log.item_counts(self.run_id, step_id).values())
-        if total == self.counted.get(step_id, 0):
-            return []  # nothing new: the items are not read
-        self.counted[step_id] = total
-        seen = self.items.setdefault(step_id, set())
-        found = []
-        for item in log.items(self.run_id, step_id):
-            if item.index in seen:
-                continue
-            seen.add(item.index)
-            found.append(
-                (
-                    "item",
+                yield (
+                    "step",
                     {
-                        "step_id": step_id,
-                        "index": item.index,
-                        "status": item.status,
-                        "error": item.error,
+                        "step_id": step.step_id,
+                        "kind": step.kind,
+                        "status": step.status,
+                        "summary": step.summary,
                     },
                 )
-            )
-        return found
+        status = run.display_status
+        if status != "running":
+            end = {"run_id": run.id, "status": status, "failed_step": run.failed_step}
+            yield "end", end | {"error": run.error}
+
+    def _items(self, log: RunLog, step_id: str) -> Iterator[tuple[str, dict[str, Any]]]:
+        watch = self.loops.setdefault(step_id, _LoopWatch())
+        # Read from the first item not told: a few rows when nothing is new (counting the
+        # loop's rows to find out would read all of them)
+        for item in log.items(self.run_id, step_id, after=watch.below - 1):
+            if item.index < watch.below or item.index in watch.ahead:
+                continue  # told already (`below` moves on as gaps fill, within a read too)
+            watch.told(item.index)
+            yield (
+                "item",
+                {"step_id": step_id, "index": item.index, "status": item.status,
+                 "error": item.error},
+            )  # fmt: skip
 
 
 async def _stream(state: ServiceState, run_id: str, request: Request) -> AsyncIterator[bytes]:
@@ -119,14 +119,13 @@ async def _stream(state: ServiceState, run_id: str, request: Request) -> AsyncIt
         yield _event(number, "status", {"run_id": run_id, "status": first.display_status})
         quiet_since = time.monotonic()
         while True:
-            found, end = watcher.news(log)
-            for kind, data in found:
+            found = False
+            for kind, data in watcher.news(log):
                 number += 1
                 yield _event(number, kind, data)
-            if end is not None:
-                number += 1
-                yield _event(number, "end", end)
-                return
+                if kind == "end":
+                    return
+                found = True
             if found:
                 quiet_since = time.monotonic()
             elif time.monotonic() - quiet_since > KEEPALIVE:

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
-import itertools
-from dataclasses import asdict
+from typing import NamedTuple
 
 from connector.engine.runlog import RunLog, RunRecord, StepRecord
 from connector.errors import InvalidConfiguration
-from connector.lazy_array import materialised
-from connector.service.models import ItemPage, ItemView, RunSummary, RunView, StepView
+from connector.service.cursors import bad_cursor, decode, encode
+from connector.service.item_pages import item_page, items_url, loop_counts, paged_output
+from connector.service.models import RunSummary, RunView, StepView
 from connector.service.problems import ServiceProblem
 
-__all__ = ["get_run", "item_page", "run_page", "run_summary", "run_view"]
+__all__ = ["LoopPage", "get_run", "run_page", "run_summary", "run_view"]
 
 #: runs read to find a page of `GET /v1/runs` (the run log lists newest first)
 MAX_SCAN = 100_000
@@ -38,19 +36,6 @@ def run_summary(run: RunRecord) -> RunSummary:
     )
 
 
-def _cursor(text: str | None, what: str) -> str | None:
-    if text is None:
-        return None
-    try:
-        return base64.urlsafe_b64decode(text.encode() + b"==").decode()
-    except (binascii.Error, UnicodeError, ValueError):
-        raise ServiceProblem(422, f"{what}: not a cursor this service gave out") from None
-
-
-def _encode(value: str) -> str:
-    return base64.urlsafe_b64encode(value.encode()).decode().rstrip("=")
-
-
 def run_page(
     log: RunLog,
     *,
@@ -63,7 +48,7 @@ def run_page(
     """A page of runs, newest first, optionally only those of one workflow (by name) or
     retrying one run; the cursor is the last run shown (stable when runs are added
     meanwhile: they come before it)."""
-    after = _cursor(cursor, "cursor")
+    after = decode(cursor, "cursor")
     # Read as far back as the page needs, not the whole log: the first page of a log of
     # thousands of runs reads `limit + 1` of them (filters by name or parent read more).
     wanted = limit + 1 if workflow is None and parent_run_id is None else MAX_SCAN
@@ -82,43 +67,43 @@ def run_page(
         wanted = min(MAX_SCAN, wanted * 4)
     if after is not None:
         if after not in ids:
-            raise ServiceProblem(422, "cursor: that run is no longer listed; start again")
+            raise bad_cursor("cursor", "that run is no longer listed; start again")
         runs = runs[ids.index(after) + 1 :]
     page = runs[:limit]
     more = len(runs) > limit
-    return [run_summary(r) for r in page], _encode(page[-1].id) if more and page else None
+    return [run_summary(r) for r in page], encode(page[-1].id) if more and page else None
 
 
-def item_page(
-    log: RunLog,
-    run_id: str,
-    step_id: str,
-    *,
-    limit: int,
-    cursor: str | None = None,
-    status: str | None = None,
-) -> ItemPage:
-    after = _cursor(cursor, "cursor")
-    start = -1
-    if after is not None:
-        try:
-            start = int(after)
-        except ValueError:
-            raise ServiceProblem(422, "cursor: not a cursor this service gave out") from None
-    rows = (i for i in log.items(run_id, step_id, status=status) if i.index > start)
-    chosen = list(itertools.islice(rows, limit + 1))
-    page, more = chosen[:limit], len(chosen) > limit
-    return ItemPage(
-        items=[ItemView(**{k: v for k, v in asdict(i).items() if k != "step_id"}) for i in page],
-        next_cursor=_encode(str(page[-1].index)) if more and page else None,
-        counts=log.item_counts(run_id, step_id),
-    )
+class LoopPage(NamedTuple):
+    """Which page of one loop's items to show instead of its first."""
+
+    step_id: str
+    cursor: str | None = None
+    #: only the items with this status
+    status: str | None = None
 
 
-def step_view(log: RunLog, step: StepRecord, items_limit: int) -> StepView:
-    items = None
+def step_view(
+    log: RunLog, step: StepRecord, items_limit: int, paged: LoopPage | None = None
+) -> StepView:
+    """A step as shown; a loop with its first page of items (or, when `paged` names it,
+    that page), its counts and where to page on."""
+    items = url = None
+    output = None  # a loop's output is its items
     if step.kind == "loop":
-        items = item_page(log, step.run_id, step.step_id, limit=items_limit)
+        page = paged if paged is not None and paged.step_id == step.step_id else None
+        items = item_page(
+            log,
+            step.run_id,
+            step.step_id,
+            limit=items_limit,
+            cursor=page.cursor if page else None,
+            status=page.status if page else None,
+            counts=loop_counts(log, step),
+        )
+        url = items_url(step.run_id, step.step_id)
+    else:
+        output = log.step_output(step.run_id, step.step_id)
     return StepView(
         step_id=step.step_id,
         kind=step.kind,
@@ -126,21 +111,34 @@ def step_view(log: RunLog, step: StepRecord, items_limit: int) -> StepView:
         started_at=step.started_at,
         finished_at=step.finished_at,
         inputs=step.inputs,
-        output=None if step.kind == "loop" else step.output,  # a loop's output is its items
+        output=output,
         error=step.error,
         attempts=step.attempts,
         summary=step.summary,
         reused_from=step.reused_from,
         items=items,
+        items_url=url,
     )
 
 
-def run_view(log: RunLog, run_id: str, *, items_limit: int = 100) -> RunView:
+def run_view(
+    log: RunLog,
+    run_id: str,
+    *,
+    items_limit: int = 100,
+    paged: LoopPage | None = None,
+) -> RunView:
+    """A run as shown: each loop's first page of `items_limit` items (the console passes
+    `paged` to show another page of one loop), and its output
+    with a loop's items inlined only when they fit in a page."""
     run = get_run(log, run_id)
+    output, output_items = paged_output(run.output, run.id, items_limit)
     return RunView(
         **run_summary(run).model_dump(),
         trigger=run.trigger,
-        output=materialised(run.output, "output"),  # a loop's items, read from the log
+        output=output,
+        output_items=output_items,
         error=run.error,
-        steps=[step_view(log, s, items_limit) for s in log.steps(run.id)],
+        # outputs read one step at a time, and not a loop's (read as pages of items)
+        steps=[step_view(log, s, items_limit, paged) for s in log.steps(run.id, outputs=False)],
     )

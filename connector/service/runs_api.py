@@ -6,11 +6,14 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
+from connector.clock import SystemClock
 from connector.engine.executor import Engine, RunResult
 from connector.engine.retry_run import retry_run
+from connector.engine.run_cancel import RunNotRunning, request_cancel
 from connector.engine.workflow import WorkflowInvalid, resolve_trigger, validate_workflow
 from connector.errors import AlreadyRetried, FieldError, InvalidConfiguration, InvalidInput
 from connector.service.connections_api import credentials_for
+from connector.service.item_pages import item_page, loop_counts
 from connector.service.models import (
     ItemPage,
     Problem,
@@ -23,12 +26,15 @@ from connector.service.models import (
     StartRun,
 )
 from connector.service.problems import ServiceProblem
-from connector.service.run_views import get_run, item_page, run_page, run_view
+from connector.service.run_views import get_run, run_page, run_view
 from connector.service.state import ServiceState, State
 
 __all__ = ["cancel_run", "router", "start_retry"]
 
 router = APIRouter(tags=["runs"])
+
+#: the most items one page holds
+MAX_ITEMS = 1000
 
 _CONFLICT: dict[int | str, dict[str, Any]] = {
     409: {"model": Problem, "description": "already retried, or not retryable"}
@@ -118,9 +124,14 @@ def list_runs(
 def get_run_view(
     run_id: str,
     state: State,
-    items_limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    items_limit: Annotated[
+        int, Query(ge=1, le=MAX_ITEMS, description="items per loop page, and inlined in output")
+    ] = 100,
 ) -> RunView:
-    """A run: status, steps with their attempts and errors, each loop's first page of items."""
+    """A run: status, steps with their attempts and errors, each loop's counts and first
+    page of items with the URL of the rest (`items_url`). A loop's items in the output are
+    inlined up to `items_limit`; past that they are null there and listed in `output_items`,
+    so a run of any size answers in the memory of a page."""
     with state.runlog() as log:
         return run_view(log, run_id, items_limit=items_limit)
 
@@ -135,15 +146,24 @@ def get_items(
     step_id: str,
     state: State,
     status: Annotated[str | None, Query(max_length=40)] = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_ITEMS)] = 100,
+    cursor: Annotated[
+        str | None, Query(max_length=200, description="a page's `next_cursor` or `prev_cursor`")
+    ] = None,
 ) -> ItemPage:
-    """A loop's items in order, a page at a time, optionally only those with `status`."""
+    """A loop's items in index order, a page at a time (a loop of any size: each page is
+    read on its own), optionally only those with `status`; `next_cursor` and `prev_cursor`
+    page on and back."""
     with state.runlog() as log:
         get_run(log, run_id)
-        if not any(s.step_id == step_id and s.kind == "loop" for s in log.steps(run_id)):
+        steps = log.steps(run_id, outputs=False)
+        step = next((s for s in steps if s.step_id == step_id and s.kind == "loop"), None)
+        if step is None:
             raise ServiceProblem(404, f"run {run_id} has no loop step {step_id!r}")
-        return item_page(log, run_id, step_id, limit=limit, cursor=cursor, status=status)
+        counts = loop_counts(log, step)
+        return item_page(
+            log, run_id, step_id, limit=limit, cursor=cursor, status=status, counts=counts
+        )
 
 
 async def start_retry(
@@ -230,21 +250,26 @@ async def retry(run_id: str, state: State, body: RetryRequest | None = None) -> 
     responses={404: {"model": Problem}, 409: {"model": Problem, "description": "not running"}},
 )
 async def cancel(run_id: str, state: State) -> RunCancelling:
-    """Stop a running run between items: what is in flight finishes and is recorded (no
-    write is orphaned), nothing new starts, and the run ends `cancelled` (retryable)."""
+    """Stop a running run between items, whichever process runs it (this service, a
+    `connector run`, Temporal workers sharing the run log): what is in flight finishes and
+    is recorded (no write is orphaned), nothing new starts, and the run ends `cancelled`
+    (retryable)."""
     cancel_run(state, run_id)
     return RunCancelling(run_id=run_id, status="cancelling")
 
 
 def cancel_run(state: ServiceState, run_id: str) -> None:
-    """Ask the run to stop (the API's cancel and the console's); a problem if it cannot."""
+    """Ask the run to stop (the API's cancel and the console's), wherever it runs: the
+    request is recorded in the run log, which the process running it reads between items
+    (this service, a `connector run`, Temporal workers: engine/run_cancel.py); a problem
+    if the run is unknown (404) or not running (409)."""
+    clock = state.config.clock or SystemClock()
     with state.runlog() as log:
-        run = get_run(log, run_id)
-    if run.status != "running" or run.interrupted:
-        raise ServiceProblem(409, f"run {run_id} is not running ({run.display_status})")
-    if not state.launcher.cancel(run_id):
-        raise ServiceProblem(
-            409,
-            f"run {run_id} is running in another process (pid {run.pid} on {run.host}); "
-            "cancel it there",
-        )
+        try:
+            request_cancel(log, run_id, at=clock.wall())
+        except RunNotRunning as exc:
+            raise ServiceProblem(409, str(exc)) from None
+        except InvalidInput:
+            raise ServiceProblem(404, f"no run with id {run_id!r}") from None
+    # Run here: it stops at its next item, without waiting to read the request.
+    state.launcher.cancel(run_id)

@@ -8,7 +8,13 @@ rows. Nothing an item produces travels through Temporal.
 
 Every activity may run again after its worker was lost. Each one is idempotent on the run
 log: a run is created under the id the workflow chose, a step or item already recorded is
-not run again, an open write intent is read back before anything is resent.
+not run again, an open write intent is read back before anything is resent, and a call
+cut off mid-retry continues its attempts from the run log's journal (attempt_journal.py):
+Temporal's re-execution never adds an attempt the workflow's retry policy did not allow.
+
+A cancel is asked for in the run log (run_cancel.py), by any process: each activity reads
+it before it starts anything, and a range of items between its items, as the embedded
+loop does; the run ends `cancelled` through the workflow's failure path.
 """
 
 from __future__ import annotations
@@ -25,11 +31,13 @@ from typing import Any, TypeVar
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from connector.engine.attempt_journal import RESUMING, AttemptJournal
 from connector.engine.attempts import error_dict
 from connector.engine.executor import Engine, StepFailed
 from connector.engine.loop_items import LoopItems
 from connector.engine.retry_run import check_resolutions, workflow_for_retry
 from connector.engine.reuse import ReusePlan
+from connector.engine.run_cancel import CANCELLED_ERROR
 from connector.engine.runlog import ItemRecord, RunLog
 from connector.engine.workflow import LoopStep, Workflow, validate_workflow
 from connector.errors import AlreadyRetried, ConnectorError, InvalidInput
@@ -79,6 +87,8 @@ class RunActivities:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        # Any activity may be run again on another worker: its calls' attempts are journaled.
+        self._journal = engine.journal = AttemptJournal(engine.runlog)
         self._runs: OrderedDict[str, _RunState] = OrderedDict()
 
     def all(self) -> list[Callable[..., Any]]:
@@ -140,6 +150,10 @@ class RunActivities:
                 started_at=engine.clock.wall(),
                 run_id=request.run_id,
             )
+        # The run lives as long as its Temporal workflow, not as long as this worker: with
+        # no pid, its row never reads as `interrupted` (and stays cancellable) when the
+        # worker that made it dies while others go on.
+        log.store.execute("UPDATE runs SET pid=NULL WHERE id=?", (request.run_id,))
         state = self._state(request.run_id)
         steps = [[step.id, step.kind] for step in state.workflow.steps]
         return RunPlan(steps, reusing=request.parent_run_id is not None)
@@ -150,6 +164,8 @@ class RunActivities:
         recorded = self._recorded_step(call.run_id, step.id)
         if recorded is not None:
             return recorded
+        if self.engine.cancel_requested(call.run_id, fresh=True):
+            return StepDone("failed", dict(CANCELLED_ERROR))
         reuse = self._reuse(call)
         async with _heartbeat(lambda: step.id):
             try:
@@ -166,6 +182,8 @@ class RunActivities:
         state = self._bound(call)
         step = state.workflow.steps[call.position]
         assert isinstance(step, LoopStep)
+        if engine.cancel_requested(call.run_id, fresh=True):
+            return LoopStart("failed", error=dict(CANCELLED_ERROR))
         context = self._context(call, state)
         reuse = self._reuse(call)
         if reuse is not None and replace(reuse).reusable_step(step.id, step.definition):
@@ -198,6 +216,8 @@ class RunActivities:
         run_id = call.step.run_id
         done = finished_indexes(engine.runlog, run_id, step.id, call.start, call.stop)
         todo = [idx for idx in range(call.start, call.stop) if idx not in done]
+        if engine.cancel_requested(run_id, fresh=True):
+            return ItemsDone(ran=0, failed=0, skipped=len(done), cancelled=True)
         finished = [0]
 
         def on_item(ok: bool) -> None:
@@ -207,7 +227,10 @@ class RunActivities:
             failed = await run_item_range(
                 engine, run_id, step, context, loop.items, todo, loop.partial, on_item
             )
-        return ItemsDone(ran=len(todo), failed=failed, skipped=len(done))
+        # The range's items are in their rows now, attempts included.
+        self._journal.drop_range(run_id, step.id, call.start, call.stop)
+        cancelled = finished[0] < len(todo) and engine.cancel_requested(run_id)
+        return ItemsDone(ran=finished[0], failed=failed, skipped=len(done), cancelled=cancelled)
 
     async def _finish_loop(self, call: StepCall) -> StepDone:
         engine, log = self.engine, self.engine.runlog
@@ -235,7 +258,9 @@ class RunActivities:
                 "loop": f"{summary['failed']} of {total} items failed"
                 + (f", {summary['skipped']} skipped" if summary["skipped"] else ""),
             }
-        status = "failed" if summary["failed"] else "succeeded"
+        # Ranges stopped by a cancel left items unrun (now `skipped`), as the embedded loop.
+        cancelled = bool(summary["skipped"]) and engine.cancel_requested(call.run_id, fresh=True)
+        status = "cancelled" if cancelled else "failed" if summary["failed"] else "succeeded"
         log.write_step(
             call.run_id, step.id, position=call.position, kind="loop", status=status,
             definition=step.definition, started_at=self._step_started(call.run_id, step.id),
@@ -243,6 +268,8 @@ class RunActivities:
             output={"items": LoopItems(log, call.run_id, step.id, total), "summary": summary},
         )  # fmt: skip
         state.loops.pop(call.position, None)
+        if cancelled:  # the workflow ends the run through its failure path; see _finish_run
+            return StepDone("failed", dict(CANCELLED_ERROR))
         return StepDone(status, step_error)
 
     async def _finish_run(self, end: RunEnd) -> RunEnd:
@@ -250,6 +277,8 @@ class RunActivities:
         state = self._state(end.run_id)
         output = None
         status, failed_step, error = end.status, end.failed_step, end.error
+        if status == "failed" and (error or {}).get("kind") == CANCELLED_ERROR["kind"]:
+            status = "cancelled"
         if status == "succeeded":
             call = StepCall(end.run_id, len(state.workflow.steps))
             try:
@@ -265,6 +294,8 @@ class RunActivities:
             failed_step=failed_step,
         )
         self._runs.pop(end.run_id, None)
+        self._journal.drop_run(end.run_id)
+        engine.forget_run(end.run_id)
         return RunEnd(end.run_id, status, failed_step, error, end.executions)
 
     # --- the run's state, read back from the run log ----------------------------------------
@@ -362,8 +393,10 @@ class RunActivities:
             "SELECT status, error_json, reused_from FROM steps WHERE run_id=? AND step_id=?",
             (run_id, step_id),
         ).fetchone()
-        if row is None or row[0] not in ("succeeded", "failed"):
+        if row is None or row[0] not in ("succeeded", "failed", "cancelled"):
             return None
+        if row[0] == "cancelled":
+            return StepDone("failed", dict(CANCELLED_ERROR))
         error = json.loads(row[1]) if row[1] else None
         reused = row[2] is not None
         return StepDone("reused" if reused else str(row[0]), error, chain_intact=reused)
@@ -443,6 +476,8 @@ async def _heartbeat(details: Callable[[], Any]) -> AsyncIterator[None]:
 async def _translated(body: Callable[[T], Awaitable[T]] | Any, arg: Any) -> Any:
     """Run an activity's body; an error of ours leaves as a non-retryable ApplicationError
     carrying its type and exit code (Temporal must not retry what our policy settled)."""
+    # Only an execution after a lost one can find its calls' attempts journaled.
+    RESUMING.set(activity.info().attempt > 1)
     try:
         return await body(arg)
     except ConnectorError as exc:

@@ -63,7 +63,7 @@ async def run_item_range(
 
     async def worker() -> None:
         nonlocal failed
-        while queue and not stop.is_set():
+        while queue and not stop.is_set() and not engine.cancel_requested(run_id):
             idx = queue.pop()
             try:
                 before = partial.get(idx)

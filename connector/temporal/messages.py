@@ -131,6 +131,8 @@ class ItemsDone:
     failed: int
     #: items already in the run log (finished before a worker was lost), not run again
     skipped: int
+    #: the run was cancelled (run_cancel.py): the range stopped, and no other should start
+    cancelled: bool = False
 
 
 @dataclass

@@ -1,9 +1,18 @@
 """A worker process: one engine (rate budgets, HTTP clients, run log) serving the activities
-and workflows of every run sent to its task queue, until it is told to stop."""
+and workflows of every run sent to its task queue, until it is told to stop.
+
+Every activity is a coroutine run on the worker's one event loop, through that one engine:
+so the app's concurrency cap (the budget's semaphore and the HTTP pool, 5 connections to
+Bitly) holds for the whole process (a machine, one address) across all the activities it
+runs at once, and its rate windows are the budget shared with every other worker through
+PostgreSQL. An activity run in a thread would get budgets of its own (they are per event
+loop): `serve` refuses one.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import inspect
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -46,6 +55,9 @@ async def serve(
         catalog, runlog, base_urls=base_urls, credentials=credentials, overrides=overrides
     ) as engine:
         activities = RunActivities(engine)
+        threaded = [a for a in activities.all() if not inspect.iscoroutinefunction(a)]
+        if threaded:  # a bug of ours, not a user's: it would escape the process's budget
+            raise TypeError(f"activities must be coroutines, not {threaded}")
         # The workflow imports only its messages from the connector; passing the package
         # through spares the sandbox from re-importing it (and its dependencies) per run.
         runner = SandboxedWorkflowRunner(

@@ -135,7 +135,8 @@ class ConnectorRun:
             finished, waiting = await workflow.wait(pending, return_when=asyncio.FIRST_COMPLETED)
             pending = set(waiting)
             for task in finished:
-                if task.result().failed and cursor.stop_on_error:
+                done = task.result()
+                if done.cancelled or (done.failed and cursor.stop_on_error):
                     cursor.stopped = True
         return cursor.stopped or cursor.next >= cursor.total
 

@@ -9,7 +9,6 @@ the embedded sandboxes, with a FakeClock so retry waits take no time.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,18 +16,14 @@ import httpx
 import pytest
 import yaml
 
-from connector.clock import FakeClock
-from connector.sandbox.controls import Controls, Faults
-from connector.sandbox.embedded import EmbeddedSandboxes, embedded_sandboxes
-from connector.sandbox.server import BackgroundServer
-from connector.service import ServiceConfig, create_app
+from connector.sandbox.controls import Faults
+from connector.sandbox.embedded import EmbeddedSandboxes
 
-from .chromium import CHROMIUM, CHROMIUM_FLAGS
+from .conftest import KEY
 
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[2]
-KEY = "browser-test-key-0123456789"
 METRICS = "GET /v4/bitlinks/{bitlink}/clicks"
 TRIGGER = {"group_guid": "Bdemo000001", "campaign_guid": "Cdemo000001", "days": 7}
 
@@ -37,23 +32,6 @@ def _faults(boxes: EmbeddedSandboxes, faults: Faults) -> None:
     middleware = boxes.apps["bitly"].state.controls
     middleware.controls.faults = faults
     middleware.reset_faults()
-
-
-@pytest.fixture
-def served(tmp_path: Path) -> Iterator[tuple[str, EmbeddedSandboxes]]:
-    if not CHROMIUM.is_file():
-        pytest.fail(f"the browser test needs {CHROMIUM}: run tools/install_test_deps")
-    with embedded_sandboxes(controls=Controls()) as boxes:
-        config = ServiceConfig(
-            home=tmp_path / "home",
-            api_keys=(KEY,),
-            base_urls=dict(boxes.base_urls),
-            credentials=dict(boxes.credentials),
-            sandbox=True,
-            clock=FakeClock(),
-        )
-        with BackgroundServer(create_app(config)) as server:
-            yield server.url, boxes
 
 
 def _weekly_report() -> dict[str, Any]:
@@ -75,50 +53,39 @@ def _finished(api: httpx.Client, run_id: str) -> dict[str, Any]:
 
 
 def test_sign_in_open_the_failed_run_and_retry_it(
-    served: tuple[str, EmbeddedSandboxes],
+    served: tuple[str, EmbeddedSandboxes], console: Any
 ) -> None:
-    from playwright.sync_api import sync_playwright
-
     url, boxes = served
     api = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {KEY}"})
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_FLAGS
-        )
-        page = chromium.new_page()
-        page.goto(url + "/")
-        page.fill("input[type=password]", KEY)
-        page.get_by_role("button", name="Sign in").click()
-        page.wait_for_selector("table#runs")
+    page = console
 
-        _faults(boxes, Faults(error_rate=0.5, seed=3))
-        started = api.post("/v1/runs", json={"workflow": _weekly_report(), "trigger": TRIGGER})
-        assert started.status_code == 202, started.text
-        run_id = started.json()["run_id"]
-        run = _finished(api, run_id)
-        assert run["status"] == "failed" and run["failed_step"] == "metrics"
-        failed = run["steps"][1]["items"]["counts"]["failed"]
-        assert failed >= 1
+    _faults(boxes, Faults(error_rate=0.5, seed=3))
+    started = api.post("/v1/runs", json={"workflow": _weekly_report(), "trigger": TRIGGER})
+    assert started.status_code == 202, started.text
+    run_id = started.json()["run_id"]
+    run = _finished(api, run_id)
+    assert run["status"] == "failed" and run["failed_step"] == "metrics"
+    failed = run["steps"][1]["items"]["counts"]["failed"]
+    assert failed >= 1
 
-        page.goto(url + "/?status=failed")
-        page.click(f"a[href='/runs/{run_id}']")
-        page.wait_for_url(f"**/runs/{run_id}")
-        assert page.locator("#run-status").inner_text() == "failed"
-        failed_rows = page.locator("section[data-step-id=metrics] tr.item.status-failed")
-        assert failed_rows.count() == failed
-        assert "waited" in failed_rows.first.inner_text()
+    page.goto(url + "/?status=failed")
+    page.click(f"a[href='/runs/{run_id}']")
+    page.wait_for_url(f"**/runs/{run_id}")
+    assert page.locator("#run-status").inner_text() == "failed"
+    failed_rows = page.locator("section[data-step-id=metrics] tr.item.status-failed")
+    assert failed_rows.count() == failed
+    assert "waited" in failed_rows.first.inner_text()
 
-        _faults(boxes, Faults())
-        before = boxes.apps["bitly"].state.counts[METRICS]
-        page.get_by_role("button", name="Retry").click()
-        page.wait_for_selector("#run-status.status-succeeded", timeout=60_000)
-        assert run_id in page.locator("body").inner_text()  # "retry of RUN"
-        child_id = page.locator("#run-id").inner_text()
-        assert child_id != run_id
-        assert boxes.apps["bitly"].state.counts[METRICS] - before == failed
-        child = api.get(f"/v1/runs/{child_id}").json()
-        assert child["parent_run_id"] == run_id and child["status"] == "succeeded"
-        reused = child["steps"][1]["items"]["items"]
-        assert sum(1 for i in reused if i["reused_from"]) == len(reused) - failed
-        chromium.close()
+    _faults(boxes, Faults())
+    before = boxes.apps["bitly"].state.counts[METRICS]
+    page.get_by_role("button", name="Retry").click()
+    page.wait_for_selector("#run-status.status-succeeded", timeout=60_000)
+    assert run_id in page.locator("body").inner_text()  # "retry of RUN"
+    child_id = page.locator("#run-id").inner_text()
+    assert child_id != run_id
+    assert boxes.apps["bitly"].state.counts[METRICS] - before == failed
+    child = api.get(f"/v1/runs/{child_id}").json()
+    assert child["parent_run_id"] == run_id and child["status"] == "succeeded"
+    reused = child["steps"][1]["items"]["items"]
+    assert sum(1 for i in reused if i["reused_from"]) == len(reused) - failed
     api.close()

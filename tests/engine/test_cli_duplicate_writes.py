@@ -299,9 +299,12 @@ def test_a_real_write_failure_of_the_run_log_stops_the_run_and_the_retry_complet
         # Every link that exists has its write recorded; nothing was sent unrecorded.
         made = box.per_destination(PREFIX)
         assert 0 < len(made) < len(wanted) and set(made.values()) == {1}
-        assert {wanted[i] for i, (state, _) in intents(db).items() if state == "applied"} == set(
-            made
-        )
+        # (The write that failed may be an intent's record, then nothing was sent, or its
+        # outcome, then the write stays pending and the retry reads it back.)
+        states = {wanted[i]: state for i, (state, _) in intents(db).items()}
+        applied = {url for url, state in states.items() if state == "applied"}
+        pending = {url for url, state in states.items() if state == "pending"}
+        assert applied <= set(made) <= applied | pending and len(pending) <= 1, (states, made)
         retried = cli("runs", "retry", _run_id(db), "--home", str(home), env=box.env)
         assert retried.returncode == 0, retried.stderr + retried.stdout
         assert_log_agrees_with_store(box, db, PREFIX, wanted)

@@ -12,7 +12,7 @@ import pytest
 from connector.catalog import load_catalog
 from connector.cli import main
 from connector.engine.workflow import WorkflowInvalid, parse_workflow_text, validate_workflow
-from connector.terminal import EscapingStream, escape
+from connector.terminal import _UNSAFE, EscapingStream, escape
 
 # (a lone surrogate cannot even be loaded from a workflow file: the YAML reader refuses it)
 EVIL = "evil \x1b[31mRED\x1b]0;title\x07 \x9b2J \u202eabc\r\x7f"
@@ -32,6 +32,18 @@ EVIL = "evil \x1b[31mRED\x1b]0;title\x07 \x9b2J \u202eabc\r\x7f"
 )
 def test_escape(text: str, expected: str) -> None:
     assert escape(text) == expected
+
+
+def test_all_ascii_text_is_escaped_as_the_pattern_escapes_it() -> None:
+    """`escape` checks ASCII text with a translate table first (`runs show --json` writes
+    a gigabyte through it): for every ASCII character, alone and amid plain text, it gives
+    what the pattern gives, and plain text comes back as it is."""
+    for code in range(128):
+        for text in (chr(code), f'{{"k": "a{chr(code)}b"}}\n' * 3):
+            assert escape(text) == _UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+    plain = '{"a": [1, 2.5, "x y"],\n\t"b": null}\n' * 1000
+    assert escape(plain) is plain
+    assert escape(plain + "\x1b") == plain + "\\u001b"
 
 
 def test_a_redraw_keeps_its_own_control_sequence_only_on_a_terminal() -> None:

@@ -108,6 +108,9 @@ def test_the_readme_curl_commands_work_against_connector_serve(tmp_path: Path) -
         assert "event: end" in events and '"status":"succeeded"' in events
         run = json.loads(by_end["/v1/runs/" + places["RUN_ID"]])
         assert run["status"] == "succeeded"
+        loop = next(s for s in run["steps"] if s["step_id"] == "metrics")
+        items = json.loads(by_end[loop["items_url"] + '?limit=500"'])
+        assert items["items"] and len(items["items"]) == sum(items["counts"].values())
         child = json.loads(by_end[f"/v1/runs/{failed_id}/retry"])["run_id"]
         again = httpx.post(f"{base}/v1/runs/{failed_id}/retry", headers=headers)
         assert again.status_code == 409 and again.json()["run_id"] == child

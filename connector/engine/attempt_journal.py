@@ -1,0 +1,127 @@
+"""Each call's attempts, journaled in the run log as they are made, so that a run resumed by
+another worker (a Temporal activity run again after its worker was lost) continues the
+attempt count and the backoff where they stood instead of starting them again.
+
+The journal row of a call (run, step, item, sub-step) holds its attempts so far: written
+before each attempt is sent (the new one with no result yet) and after a failed one with
+the wait chosen before the next. A resumed call reads it back (`attempts.call_action`): the
+attempts made count against the policy's `max_attempts`, an attempt with no result is
+taken as lost with its worker (its answer unknown: a guarded write is read back through
+its open intent, never resent blindly), and a wait under way is waited only for what is
+left of it. Once a call's item or step is recorded, its attempts are in that row and the
+journal row is dropped (a range's rows at once; a run's when it ends).
+
+Commits that outlive the worker, not the intents' power-cut-proof `durable()`: a worker's
+death is what this survives (SQLite's WAL keeps a killed process's commits; PostgreSQL,
+another process, has the commit once it answers, so it does not wait for its disk:
+`Store.quick_commit`), and a commit per attempt that waits for a disk would slow
+every item.
+"""
+
+from __future__ import annotations
+
+import json
+from contextvars import ContextVar
+from typing import TYPE_CHECKING, Any
+
+from connector.engine.runlog_errors import translated
+from connector.redact import dumps_redacted
+
+if TYPE_CHECKING:
+    from connector.engine.runlog import RunLog
+    from connector.engine.runlog_store import Store
+    from connector.engine.writes import WriteTarget
+
+__all__ = ["ATTEMPTS_SCHEMA", "RESUMING", "AttemptJournal", "CallJournal"]
+
+#: whether the calls under way may have been begun by an earlier execution (a Temporal
+#: activity run again: its `attempt` > 1); a first execution skips reading the journal,
+#: since nothing can be there yet: one write per attempt, no read
+RESUMING: ContextVar[bool] = ContextVar("RESUMING", default=True)
+
+ATTEMPTS_SCHEMA = """
+CREATE TABLE IF NOT EXISTS call_attempts (
+    run_id TEXT NOT NULL,
+    step_id TEXT NOT NULL,
+    idx INTEGER NOT NULL,
+    sub_step TEXT NOT NULL,
+    attempts_json TEXT NOT NULL,
+    updated_at REAL NOT NULL,
+    PRIMARY KEY (run_id, step_id, idx, sub_step)
+);
+"""
+
+_KEY = "run_id=? AND step_id=? AND idx=? AND sub_step=?"
+_SAVE = (
+    "INSERT INTO call_attempts (run_id, step_id, idx, sub_step, attempts_json, updated_at)"
+    " SELECT ?, ?, ?, ?, ?, ? {quick_commit} ON CONFLICT (run_id, step_id, idx, sub_step)"
+    " DO UPDATE SET attempts_json=excluded.attempts_json, updated_at=excluded.updated_at"
+)
+
+
+class AttemptJournal:
+    """The journal of one run log (same connection). An engine has one only where its runs
+    may be resumed elsewhere (a Temporal worker); an embedded run is never resumed (a
+    retry is a new run, with its own attempts), so it writes none."""
+
+    def __init__(self, runlog: RunLog) -> None:
+        self._log = runlog
+
+    @property
+    def store(self) -> Store:
+        return self._log.store
+
+    def for_call(self, target: WriteTarget, now: Any) -> CallJournal:
+        """The journal of the call at `target` (its run, step, item and sub-step);
+        `now()` gives the wall time written with each entry."""
+        key = (target.run_id, target.step_id, target.index, target.sub_step)
+        return CallJournal(self, key, now)
+
+    @translated("reading a call's earlier attempts")
+    def load(self, key: tuple[Any, ...]) -> list[dict[str, Any]]:
+        row = self.store.execute(
+            f"SELECT attempts_json FROM call_attempts WHERE {_KEY}", key
+        ).fetchone()
+        if row is None:
+            return []
+        attempts = json.loads(row[0])
+        return attempts if isinstance(attempts, list) else []
+
+    @translated("journaling a call's attempt")
+    def save(self, key: tuple[Any, ...], attempts: list[dict[str, Any]], at: float) -> None:
+        sql = _SAVE.format(quick_commit=self.store.quick_commit)
+        self.store.execute(sql, (*key, dumps_redacted(attempts), at))
+
+    @translated("dropping journaled attempts")
+    def drop_range(self, run_id: str, step_id: str, start: int, stop: int) -> None:
+        """Forget the calls of items [start, stop) of a loop (their rows hold them now)."""
+        self.store.execute(
+            "DELETE FROM call_attempts WHERE run_id=? AND step_id=? AND idx>=? AND idx<?",
+            (run_id, step_id, start, stop),
+        )
+
+    @translated("dropping journaled attempts")
+    def drop_run(self, run_id: str, step_id: str | None = None) -> None:
+        """Forget a run's calls (of one step only, when given)."""
+        if step_id is None:
+            self.store.execute("DELETE FROM call_attempts WHERE run_id=?", (run_id,))
+        else:
+            self.store.execute(
+                "DELETE FROM call_attempts WHERE run_id=? AND step_id=?", (run_id, step_id)
+            )
+
+
+class CallJournal:
+    """One call's journal: what `call_action` reads when it starts and writes as it goes."""
+
+    def __init__(self, journal: AttemptJournal, key: tuple[Any, ...], now: Any) -> None:
+        self._journal = journal
+        self._key = key
+        self._now = now
+
+    def earlier(self) -> list[dict[str, Any]]:
+        """The attempts an earlier execution of this call made (none for a first one)."""
+        return self._journal.load(self._key) if RESUMING.get() else []
+
+    def save(self, attempts: list[dict[str, Any]]) -> None:
+        self._journal.save(self._key, attempts, self._now())
