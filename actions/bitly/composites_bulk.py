@@ -15,11 +15,12 @@ from datetime import datetime
 from typing import Any
 
 from connector import errors as E
+from connector.engine.request_tries import RequestTries
 from connector.http.paths import normalize_bitlink
 from connector.runner import HandlerContext
 
 from .group_listing import group_links
-from .request_retry import Tries, request_retried
+from .request_retry import request_retried, tries_for
 
 __all__ = ["CHUNK", "archive_or_tag_links"]
 
@@ -42,7 +43,7 @@ def _group_of(link: Mapping[str, Any]) -> str | None:
 
 
 async def _named(
-    ctx: HandlerContext, group: str, values: list[Any], tries: Tries
+    ctx: HandlerContext, group: str, values: list[Any], tries: RequestTries
 ) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
     """The listed links that exist in the group, and the skipped ones with why."""
     found: list[dict[str, Any]] = []
@@ -72,7 +73,7 @@ async def _named(
 
 
 async def _select(
-    ctx: HandlerContext, inputs: Mapping[str, Any], tries: Tries
+    ctx: HandlerContext, inputs: Mapping[str, Any], tries: RequestTries
 ) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
     group = inputs["group_guid"]
     by = inputs["select_by"]
@@ -127,7 +128,7 @@ def _state(link: Mapping[str, Any], keys: Any) -> dict[str, Any]:
 
 async def archive_or_tag_links(ctx: HandlerContext, inputs: dict[str, Any]) -> dict[str, Any]:
     fields, after = _change(inputs, ctx)
-    tries = Tries(ctx)
+    tries = tries_for(ctx)
     links, skipped = await _select(ctx, inputs, tries)
     changes: list[dict[str, Any]] = []
     unchanged: list[str] = []

@@ -20,11 +20,12 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from connector import errors as E
+from connector.engine.request_tries import request_key
 from connector.runner import HandlerContext
 
 from .fan_out import bounded_map
 from .group_listing import group_links
-from .request_retry import Tries, request_retried
+from .request_retry import request_retried, tries_for
 
 __all__ = [
     "find_or_create_bitlink",
@@ -151,29 +152,27 @@ class _Batch:
     def __init__(self, ctx: HandlerContext, inputs: Mapping[str, Any]) -> None:
         self.ctx = ctx
         self.body = {k: inputs[k] for k in ("domain", "group_guid") if inputs.get(k)}
-        self.tries = Tries(ctx)
+        self.tries = tries_for(ctx)
         self.stopped: E.ActionError | None = None
 
+    async def _send(self, body: dict[str, Any]) -> Any:
+        try:
+            return await self.ctx.request("POST", "/shorten", json=body)
+        except _ACCOUNT_WIDE as exc:
+            self.stopped = exc
+            raise
+
     async def shorten(self, url: str) -> dict[str, Any]:
-        failed = 0
-        while True:
-            if self.stopped is not None:
-                # Not sent: the same answer is certain (a bad token, a spent quota).
-                return {"ok": False, "error": _error(self.stopped), "attempts": failed}
-            try:
-                link = await self.ctx.request(
-                    "POST", "/shorten", json={"long_url": url, **self.body}
-                )
-            except E.ActionError as exc:
-                failed += 1
-                if isinstance(exc, _ACCOUNT_WIDE):
-                    self.stopped = exc
-                try:
-                    await self.tries.wait_or_raise(failed, exc)
-                except E.ActionError:
-                    return {"ok": False, "error": _error(exc), "attempts": failed}
-                continue
-            return {"ok": True, "bitlink": link, "attempts": failed + 1}
+        body = {"long_url": url, **self.body}
+        key, label = request_key("POST", "/shorten", None, body)
+        try:
+            # Once stopped, not sent: the same answer is certain (a bad token, a spent quota).
+            link = await self.tries.send(
+                key, lambda: self._send(body), label=label, halt=lambda: self.stopped
+            )
+        except E.ActionError as exc:
+            return {"ok": False, "error": _error(exc), "attempts": self.tries.tries(key)}
+        return {"ok": True, "bitlink": link, "attempts": self.tries.tries(key)}
 
 
 async def shorten_many_urls(ctx: HandlerContext, inputs: dict[str, Any]) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from connector.runner import HandlerContext
 
 from .fan_out import bounded_map
 from .group_listing import group_links
-from .request_retry import Tries, request_retried, run_retried
+from .request_retry import request_retried, run_retried, tries_for
 
 __all__ = ["campaign_performance_report"]
 
@@ -62,7 +62,7 @@ async def campaign_performance_report(
     guid = inputs["campaign_guid"]
     breakdowns = bool(inputs.get("include_breakdowns", True))
     size = int(inputs.get("size") or 10)
-    tries = Tries(ctx)
+    tries = tries_for(ctx)
     campaign = await request_retried(
         ctx, "GET", "/campaigns/{campaign_guid}", tries=tries, path_params={"campaign_guid": guid}
     )

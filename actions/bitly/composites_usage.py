@@ -16,7 +16,7 @@ from typing import Any
 from connector.runner import HandlerContext
 
 from .limits import default_organization, plan_figures, platform_limits
-from .request_retry import Tries, retried
+from .request_retry import retried, tries_for
 
 __all__ = ["get_usage_and_limits", "next_month_start"]
 
@@ -42,9 +42,11 @@ def _wanted(endpoint: str | None) -> str | None:
 async def get_usage_and_limits(ctx: HandlerContext, inputs: dict[str, Any]) -> dict[str, Any]:
     where = ctx.action_id
     wanted = _wanted(inputs.get("endpoint"))
-    tries = Tries(ctx)
+    tries = tries_for(ctx)
     hourly = []
-    limits, _ = await retried(tries, lambda: platform_limits(ctx.client, where))
+    limits = await retried(
+        tries, "GET /user/platform_limits", lambda: platform_limits(ctx.client, where)
+    )
     for limit in limits:
         path = _path(limit.label)
         if wanted is not None and path != wanted:
@@ -62,8 +64,16 @@ async def get_usage_and_limits(ctx: HandlerContext, inputs: dict[str, Any]) -> d
         )
     org = inputs.get("organization_guid")
     if not org:
-        org, _ = await retried(tries, lambda: default_organization(ctx.client, where))
-    figures, _ = await retried(tries, lambda: plan_figures(ctx.client, org, where))
+        org = await retried(
+            tries,
+            "GET /user, GET /groups/{default}",
+            lambda: default_organization(ctx.client, where),
+        )
+    figures = await retried(
+        tries,
+        f"GET /organizations/{org}/plan_limits",
+        lambda: plan_figures(ctx.client, org, where),
+    )
     resets = next_month_start(float(ctx.extra.get("now") or time.time()))
     monthly = [
         {

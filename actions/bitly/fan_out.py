@@ -27,11 +27,20 @@ def width(ctx: HandlerContext) -> int:
 async def bounded_map(
     ctx: HandlerContext, func: Callable[[Any], Awaitable[T]], items: Iterable[Any]
 ) -> list[T]:
-    """`func(item)` for each item, results in item order."""
+    """`func(item)` for each item, results in item order. The first failure is raised once
+    the others are cancelled: none sends anything after the call has failed, when the
+    engine has recorded the attempt and its tries (and may be reading a write back)."""
     gate = asyncio.Semaphore(width(ctx))
 
     async def one(item: Any) -> T:
         async with gate:
             return await func(item)
 
-    return list(await asyncio.gather(*(one(item) for item in items)))
+    tasks = [asyncio.ensure_future(one(item)) for item in items]
+    try:
+        return list(await asyncio.gather(*tasks))
+    except BaseException:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
+from connector.engine.request_tries import RequestTries, request_key
 from connector.pagination import Pagination, follow_pages
 from connector.runner import HandlerContext
 
-from .request_retry import Tries, request_retried, retried
+from .request_retry import request_retried, tries_for
 
 __all__ = ["group_links"]
 
@@ -25,13 +27,14 @@ _PAGES = Pagination(items="links")
 class _RetriedPages:
     """The pager's view of a handler context, each page read retried (`request_retry`)."""
 
-    def __init__(self, ctx: HandlerContext, tries: Tries) -> None:
+    def __init__(self, ctx: HandlerContext, tries: RequestTries) -> None:
         self.ctx, self.tries = ctx, tries
         self.action_id = ctx.action_id
 
     async def request_url(self, url: str) -> Any:
-        page, _ = await retried(self.tries, lambda: self.ctx.request_url(url))
-        return page
+        # The page's URL is its identity; its path (and a digest) names it in the run log.
+        key, label = request_key("GET", urlsplit(url).path, {"url": url})
+        return await self.tries.send(key, lambda: self.ctx.request_url(url), label=label)
 
     def is_under_base(self, url: str) -> bool:
         return self.ctx.is_under_base(url)
@@ -41,9 +44,9 @@ class _RetriedPages:
 
 
 async def group_links(
-    ctx: HandlerContext, group: str, params: Mapping[str, Any], tries: Tries | None = None
+    ctx: HandlerContext, group: str, params: Mapping[str, Any], tries: RequestTries | None = None
 ) -> list[dict[str, Any]]:
-    tries = tries or Tries(ctx)
+    tries = tries or tries_for(ctx)
     query = {"archived": "both", "size": PAGE_SIZE, **params}
     first = await request_retried(
         ctx,

@@ -5,65 +5,65 @@ a batch shortens hundreds of URLs); were each failure to fail the whole call, a 
 would fail nearly every call, and the engine's retry would send everything again. So each of
 their requests is retried on its own, only on retryable errors (5xx, dropped connections,
 throttles) and only where sending it again is harmless: reads, POST /shorten (Bitly answers
-a URL already shortened with its link) and the bulk PATCH (it sets a state). The waits grow
-exponentially and are never shorter than the window the server named; the request goes
-through the action's client each time, so every try holds a slot of the app's shared budget.
+a URL already shortened with its link) and the bulk PATCH (it sets a state).
+
+The tries come from the engine's call (`connector.engine.request_tries`): the run's retry
+policy and clock, one count per request across the composite's retries and the engine's, so
+no request is tried more than `max_attempts` times in all, with the engine's waits (backoff,
+Retry-After, the shared budget's throttle pause, `max_wait`). The request goes through the
+action's client each time, so every try holds a slot of the app's shared budget. Outside the
+engine (`connector actions run`: one attempt, no outer retry) a call gets tries of its own
+under DEFAULT_POLICY.
 """
 
 from __future__ import annotations
 
-import random
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from dataclasses import fields as dataclass_fields
 from typing import Any, TypeVar
 
 from connector import errors as E
-from connector.clock import Clock, SystemClock
+from connector.clock import SystemClock
+from connector.engine.request_tries import CALL_TRIES, RequestTries, request_key
 from connector.engine.retry_policy import RetryPolicy
+from connector.http.paths import fill_path
 from connector.runner import HandlerContext, resolve_handler
 
 __all__ = [
     "DEFAULT_POLICY",
     "RetryingContext",
-    "Tries",
     "request_retried",
     "retried",
     "run_retried",
+    "tries_for",
 ]
 
 T = TypeVar("T")
 
-#: per request, when the context carries none (`ctx.extra["retry_policy"]`)
+#: per request, for a call the engine does not run (no outer retry: at most 4 tries in all)
 DEFAULT_POLICY = RetryPolicy(max_attempts=4, initial_delay=0.5, multiplier=2, max_delay=8)
 
 
-class Tries:
-    """The retry policy, clock and jitter one action call uses for its requests."""
-
-    def __init__(self, ctx: HandlerContext) -> None:
-        policy = ctx.extra.get("retry_policy")
-        clock = ctx.extra.get("clock")
-        self.policy: RetryPolicy = policy if isinstance(policy, RetryPolicy) else DEFAULT_POLICY
-        self.clock: Clock = clock if clock is not None else SystemClock()
-        self.rng = random.Random()
-
-    async def wait_or_raise(self, failed: int, exc: E.ActionError) -> None:
-        """Wait before try `failed + 1`, or raise `exc` when the policy says stop."""
-        if not self.policy.should_retry(failed, exc):
-            raise exc
-        await self.clock.sleep(self.policy.wait_after(failed, exc, self.rng))
+def tries_for(ctx: HandlerContext) -> RequestTries:
+    """The tries of the action call `ctx` belongs to: the engine's, or a new set of its own."""
+    current = CALL_TRIES.get()
+    if current is not None:
+        return current
+    return RequestTries(DEFAULT_POLICY, clock=SystemClock(), budget=ctx.client.budget)
 
 
-async def retried(tries: Tries, send: Callable[[], Awaitable[T]]) -> tuple[T, int]:
-    """`send()`'s result and how many tries it took; its last error once the policy stops."""
-    failed = 0
-    while True:
-        try:
-            return await send(), failed + 1
-        except E.ActionError as exc:
-            failed += 1
-            await tries.wait_or_raise(failed, exc)
+async def retried(tries: RequestTries, label: str, send: Callable[[], Awaitable[T]]) -> T:
+    """`send()` (one request, named by `label`), tried under `tries`."""
+    return await tries.send(label, send, label=label)
+
+
+def _key(method: str, path: str, kwargs: Mapping[str, Any]) -> tuple[str, str]:
+    try:
+        filled = fill_path(path, kwargs.get("path_params") or {})
+    except E.InvalidInput:
+        filled = path  # the request itself says what is wrong with it
+    return request_key(method, filled, kwargs.get("params"), kwargs.get("json"))
 
 
 async def request_retried(
@@ -71,12 +71,14 @@ async def request_retried(
     method: str,
     path: str,
     *,
-    tries: Tries | None = None,
+    tries: RequestTries | None = None,
     **kwargs: Any,
 ) -> Any:
-    """`ctx.request(...)`, retried under the policy (for requests safe to send again)."""
-    result, _ = await retried(tries or Tries(ctx), lambda: ctx.request(method, path, **kwargs))
-    return result
+    """`ctx.request(...)`, retried under the call's tries (for requests safe to send again)."""
+    key, label = _key(method, path, kwargs)
+    return await (tries or tries_for(ctx)).send(
+        key, lambda: ctx.request(method, path, **kwargs), label=label
+    )
 
 
 @dataclass
@@ -84,17 +86,17 @@ class RetryingContext(HandlerContext):
     """A handler context whose every request is retried under `tries`: another action's
     handler run inside a composite (a link's metrics in a report) gets the same retries."""
 
-    tries: Tries | None = None
+    tries: RequestTries | None = None
 
     async def request(self, method: str, path: str, **kwargs: Any) -> Any:
         plain = super().request
-        tries = self.tries or Tries(self)
-        result, _ = await retried(tries, lambda: plain(method, path, **kwargs))
-        return result
+        key, label = _key(method, path, kwargs)
+        tries = self.tries or tries_for(self)
+        return await tries.send(key, lambda: plain(method, path, **kwargs), label=label)
 
 
 async def run_retried(
-    ctx: HandlerContext, action_id: str, raw: Mapping[str, Any], tries: Tries
+    ctx: HandlerContext, action_id: str, raw: Mapping[str, Any], tries: RequestTries
 ) -> Any:
     """Another handler action of the catalog, through the same runner (budget, translation),
     each of its requests retried (for reads only)."""

@@ -7,7 +7,7 @@ errors end the call at once.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -15,7 +15,11 @@ from connector.budget import PACING_WAITS, PacingWaits, WaitRefused
 from connector.clock import Clock
 from connector.engine.protocols import RunnerLike
 from connector.engine.rate_budget import RateBudget
+from connector.engine.request_tries import CALL_TRIES, RequestTries
 from connector.engine.retry_policy import RandomSource, RetryPolicy
+from connector.engine.retry_waits import LONG_WAIT, WaitNotice, retry_wait
+from connector.engine.retry_waits import too_long as _too_long
+from connector.engine.retry_waits import wait_reason as _reason
 from connector.engine.writes import (
     WriteDecision,
     WriteSafety,
@@ -23,19 +27,13 @@ from connector.engine.writes import (
     outcome_unknown,
     write_safety,
 )
-from connector.errors import ActionError, ConnectorError, Throttled, TransportError
+from connector.errors import ActionError, ConnectorError, TransportError
 from connector.redact import redact
 
 if TYPE_CHECKING:
     from connector.engine.attempt_journal import CallJournal
 
 __all__ = ["LONG_WAIT", "CallOutcome", "WaitNotice", "call_action", "error_dict"]
-
-#: seconds from which a wait is announced as it starts (`on_wait`), never waited silently
-LONG_WAIT = 30.0
-
-#: told of a long wait as it starts: (seconds, why)
-WaitNotice = Callable[[float, str], None]
 
 
 def error_dict(exc: BaseException) -> dict[str, Any]:
@@ -73,6 +71,7 @@ async def call_action(
     on_wait: WaitNotice | None = None,
     reconcile_first: bool = False,
     journal: CallJournal | None = None,
+    pace: Callable[[], Awaitable[None]] | None = None,
 ) -> CallOutcome:
     """Run `action` with `inputs` until it succeeds or the policy says stop.
 
@@ -81,7 +80,11 @@ async def call_action(
     With `reconcile_first` an earlier write of the same inputs may have landed: it is
     checked (read back) before anything is sent. With a `journal`, each attempt is
     journaled before it is sent, and a call an earlier execution began (a worker lost)
-    continues its attempts and its wait (attempt_journal.py).
+    continues its attempts and its wait (attempt_journal.py). `pace` (an endpoint bucket's
+    pacing) is awaited before the first write leaves, its waits capped and announced like
+    the rest. A handler that retries its own requests takes their tries from the call's
+    `RequestTries` (request_tries.py): no request goes past `max_attempts` tries in the
+    whole call, and once one has used them all the call is not retried.
     """
     outcome = CallOutcome(unresolved=reconcile_first)
     safety: WriteSafety = write_safety(action)
@@ -91,8 +94,13 @@ async def call_action(
     # Write attempts and read-back checks each get the policy's attempts: a flaky read
     # must not use up the retries of the write it is protecting.
     writes = checks = 0
+    tries = RequestTries(
+        policy, clock=clock, rng=rng, budget=budget, max_wait=max_wait, on_wait=on_wait
+    )
     # A full window's wait inside the budget is announced and capped like a retry's wait.
     waits = PACING_WAITS.set(PacingWaits(limit, on_wait, LONG_WAIT))
+    # The call's handler (and every task it starts) takes its requests' tries from here.
+    current = CALL_TRIES.set(tries)
     try:
         earlier = journal.earlier() if journal is not None else []
         if earlier:
@@ -102,7 +110,7 @@ async def call_action(
             if resumed.exhausted is not None:
                 # The policy's attempts were all made before: none is added.
                 if must_reconcile and earlier[-1].get("call") != "reconcile":
-                    await _final_reconcile(outcome, action, runner, inputs, clock)
+                    await _final_reconcile(outcome, action, runner, inputs, clock, tries)
                 if outcome.output is None:
                     outcome.error = resumed.exhausted
                 return outcome
@@ -132,18 +140,21 @@ async def call_action(
                 if must_reconcile:
                     found = await runner.reconcile(action.id, inputs)
                     if found is not None:
-                        _finish(record, clock, started, "reconciled")
+                        _finish(record, clock, started, "reconciled", tries=tries)
                         outcome.output = found
                         outcome.unresolved = False
                         return outcome
                     # The earlier write provably did not land: sending it again is safe.
                     must_reconcile = False
                     outcome.unresolved = False
-                    _finish(record, clock, started, "not_applied")
+                    _finish(record, clock, started, "not_applied", tries=tries)
                     continue
+                if pace is not None:
+                    await pace()
+                    pace = None
                 output = await runner.run(action.id, inputs)
             except ActionError as exc:
-                _finish(record, clock, started, "failed", exc)
+                _finish(record, clock, started, "failed", exc, tries)
                 error: ActionError = exc
                 if not reconciling and safety.guarded and exc.write_applied is not False:
                     outcome.unresolved = True
@@ -153,27 +164,23 @@ async def call_action(
                         outcome.error = outcome_unknown(action.id, exc, where=where)
                         return outcome
                     must_reconcile = choice is WriteDecision.RECONCILE
-                if not policy.should_retry(checks if reconciling else writes, error):
+                # A request whose tries are spent inside the call: retrying the call would
+                # only send it again.
+                spent = tries.spent is not None
+                if spent or not policy.should_retry(checks if reconciling else writes, error):
                     if must_reconcile and record.get("call") != "reconcile":
                         # Out of attempts, but the last write's fate is unknown: look it up once
                         # so a write that did land is reported as the success it was.
-                        await _final_reconcile(outcome, action, runner, inputs, clock)
+                        await _final_reconcile(outcome, action, runner, inputs, clock, tries)
                     if outcome.output is None:
                         outcome.error = error
                     return outcome
                 failed = checks if reconciling else writes
-                if budget is not None and isinstance(error, Throttled):
-                    # The shared budget knows how long the window stays closed (the API's
-                    # Retry-After, or when the declared window reopens): wait that, not the
-                    # error table's worst-case default.
-                    window = max(budget.pause_for(error.retry_after), budget.pause_left())
-                    wait = max(policy.backoff(failed, rng), window)
-                else:
-                    wait = policy.wait_after(failed, error, rng)
+                wait = retry_wait(policy, failed, error, rng, budget)
                 if limit is not None and wait > limit:
                     record["refused_wait"] = round(wait, 3)
                     if must_reconcile and record.get("call") != "reconcile":
-                        await _final_reconcile(outcome, action, runner, inputs, clock)
+                        await _final_reconcile(outcome, action, runner, inputs, clock, tries)
                     if outcome.output is None:
                         outcome.error = _too_long(error, wait, limit, _reason(error), where)
                     return outcome
@@ -190,17 +197,18 @@ async def call_action(
                 outcome.error = _too_long(
                     None, refused.seconds, limit or 0.0, refused.reason, where, "the rate budget"
                 )
-                _finish(record, clock, started, "failed", outcome.error)
+                _finish(record, clock, started, "failed", outcome.error, tries)
                 return outcome
             except Exception as exc:  # InvalidInput from the runner, or a bug: never retried
-                _finish(record, clock, started, "failed", exc)
+                _finish(record, clock, started, "failed", exc, tries)
                 outcome.error = exc
                 return outcome
-            _finish(record, clock, started, "succeeded")
+            _finish(record, clock, started, "succeeded", tries=tries)
             outcome.output = output
             return outcome
 
     finally:
+        CALL_TRIES.reset(current)
         PACING_WAITS.reset(waits)
 
 
@@ -247,39 +255,13 @@ def _resume(
     return _Resumed(writes, checks, max(0.0, left), None)
 
 
-def _reason(error: ActionError) -> str:
-    """Why a wait is needed, in a few words: the error's kind, status and API code."""
-    parts = [str(error.kind).replace("_", " ")]
-    if error.status is not None:
-        parts.append(f"HTTP {error.status}")
-    if error.code:
-        parts.append(str(error.code))
-    if error.retry_after:
-        parts.append(f"the server asked for {error.retry_after:,.0f} s")
-    return ", ".join(parts)
-
-
-def _too_long(
-    error: ActionError | None,
-    wait: float,
-    limit: float,
-    reason: str,
-    where: str | None,
-    waiter: str = "a retry",
-) -> Throttled:
-    return Throttled(
-        f"{waiter} would wait {wait:,.0f} s ({reason}), longer than the {limit:g} s this run "
-        "accepts (max_wait); stopped as throttled instead of waiting",
-        where=where,
-        status=error.status if error else None,
-        code=error.code if error else None,
-        retry_after=wait,
-        write_applied=error.write_applied if error else False,
-    )
-
-
 async def _final_reconcile(
-    outcome: CallOutcome, action: Any, runner: RunnerLike, inputs: dict[str, Any], clock: Clock
+    outcome: CallOutcome,
+    action: Any,
+    runner: RunnerLike,
+    inputs: dict[str, Any],
+    clock: Clock,
+    tries: RequestTries | None = None,
 ) -> None:
     record: dict[str, Any] = {
         "attempt": len(outcome.attempts) + 1,
@@ -291,9 +273,10 @@ async def _final_reconcile(
     try:
         found = await runner.reconcile(action.id, inputs)
     except Exception as exc:
-        _finish(record, clock, started, "failed", exc)
+        _finish(record, clock, started, "failed", exc, tries)
         return
-    _finish(record, clock, started, "reconciled" if found is not None else "not_applied")
+    result = "reconciled" if found is not None else "not_applied"
+    _finish(record, clock, started, result, tries=tries)
     outcome.output = found
     outcome.unresolved = False
 
@@ -304,6 +287,7 @@ def _finish(
     started: float,
     result: str,
     exc: BaseException | None = None,
+    tries: RequestTries | None = None,
 ) -> None:
     record["ended_at"] = clock.wall()
     record["duration_ms"] = round((clock.now() - started) * 1000, 1)
@@ -311,3 +295,7 @@ def _finish(
     if exc is not None:
         record["status"] = getattr(exc, "status", None)
         record["error"] = error_dict(exc)
+    requests = tries.take_log() if tries is not None else None
+    if requests:
+        # A handler's own tries of its requests in this attempt (request_tries.py).
+        record["requests"] = requests

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from connector.clock import Clock, SystemClock
@@ -457,8 +458,11 @@ class Engine:
             calls = self.journal.for_call(target, self.clock.wall)
 
         async def send(sent: dict[str, Any], reconcile_first: bool = False) -> CallOutcome:
+            pace = None
             if budget is not None and limit is not None:
-                await budget.pace_bucket(limit.bucket, _cost(sent, limit.cost_input))
+                # Inside the call: a full bucket's wait is capped and announced like any.
+                bucket, cost = limit.bucket, _cost(sent, limit.cost_input)
+                pace = partial(budget.pace_bucket, bucket, cost)
             return await call_action(
                 action=action,
                 runner=self.runner,
@@ -472,6 +476,7 @@ class Engine:
                 on_wait=lambda seconds, reason: self.progress.waiting(where, seconds, reason),
                 reconcile_first=reconcile_first,
                 journal=calls,
+                pace=pace,
             )
 
         safety = write_safety(action)

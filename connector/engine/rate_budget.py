@@ -355,29 +355,26 @@ class RateBudget:
             self._line_moved()
 
     async def pace_bucket(self, name: str, cost: int = 1) -> None:
-        """Wait until an action of the named endpoint bucket may go (cost: requests it makes)."""
+        """Wait until an action of the named endpoint bucket may go (cost: requests it makes).
+
+        Its wait is one like any other inside the budget: announced from the call's
+        threshold and refused past its `max_wait` (connector.budget.PACING_WAITS), with
+        nothing counted when refused."""
         windows = self._buckets.get(name)
         if not windows:
             return
         now = self.clock.now()
         shift = self.clock.wall() - now
-        at = now + shift
+        start = now + shift
         cost = max(1, cost)
         for window in windows:
-            window.forget(at)
-        for _ in range(1000):
-            later = max([at, *(w.earliest(at) for w in windows)])
-            if later == at:
-                break
-            at = later
-        if at > now + shift:
-            _before_waiting(at - (now + shift), windows, now + shift)
-        for window in windows:
-            # a cost larger than the window is spread over as many windows as it takes
-            for _ in range(cost):
-                at = max(at, window.earliest(at))
-                window.commit(at)
-        at -= shift
+            window.forget(start)
+        # Where the last of `cost` requests goes, worked out on copies: the wait to tell
+        # (or refuse) is the whole of it, and a refused one must leave no count behind.
+        last = _commit_cost([_copy(w) for w in windows], first_fit(windows, start), cost)
+        if last > start:
+            _before_waiting(last - start, windows, start)
+        at = _commit_cost(windows, first_fit(windows, start), cost) - shift
         if at > now:
             await self.clock.sleep(at - now)
 
@@ -470,6 +467,23 @@ def first_fit(windows: list[RateWindow], wall: float) -> float:
             break
         wall = later
     return wall
+
+
+def _commit_cost(windows: list[RateWindow], at: float, cost: int) -> float:
+    """Count `cost` requests from wall time `at` (when every window has room); returns when
+    the last of them goes: a cost larger than a window spreads over as many as it takes."""
+    for window in windows:
+        for _ in range(cost):
+            at = max(at, window.earliest(at))
+            window.commit(at)
+    return at
+
+
+def _copy(window: RateWindow) -> RateWindow:
+    twin = RateWindow(window.limit, window.seconds, sliding=window.sliding, margin=window.margin)
+    twin.counts = dict(window.counts)
+    twin.log = deque(window.log, maxlen=window.limit)
+    return twin
 
 
 class BudgetRegistry:

@@ -139,6 +139,25 @@ def _attempt_lines(attempts: list[dict[str, Any]], indent: str) -> list[str]:
             f" {status} {code} ({a.get('duration_ms', 0):.0f} ms){wait}"
         )
         lines.append(indent + " ".join(text.split()))
+        lines += _request_lines(a.get("requests") or [], indent + "  ")
+    return lines
+
+
+def _request_lines(tries: list[dict[str, Any]], indent: str) -> list[str]:
+    """A handler's own tries of its requests within one attempt, one line per request."""
+    by_request: dict[str, list[dict[str, Any]]] = {}
+    for t in tries:
+        by_request.setdefault(str(t.get("request")), []).append(t)
+    lines = []
+    for request, runs in by_request.items():
+        failed = [t for t in runs if t.get("result") == "failed"]
+        statuses = sorted({f"HTTP {t['status']}" for t in failed if t.get("status")})
+        waited = sum(float(t.get("wait") or 0) for t in runs)
+        text = f"{request}: tried {max(int(t.get('try') or 0) for t in runs)} times"
+        text += f", {len(failed)} failed" + (f" ({', '.join(statuses)})" if statuses else "")
+        if waited:
+            text += f", waited {waited:.2f}s"
+        lines.append(indent + text)
     return lines
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
@@ -218,19 +218,18 @@ def test_a_backlog_of_many_windows_never_overfills_the_window_it_starts_in(share
     assert sorted(per_second.values()) == [25] * 8
 
 
-def test_a_wait_for_a_full_window_is_announced_or_refused_as_in_process() -> None:
-    # The call's wait limits (retry.max_wait, --max-wait) hold inside the shared budget
-    # too, though its reservations run in a batch of their own.
-    clock = FakeClock()
-    store = MemoryStore(clock)  # type: ignore[arg-type]
-    budget = _shared(RateLimitSpec(concurrency=1, per_minute=2), store, clock)  # type: ignore[arg-type]
+def _four_calls(
+    wait: Callable[[], Awaitable[None]],
+) -> tuple[list[str], list[tuple[float, str]]]:
+    """`wait()` four times in a row, the third under a 20 s limit: what each did, and the
+    long waits announced."""
     notices: list[tuple[float, str]] = []
 
     async def one(limit: float | None) -> str:
         token = PACING_WAITS.set(PacingWaits(limit, lambda s, r: notices.append((s, r)), 30.0))
         try:
-            async with budget.slot():
-                return "sent"
+            await wait()
+            return "sent"
         except WaitRefused as refused:
             return f"refused {refused.reason}"
         finally:
@@ -239,13 +238,39 @@ def test_a_wait_for_a_full_window_is_announced_or_refused_as_in_process() -> Non
     async def main() -> list[str]:
         return [await one(None), await one(None), await one(20.0), await one(None)]
 
-    outcomes = asyncio.run(main())
-    assert outcomes == [
-        "sent",
-        "sent",
-        "refused the app's rate limit, 2 requests per minute",
-        "sent",
-    ]
+    return asyncio.run(main()), notices
+
+
+REFUSED_THIRD = ["sent", "sent", "refused the app's rate limit, 2 requests per minute", "sent"]
+
+
+def test_a_wait_for_a_full_window_is_announced_or_refused_as_in_process() -> None:
+    # The call's wait limits (retry.max_wait, --max-wait) hold inside the shared budget
+    # too, though its reservations run in a batch of their own.
+    clock = FakeClock()
+    store = MemoryStore(clock)  # type: ignore[arg-type]
+    budget = _shared(RateLimitSpec(concurrency=1, per_minute=2), store, clock)  # type: ignore[arg-type]
+
+    async def through_slot() -> None:
+        async with budget.slot():
+            pass
+
+    outcomes, notices = _four_calls(through_slot)
+    assert outcomes == REFUSED_THIRD
     assert budget.sent == 3  # the refused one was not counted
     assert len(notices) == 1 and notices[0][1] == "the app's rate limit, 2 requests per minute"
     assert 30.0 <= notices[0][0] <= 62.0
+
+
+@pytest.mark.parametrize("shared", [False, True])
+def test_a_full_buckets_wait_is_announced_or_refused_in_both_budgets(shared: bool) -> None:
+    # An endpoint bucket's pacing (shorten.dev's creation limit) takes the call's wait
+    # limits like the app-wide windows: refused past them, with nothing counted.
+    clock = FakeClock()
+    spec = RateLimitSpec(concurrency=1, buckets=(("creation", 2, None),))
+    store = MemoryStore(clock)  # type: ignore[arg-type]
+    budget = _shared(spec, store, clock) if shared else RateBudget(spec, clock=clock)  # type: ignore[arg-type]
+    outcomes, notices = _four_calls(lambda: budget.pace_bucket("creation"))
+    assert outcomes == REFUSED_THIRD
+    assert len(notices) == 1 and 30.0 <= notices[0][0] <= 62.0
+    assert clock.sleeps == [notices[0][0]]  # the refused one neither waited nor counted
