@@ -71,6 +71,10 @@ class Faults:
     #: probability, for writes, of applying the write and then cutting the connection
     lost_write_rate: float = 0.0
     seed: int = 0
+    #: requests whose path contains one of these texts are answered 503 every time: a fault
+    #: that does not depend on the order requests arrive in, for tests that need some items
+    #: to fail and others to succeed whatever the concurrency
+    fail_paths: tuple[str, ...] = ()
 
 
 @dataclass
@@ -402,6 +406,9 @@ class ControlsMiddleware:
         faults = self.controls.faults
         if faults.latency_ms > 0:
             await self.sleep(faults.latency_ms / 1000.0)
+        if faults.fail_paths and any(part in scope["path"] for part in faults.fail_paths):
+            await self.dialect.server_error(503)(scope, receive, send)
+            return
         if draws is None:
             await self.app(scope, receive, send)
             return
@@ -626,6 +633,12 @@ def controls_from_json(data: Any, current: Controls) -> tuple[Limits, Faults]:
                     f"{where}: expected milliseconds, 0..{MAX_LATENCY_MS}, got {value!r}"
                 )
             faults.latency_ms = float(value)
+        elif name == "fail_paths":
+            if not isinstance(value, list) or not all(
+                isinstance(part, str) and part and _is_text(part) for part in value
+            ):
+                raise ValueError(f"{where}: expected a list of non-empty texts, got {value!r}")
+            faults.fail_paths = tuple(value)
         else:
             setattr(faults, name, _rate(value, where))
     return limits, faults

@@ -71,6 +71,8 @@ def test_admin_put_rejects_bad_values(dummy: DummyApp, clock: Clock) -> None:
         b'{"limits": {"per_second": true}}',
         b'{"faults": {"error_rate": 2}}',
         b'{"faults": {"seed": "x"}}',
+        b'{"faults": {"fail_paths": "/items"}}',
+        b'{"faults": {"fail_paths": [""]}}',
         b'{"limits": {"per_endpoint": {"GET /x": [1]}}}',
         b'{"limits": {"windows": "rolling"}}',
         b'{"limits": {"windows": 1}}',
@@ -94,3 +96,15 @@ def test_admin_switches_the_windows_to_sliding(dummy: DummyApp, clock: Clock) ->
     put = run(mw, lambda c: c.put("/_sandbox/controls", json={"limits": {"windows": "sliding"}}))
     assert put.status_code == 200 and put.json()["limits"]["windows"] == "sliding"
     assert mw.controls.limits.windows == "sliding"
+
+
+def test_admin_sets_fail_paths(dummy: DummyApp, clock: Clock) -> None:
+    mw = make(dummy, Controls(admin=True), clock)
+
+    async def go(client: httpx.AsyncClient) -> list[httpx.Response]:
+        put = await client.put("/_sandbox/controls", json={"faults": {"fail_paths": ["/oth"]}})
+        return [put, await client.get("/other"), await client.get("/items")]
+
+    put, failed, ok = run(mw, go)
+    assert put.status_code == 200 and put.json()["faults"]["fail_paths"] == ["/oth"]
+    assert (failed.status_code, ok.status_code) == (503, 200)

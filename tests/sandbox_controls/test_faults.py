@@ -31,6 +31,15 @@ def faulty(seed: int) -> Controls:
     return Controls(faults=Faults(error_rate=0.2, drop_rate=0.1, lost_write_rate=0.3, seed=seed))
 
 
+def test_fail_paths_fail_those_paths_every_time_in_any_order(clock: Clock) -> None:
+    controls = Controls(faults=Faults(fail_paths=("/other",)))
+    paths = [("GET", "/items"), ("GET", "/other"), ("GET", "/free"), ("GET", "/other")]
+    forward = outcomes(make(DummyApp(), controls, clock), paths)
+    backward = outcomes(make(DummyApp(), controls, clock), paths[::-1])
+    assert forward == [200, 503, 200, 503]
+    assert backward == forward[::-1]
+
+
 def test_same_seed_same_fault_sequence(clock: Clock) -> None:
     first = outcomes(make(DummyApp(), faulty(7), clock), MIXED)
     second = outcomes(make(DummyApp(), faulty(7), clock), MIXED)

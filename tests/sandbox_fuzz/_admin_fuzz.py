@@ -33,6 +33,7 @@ RESET = json.dumps(
             "drop_rate": 0,
             "lost_write_rate": 0,
             "seed": 0,
+            "fail_paths": [],
         },
     }
 ).encode()
@@ -74,6 +75,10 @@ BAD_BODIES: tuple[bytes, ...] = (
     b'{"faults": {"latency_ms": -5}}',
     b'{"faults": {"seed": 1.5}}',
     b'{"faults": {"seed": "7"}}',
+    b'{"faults": {"fail_paths": "/items"}}',
+    b'{"faults": {"fail_paths": [""]}}',
+    b'{"faults": {"fail_paths": [1]}}',
+    b'{"faults": {"fail_paths": ["\\ud800"]}}',
     b'{"faults": {"seed": ' + b"9" * 5000 + b"}}",
     b'{"faults": {"\\u202e": 1}}',
     b'{"limits": {}, "faults": {}, "admin": false}',

@@ -21,6 +21,11 @@ AUTH = {"Authorization": f"Bearer {KEY}"}
 METRICS = "GET /v4/bitlinks/{bitlink}/clicks"
 
 
+#: two of the demo campaign's eight links: the sandbox fails their metrics requests under
+#: `Faults(fail_paths=FAILING)`, whatever order the loop's requests arrive in
+FAILING = ("/bit.ly/EZ6mcli/", "/bit.ly/OhbxBZd/")
+
+
 def weekly_report(max_attempts: int = 2) -> dict[str, Any]:
     """The example weekly report, its loop given `max_attempts` (waits on the fake clock)."""
     doc: dict[str, Any] = yaml.safe_load(

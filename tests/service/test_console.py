@@ -16,7 +16,7 @@ from connector.sandbox.controls import Faults
 from connector.sandbox.embedded import EmbeddedSandboxes
 from connector.service import ServiceConfig
 
-from .helpers import AUTH, KEY, METRICS, client_for, faults_on, wait_idle, weekly_report
+from .helpers import AUTH, FAILING, KEY, METRICS, client_for, faults_on, wait_idle, weekly_report
 
 TRIGGER = {"group_guid": "Bdemo000001", "campaign_guid": "Cdemo000001", "days": 7}
 
@@ -48,7 +48,7 @@ def test_console_shows_a_failed_run_and_retries_it_once(
             unsigned = await client.get("/runs/anything")
             assert unsigned.status_code == 303
             csrf = await _sign_in(client)
-            faults_on(boxes, "bitly", Faults(error_rate=0.5, seed=3))
+            faults_on(boxes, "bitly", Faults(fail_paths=FAILING))
             body = {"workflow": weekly_report(), "trigger": TRIGGER}
             run_id = (await client.post("/v1/runs", json=body, headers=AUTH)).json()["run_id"]
             await wait_idle(client)
@@ -116,7 +116,7 @@ def test_no_credential_in_any_response_page_log_or_file(
                 json={"inputs": {"group_guid": "Bdemo000001"}},
                 headers=AUTH,
             )
-            faults_on(boxes, "bitly", Faults(error_rate=0.5, seed=3))
+            faults_on(boxes, "bitly", Faults(fail_paths=FAILING))
             trigger = TRIGGER | {"note": f"key {KEY} token {token}"}
             body: dict[str, Any] = {"workflow": weekly_report(), "trigger": trigger}
             run_id = (await client.post("/v1/runs", json=body, headers=AUTH)).json()["run_id"]
