@@ -92,18 +92,6 @@ class _DatabaseWall:
         await self.inner.sleep(seconds)
 
 
-class _Routed(list[RateWindow]):
-    """A request's windows and the endpoint they were chosen for, so that they are chosen
-    again when the budget's figures change before the request is reserved."""
-
-    __slots__ = ("method", "path")
-
-    def __init__(self, windows: list[RateWindow], method: str, path: str) -> None:
-        super().__init__(windows)
-        self.method = method
-        self.path = path
-
-
 class _FiguresChanged(Exception):
     """The budget's windows were rebuilt while a reservation read the database."""
 
@@ -140,8 +128,6 @@ class SharedRateBudget(RateBudget):
         self._store_of = store
         self.key = key
         self._wids: dict[int, str] = {}
-        #: bumped whenever the windows are rebuilt (new figures: `apply`)
-        self._generation = 0
         self._by_wid: dict[str, RateWindow] = {}
         #: endpoint -> requests the API reported used this hour, merged at the next write
         self._pending_used: dict[str, int] = {}
@@ -159,7 +145,6 @@ class SharedRateBudget(RateBudget):
 
     def _build(self, spec: RateLimitSpec) -> None:
         super()._build(spec)
-        self._generation += 1
         named: dict[str, RateWindow] = {}
         for window in self._windows:
             named[f"app/{window.name}"] = window
@@ -175,21 +160,11 @@ class SharedRateBudget(RateBudget):
 
     # -- reservations ------------------------------------------------------------------------
 
-    def _windows_for(self, method: str, path: str) -> list[RateWindow]:
-        return _Routed(super()._windows_for(method, path), method, path)
-
-    def _chooser(self, windows: list[RateWindow]) -> Callable[[], list[RateWindow]]:
-        """How a request's windows are chosen at each reservation. New figures (learned,
-        refreshed after a throttle, a workflow's limits on a worker serving many runs)
-        rebuild the windows, maybe while the request waits: it is then counted in the new
-        ones, by its endpoint, never in windows no longer shared."""
-        if not isinstance(windows, _Routed):
-            return lambda: windows
-        method, path = windows.method, windows.path
-        return lambda: RateBudget._windows_for(self, method, path)
-
-    async def _pace(self, windows: list[RateWindow]) -> _Admission:
-        choose = self._chooser(windows)
+    async def _pace(self, choose: Callable[[], list[RateWindow]]) -> _Admission:
+        # The windows are chosen at each reservation (RateBudget._chooser): new figures
+        # (learned, refreshed after a throttle) rebuild them, maybe while the request
+        # waits; it is then counted in the new ones, by its endpoint, never in windows no
+        # longer shared.
         while True:
             probe = await self._through_line() if self._gated else False
             epoch = self._epoch
@@ -268,8 +243,13 @@ class SharedRateBudget(RateBudget):
         generation = self._generation
         chosen = [request.choose() for request in batch]
         pending = {k: n for k, n in self._pending_used.items() if k in self._endpoints}
-        ids = {self._wids[id(w)] for windows in chosen for w in windows}
-        ids |= {self._wids[id(w)] for label in pending for w in self._endpoints[label]}
+        wids = self._wids
+        ids = {wids[id(w)] for windows in chosen for w in windows if id(w) in wids}
+        ids |= {wids[id(w)] for label in pending for w in self._endpoints[label]}
+        # A run's own windows (run_limits.py) are this process's: counted on copies in the
+        # transaction, kept only once it has committed (a rolled-back one counts nothing).
+        own = {id(w): w for windows in chosen for w in windows if id(w) not in wids}
+        twins: dict[int, RateWindow] = {}
         outcome: list[tuple[float, list[RateWindow]] | BaseException] = []
         read_at = [0.0]
 
@@ -284,6 +264,10 @@ class SharedRateBudget(RateBudget):
             self._load(ids, states)
             for wid in ids:
                 self._by_wid[wid].forget(db_now)
+            twins.clear()
+            for key, window in own.items():
+                twins[key] = twin = window.copy()
+                twin.forget(db_now)
             for label, used in pending.items():
                 self._merge_used(self._endpoints[label], used, db_now)
             committed: dict[str, list[float]] = {wid: [] for wid in ids}
@@ -291,8 +275,9 @@ class SharedRateBudget(RateBudget):
                 start = db_now + max(request.not_before, self._lag)
                 if request.slot:
                     start = max(start, resume_at)
+                counted = [twins.get(id(w), w) for w in windows] if twins else windows
                 try:
-                    granted = self._grant(request, windows, start, committed, db_now)
+                    granted = self._grant(request, counted, start, committed, db_now)
                 except (QuotaExhausted, WaitRefused) as exc:
                     outcome.append(exc)
                     continue
@@ -302,6 +287,8 @@ class SharedRateBudget(RateBudget):
             )
 
         db_now, resume_at = await self._store_of().reserve(self.key, self.name, ids, compute)
+        for key, twin in twins.items():
+            own[key].counts, own[key].log = twin.counts, twin.log
         for label in pending:
             self._pending_used.pop(label, None)
         now = read_at[0]
@@ -358,7 +345,8 @@ class SharedRateBudget(RateBudget):
             finally:
                 PACING_WAITS.reset(token)
         for window in windows:
-            times = committed[self._wids[id(window)]]
+            wid = self._wids.get(id(window))
+            times = committed[wid] if wid is not None else []
             for _ in range(request.cost):
                 # a cost larger than the window is spread over as many windows as it takes
                 at = max(at, window.earliest(at))
