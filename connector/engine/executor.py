@@ -130,12 +130,20 @@ class Engine:
             self._cancelled.add(run_id)
         return asked
 
-    def forget_run(self, run_id: str) -> None:
-        """Drop what this engine keeps for a run that ended (bound by `bind_run`)."""
+    def forget_run(self, run_id: str, workflow: Workflow | None = None) -> None:
+        """Drop what this engine keeps for a run that ended (bound by `bind_run`); with its
+        `workflow`, the run's own windows of a shared budget too, though this engine never
+        bound the run."""
         self._lineages.pop(run_id, None)
         self._cancelled.discard(run_id)
         self._cancel_read.pop(run_id, None)
-        self.run_limits.forget(run_id)
+        limits = self.run_limits.forget(run_id)
+        budgets = set(limits.windows) if limits is not None else set()
+        for app in workflow.limits if workflow is not None else ():
+            if app in self.budgets:
+                budgets.add(self.budgets[app])
+        for budget in budgets:
+            budget.forget_run(run_id)
 
     async def run(
         self,
@@ -178,7 +186,7 @@ class Engine:
             return self._log_failed(run_id, started, exc, current)
         finally:
             RUN_LIMITS.reset(bound)
-            self.forget_run(run_id)
+            self.forget_run(run_id, workflow)
         return self._finish(run_id, started, "succeeded", output, None, None)
 
     def bind_run(

@@ -290,6 +290,10 @@ class RateBudget:
             keyed.update({("endpoint", label, w.seconds): w for w in ws})
         return keyed
 
+    def forget_run(self, run_id: str) -> None:
+        """The run ended. Its own windows are its `RunLimits`' (run_limits.py), which go
+        with them here; a shared budget also removes them from its tables."""
+
     def slot(self, method: str = "", path: str = "") -> AbstractAsyncContextManager[None]:
         """A request's turn; `method` and `path` (relative to the app's base URL) select the
         endpoint's own windows when the API reported per-endpoint limits."""

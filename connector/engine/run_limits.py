@@ -12,13 +12,15 @@ the budget's slot reads it there: no argument threads through handlers and the H
 A worker keeps a run's windows while any of its tasks still hold them, and after that (the
 run's next step may come to the same worker) until they count nothing any more, at most
 `KEPT_RUNS` of them (`RunLimitsCache`). Windows that count nothing are as good as new ones,
-so dropping them loses nothing.
+so dropping them loses nothing. A shared budget counts a run's windows in its tables too
+(`RunWindow.wid`), so a run spread over several workers is held to its limits by all of
+them; the run's end removes them there (`Engine.forget_run`).
 """
 
 from __future__ import annotations
 
 import weakref
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable, Mapping
 from contextvars import ContextVar
 from typing import TYPE_CHECKING
@@ -29,13 +31,46 @@ from connector.engine.rate_windows import RateWindow
 if TYPE_CHECKING:
     from connector.engine.rate_budget import RateBudget
 
-__all__ = ["KEPT_RUNS", "RUN_LIMITS", "RunLimits", "RunLimitsCache", "run_limits"]
+__all__ = [
+    "KEPT_RUNS",
+    "RUN_LIMITS",
+    "RunLimits",
+    "RunLimitsCache",
+    "RunWindow",
+    "run_limits",
+    "run_window_prefix",
+]
 
 #: runs whose windows a worker keeps once no task of theirs is running (least recently
 #: bound dropped first; windows that count nothing are dropped sooner)
 KEPT_RUNS = 256
 
 OWNER = "the workflow's limit"
+
+
+def run_window_prefix(run_id: str) -> str:
+    """How a run's windows are named where a shared budget stores them."""
+    return f"run {run_id}/"
+
+
+class RunWindow(RateWindow):
+    """One of a run's own windows, named for a shared budget (which counts it across
+    workers, with the app's, in its tables: connector/engine/shared_budget.py)."""
+
+    __slots__ = ("wid",)
+
+    def __init__(self, run_id: str, limit: int, seconds: float, *, sliding: bool) -> None:
+        super().__init__(limit, seconds, sliding=sliding, owner=OWNER)
+        self.wid = run_window_prefix(run_id) + self.name
+
+    def copy(self) -> RunWindow:
+        twin = RunWindow.__new__(RunWindow)
+        twin.wid = self.wid
+        for name in RateWindow.__slots__:
+            setattr(twin, name, getattr(self, name))
+        twin.counts = dict(self.counts)
+        twin.log = deque(self.log, maxlen=self.limit)
+        return twin
 
 
 class RunLimits:
@@ -74,8 +109,8 @@ def run_limits(
         if budget is None:
             continue
         sliding = budget.spec.windows != "fixed"
-        own = [
-            RateWindow(limit, WINDOW_FIELDS[name], sliding=sliding, owner=OWNER)
+        own: list[RateWindow] = [
+            RunWindow(run_id, limit, WINDOW_FIELDS[name], sliding=sliding)
             for name, limit in figures.items()
             if name in WINDOW_FIELDS and limit
         ]
@@ -114,9 +149,9 @@ class RunLimitsCache:
         self._kept.move_to_end(run_id)
         return limits
 
-    def forget(self, run_id: str) -> None:
-        """The run ended: its windows go once no task holds them."""
-        self._kept.pop(run_id, None)
+    def forget(self, run_id: str) -> RunLimits | None:
+        """The run ended: its windows go once no task holds them (returned, if known)."""
+        return self._kept.pop(run_id, None) or self._live.get(run_id)
 
     def _trim(self) -> None:
         wall = self._wall()

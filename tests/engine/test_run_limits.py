@@ -298,3 +298,76 @@ def test_the_embedded_run_keeps_its_pacing(tmp_path: Path, limit: int) -> None:
     assert max(minutes.values()) == expected
     assert len(minutes) == -(-60 // expected)
     assert len(engine.run_limits) == 0
+
+
+def test_two_workers_on_a_shared_budget_hold_one_run_to_its_limits(tmp_path: Path) -> None:
+    # A run's item ranges on two workers at once (two engines, as two processes, each with
+    # its own budget over one shared store): the run's own windows are counted in the
+    # shared tables too, so together they send its 4 a minute, not 4 each.
+    clock = SimClock(start=0.0)
+    store = MemoryStore(clock)
+    engines = []
+    for index in range(2):
+        runner = PacedRunner(clock)
+        spec = RateLimitSpec(concurrency=5, per_minute=100, windows="fixed")
+        runner.budgets = {"fake": _shared(spec, store, clock)}
+        engines.append(
+            (
+                Engine(
+                    FakeCatalog(ACTIONS, concurrency=5),
+                    runner,
+                    RunLog(tmp_path / f"runs{index}.db"),
+                    budgets=runner.budgets,
+                    clock=clock,
+                    rng=random.Random(index),
+                ),
+                runner,
+            )
+        )
+    budgets = [runner.budgets["fake"] for _, runner in engines]
+    clock.busy = lambda: any(b._flusher is not None and not b._flusher.done() for b in budgets)
+    tight = _workflow(engines[0][0], {"fake": {"per_minute": 4}})
+    loop = tight.steps[0]
+    assert isinstance(loop, LoopStep)
+    step = loop.body[0]
+
+    async def items(engine: Engine, keys: list[str]) -> None:
+        engine.bind_run("run-1", tight, "run-1")
+        for key in keys:
+            await engine.call(step, {"item": key}, where="t")
+
+    async def main() -> None:
+        await asyncio.gather(
+            asyncio.create_task(items(engines[0][0], [f"x{i}" for i in range(6)])),
+            asyncio.create_task(items(engines[1][0], [f"y{i}" for i in range(6)])),
+        )
+        assert any(wid.startswith("run run-1/") for wid in store.windows)
+        # The run ends on the first worker, which drops its windows from the tables.
+        engines[0][0].forget_run("run-1", tight)
+        await asyncio.gather(*budgets[0]._publishing)
+
+    clock.run(main())
+    sent = [t for _, runner in engines for _, t in runner.sent]
+    assert len(sent) == 12
+    assert sorted(_minutes(sent).values()) == [4, 4, 4]
+    assert not [wid for wid in store.windows if wid.startswith("run ")]
+
+
+def test_a_run_ending_on_a_worker_that_never_ran_it_drops_its_shared_windows(
+    tmp_path: Path,
+) -> None:
+    clock = SimClock(start=0.0)
+    engine, _ = _engine(tmp_path, clock, kind="shared")
+    finisher, _ = _engine(tmp_path / "other", clock, kind="shared")
+    tight = _workflow(engine, {"fake": {"per_minute": 5}})
+    store = engine.budgets["fake"]._store_of()  # type: ignore[attr-defined]
+    finisher.budgets["fake"]._store_of = lambda: store  # type: ignore[attr-defined]
+
+    async def main() -> None:
+        run_id = await _worker_run(engine, tight, ["a", "b"])
+        assert sorted(w for w in store.windows if w.startswith("run ")) == [f"run {run_id}/minute"]
+        finisher.forget_run(run_id, tight)
+        await asyncio.gather(*finisher.budgets["fake"]._publishing)  # type: ignore[attr-defined]
+
+    clock.run(main())
+    assert not [wid for wid in store.windows if wid.startswith("run ")]
