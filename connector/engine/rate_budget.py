@@ -121,7 +121,7 @@ class _Slot:
             raise
         try:
             budget._unhold(own, held)
-            admission = await budget._pace(budget._chooser(self._method, self._path, own))
+            admission = await budget._pace(self._method, self._path, own)
         except BaseException:
             if semaphore is not None:
                 semaphore.release()
@@ -345,12 +345,16 @@ class RateBudget:
             for window in own:
                 window.release(held)
 
-    async def _pace(self, choose: Callable[[], list[RateWindow]]) -> _Admission:
+    async def _pace(self, method: str, path: str, own: list[RateWindow] | None) -> _Admission:
+        """Wait for the request's turn, counted in its windows (chosen again at each of
+        its reservations: `_chooser`)."""
         while True:
             probe = await self._through_line() if self._gated else False
             now = self.clock.now()
             at = max(now, self.resume_at)
-            windows = choose()
+            windows = self._windows_for(method, path)
+            if own:
+                windows = windows + own
             wall = -math.inf
             if windows:
                 at, wall = self._reserve(windows, now, at)

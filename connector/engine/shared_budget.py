@@ -165,11 +165,12 @@ class SharedRateBudget(RateBudget):
 
     # -- reservations ------------------------------------------------------------------------
 
-    async def _pace(self, choose: Callable[[], list[RateWindow]]) -> _Admission:
+    async def _pace(self, method: str, path: str, own: list[RateWindow] | None) -> _Admission:
         # The windows are chosen at each reservation (RateBudget._chooser): new figures
         # (learned, refreshed after a throttle) rebuild them, maybe while the request
         # waits; it is then counted in the new ones, by its endpoint, never in windows no
         # longer shared.
+        choose = self._chooser(method, path, own)
         while True:
             probe = await self._through_line() if self._gated else False
             epoch = self._epoch
