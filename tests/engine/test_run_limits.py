@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import itertools
 import random
 from collections import Counter
 from pathlib import Path
@@ -24,6 +25,13 @@ from .conftest import ACTIONS, FakeCatalog, FakeRunner, SimClock
 from .test_shared_budget_arithmetic import MemoryStore, _shared
 
 WALL0 = SimClock.wall_of(0.0)  # on a minute boundary
+_ids = itertools.count()
+
+
+def _next_id() -> str:
+    # Chosen here: a generated id is the second plus 24 random bits, and a thousand runs
+    # made in one second may draw the same.
+    return f"run-{next(_ids)}"
 
 
 class PacedRunner(FakeRunner):
@@ -94,6 +102,7 @@ async def _worker_run(engine: Engine, workflow: Any, keys: list[str]) -> Any:
         trigger=trigger,
         source_path=None,
         parent_run_id=None,
+        run_id=_next_id(),
         started_at=engine.clock.wall(),
     )
 
@@ -204,6 +213,7 @@ def test_a_run_with_limits_has_its_loop_width_capped_by_its_concurrency(
             trigger={},
             source_path=None,
             parent_run_id=None,
+            run_id=_next_id(),
             started_at=clock.wall(),
         )
         engine.bind_run(run_id, narrow, run_id)
@@ -267,6 +277,7 @@ def test_a_run_released_while_a_task_of_it_still_runs_keeps_its_windows(tmp_path
             trigger={},
             source_path=None,
             parent_run_id=None,
+            run_id=_next_id(),
             started_at=clock.wall(),
         )
 
