@@ -134,28 +134,38 @@ class RunLimitsCache:
         self._kept: OrderedDict[str, RunLimits] = OrderedDict()
 
     def __len__(self) -> int:
+        """Runs whose windows are in memory (held by a task of theirs, or kept)."""
         return len(self._live)
+
+    @property
+    def kept(self) -> int:
+        """Runs whose windows are kept with no task of theirs running."""
+        return len(self._kept)
 
     def bind(self, run_id: str, make: Callable[[], RunLimits | None]) -> RunLimits | None:
         """The run's windows: the ones it already has on this engine, or new ones."""
         limits = self._live.get(run_id)
+        fresh = limits is None
         if limits is None:
             limits = make()
             if limits is None:
                 return None
             self._live[run_id] = limits
-            self._trim()
         self._kept[run_id] = limits
         self._kept.move_to_end(run_id)
+        if fresh:
+            self._trim(run_id)
         return limits
 
     def forget(self, run_id: str) -> RunLimits | None:
         """The run ended: its windows go once no task holds them (returned, if known)."""
         return self._kept.pop(run_id, None) or self._live.get(run_id)
 
-    def _trim(self) -> None:
+    def _trim(self, bound: str) -> None:
+        """Drop the runs whose windows count nothing, then the least recently bound past
+        the bound; never the run just bound."""
         wall = self._wall()
-        for run_id in [r for r, limits in self._kept.items() if limits.idle(wall)]:
+        for run_id in [r for r, limits in self._kept.items() if r != bound and limits.idle(wall)]:
             del self._kept[run_id]
         while len(self._kept) > self._kept_most:
             self._kept.popitem(last=False)
