@@ -141,12 +141,12 @@ async def call_action(
             writes += 0 if reconciling else 1
             checks += 1 if reconciling else 0
             record: dict[str, Any] = {"attempt": attempt, "started_at": clock.wall()}
-            tries.attempt = attempt
             if must_reconcile:
                 record["call"] = "reconcile"
             outcome.attempts.append(record)
             if journal is not None:
                 journal.save(outcome.attempts)  # before it is sent: a lost one still counts
+                tries.attempt = attempt  # journaled with the handler's own requests' tries
             started = clock.now()
             try:
                 if must_reconcile:

@@ -23,11 +23,9 @@ own, and tasks a handler starts (one per link of a report) inherit it. Outside t
 its own from a default policy.
 
 Where the call is journaled (a Temporal worker: attempt_journal.py), each request's tries are
-journaled too: before each try is sent, and after a failure with the wait chosen. A call an
-earlier execution began (its worker lost) is handed them back (`resume`): a request goes on
-from the tries it had, a try with no answer counted as lost (its answer unknown, waited for
-by the policy's backoff), a wait under way waited only for what is left of it. Without a
-journal (the embedded engine) nothing of this runs: no digest, no write.
+journaled too (request_journal.py), and a call an earlier execution began (its worker lost)
+goes on from them (`resume`). Without a journal (the embedded engine) none of that runs: no
+digest, no write.
 """
 
 from __future__ import annotations
@@ -41,9 +39,10 @@ from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from connector.clock import Clock
+from connector.engine.request_journal import RequestJournal
 from connector.engine.retry_policy import RandomSource, RetryPolicy
 from connector.engine.retry_waits import LONG_WAIT, WaitNotice, retry_wait, too_long, wait_reason
-from connector.errors import ActionError, FatalError, TransportError
+from connector.errors import ActionError, FatalError
 from connector.redact import redact
 
 if TYPE_CHECKING:
@@ -77,6 +76,10 @@ def request_key(
 class RequestTries:
     """One action call's tries of each of its requests (see the module doc)."""
 
+    #: the engine's attempt under way, journaled with each try (set where it is journaled)
+    attempt: int = 0
+    _journal: RequestJournal | None = None
+
     def __init__(
         self,
         policy: RetryPolicy,
@@ -100,15 +103,8 @@ class RequestTries:
         self._log: list[dict[str, Any]] = []
         #: the error that ended a request's tries (out of tries, or a wait refused)
         self.spent: ActionError | None = None
-        #: the engine's attempt under way (journaled with each try)
-        self.attempt = 0
-        self._journal = journal
-        #: journaled requests: key -> (digest, its tries so far, as journaled)
-        self._journaled: dict[str, tuple[str, list[dict[str, Any]]]] = {}
-        #: an earlier execution's tries not yet taken up: digest -> (label, tries)
-        self._earlier: dict[str, tuple[str, list[dict[str, Any]]]] = {}
-        #: key -> (seconds, since: wall time): the wait an earlier execution chose
-        self._resumed_wait: dict[str, tuple[float, float]] = {}
+        if journal is not None:  # (the class's None otherwise: nothing more per call)
+            self._journal = RequestJournal(journal, clock)
 
     def tries(self, key: str) -> int:
         """How often the request `key` was sent in this call so far."""
@@ -132,8 +128,9 @@ class RequestTries:
         tries in this call are spent; `halt()` naming an error stops before the next try
         (something shared with other requests made sending pointless)."""
         label = label or redact(key)
-        if self._journal is not None and key not in self._journaled:
-            self._take_up(key, label)
+        journal = self._journal
+        if journal is not None and key not in journal.rows:
+            self._take_up(journal, key, label)
         while True:
             stop = halt() if halt is not None else None
             if stop is not None:
@@ -141,19 +138,20 @@ class RequestTries:
             done = self._tries.get(key, 0)
             if done >= self.policy.max_attempts:
                 raise self._no_tries_left(key, label, done)
-            if key in self._resumed_wait:
-                await self._wait_left(key)
-                continue  # something may have halted the call meanwhile
+            if journal is not None:
+                left = journal.wait_left(key)
+                if left:
+                    await self.clock.sleep(left)
+                    continue  # something may have halted the call meanwhile
+                journal.before_try(key, label, done + 1, self.attempt)
             self._tries[key] = done + 1
-            if self._journal is not None:
-                self._journal_try(key, label, done + 1)
             try:
                 result = await send()
             except ActionError as exc:
                 self._last[key] = exc
                 wait, entry = self._after_failure(exc, label, done + 1)
-                if self._journal is not None:
-                    self._journal_failure(key, entry, exc)
+                if journal is not None:
+                    journal.failed(key, entry, exc)
                 if wait is exc:
                     raise
                 if isinstance(wait, ActionError):
@@ -162,8 +160,8 @@ class RequestTries:
                     self.on_wait(wait, wait_reason(exc))
                 await self.clock.sleep(wait)
                 continue
-            if self._journal is not None:
-                self._journal_success(key, label)
+            if journal is not None:
+                journal.succeeded(key, label)
             if self._last.pop(key, None) is not None:
                 # It failed before: the log shows how that run of tries ended.
                 self._log.append({"request": label, "try": done + 1, "result": "succeeded"})
@@ -205,122 +203,18 @@ class RequestTries:
             self.spent.write_applied = False
         return self.spent
 
-    # -- the journal (a call a Temporal worker runs: attempt_journal.py) ----------------------
-
     def resume(self, earlier: Mapping[str, dict[str, Any]], lost: dict[str, Any] | None) -> None:
-        """Take up the tries an earlier execution of the call made of its requests (by
-        digest, as journaled); `lost` is the engine's attempt record that execution was cut
-        off in, which is given the tries made in it (its own log was never written)."""
-        for digest, state in earlier.items():
-            tries = [t for t in state.get("tries") or () if isinstance(t, dict)]
-            if not tries:
-                continue
-            label = str(state.get("request") or digest)
-            last = tries[-1]
-            if "result" not in last:
-                # Sent, and no answer recorded: it counts, its answer unknown.
-                last["result"] = "lost"
-                last["wait"] = round(self.policy.backoff(int(last.get("try", 1)), self.rng), 3)
-            for earlier_try in tries[:-1]:
-                # Cut off by the end of the engine's attempt (its other requests' failure).
-                earlier_try.setdefault("result", "cancelled")
-            self._earlier[digest] = (label, tries)
-            if lost is None:
-                continue
-            # The run log lists failures, and the success that ended a run of them.
-            shown = [
-                _log_entry(label, t)
-                for before, t in zip([{}, *tries], tries, strict=False)
-                if t.get("attempt") == lost.get("attempt")
-                and (t["result"] != "succeeded" or before.get("result") in ("failed", "lost"))
-            ]
-            if shown:
-                lost.setdefault("requests", [])
-                lost["requests"] += shown
+        """Take up the tries an earlier execution of the call made of its requests, as
+        journaled (request_journal.py); `lost` is the engine's attempt record it was cut off
+        in, which is given the tries made in it (their log was never written)."""
+        if self._journal is not None:
+            self._journal.resume(earlier, lost, self.policy, self.rng)
 
-    def _take_up(self, key: str, label: str) -> None:
-        """The first send of `key` in this execution: its journal row, and where an earlier
-        execution left its tries."""
-        digest = hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()[:32]
-        label_then, tries = self._earlier.pop(digest, (label, []))
-        self._journaled[key] = (digest, tries)
-        if not tries:
-            return
-        last = tries[-1]
-        self._tries[key] = max(self._tries.get(key, 0), int(last.get("try", len(tries))))
-        self._last[key] = _journaled_error(label_then, last)
-        since = last.get("ended_at", last.get("started_at"))
-        if last.get("wait") and isinstance(since, int | float):
-            self._resumed_wait[key] = (float(last["wait"]), float(since))
-
-    async def _wait_left(self, key: str) -> None:
-        """What is left of the wait an earlier execution chose after the request's last try."""
-        wait, since = self._resumed_wait.pop(key)
-        left = wait - (self.clock.wall() - since)
-        if left > 0:
-            await self.clock.sleep(left)
-
-    def _journal_try(self, key: str, label: str, tried: int) -> None:
-        """Before try `tried` is sent: a worker lost from here on still counts it."""
-        assert self._journal is not None
-        digest, tries = self._journaled[key]
-        tries.append({"try": tried, "attempt": self.attempt, "started_at": self.clock.wall()})
-        self._journal.save_request(digest, {"request": label, "tries": tries})
-
-    def _journal_success(self, key: str, label: str) -> None:
-        """After a try answered: a resumed call neither counts it as lost nor waits for it."""
-        assert self._journal is not None
-        digest, tries = self._journaled[key]
-        tries[-1].update(result="succeeded", ended_at=self.clock.wall())
-        self._journal.save_request(digest, {"request": label, "tries": tries})
-
-    def _journal_failure(self, key: str, entry: dict[str, Any], exc: ActionError) -> None:
-        """After a failed try: its result and the wait chosen, which a resumed call goes on
-        waiting (and its error, which it ends with should the tries be spent)."""
-        assert self._journal is not None
-        digest, tries = self._journaled[key]
-        error = {"message": exc.message, "code": exc.code, "retry_after": exc.retry_after}
-        error["write_applied"] = exc.write_applied
-        tries[-1].update(entry, ended_at=self.clock.wall(), error=error)
-        tries[-1].pop("request", None)
-        self._journal.save_request(digest, {"request": entry["request"], "tries": tries})
-
-
-def _log_entry(label: str, journaled: Mapping[str, Any]) -> dict[str, Any]:
-    """A journaled try as the run log lists a request's tries."""
-    entry = {"request": label, "try": journaled.get("try"), "result": journaled.get("result")}
-    for name in ("status", "kind", "wait", "refused_wait"):
-        if journaled.get(name) is not None:
-            entry[name] = journaled[name]
-    return entry
-
-
-def _by_kind(cls: type[ActionError]) -> dict[str, type[ActionError]]:
-    out = {cls.kind: cls}
-    for sub in cls.__subclasses__():
-        out.update(_by_kind(sub))
-    return out
-
-
-#: what a journaled failure is read back as, by its kind
-_KINDS = _by_kind(ActionError)
-
-
-def _journaled_error(label: str, last: Mapping[str, Any]) -> ActionError:
-    """The error the request's last journaled try ended with: what the call fails with if
-    the request has no tries left."""
-    if last.get("result") == "lost":
-        return TransportError(
-            f"{label}: try {last.get('try')} was cut off when its worker stopped; "
-            "its answer is unknown"
-        )
-    found = last.get("error")
-    error: Mapping[str, Any] = found if isinstance(found, Mapping) else {}
-    cls = _KINDS.get(str(last.get("kind")), FatalError)
-    return cls(
-        str(error.get("message") or f"{label} failed"),
-        status=last.get("status"),
-        code=error.get("code"),
-        retry_after=error.get("retry_after"),
-        write_applied=error.get("write_applied"),
-    )
+    def _take_up(self, journal: RequestJournal, key: str, label: str) -> None:
+        """The first send of `key` in this execution: where an earlier one left its tries."""
+        earlier = journal.take_up(key, label)
+        if earlier is not None:
+            tried, error = earlier
+            self._tries[key] = max(self._tries.get(key, 0), tried)
+            if error is not None:
+                self._last[key] = error
