@@ -5,7 +5,10 @@ call resumed on another worker goes on with each request's count and wait.
 journaled (a Temporal worker: attempt_journal.py) it keeps one of these beside it. Each
 request has a journal row of its own, named by a digest of the request (its method, path,
 query and body: their content stays out of the log), holding its tries: a try is written
-before it is sent, and again once answered (failed, with the wait chosen, or succeeded).
+before it is sent, and again if it fails, with the wait chosen. A success is not written:
+one write per try, not two (measured in bench/composite_journal.py); a resumed call takes
+a try with no answer recorded as lost, which it counts anyway, and what it costs is the
+backoff after it, mostly gone by when another worker takes the activity over.
 
 A call run again (its worker lost) hands the rows back (`resume`) before its handler runs:
 a request goes on from the tries it had; a try with no answer is counted as lost (its
@@ -70,27 +73,26 @@ class RequestJournal:
                 # Sent, and no answer recorded: it counts, its answer unknown.
                 last["result"] = "lost"
                 last["wait"] = round(policy.backoff(int(last.get("try", 1)), rng), 3)
-            for cut in tries[:-1]:
-                # Cut off when the engine's attempt ended (another request's failure).
-                cut.setdefault("result", "cancelled")
+            for answered in tries[:-1]:
+                # Tried again later in the same execution: it succeeded (not written), or was
+                # cut off when the engine's attempt ended on another request's failure.
+                answered.setdefault("result", "unrecorded")
             self._earlier[digest] = (label, tries)
             if lost is None:
                 continue
-            # The run log lists failures, and the success that ended a run of them.
+            # The run log lists failures (and the lost try), as for an attempt that ended.
             shown = [
                 _log_entry(label, t)
-                for before, t in zip([{}, *tries], tries, strict=False)
-                if t.get("attempt") == lost.get("attempt")
-                and (t["result"] != "succeeded" or before.get("result") in ("failed", "lost"))
+                for t in tries
+                if t.get("attempt") == lost.get("attempt") and t["result"] in ("failed", "lost")
             ]
             if shown:
                 lost.setdefault("requests", [])
                 lost["requests"] += shown
 
-    def take_up(self, key: str, label: str) -> tuple[int, ActionError | None] | None:
+    def take_up(self, key: str, label: str) -> tuple[int, ActionError] | None:
         """The first send of `key` in this execution: its journal row, and the tries an
-        earlier execution made of it with the error the last ended with (None: no try, or
-        the last succeeded)."""
+        earlier execution made of it with the error the last ended with (None: none)."""
         digest = request_digest(key)
         label_then, tries = self._earlier.pop(digest, (label, []))
         self.rows[key] = (digest, tries)
@@ -100,8 +102,7 @@ class RequestJournal:
         since = last.get("ended_at", last.get("started_at"))
         if last.get("wait") and isinstance(since, int | float):
             self._waits[key] = (float(last["wait"]), float(since))
-        error = None if last.get("result") == "succeeded" else _journaled_error(label_then, last)
-        return int(last.get("try", len(tries))), error
+        return int(last.get("try", len(tries))), _journaled_error(label_then, last)
 
     def wait_left(self, key: str) -> float | None:
         """What is left of the wait an earlier execution chose after the request's last
@@ -116,12 +117,6 @@ class RequestJournal:
         """Before try `tried` is sent: a worker lost from here on still counts it."""
         digest, tries = self.rows[key]
         tries.append({"try": tried, "attempt": attempt, "started_at": self._clock.wall()})
-        self._calls.save_request(digest, {"request": label, "tries": tries})
-
-    def succeeded(self, key: str, label: str) -> None:
-        """After a try answered: a resumed call neither counts it lost nor waits for it."""
-        digest, tries = self.rows[key]
-        tries[-1].update(result="succeeded", ended_at=self._clock.wall())
         self._calls.save_request(digest, {"request": label, "tries": tries})
 
     def failed(self, key: str, entry: dict[str, Any], exc: ActionError) -> None:

@@ -160,8 +160,6 @@ class RequestTries:
                     self.on_wait(wait, wait_reason(exc))
                 await self.clock.sleep(wait)
                 continue
-            if journal is not None:
-                journal.succeeded(key, label)
             if self._last.pop(key, None) is not None:
                 # It failed before: the log shows how that run of tries ended.
                 self._log.append({"request": label, "try": done + 1, "result": "succeeded"})
@@ -216,5 +214,4 @@ class RequestTries:
         if earlier is not None:
             tried, error = earlier
             self._tries[key] = max(self._tries.get(key, 0), tried)
-            if error is not None:
-                self._last[key] = error
+            self._last[key] = error

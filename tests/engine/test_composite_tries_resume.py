@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -89,12 +90,8 @@ async def _run_step(target: Path | str, run_id: str, doc: dict[str, Any], api: W
         return await engine.run_step(run_id, 0, step, {"trigger": None, "steps": {}}, None)
 
 
-def _lose_then_resume(
-    target: Path | str, doc: dict[str, Any], lost: Worker, again: Worker, clock: FakeClock,
-    *, takeover_after: float = 0.0,
-) -> tuple[str, BaseException | Any]:  # fmt: skip
-    """Run the step on a worker that is lost, then on another; the run's id and what the
-    second execution returned (or raised)."""
+def _lose(target: Path | str, doc: dict[str, Any], lost: Worker, clock: FakeClock) -> str:
+    """A new run whose step is run on a worker that is lost; the run's id."""
     with RunLog(target) as log:
         run_id = log.create_run(
             workflow=doc, trigger=None, source_path=None, parent_run_id=None,
@@ -102,12 +99,40 @@ def _lose_then_resume(
         )  # fmt: skip
     with pytest.raises(asyncio.CancelledError):
         asyncio.run(_run_step(target, run_id, doc, lost, clock))
+    return run_id
+
+
+@dataclass
+class Resumed:
+    """A step run on a worker that was lost, then on another."""
+
+    run_id: str
+    lost: Counter[str]  # what each worker sent
+    again: Counter[str]
+    clock: FakeClock
+    #: what the second execution raised (StepFailed) or returned
+    outcome: Any
+    #: the step's attempt records
+    attempts: list[dict[str, Any]]
+
+
+def _lose_then_resume(
+    target: Path | str, doc: dict[str, Any], answer: Callable[[httpx.Request], httpx.Response],
+    cut: str, at: int, *, in_flight: bool, takeover_after: float = 0.0,
+) -> Resumed:  # fmt: skip
+    """Run the step on a worker lost at request `cut`'s `at`-th send, then on another."""
+    clock = FakeClock()
+    lost, again = Worker(answer), Worker(answer)
+    lost.lose_at(cut, at, in_flight=in_flight)
+    run_id = _lose(target, doc, lost, clock)
     clock.advance(takeover_after)  # until Temporal gives the activity to another worker
     clock.sleeps.clear()
     try:
-        return run_id, asyncio.run(_run_step(target, run_id, doc, again, clock))
+        outcome = asyncio.run(_run_step(target, run_id, doc, again, clock))
     except StepFailed as failed:
-        return run_id, failed
+        outcome = failed
+    attempts = _attempts(target, run_id)
+    return Resumed(run_id, lost.sent, again.sent, clock, outcome, attempts)
 
 
 def _attempts(target: Path | str, run_id: str) -> list[dict[str, Any]]:
@@ -141,16 +166,13 @@ def _unavailable(request: httpx.Request) -> httpx.Response:
 
 
 def test_a_composite_cut_off_in_its_wait_goes_on_with_try_4(runlog_target: Path | str) -> None:
-    clock = FakeClock()
-    lost, again = Worker(_unavailable), Worker(_unavailable)
-    lost.lose_at(CAMPAIGN, 3, in_flight=False)
-    run_id, failed = _lose_then_resume(runlog_target, REPORT, lost, again, clock)
-    assert lost.sent[CAMPAIGN] == 3
-    assert again.sent[CAMPAIGN] == 2, "tries 4 and 5 only: 5 in all, not 3 + 5"
-    assert isinstance(failed, StepFailed) and failed.error["status"] == 503
+    run = _lose_then_resume(runlog_target, REPORT, _unavailable, CAMPAIGN, 3, in_flight=False)
+    assert run.lost[CAMPAIGN] == 3
+    assert run.again[CAMPAIGN] == 2, "tries 4 and 5 only: 5 in all, not 3 + 5"
+    assert isinstance(run.outcome, StepFailed) and run.outcome.error["status"] == 503
     # The wait after try 4 (8 s); the one after try 3 was over when the worker was lost.
-    assert clock.sleeps == [8.0]
-    attempts = _attempts(runlog_target, run_id)
+    assert run.clock.sleeps == [8.0]
+    attempts = run.attempts
     assert [(a["attempt"], a["result"]) for a in attempts] == [(1, "lost"), (2, "failed")]
     shown = [[(t["try"], t["result"]) for t in a["requests"]] for a in attempts]
     assert shown == [[(1, "failed"), (2, "failed"), (3, "failed")], [(4, "failed"), (5, "failed")]]
@@ -161,16 +183,13 @@ def test_a_composite_cut_off_in_its_wait_goes_on_with_try_4(runlog_target: Path 
 def test_a_try_cut_off_in_flight_counts_and_its_backoff_goes_on(
     runlog_target: Path | str,
 ) -> None:
-    clock = FakeClock()
-    lost, again = Worker(_unavailable), Worker(_unavailable)
-    lost.lose_at(CAMPAIGN, 4, in_flight=True)
-    run_id, failed = _lose_then_resume(
-        runlog_target, REPORT, lost, again, clock, takeover_after=3.0
+    run = _lose_then_resume(
+        runlog_target, REPORT, _unavailable, CAMPAIGN, 4, in_flight=True, takeover_after=3.0
     )
-    assert (lost.sent[CAMPAIGN], again.sent[CAMPAIGN]) == (4, 1), "try 4 was lost: one more"
-    assert isinstance(failed, StepFailed) and failed.error["status"] == 503
-    assert clock.sleeps == [5.0], "the backoff after try 4 (8 s), less the 3 s gone by"
-    attempts = _attempts(runlog_target, run_id)
+    assert (run.lost[CAMPAIGN], run.again[CAMPAIGN]) == (4, 1), "try 4 was lost: one more"
+    assert isinstance(run.outcome, StepFailed) and run.outcome.error["status"] == 503
+    assert run.clock.sleeps == [5.0], "the backoff after try 4 (8 s), less the 3 s gone by"
+    attempts = run.attempts
     tries = [[(t["try"], t["result"]) for t in a["requests"]] for a in attempts]
     assert tries == [[(1, "failed"), (2, "failed"), (3, "failed"), (4, "lost")], [(5, "failed")]]
 
@@ -178,13 +197,10 @@ def test_a_try_cut_off_in_flight_counts_and_its_backoff_goes_on(
 def test_a_composite_whose_request_used_every_try_sends_it_no_more(
     runlog_target: Path | str,
 ) -> None:
-    clock = FakeClock()
-    lost, again = Worker(_unavailable), Worker(_unavailable)
-    lost.lose_at(CAMPAIGN, 5, in_flight=True)
-    _, failed = _lose_then_resume(runlog_target, REPORT, lost, again, clock)
-    assert lost.sent[CAMPAIGN] == 5 and again.sent[CAMPAIGN] == 0
-    assert isinstance(failed, StepFailed)
-    assert "try 5 was cut off when its worker stopped" in failed.error["message"]
+    run = _lose_then_resume(runlog_target, REPORT, _unavailable, CAMPAIGN, 5, in_flight=True)
+    assert run.lost[CAMPAIGN] == 5 and run.again[CAMPAIGN] == 0
+    assert isinstance(run.outcome, StepFailed)
+    assert "try 5 was cut off when its worker stopped" in run.outcome.error["message"]
 
 
 # -- Find or Create: every POST /shorten loses its answer ---------------------------------------
@@ -213,13 +229,10 @@ def _answers_lost(request: httpx.Request) -> httpx.Response:
 def test_find_or_create_lost_with_its_fifth_post_reads_back_once_and_posts_no_more(
     runlog_target: Path | str,
 ) -> None:
-    clock = FakeClock()
-    lost, again = Worker(_answers_lost), Worker(_answers_lost)
-    lost.lose_at(POST, 5, in_flight=True)
-    run_id, failed = _lose_then_resume(runlog_target, FIND_OR_CREATE, lost, again, clock)
-    assert lost.sent[POST] == 5 and again.sent[POST] == 0, "no sixth POST"
-    assert isinstance(failed, StepFailed)
-    attempts = _attempts(runlog_target, run_id)
+    run = _lose_then_resume(runlog_target, FIND_OR_CREATE, _answers_lost, POST, 5, in_flight=True)
+    assert run.lost[POST] == 5 and run.again[POST] == 0, "no sixth POST"
+    assert isinstance(run.outcome, StepFailed)
+    attempts = run.attempts
     calls = [(a["attempt"], a.get("call", "write"), a["result"]) for a in attempts]
     # The attempt cut off; one read-back (the link is not there); then the call again, whose
     # POST has no try left: nothing is sent, nothing more read back.
@@ -229,20 +242,22 @@ def test_find_or_create_lost_with_its_fifth_post_reads_back_once_and_posts_no_mo
         (1, "failed"), (2, "failed"), (3, "failed"), (4, "failed"), (5, "lost"),
     ]  # fmt: skip
     assert "requests" not in attempts[2], "the call again: its POST not sent, no lookup tried"
+    # The lookup the lost worker made counts too (its answer not recorded: lost), then the
+    # read-back's and the call's: 3 in all.
+    assert (run.lost[LOOKUP], run.again[LOOKUP]) == (1, 2)
+    lookups = [t for t in attempts[0]["requests"] if t["request"].startswith("GET /groups")]
+    assert [(t["try"], t["result"]) for t in lookups] == [(1, "lost")]
     with RunLog(runlog_target, readonly=True) as log:
-        assert log.intents.open_in(run_id) == [], "the read-back settled the write"
+        assert log.intents.open_in(run.run_id) == [], "the read-back settled the write"
 
 
 def test_find_or_create_lost_after_its_third_post_posts_twice_more(
     runlog_target: Path | str,
 ) -> None:
-    clock = FakeClock()
-    lost, again = Worker(_answers_lost), Worker(_answers_lost)
-    lost.lose_at(POST, 3, in_flight=True)
-    run_id, failed = _lose_then_resume(runlog_target, FIND_OR_CREATE, lost, again, clock)
-    assert (lost.sent[POST], again.sent[POST]) == (3, 2), "5 POSTs in all"
-    assert isinstance(failed, StepFailed)
-    attempts = _attempts(runlog_target, run_id)
+    run = _lose_then_resume(runlog_target, FIND_OR_CREATE, _answers_lost, POST, 3, in_flight=True)
+    assert (run.lost[POST], run.again[POST]) == (3, 2), "5 POSTs in all"
+    assert isinstance(run.outcome, StepFailed)
+    attempts = run.attempts
     calls = [(a["attempt"], a.get("call", "write"), a["result"]) for a in attempts]
     # Read back before anything is sent again; and once more after the last POST's answer
     # was lost too.
@@ -261,13 +276,7 @@ def test_a_first_execution_journals_each_try_before_it_is_sent(
     clock = FakeClock()
     lost = Worker(_unavailable)
     lost.lose_at(CAMPAIGN, 2, in_flight=True)
-    with RunLog(runlog_target) as log:
-        run_id = log.create_run(
-            workflow=REPORT, trigger=None, source_path=None, parent_run_id=None,
-            started_at=clock.wall(),
-        )  # fmt: skip
-    with pytest.raises(asyncio.CancelledError):
-        asyncio.run(_run_step(runlog_target, run_id, REPORT, lost, clock))
+    run_id = _lose(runlog_target, REPORT, lost, clock)
     with RunLog(runlog_target) as log:
         journal = AttemptJournal(log)
         (state,) = journal.load_requests((run_id, "r", -1, "")).values()

@@ -18,17 +18,14 @@ import pytest
 
 from connector.engine.executor import StepFailed
 from connector.engine.runlog import RunLog
-from connector.sandbox.bitly.app import create_app
-from connector.sandbox.config import DEMO_BITLY_TOKEN, SandboxConfig
-from connector.sandbox.controls import Controls, Faults
-from connector.sandbox.server import BackgroundServer
+from connector.sandbox.config import DEMO_BITLY_TOKEN
 
+from .failing_bitly import CAMPAIGN, FailingBitly, failing_bitly
 from .journaled_step import run_step
 from .shorten_box import ROOT
 
 pytestmark = pytest.mark.slow
 
-READ = "GET /v4/campaigns/{campaign_guid}"
 DOC: dict[str, Any] = {
     "name": "a report",
     # 2 s between tries: the kill lands inside the wait after try 3.
@@ -37,29 +34,22 @@ DOC: dict[str, Any] = {
         {
             "id": "report",
             "action": "bitly.campaign_performance_report",
-            "inputs": {"campaign_guid": "Cfailing01"},
+            "inputs": {"campaign_guid": CAMPAIGN},
         }
     ],
 }
 
 
 @pytest.fixture
-def bitly() -> Iterator[tuple[Any, str]]:
-    # The campaign's every read is answered 503, whatever the order of requests.
-    controls = Controls(faults=Faults(fail_paths=("/campaigns/Cfailing01",)))
-    app = create_app(SandboxConfig(seed=None, controls=controls))
-    with BackgroundServer(app) as server:
-        yield app, server.url + "/v4"
+def bitly() -> Iterator[FailingBitly]:
+    with failing_bitly() as box:
+        yield box
 
 
 def test_a_composites_tries_made_by_a_killed_process_count(
-    runlog_target: Path | str, bitly: tuple[Any, str]
+    runlog_target: Path | str, bitly: FailingBitly
 ) -> None:
-    app, url = bitly
-
-    def sent() -> int:
-        return int(app.state.counts.get(READ, 0))
-
+    url, sent = bitly.url, bitly.reads
     db = str(runlog_target)
     with RunLog(db) as log:
         run_id = log.create_run(

@@ -10,7 +10,6 @@ import asyncio
 import contextlib
 import dataclasses
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,14 +19,12 @@ from connector.catalog import load_catalog
 from connector.engine.rate_budget import RateLimitSpec
 from connector.engine.session import engine_session
 from connector.engine.workflow import validate_workflow
-from connector.sandbox.bitly.app import create_app
-from connector.sandbox.config import DEMO_BITLY_TOKEN, SandboxConfig
-from connector.sandbox.controls import Controls, Faults
-from connector.sandbox.server import BackgroundServer
+from connector.sandbox.config import DEMO_BITLY_TOKEN
+
+from ..engine.failing_bitly import CAMPAIGN, FailingBitly, failing_bitly
 
 pytestmark = pytest.mark.slow
 
-READ = "GET /v4/campaigns/{campaign_guid}"
 DOC: dict[str, Any] = {
     "name": "reports",
     # Waits of 0.4 s: long enough to lose the worker inside one.
@@ -43,22 +40,14 @@ DOC: dict[str, Any] = {
 }
 
 
-@pytest.fixture
-def bitly() -> Iterator[tuple[Any, str]]:
-    # The campaign's every read is answered 503, whatever the order of requests.
-    controls = Controls(faults=Faults(fail_paths=("/campaigns/Cfailing01",)))
-    app = create_app(SandboxConfig(seed=None, controls=controls))
-    with BackgroundServer(app) as server:
-        yield app, server.url + "/v4"
-
-
 def test_a_composite_run_again_continues_its_requests_tries(
-    runlog_target: Path | str, bitly: tuple[Any, str]
+    runlog_target: Path | str,
 ) -> None:
-    asyncio.run(_continue(runlog_target, *bitly))
+    with failing_bitly() as bitly:
+        asyncio.run(_continue(runlog_target, bitly))
 
 
-async def _continue(db: Path | str, app: Any, url: str) -> None:
+async def _continue(db: Path | str, bitly: FailingBitly) -> None:
     # Imported here, not at collection (see test_activity_resume.py).
     from temporalio.testing import ActivityEnvironment
 
@@ -66,16 +55,14 @@ async def _continue(db: Path | str, app: Any, url: str) -> None:
     from connector.temporal.messages import ItemsCall, RunRequest, StepCall
     from connector.temporal.run_start import record_run
 
-    def sent() -> int:
-        return int(app.state.counts.get(READ, 0))
-
+    url, sent = bitly.url, bitly.reads
     catalog = load_catalog()
     async with engine_session(
         catalog, db, base_urls={"bitly": url}, credentials={"bitly": DEMO_BITLY_TOKEN},
         overrides={"bitly": RateLimitSpec(concurrency=5, learn=False)},
     ) as engine:  # fmt: skip
         activities = RunActivities(engine)
-        trigger = {"campaigns": ["Cfailing01"]}
+        trigger = {"campaigns": [CAMPAIGN]}
         record_run(db, "run-1", validate_workflow(DOC, catalog), trigger)
         await ActivityEnvironment().run(activities.begin_run, RunRequest("run-1"))
         call = StepCall("run-1", 0)
@@ -86,7 +73,7 @@ async def _continue(db: Path | str, app: Any, url: str) -> None:
         task = asyncio.create_task(lost.run(activities.run_items, ItemsCall(call, 0, 1)))
         deadline = time.monotonic() + 60
         while sent() < 3:
-            assert time.monotonic() < deadline and not task.done(), dict(app.state.counts)
+            assert time.monotonic() < deadline and not task.done(), dict(bitly.app.state.counts)
             await asyncio.sleep(0.01)
         await asyncio.sleep(0.1)  # its answer is in; the 0.4 s wait is under way
         lost.cancel()
