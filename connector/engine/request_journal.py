@@ -100,8 +100,11 @@ class RequestJournal:
             return None
         last = tries[-1]
         since = last.get("ended_at", last.get("started_at"))
-        if last.get("wait") and isinstance(since, int | float):
-            self._waits[key] = (float(last["wait"]), float(since))
+        # A wait refused (past the run's max_wait) is a wait too: what is left of it may
+        # still be more than the run accepts.
+        wait = last.get("wait") or last.get("refused_wait")
+        if wait and isinstance(since, int | float):
+            self._waits[key] = (float(wait), float(since))
         return int(last.get("try", len(tries))), _journaled_error(label_then, last)
 
     def wait_left(self, key: str) -> float | None:

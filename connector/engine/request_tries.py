@@ -140,6 +140,8 @@ class RequestTries:
                 raise self._no_tries_left(key, label, done)
             if journal is not None:
                 left = journal.wait_left(key)
+                if left and self.limit is not None and left > self.limit:
+                    raise self._wait_refused(key, left)
                 if left:
                     await self.clock.sleep(left)
                     continue  # something may have halted the call meanwhile
@@ -185,6 +187,13 @@ class RequestTries:
             return self.spent, entry
         entry["wait"] = round(wait, 3)
         return wait, entry
+
+    def _wait_refused(self, key: str, left: float) -> ActionError:
+        """What is left of an earlier execution's wait is more than the run accepts."""
+        last = self._last[key]
+        self.spent = too_long(last, left, self.limit or 0.0, wait_reason(last), last.where)
+        self.spent.write_applied = False  # not sent again
+        return self.spent
 
     def _no_tries_left(self, key: str, label: str, done: int) -> ActionError:
         """Asked to send a request whose tries in this call are all used: its last error,
