@@ -23,6 +23,7 @@ from connector.clock import FakeClock
 from connector.engine.attempt_journal import AttemptJournal
 from connector.engine.executor import StepFailed
 from connector.engine.rate_limits import RateLimitSpec
+from connector.engine.report import render_run
 from connector.engine.runlog import RunLog
 from connector.engine.session import engine_session
 from connector.engine.workflow import ActionStep, validate_workflow
@@ -192,6 +193,9 @@ def test_a_try_cut_off_in_flight_counts_and_its_backoff_goes_on(
     attempts = run.attempts
     tries = [[(t["try"], t["result"]) for t in a["requests"]] for a in attempts]
     assert tries == [[(1, "failed"), (2, "failed"), (3, "failed"), (4, "lost")], [(5, "failed")]]
+    with RunLog(runlog_target, readonly=True) as log:
+        shown = "\n".join(render_run(log, run.run_id))
+    assert "GET /campaigns/C1: tried 4 times, 3 failed (HTTP 503), 1 lost with its worker" in shown
 
 
 def test_a_composite_whose_request_used_every_try_sends_it_no_more(
