@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from connector.cli.runs_cancel import cancel
 from connector.cli.temporal_cmd import temporal_address, temporal_options
+from connector.cli.temporal_runs import address_options
 from connector.errors import AlreadyRetried
 from connector.redact import redact, redact_obj
 
@@ -86,6 +87,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         parser.add_argument("--home", type=Path, help="run-log directory")
         _runlog_option(parser)
         parser.add_argument("--json", action="store_true", help="JSON output")
+    for parser in (ls, show, stop):  # runs held by Temporal are checked with it (temporal_runs)
+        address_options(parser)
     ls.set_defaults(func=_list)
     show.set_defaults(func=_show)
     retry.set_defaults(func=_retry)
@@ -271,6 +274,8 @@ def _list(args: argparse.Namespace) -> int:
 
     with RunLog(_runlog(args), readonly=True) as log:
         runs = log.list_runs(status=args.status, limit=args.limit)
+        if _checked_with_temporal(args, log, [r.id for r in runs]):
+            runs = log.list_runs(status=args.status, limit=args.limit)
         if args.json:
             rows = [
                 {
@@ -295,11 +300,52 @@ def _show(args: argparse.Namespace) -> int:
     from connector.engine.runlog import RunLog
 
     with RunLog(_runlog(args), readonly=True) as log:
+        _checked_with_temporal(args, log, [args.run_id])
         return show(log, args)
 
 
+def _checked_with_temporal(args: argparse.Namespace, log: Any, run_ids: list[str]) -> bool:
+    """Check runs held by Temporal with it (temporal_runs.py); True when one was found
+    closed and recorded. Without a Temporal address, say what is unknown."""
+    from connector.cli.temporal_runs import check_runs, held_by_temporal, unknown_note
+
+    held = held_by_temporal(log, run_ids)
+    executions = check_runs(args, _runlog(args), held)
+    if executions is None:
+        for run_id in held:
+            print(unknown_note(run_id), file=sys.stderr)
+        return False
+    return any(execution.closed for execution in executions.values())
+
+
+def _checked_parent(args: argparse.Namespace) -> None:
+    """A retry of a run held by Temporal: its execution, checked with Temporal, must be
+    closed (and is recorded so); without a Temporal address that is unknown: refused."""
+    from connector.cli.temporal_runs import check_runs, held_by_temporal, unknown_note
+    from connector.engine.runlog import RunLog
+    from connector.errors import InvalidConfiguration
+
+    target = _runlog(args)
+    if isinstance(target, Path) and not target.exists():
+        return  # the retry itself says there is no such run
+    with RunLog(target, readonly=True) as log:
+        held = held_by_temporal(log, [args.run_id])
+    if not held:
+        return
+    executions = check_runs(args, target, held)
+    if executions is None:
+        raise InvalidConfiguration(unknown_note(args.run_id).removeprefix("note: "))
+    execution = executions[args.run_id]
+    if not execution.closed:
+        raise InvalidConfiguration(
+            f"run {args.run_id} is still running on Temporal (its workflow execution is "
+            f"{execution.status}); retry it once it has ended, or stop it with "
+            f"`connector runs cancel {args.run_id}`"
+        )
+
+
 def _cancel(args: argparse.Namespace) -> int:
-    return cancel(_runlog(args), args.run_id, as_json=args.json)
+    return cancel(_runlog(args), args.run_id, as_json=args.json, args=args)
 
 
 def _retry(args: argparse.Namespace) -> int:
@@ -311,6 +357,7 @@ def _retry(args: argparse.Namespace) -> int:
 
     catalog = load_catalog()
     resolve = parse_resolutions(args.resolve)  # a malformed pair fails before anything
+    _checked_parent(args)
 
     async def go(base_urls: dict[str, str] | None, creds: dict[str, str] | None) -> RunResult:
         async with _session(catalog, args, base_urls, creds) as engine:

@@ -22,11 +22,13 @@ from connector.engine.attempts import error_dict
 from connector.engine.runlog import RunLog
 from connector.errors import ConnectorError, ExecutorUnavailable
 from connector.temporal.client import run_and_wait
+from connector.temporal.closed import ClosedByTemporal, record_closed
+from connector.temporal.messages import RunEnd
 
 if TYPE_CHECKING:
     from temporalio.client import Client
 
-    from connector.temporal.messages import RunEnd, RunRequest
+    from connector.temporal.messages import RunRequest
 
 __all__ = ["held_by_temporal", "record_run", "send_run"]
 
@@ -75,7 +77,9 @@ async def send_run(
     """Send `request` to Temporal and wait for the run's end. For a new run, `new_run` is
     its validated workflow and its trigger, recorded first; a run recorded but never
     accepted by the server, or whose workflow an activity failed, is left failed, saying
-    why; the error is raised. A server lost while the run goes on leaves it running."""
+    why; the error is raised. A run whose execution Temporal closed on its own (terminated,
+    timed out, cancelled through Temporal) is recorded so (closed.py) and returned as the
+    run log now holds it. A server lost while the run goes on leaves it running."""
     started = False
 
     def sent() -> None:
@@ -88,6 +92,9 @@ async def send_run(
         record_run(runlog, request.run_id, *new_run)
     try:
         return await run_and_wait(client, request, task_queue, sent)
+    except ClosedByTemporal as exc:
+        record_closed(runlog, request.run_id, exc.execution)
+        return RunEnd(request.run_id, exc.execution.run_status, None, exc.to_dict())
     except ExecutorUnavailable as exc:
         if not started:
             ended_without_finishing(runlog, request.run_id, exc)

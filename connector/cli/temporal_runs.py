@@ -1,0 +1,102 @@
+"""Runs held by Temporal that nobody follows, checked when someone looks at or acts on them.
+
+A run sent with `--temporal` stays `running` in the run log until an activity writes its
+end. When Temporal closes the execution itself (an operator's terminate, a workflow
+execution timeout, a cancel through Temporal), no activity does, and only Temporal knows.
+`runs cancel`, `runs retry`, `runs show` and `runs list` ask it, one describe per such run,
+when a Temporal address is configured (`--temporal` or `$CONNECTOR_TEMPORAL`), and record a
+closed execution (temporal/closed.py). Without an address they say it is unknown instead
+of guessing. A run's workflow id is its run id; its row names no process once a worker has
+begun it (temporal/run_start.py), which is how such a run is told apart.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from connector.cli.temporal_cmd import ENV, temporal_address
+from connector.errors import InvalidConfiguration
+
+if TYPE_CHECKING:
+    from connector.engine.runlog import RunLog
+    from connector.temporal.closed import Execution
+
+__all__ = ["address_options", "check_runs", "held_by_temporal", "unknown_note"]
+
+
+def address_options(parser: argparse.ArgumentParser) -> None:
+    """`--temporal` and `--namespace` for commands that only ask Temporal about runs."""
+    parser.add_argument(
+        "--temporal",
+        metavar="HOST:PORT",
+        help=f"the Temporal server to ask about runs held by it (default ${ENV})",
+    )
+    parser.add_argument("--namespace", default="default", help="Temporal namespace")
+
+
+def held_by_temporal(log: RunLog, run_ids: Iterable[str]) -> list[str]:
+    """Those of `run_ids` that are `running` on Temporal (their rows name no process)."""
+    from connector.temporal.closed import on_temporal
+
+    held = []
+    for run_id in dict.fromkeys(run_ids):
+        row = log.store.execute(
+            "SELECT status, pid, host FROM runs WHERE id=?", (run_id,)
+        ).fetchone()
+        if row is not None and on_temporal(row[0], row[1], row[2]):
+            held.append(run_id)
+    return held
+
+
+def unknown_note(run_id: str) -> str:
+    return (
+        f"note: run {run_id} is running on Temporal (workflow id {run_id}); whether Temporal "
+        f"has closed its execution is unknown here: name the Temporal server (--temporal "
+        f"HOST:PORT or ${ENV}) to check"
+    )
+
+
+def check_runs(
+    args: argparse.Namespace, target: Path | str, held: list[str]
+) -> dict[str, Execution] | None:
+    """Ask Temporal about the `held` runs (running on it) and record those whose execution
+    it closed, saying so on stderr; their executions by run id. None when no Temporal
+    address is configured (nothing is known); InvalidConfiguration when Temporal holds no
+    execution for one of them (another server or namespace?)."""
+    import asyncio
+
+    from connector.cli import temporal_cmd
+    from connector.temporal.client import connect
+    from connector.temporal.closed import execution_of, record_closed
+
+    address = temporal_address(args)
+    if not address:
+        return None
+    if not held:
+        return {}
+    namespace = getattr(args, "namespace", "default")
+    temporal_cmd._used = True  # a Temporal client: the command ends as `leave` says
+
+    async def ask() -> list[Execution]:
+        client = await connect(address, namespace)
+        return list(await asyncio.gather(*(execution_of(client, run_id) for run_id in held)))
+
+    executions = dict(zip(held, asyncio.run(ask()), strict=True))
+    for run_id, execution in executions.items():
+        if execution.status == "NOT_FOUND":
+            raise InvalidConfiguration(
+                f"run {run_id} is running on Temporal, but the server at {address} (namespace "
+                f"{namespace}) holds no workflow execution {run_id}: name the server and "
+                "namespace it was sent to (its retention may also have passed)",
+                where="--temporal",
+            )
+        if execution.closed and record_closed(target, run_id, execution):
+            print(
+                f"run {run_id}: {execution.error(run_id)}; recorded as {execution.run_status}",
+                file=sys.stderr,
+            )
+    return executions
