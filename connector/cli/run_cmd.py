@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from connector.cli.runs_cancel import cancel
 from connector.cli.temporal_cmd import temporal_address, temporal_options
-from connector.cli.temporal_runs import address_options
+from connector.cli.temporal_runs import address_options, checked_parent, checked_with_temporal
 from connector.errors import AlreadyRetried
 from connector.redact import redact, redact_obj
 
@@ -274,7 +274,7 @@ def _list(args: argparse.Namespace) -> int:
 
     with RunLog(_runlog(args), readonly=True) as log:
         runs = log.list_runs(status=args.status, limit=args.limit)
-        if _checked_with_temporal(args, log, [r.id for r in runs]):
+        if checked_with_temporal(args, log, _runlog(args), [r.id for r in runs]):
             runs = log.list_runs(status=args.status, limit=args.limit)
         if args.json:
             rows = [
@@ -300,48 +300,8 @@ def _show(args: argparse.Namespace) -> int:
     from connector.engine.runlog import RunLog
 
     with RunLog(_runlog(args), readonly=True) as log:
-        _checked_with_temporal(args, log, [args.run_id])
+        checked_with_temporal(args, log, _runlog(args), [args.run_id])
         return show(log, args)
-
-
-def _checked_with_temporal(args: argparse.Namespace, log: Any, run_ids: list[str]) -> bool:
-    """Check runs held by Temporal with it (temporal_runs.py); True when one was found
-    closed and recorded. Without a Temporal address, say what is unknown."""
-    from connector.cli.temporal_runs import check_runs, held_by_temporal, unknown_note
-
-    held = held_by_temporal(log, run_ids)
-    executions = check_runs(args, _runlog(args), held)
-    if executions is None:
-        for run_id in held:
-            print(unknown_note(run_id), file=sys.stderr)
-        return False
-    return any(execution.closed for execution in executions.values())
-
-
-def _checked_parent(args: argparse.Namespace) -> None:
-    """A retry of a run held by Temporal: its execution, checked with Temporal, must be
-    closed (and is recorded so); without a Temporal address that is unknown: refused."""
-    from connector.cli.temporal_runs import check_runs, held_by_temporal, unknown_note
-    from connector.engine.runlog import RunLog
-    from connector.errors import InvalidConfiguration
-
-    target = _runlog(args)
-    if isinstance(target, Path) and not target.exists():
-        return  # the retry itself says there is no such run
-    with RunLog(target, readonly=True) as log:
-        held = held_by_temporal(log, [args.run_id])
-    if not held:
-        return
-    executions = check_runs(args, target, held)
-    if executions is None:
-        raise InvalidConfiguration(unknown_note(args.run_id).removeprefix("note: "))
-    execution = executions[args.run_id]
-    if not execution.closed:
-        raise InvalidConfiguration(
-            f"run {args.run_id} is still running on Temporal (its workflow execution is "
-            f"{execution.status}); retry it once it has ended, or stop it with "
-            f"`connector runs cancel {args.run_id}`"
-        )
 
 
 def _cancel(args: argparse.Namespace) -> int:
@@ -357,7 +317,7 @@ def _retry(args: argparse.Namespace) -> int:
 
     catalog = load_catalog()
     resolve = parse_resolutions(args.resolve)  # a malformed pair fails before anything
-    _checked_parent(args)
+    checked_parent(args, _runlog(args))
 
     async def go(base_urls: dict[str, str] | None, creds: dict[str, str] | None) -> RunResult:
         async with _session(catalog, args, base_urls, creds) as engine:

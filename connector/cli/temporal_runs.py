@@ -25,7 +25,14 @@ if TYPE_CHECKING:
     from connector.engine.runlog import RunLog
     from connector.temporal.closed import Execution
 
-__all__ = ["address_options", "check_runs", "held_by_temporal", "unknown_note"]
+__all__ = [
+    "address_options",
+    "check_runs",
+    "checked_parent",
+    "checked_with_temporal",
+    "held_by_temporal",
+    "unknown_note",
+]
 
 
 def address_options(parser: argparse.ArgumentParser) -> None:
@@ -100,3 +107,40 @@ def check_runs(
                 file=sys.stderr,
             )
     return executions
+
+
+def checked_with_temporal(
+    args: argparse.Namespace, log: RunLog, target: Path | str, run_ids: list[str]
+) -> bool:
+    """`runs show`/`list`: check those of `run_ids` held by Temporal with it; True when one
+    was found closed and recorded. Without a Temporal address, say what is unknown."""
+    held = held_by_temporal(log, run_ids)
+    executions = check_runs(args, target, held)
+    if executions is None:
+        for run_id in held:
+            print(unknown_note(run_id), file=sys.stderr)
+        return False
+    return any(execution.closed for execution in executions.values())
+
+
+def checked_parent(args: argparse.Namespace, target: Path | str) -> None:
+    """`runs retry` of a run held by Temporal: its execution, checked with Temporal, must
+    be closed (and is recorded so); without a Temporal address that is unknown: refused."""
+    from connector.engine.runlog import RunLog
+
+    if isinstance(target, Path) and not target.exists():
+        return  # the retry itself says there is no such run
+    with RunLog(target, readonly=True) as log:
+        held = held_by_temporal(log, [args.run_id])
+    if not held:
+        return
+    executions = check_runs(args, target, held)
+    if executions is None:
+        raise InvalidConfiguration(unknown_note(args.run_id).removeprefix("note: "))
+    execution = executions[args.run_id]
+    if not execution.closed:
+        raise InvalidConfiguration(
+            f"run {args.run_id} is still running on Temporal (its workflow execution is "
+            f"{execution.status}); retry it once it has ended, or stop it with "
+            f"`connector runs cancel {args.run_id}`"
+        )
