@@ -6,9 +6,12 @@ kept in the execution's history and in the worker's workflow cache. The sender w
 them into the run's row, the workflow's input names only the run, and every activity
 reads them back from the run log (`activities.py`).
 
-Once a worker has begun it, a run is Temporal's, not a process's: its row names no
-process, so the loss of one worker (or the Ctrl-C of the command that sent it) does not
-show it as interrupted while the other workers carry on.
+Once the server has accepted it, a run is Temporal's, not a process's: its row names no
+process (the sender clears it then, and a worker's first activity again), so the loss of
+one worker (or the Ctrl-C of the command that sent it) does not show it as interrupted
+while the workers carry on or are yet to begin it, and is not retried beside its own
+execution. Until then the row names the sender: a sender killed before Temporal accepted
+the run leaves it interrupted, and retryable.
 """
 
 from __future__ import annotations
@@ -35,8 +38,8 @@ __all__ = ["held_by_temporal", "record_run", "send_run"]
 
 def record_run(runlog: Path | str, run_id: str, workflow: Any, trigger: Any) -> None:
     """Write run `run_id` of a validated `workflow` with its `trigger` before it is sent.
-    Until a worker begins it the row names this process, so a sender killed before
-    Temporal accepted the run leaves it interrupted (retryable), not running forever."""
+    Until Temporal accepts it the row names this process, so a sender killed before then
+    leaves it interrupted (retryable), not running forever."""
     with RunLog(runlog) as log:
         log.create_run(
             workflow=workflow.document,
@@ -59,7 +62,8 @@ def ended_without_finishing(runlog: Path | str, run_id: str, why: ConnectorError
 
 
 def held_by_temporal(log: RunLog, run_id: str) -> None:
-    """Run `run_id` is begun on Temporal: no longer held by the process that wrote it."""
+    """Run `run_id` is accepted (or begun) on Temporal: no longer held by the process that
+    wrote it."""
     log.store.execute(
         "UPDATE runs SET pid=NULL, host=NULL WHERE id=? AND status='running'", (run_id,)
     )
@@ -85,6 +89,9 @@ async def send_run(
     def sent() -> None:
         nonlocal started
         started = True
+        if new_run is not None:  # a retry's row is made by its first activity
+            with RunLog(runlog) as log:
+                held_by_temporal(log, request.run_id)
         if on_started is not None:
             on_started()
 

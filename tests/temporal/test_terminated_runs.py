@@ -224,7 +224,8 @@ from connector.engine.runlog import new_run_id
 from connector.engine.workflow import load_workflow
 from connector.temporal.client import connect
 from connector.temporal.messages import RunRequest, Tuning
-from connector.temporal.run_start import record_run
+from connector.engine.runlog import RunLog
+from connector.temporal.run_start import held_by_temporal, record_run
 from connector.temporal.workflow_def import ConnectorRun
 
 async def main():
@@ -235,6 +236,8 @@ async def main():
     tuning = Tuning(items_per_activity=10, activities_in_flight=2)
     await client.start_workflow(ConnectorRun.run, RunRequest(run_id, tuning=tuning), id=run_id,
                                 task_queue=sys.argv[3], execution_timeout=timedelta(seconds=4))
+    with RunLog(os.environ["CONNECTOR_RUNLOG"]) as log:  # accepted: Temporal's, as send_run does
+        held_by_temporal(log, run_id)
     print(run_id, flush=True)
 
 asyncio.run(main())
@@ -258,7 +261,6 @@ def test_a_workflow_execution_timeout_is_recorded_by_runs_list(
     )  # fmt: skip
     assert started.returncode == 0, started.stderr
     run_id = started.stdout.strip()
-    assert _run_id(env, prefix, items=0) == run_id
     deadline = time.monotonic() + 60
     while True:
         listed = connector("runs", "list", "--json", env=env)
@@ -272,3 +274,29 @@ def test_a_workflow_execution_timeout_is_recorded_by_runs_list(
     assert error["temporal_status"] == "TIMED_OUT", error
     assert "timed out" in error["message"] and "0:00:04" in error["message"], error
     _retried_to_one_link_each(box, env, run_id, prefix)
+
+
+def test_a_run_no_worker_began_is_temporals_once_accepted(
+    setup: tuple[ShortenBox, dict[str, str], Path],
+) -> None:
+    """Sent to a task queue no worker polls: once the server accepted it the row names no
+    process, so the sender's death leaves it running on Temporal (not `interrupted`,
+    which a retry would run beside its execution); terminated, `runs cancel` records it."""
+    _, env, folder = setup
+    prefix = "https://example.com/term-idle/"
+    workflow = create_workflow(folder / "idle.yaml")
+    run = popen("run", str(workflow), "--trigger", json.dumps({"urls": urls(prefix, 3)}),
+                "--task-queue", "term-no-worker", env=env)  # fmt: skip
+    run_id = _run_id(env, prefix, run, items=0)
+    run.send_signal(signal.SIGKILL)
+    run.communicate()
+    assert _row(env, run_id)[0] == "running"
+    listed = connector("runs", "list", "--json", env={**env, "CONNECTOR_TEMPORAL": ""})
+    assert [r["status"] for r in json.loads(listed.stdout) if r["id"] == run_id] == ["running"]
+    assert f"run {run_id} is running on Temporal" in listed.stderr
+    _temporal(env, "terminate", "--workflow-id", run_id, "--reason", "no worker came")
+    cancelled = connector("runs", "cancel", run_id, env=env)
+    assert cancelled.returncode == 1, cancelled.stdout + cancelled.stderr
+    status, error, failed_step = _row(env, run_id)
+    assert (status, failed_step) == ("failed", None) and error is not None
+    assert error["reason"] == "no worker came"
