@@ -39,7 +39,7 @@ def cancel(
 
         with RunLog(target, readonly=True) as log:
             held = held_by_temporal(log, [run_id])
-        unknown = bool(held) and check_runs(args, target, held) is None
+        unknown = bool(held) and run_id not in (check_runs(args, target, held, strict=False) or {})
     request = cancel_run(run_id, runlog=target)
     if unknown:
         from connector.cli.temporal_runs import unknown_note

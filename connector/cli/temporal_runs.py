@@ -62,21 +62,24 @@ def held_by_temporal(log: RunLog, run_ids: Iterable[str]) -> list[str]:
 def unknown_note(run_id: str) -> str:
     return (
         f"note: run {run_id} is running on Temporal (workflow id {run_id}); whether Temporal "
-        f"has closed its execution is unknown here: name the Temporal server (--temporal "
-        f"HOST:PORT or ${ENV}) to check"
+        f"has closed its execution is unknown here: name a Temporal server that answers "
+        f"(--temporal HOST:PORT or ${ENV}) to check"
     )
 
 
 def check_runs(
-    args: argparse.Namespace, target: Path | str, held: list[str]
+    args: argparse.Namespace, target: Path | str, held: list[str], *, strict: bool = True
 ) -> dict[str, Execution] | None:
     """Ask Temporal about the `held` runs (running on it) and record those whose execution
     it closed, saying so on stderr; their executions by run id. None when no Temporal
-    address is configured (nothing is known); InvalidConfiguration when Temporal holds no
-    execution for one of them (another server or namespace?)."""
+    address is configured (nothing is known). A server that cannot be reached
+    (ExecutorUnavailable), or that holds no execution for a run (another server or
+    namespace?: InvalidConfiguration), is an error when `strict`, else a note on stderr,
+    that run (or all) then unknown."""
     import asyncio
 
     from connector.cli import temporal_cmd
+    from connector.errors import ExecutorUnavailable
     from connector.temporal.client import connect
     from connector.temporal.closed import execution_of, record_closed
 
@@ -92,16 +95,26 @@ def check_runs(
         client = await connect(address, namespace)
         return list(await asyncio.gather(*(execution_of(client, run_id) for run_id in held)))
 
-    executions = dict(zip(held, asyncio.run(ask()), strict=True))
-    for run_id, execution in executions.items():
+    try:
+        executions = dict(zip(held, asyncio.run(ask()), strict=True))
+    except ExecutorUnavailable as exc:
+        if strict:
+            raise
+        print(f"note: {exc.message}", file=sys.stderr)
+        return None
+    for run_id, execution in list(executions.items()):
         if execution.status == "NOT_FOUND":
-            raise InvalidConfiguration(
+            missing = InvalidConfiguration(
                 f"run {run_id} is running on Temporal, but the server at {address} (namespace "
                 f"{namespace}) holds no workflow execution {run_id}: name the server and "
                 "namespace it was sent to (its retention may also have passed)",
                 where="--temporal",
             )
-        if execution.closed and record_closed(target, run_id, execution):
+            if strict:
+                raise missing
+            print(f"note: {missing.message}", file=sys.stderr)
+            del executions[run_id]
+        elif execution.closed and record_closed(target, run_id, execution):
             print(
                 f"run {run_id}: {execution.error(run_id)}; recorded as {execution.run_status}",
                 file=sys.stderr,
@@ -115,7 +128,7 @@ def checked_with_temporal(
     """`runs show`/`list`: check those of `run_ids` held by Temporal with it; True when one
     was found closed and recorded. Without a Temporal address, say what is unknown."""
     held = held_by_temporal(log, run_ids)
-    executions = check_runs(args, target, held)
+    executions = check_runs(args, target, held, strict=False)
     if executions is None:
         for run_id in held:
             print(unknown_note(run_id), file=sys.stderr)

@@ -157,3 +157,30 @@ def test_a_run_that_is_not_running_is_left_as_it_is(tmp_path: Path) -> None:
         assert not record_closed(log, run_id, Execution("TERMINATED"))
         assert _rows(log, run_id) == before
         assert not record_closed(log, "no-such-run", Execution("TERMINATED"))
+
+
+def test_with_the_server_unreachable_show_and_cancel_say_so_and_retry_refuses(
+    tmp_path: Path,
+) -> None:
+    """A Temporal address that answers nothing: `runs show`/`list`/`cancel` still do their
+    part, saying the run's state on Temporal is unknown; `runs retry` refuses (exit 2)."""
+    from .temporal_box import base_env, connector, free_port
+
+    db = tmp_path / "runs.db"
+    with RunLog(db) as log:
+        run_id = _running_run(log)
+    address = f"127.0.0.1:{free_port()}"
+    env = base_env(CONNECTOR_RUNLOG=str(db), CONNECTOR_TEMPORAL=address)
+    for command in (["show", run_id], ["list"]):
+        done = connector("runs", *command, env=env, timeout=60)
+        assert done.returncode == 0, done.stderr
+        assert f"note: cannot reach the Temporal server at {address}" in done.stderr
+        assert f"run {run_id} is running on Temporal" in done.stderr, done.stderr
+    refused = connector("runs", "retry", run_id, env=env, timeout=60)
+    assert refused.returncode == 2 and "cannot reach the Temporal server" in refused.stderr
+    cancelled = connector("runs", "cancel", run_id, env=env, timeout=60)
+    assert cancelled.returncode == 0, cancelled.stderr
+    assert "if it has, this cancel has no effect" in cancelled.stderr
+    assert "Traceback" not in refused.stderr + cancelled.stderr
+    with RunLog(db) as log:
+        assert _rows(log, run_id)["run"][0] == "running" and cancel_requested(log, run_id)
