@@ -6,8 +6,8 @@ execution timeout, a cancel through Temporal), no activity does, and only Tempor
 `runs cancel`, `runs retry`, `runs show` and `runs list` ask it, one describe per such run,
 when a Temporal address is configured (`--temporal` or `$CONNECTOR_TEMPORAL`), and record a
 closed execution (temporal/closed.py). Without an address they say it is unknown instead
-of guessing. A run's workflow id is its run id; its row names no process once a worker has
-begun it (temporal/run_start.py), which is how such a run is told apart.
+of guessing. A run's workflow id is its run id; its row names no process once the server
+has accepted it (temporal/run_start.py), which is how such a run is told apart.
 """
 
 from __future__ import annotations
