@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from connector.cli.runs_cancel import cancel
 from connector.cli.temporal_cmd import temporal_address, temporal_options
+from connector.cli.temporal_runs import address_options, checked_parent, checked_with_temporal
 from connector.errors import AlreadyRetried
 from connector.redact import redact, redact_obj
 
@@ -86,6 +87,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         parser.add_argument("--home", type=Path, help="run-log directory")
         _runlog_option(parser)
         parser.add_argument("--json", action="store_true", help="JSON output")
+    for parser in (ls, show, stop):  # runs held by Temporal are checked with it (temporal_runs)
+        address_options(parser)
     ls.set_defaults(func=_list)
     show.set_defaults(func=_show)
     retry.set_defaults(func=_retry)
@@ -271,6 +274,8 @@ def _list(args: argparse.Namespace) -> int:
 
     with RunLog(_runlog(args), readonly=True) as log:
         runs = log.list_runs(status=args.status, limit=args.limit)
+        if checked_with_temporal(args, log, _runlog(args), [r.id for r in runs]):
+            runs = log.list_runs(status=args.status, limit=args.limit)
         if args.json:
             rows = [
                 {
@@ -295,11 +300,12 @@ def _show(args: argparse.Namespace) -> int:
     from connector.engine.runlog import RunLog
 
     with RunLog(_runlog(args), readonly=True) as log:
+        checked_with_temporal(args, log, _runlog(args), [args.run_id])
         return show(log, args)
 
 
 def _cancel(args: argparse.Namespace) -> int:
-    return cancel(_runlog(args), args.run_id, as_json=args.json)
+    return cancel(_runlog(args), args.run_id, as_json=args.json, args=args)
 
 
 def _retry(args: argparse.Namespace) -> int:
@@ -311,6 +317,7 @@ def _retry(args: argparse.Namespace) -> int:
 
     catalog = load_catalog()
     resolve = parse_resolutions(args.resolve)  # a malformed pair fails before anything
+    checked_parent(args, _runlog(args))
 
     async def go(base_urls: dict[str, str] | None, creds: dict[str, str] | None) -> RunResult:
         async with _session(catalog, args, base_urls, creds) as engine:
