@@ -27,6 +27,7 @@ that need another class (a workflow's WorkflowInvalid) translate it.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -34,7 +35,7 @@ import re
 import stat
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import yaml
 
@@ -77,12 +78,13 @@ def _size(n: int) -> str:
     return f"{n // (1024 * 1024)} MiB" if n >= 1024 * 1024 else f"{n:,} bytes"
 
 
-def read_text(path: str | Path, *, what: str = "file", limit: int = MAX_BYTES) -> str:
-    """The UTF-8 text of `path`, reading at most `limit` bytes (+1 to know it is larger)."""
+@contextlib.contextmanager
+def _opened(path: str | Path, what: str) -> Iterator[BinaryIO]:
+    """`path` open for reading; a missing file, a folder or a read that fails is one error."""
     shown = str(path)
     try:
         with open(path, "rb") as handle:
-            data = handle.read(limit + 1)
+            yield handle
     except FileNotFoundError:
         raise InvalidInput(f"{what} not found", where=shown) from None
     except IsADirectoryError:
@@ -90,6 +92,13 @@ def read_text(path: str | Path, *, what: str = "file", limit: int = MAX_BYTES) -
     except OSError as exc:
         reason = exc.strerror or type(exc).__name__
         raise InvalidInput(f"cannot read the {what}: {reason}", where=shown) from None
+
+
+def read_text(path: str | Path, *, what: str = "file", limit: int = MAX_BYTES) -> str:
+    """The UTF-8 text of `path`, reading at most `limit` bytes (+1 to know it is larger)."""
+    shown = str(path)
+    with _opened(path, what) as handle:
+        data = handle.read(limit + 1)
     if len(data) > limit:
         raise InvalidInput(f"the {what} is larger than {_size(limit)}", where=shown)
     try:
@@ -279,14 +288,13 @@ def _read_bytes(path: str | Path, what: str, limit: int) -> bytes:
     """At most `limit` bytes of `path`: a regular file larger than that is refused by its
     size, unread; anything else is read a chunk at a time, and refused at its first NUL byte
     (JSON text never holds one) or past `limit`."""
-    shown = str(path)
-    try:
-        with open(path, "rb") as handle:
-            info = os.fstat(handle.fileno())
-            if stat.S_ISREG(info.st_mode):
-                if info.st_size > limit:
-                    raise InvalidInput(f"the {what} is larger than {_size(limit)}", where=shown)
-                return handle.read(limit + 1)  # it may have grown: checked below
+    with _opened(path, what) as handle:
+        info = os.fstat(handle.fileno())
+        if stat.S_ISREG(info.st_mode) and info.st_size <= limit:
+            data = handle.read(limit + 1)  # it may have grown since: checked below
+        elif stat.S_ISREG(info.st_mode):
+            data = b""
+        else:
             chunks: list[bytes] = []
             total = 0
             while total <= limit and (chunk := handle.read(_CHUNK)):
@@ -295,15 +303,9 @@ def _read_bytes(path: str | Path, what: str, limit: int) -> bytes:
                 if b"\x00" in chunk:
                     break
             data = b"".join(chunks)
-    except FileNotFoundError:
-        raise InvalidInput(f"{what} not found", where=shown) from None
-    except IsADirectoryError:
-        raise InvalidInput(f"{what} is a folder, not a file", where=shown) from None
-    except OSError as exc:
-        reason = exc.strerror or type(exc).__name__
-        raise InvalidInput(f"cannot read the {what}: {reason}", where=shown) from None
-    if len(data) > limit and b"\x00" not in data:
-        raise InvalidInput(f"the {what} is larger than {_size(limit)}", where=shown)
+    too_big = info.st_size > limit or len(data) > limit
+    if too_big and b"\x00" not in data:
+        raise InvalidInput(f"the {what} is larger than {_size(limit)}", where=str(path))
     return data
 
 

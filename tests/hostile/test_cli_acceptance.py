@@ -103,6 +103,12 @@ CASES = [
           "--input", "unit=day", "--input", "units=" + "1" + "0" * 23], 2,
          "expected an integer between"),
     Case("max-wait-nan", ["run", "ok.yaml", "--max-wait", "nan"], 2, "must be between 0 and"),
+    # a number JSON reads as infinity; half a surrogate pair (was a UnicodeEncodeError traceback
+    # from the run log)
+    Case("trigger-1e400", ["run", "ok.yaml", "--trigger", '{"n": 1e400}'], 2,
+         "--trigger: 1e400 is not a finite number"),
+    Case("trigger-lone-surrogate", ["run", "ok.yaml", "--trigger", '{"t": ["\\udc00"]}'], 2,
+         "--trigger: a string at t[0] holds \\udc00, half of a UTF-16 surrogate pair"),
     # point 14: a literal loop.over
     Case("literal-loop-over", ["run", "loop.yaml"], 2, "must be one template giving a list",
          {"loop.yaml": "name: l\nsteps:\n  - id: l\n    loop: {over: 'https://a.test'}\n"
