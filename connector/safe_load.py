@@ -61,11 +61,12 @@ MAX_DEPTH = 100
 #: values (scalars, mappings, lists) one document may expand to, aliases included
 MAX_VALUES = 1_000_000
 #: bytes of a trigger file: a million-item loop's rows as one JSON document. A million
-#: bitlinks are about 25 MB, a million rows of a few fields (a URL, a title, tags) 100-200 MB;
+#: bitlinks are about 20 MB, a million rows of a few fields (a URL, a title, tags) 100-200 MB;
 #: 256 MiB leaves room for those and still refuses a runaway export before it is read.
 TRIGGER_FILE_MAX_BYTES = 256 * 1024 * 1024
 #: values of a trigger file: a million rows of up to about 20 fields each. Decoded, a value
-#: takes 50-100 bytes of memory, so this bound (with the bytes') caps what decoding can build.
+#: takes 64-110 bytes, so this bound caps what decoding can build (2.1 GB measured at it:
+#: a cap on a mistake, not a memory target; a million bitlinks take 72 MB).
 TRIGGER_FILE_MAX_VALUES = 20_000_000
 
 try:  # libyaml parses in C and caps flow nesting itself; the checks below are the same
