@@ -36,7 +36,11 @@ __all__ = ["register"]
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     run = subparsers.add_parser("run", help="run a workflow file (YAML or JSON)")
     run.add_argument("workflow", type=Path, help="the workflow file")
-    run.add_argument("--trigger", help="trigger payload: JSON text, or @file.json")
+    run.add_argument(
+        "--trigger",
+        help="trigger payload: JSON text, or @file.json (up to 256 MiB and 20,000,000 values: "
+        "a million-item loop's rows)",
+    )
     run.add_argument("--sandbox", action="store_true", help="run against local sandboxes")
     run.add_argument("--home", type=Path, help="run-log directory (default $CONNECTOR_HOME)")
     _runlog_option(run)
@@ -161,12 +165,15 @@ def _runlog(args: argparse.Namespace) -> Path | str:
 
 
 def _trigger(value: str | None) -> Any:
+    """The `--trigger` payload. A file (`@rows.json`, or `@/dev/stdin`) may hold a million
+    rows: it has its own bounds (safe_load.TRIGGER_FILE_MAX_BYTES and _VALUES); JSON text
+    given inline keeps every document's."""
     if value is None:
         return None
-    from connector.safe_load import load_json, read_text
+    from connector.safe_load import load_json, load_json_file
 
     if value.startswith("@"):
-        return load_json(read_text(value[1:], what="trigger file"), value[1:])
+        return load_json_file(value[1:], what="trigger file")
     return load_json(value, "--trigger")
 
 
