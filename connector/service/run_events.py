@@ -23,7 +23,7 @@ from fastapi.responses import StreamingResponse
 from connector.engine.runlog import RunLog
 from connector.redact import dumps_redacted
 from connector.service.models import Problem
-from connector.service.run_views import get_run
+from connector.service.run_lookup import get_run
 from connector.service.state import ServiceState, State
 
 __all__ = ["router"]

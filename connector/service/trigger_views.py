@@ -1,0 +1,127 @@
+"""A run's trigger payload in its view: whole when small, else its shape and where to read it.
+
+A run's page is polled every second or two while it runs, and a loop's trigger can hold a
+million URLs (60 MB of JSON): decoding and sending that on every view would cost more than
+the rest of the view together. A payload's JSON over `INLINE` bytes is read (not decoded)
+once per service process to find its shape, which is kept (a run's payload never changes);
+later views of that run do not read the payload at all. `GET /v1/runs/{id}/trigger` sends
+it whole, as stored (masked), without decoding it.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import OrderedDict
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import quote
+
+from connector.engine.runlog import RunLog, RunRecord
+from connector.service.models import TriggerSummary
+from connector.service.run_lookup import get_run
+
+__all__ = [
+    "INLINE",
+    "TriggerShapes",
+    "chunks",
+    "trigger_summary",
+    "trigger_text",
+    "trigger_url",
+]
+
+#: bytes of a payload's JSON returned whole in a run's view. A webhook's or a form's
+#: payload is a few KB; past 64 KiB a payload is a data set (a loop's list), and at a view
+#: a second it would be most of a page's traffic (the page's 100 items are ~30 KB).
+INLINE = 64 * 1024
+#: top-level keys a summary lists at most
+KEYS = 100
+#: runs whose payload's shape one service process keeps at most
+RUNS = 1024
+#: characters sent per chunk of `GET /v1/runs/{id}/trigger`
+CHUNK = 1 << 20
+
+_SMALL = object()  # a payload returned whole: nothing to keep but that
+
+
+def trigger_url(run_id: str) -> str:
+    return f"/v1/runs/{quote(run_id, safe='')}/trigger"
+
+
+_TYPES: tuple[tuple[type | tuple[type, ...], str], ...] = (
+    (dict, "object"), (list, "array"), (str, "string"), (bool, "boolean"),
+    ((int, float), "number"),
+)  # fmt: skip
+
+
+def _type(value: Any) -> str:
+    return next((name for kind, name in _TYPES if isinstance(value, kind)), "null")
+
+
+def trigger_summary(text: str) -> TriggerSummary:
+    """The shape of a payload from its JSON text."""
+    value = json.loads(text)
+    keys = list(value)[:KEYS] if isinstance(value, dict) else None
+    return TriggerSummary.model_validate(
+        {
+            "size": len(text.encode()),
+            "type": _type(value),
+            "length": len(value) if isinstance(value, dict | list | str) else None,
+            "keys": keys,
+            "array_lengths": {k: len(value[k]) for k in keys or () if isinstance(value[k], list)},
+        }
+    )
+
+
+class TriggerShapes:
+    """Which runs' payloads are small, and the shape of the others (per service process;
+    shared by its request threads)."""
+
+    def __init__(self, *, runs: int = RUNS) -> None:
+        self._runs = runs
+        self._known: OrderedDict[str, object] = OrderedDict()
+        self._lock = threading.Lock()
+        #: payloads read to learn their size (what the tests look at)
+        self.payloads_read = 0
+
+    def run(self, log: RunLog, run_id: str) -> tuple[RunRecord, TriggerSummary | None]:
+        """The run's record, its `trigger` whole when small (else None, and its shape)."""
+        with self._lock:
+            known = self._known.get(run_id)
+            if known is not None:
+                self._known.move_to_end(run_id)
+        if known is _SMALL:
+            return get_run(log, run_id), None
+        if isinstance(known, TriggerSummary):
+            return get_run(log, run_id, trigger=False), known
+        run = get_run(log, run_id, trigger_json=True)  # masked JSON text, not decoded
+        text: str = run.trigger
+        summary = None
+        # characters first: a text of more than INLINE characters has more bytes too
+        if len(text) > INLINE or len(text.encode()) > INLINE:
+            summary = trigger_summary(text)
+            run.trigger = None
+        else:
+            run.trigger = json.loads(text)
+        self._keep(run_id, _SMALL if summary is None else summary)
+        return run, summary
+
+    def _keep(self, run_id: str, known: object) -> None:
+        with self._lock:
+            self.payloads_read += 1
+            self._known[run_id] = known
+            while len(self._known) > self._runs:
+                self._known.popitem(last=False)
+
+
+def trigger_text(log: RunLog, run_id: str) -> str:
+    """A run's payload's JSON as stored (masked), not decoded (a Python object of a 60 MB
+    payload takes several times that)."""
+    text: str = get_run(log, run_id, trigger_json=True).trigger
+    return text
+
+
+def chunks(text: str) -> Iterator[str]:
+    """`text` a chunk at a time (a response sent as it is sliced, not copied whole)."""
+    for start in range(0, len(text), CHUNK):
+        yield text[start : start + CHUNK]

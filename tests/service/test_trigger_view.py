@@ -1,0 +1,134 @@
+"""A run's trigger payload in its view: whole up to 64 KiB of JSON; past that null, its
+shape in `trigger_summary` (read once, later views never read the payload), and the whole
+payload, masked, at `trigger_url`, in the API and the console alike."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from connector.clock import FakeClock
+from connector.engine.runlog import RunLog
+from connector.redact import MASK, register_secret
+from connector.service import ServiceConfig
+from connector.service.trigger_views import INLINE, TriggerShapes, trigger_summary
+
+from .helpers import AUTH, KEY, client_for
+
+TOKEN = "tok-trigger-view-0123456789abcdef"
+
+
+def _config(tmp_path: Path, runlog: Path | str) -> ServiceConfig:
+    return ServiceConfig(
+        home=tmp_path / "home", api_keys=(KEY,), clock=FakeClock(), credentials={}, runlog=runlog
+    )
+
+
+def _run_with(runlog: Path | str, trigger: Any) -> str:
+    with RunLog(runlog) as log:
+        run_id = log.create_run(workflow={"name": "w", "steps": []}, trigger=trigger,
+                                source_path=None, parent_run_id=None, started_at=1.0)  # fmt: skip
+        log.finish_run(run_id, status="succeeded", finished_at=2.0, output=None)
+    return run_id
+
+
+def _urls(count: int) -> list[str]:
+    return [f"https://example.com/page/{i}" for i in range(count)]
+
+
+def test_a_small_trigger_is_whole_and_a_big_one_is_its_shape_and_its_url(
+    tmp_path: Path, runlog_target: Path | str
+) -> None:
+    small = {"urls": _urls(10), "note": "é"}
+    big = {"urls": _urls(5000), "campaign": "spring", "tags": ["a", "b"], "n": 3,
+           "note": f"pasted {TOKEN}"}  # fmt: skip
+    register_secret(TOKEN)  # as a credential the run used is, before the run is written
+    assert len(json.dumps(big)) > INLINE > len(json.dumps(small))
+    small_id = _run_with(runlog_target, small)
+    big_id = _run_with(runlog_target, big)
+    config = _config(tmp_path, runlog_target)
+
+    async def go() -> None:
+        async with client_for(config) as client:
+            shapes: TriggerShapes = client.app.state.service.triggers  # type: ignore[attr-defined]
+            view = (await client.get(f"/v1/runs/{small_id}", headers=AUTH)).json()
+            assert view["trigger"] == small and view["trigger_summary"] is None
+            assert view["trigger_url"] == f"/v1/runs/{small_id}/trigger"
+            for _ in range(2):  # the payload read once, at the first view
+                view = (await client.get(f"/v1/runs/{big_id}", headers=AUTH)).json()
+                assert shapes.payloads_read == 2
+            assert view["trigger"] is None
+            summary = view["trigger_summary"]
+            whole = await client.get(view["trigger_url"], headers=AUTH)
+            assert whole.status_code == 200
+            assert whole.headers["content-type"] == "application/json"
+            assert TOKEN not in whole.text
+            assert summary == {
+                "size": len(whole.content),
+                "type": "object",
+                "length": 5,
+                "keys": ["urls", "campaign", "tags", "n", "note"],
+                "array_lengths": {"urls": 5000, "tags": 2},
+            }
+            assert json.loads(whole.text) == {**big, "note": f"pasted {MASK}"}
+            small_whole = await client.get(f"/v1/runs/{small_id}/trigger", headers=AUTH)
+            assert small_whole.json() == small
+            missing = await client.get("/v1/runs/nope/trigger", headers=AUTH)
+            assert missing.status_code == 404
+            assert missing.headers["content-type"] == "application/problem+json"
+            assert (await client.get(view["trigger_url"])).status_code == 401
+
+    asyncio.run(go())
+
+
+def test_the_console_shows_a_big_triggers_shape_and_a_download(tmp_path: Path) -> None:
+    runlog = tmp_path / "runs.db"
+    big_id = _run_with(runlog, {"links": _urls(4000), "owner": "<b>me</b>"})
+    small_id = _run_with(runlog, {"days": 7, "note": "<b>bold</b>"})
+    config = _config(tmp_path, runlog)
+
+    async def go() -> None:
+        async with client_for(config) as client:
+            assert (await client.get(f"/runs/{big_id}/trigger")).status_code == 303
+            await client.post("/signin", data={"api_key": KEY})
+            page = (await client.get(f"/runs/{big_id}")).text
+            assert 'id="trigger-summary"' in page and "an object of 2 keys" in page
+            assert "<code>links</code>: 4,000 elements" in page and "<code>owner</code>" in page
+            assert "example.com/page/3999" not in page
+            assert f'href="/runs/{big_id}/trigger"' in page
+            download = await client.get(f"/runs/{big_id}/trigger")
+            assert (
+                download.status_code == 200
+                and "attachment" in download.headers["content-disposition"]
+            )
+            assert download.json()["links"][3999] == "https://example.com/page/3999"
+            page = (await client.get(f"/runs/{small_id}")).text
+            assert 'id="trigger"' in page and '"days": 7' in page and "<b>" not in page
+            missing = await client.get("/runs/nope/trigger")
+            assert missing.status_code == 404
+
+    asyncio.run(go())
+
+
+@pytest.mark.parametrize(
+    ("payload", "shape"),
+    [
+        ([1, 2, 3], {"type": "array", "length": 3, "keys": None, "array_lengths": {}}),
+        ("x" * 10, {"type": "string", "length": 10, "keys": None, "array_lengths": {}}),
+        (12.5, {"type": "number", "length": None, "keys": None, "array_lengths": {}}),
+        (True, {"type": "boolean", "length": None, "keys": None, "array_lengths": {}}),
+        (None, {"type": "null", "length": None, "keys": None, "array_lengths": {}}),
+        ({f"k{i}": [i] * i for i in range(150)},
+         {"type": "object", "length": 150, "keys": [f"k{i}" for i in range(100)],
+          "array_lengths": {f"k{i}": i for i in range(100)}}),
+    ],
+)  # fmt: skip
+def test_a_summary_says_the_type_length_first_keys_and_their_arrays(
+    payload: Any, shape: dict[str, Any]
+) -> None:
+    text = json.dumps(payload, separators=(",", ":"))
+    assert trigger_summary(text).model_dump() == {"size": len(text.encode()), **shape}
