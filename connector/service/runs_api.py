@@ -180,7 +180,7 @@ def get_items(
     read on its own), optionally only those with `status`; `next_cursor` and `prev_cursor`
     page on and back."""
     with state.runlog() as log:
-        get_run(log, run_id)
+        get_run(log, run_id, trigger=False)
         steps = log.steps(run_id, outputs=False)
         step = next((s for s in steps if s.step_id == step_id and s.kind == "loop"), None)
         if step is None:
@@ -207,7 +207,7 @@ async def start_retry(
     re-runs only those loop items; the run's own connections are used unless others are
     named."""
     with state.runlog() as log:
-        get_run(log, run_id)  # 404 before an engine is built
+        get_run(log, run_id, trigger=False)  # 404 before an engine is built
     workflow_id, _, names = state.store.origin(run_id)
     workflow = None
     saved_version = None

@@ -132,3 +132,45 @@ def test_a_summary_says_the_type_length_first_keys_and_their_arrays(
 ) -> None:
     text = json.dumps(payload, separators=(",", ":"))
     assert trigger_summary(text).model_dump() == {"size": len(text.encode()), **shape}
+
+
+def test_no_view_but_the_first_reads_a_big_payload(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The run's view after the first, the list of runs, the event stream and a cancel
+    (409: not running) read the run's row without its payload; only the first view and the
+    payload's own URL read it."""
+    runlog = tmp_path / "runs.db"
+    big_id = _run_with(runlog, {"urls": _urls(4000)})
+    reads: list[tuple[str, bool]] = []
+    real_get, real_list = RunLog.get_run, RunLog.list_runs
+
+    def get_run(self: RunLog, run_id: str, **kwargs: Any) -> Any:
+        reads.append((run_id, kwargs.get("trigger_json", False) or kwargs.get("trigger", True)))
+        return real_get(self, run_id, **kwargs)
+
+    def list_runs(self: RunLog, **kwargs: Any) -> Any:
+        reads.append(("list", kwargs.get("trigger", True)))
+        return real_list(self, **kwargs)
+
+    monkeypatch.setattr(RunLog, "get_run", get_run)
+    monkeypatch.setattr(RunLog, "list_runs", list_runs)
+    config = _config(tmp_path, runlog)
+
+    async def go() -> None:
+        async with client_for(config) as client:
+            for _ in range(3):
+                assert (await client.get(f"/v1/runs/{big_id}", headers=AUTH)).status_code == 200
+            assert (await client.get("/v1/runs", headers=AUTH)).status_code == 200
+            events = await client.get(f"/v1/runs/{big_id}/events", headers=AUTH)
+            assert "event: end" in events.text
+            cancel = await client.post(f"/v1/runs/{big_id}/cancel", headers=AUTH)
+            assert cancel.status_code == 409
+            await client.post("/signin", data={"api_key": KEY})
+            assert (await client.get("/")).status_code == 200
+            assert (await client.get(f"/runs/{big_id}")).status_code == 200
+            assert (await client.get(f"/v1/runs/{big_id}/trigger", headers=AUTH)).status_code == 200
+
+    asyncio.run(go())
+    assert reads[0] == (big_id, True) and reads[-1] == (big_id, True)
+    assert len(reads) > 6 and not any(payload for _, payload in reads[1:-1]), reads
