@@ -2,18 +2,21 @@
 
 A run's page is polled every second or two while it runs, and a loop's trigger can hold a
 million URLs (60 MB of JSON): decoding and sending that on every view would cost more than
-the rest of the view together. A payload's JSON over `INLINE` bytes is read (not decoded)
-once per service process to find its shape, which is kept (a run's payload never changes);
-later views of that run do not read the payload at all. `GET /v1/runs/{id}/trigger` sends
+the rest of the view together. A payload's JSON over `INLINE` bytes is read once per service
+process to find its shape (an array's elements decoded one at a time, never all at once),
+which is kept (a run's payload never changes); later views of that run do not read the
+payload at all. `GET /v1/runs/{id}/trigger` sends
 it whole, as stored (masked), without decoding it.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import threading
 from collections import OrderedDict
 from collections.abc import Iterator
+from json.decoder import scanstring  # type: ignore[attr-defined]
 from typing import Any
 from urllib.parse import quote
 
@@ -52,25 +55,79 @@ _TYPES: tuple[tuple[type | tuple[type, ...], str], ...] = (
     (dict, "object"), (list, "array"), (str, "string"), (bool, "boolean"),
     ((int, float), "number"),
 )  # fmt: skip
+_DECODER = json.JSONDecoder()
+_SPACE = re.compile(r"[ \t\n\r]*")
+
+
+def _size(text: str) -> int:
+    """Bytes of `text` in UTF-8 (a lone surrogate, which JSON can carry, as 3)."""
+    return len(text.encode("utf-8", "surrogatepass"))
 
 
 def _type(value: Any) -> str:
     return next((name for kind, name in _TYPES if isinstance(value, kind)), "null")
 
 
+def _skip(text: str, at: int) -> int:
+    return _SPACE.match(text, at).end()  # type: ignore[union-attr]  # matches ""
+
+
+def _value(text: str, at: int) -> tuple[Any, int]:
+    """The JSON value at `at`, and where it ends; an array as the number of its elements,
+    decoded one at a time and dropped (a payload's million URLs are never all objects at
+    once: about 150 MB for 35 MB of JSON)."""
+    if text[at] != "[":
+        return _DECODER.raw_decode(text, at)
+    at = _skip(text, at + 1)
+    count = 0
+    while text[at] != "]":
+        _, at = _value(text, at)
+        count += 1
+        at = _skip(text, at)
+        if text[at] == ",":
+            at = _skip(text, at + 1)
+    return _Array(count), at + 1
+
+
+class _Array(int):
+    """An array's length, where `_value` found an array."""
+
+
+def _members(text: str, at: int) -> Iterator[tuple[str, Any]]:
+    """The members of the object whose `{` is at `at`, each value as `_value` reads it."""
+    at = _skip(text, at + 1)
+    while text[at] != "}":
+        key, at = scanstring(text, at + 1)
+        value, at = _value(text, _skip(text, _skip(text, at) + 1))  # past the colon
+        yield key, value
+        at = _skip(text, at)
+        if text[at] == ",":
+            at = _skip(text, at + 1)
+
+
 def trigger_summary(text: str) -> TriggerSummary:
-    """The shape of a payload from its JSON text."""
-    value = json.loads(text)
-    keys = list(value)[:KEYS] if isinstance(value, dict) else None
-    return TriggerSummary.model_validate(
-        {
-            "size": len(text.encode()),
-            "type": _type(value),
-            "length": len(value) if isinstance(value, dict | list | str) else None,
-            "keys": keys,
-            "array_lengths": {k: len(value[k]) for k in keys or () if isinstance(value[k], list)},
-        }
-    )
+    """The shape of a payload from its JSON text, read in the memory of its biggest
+    element (not of the whole decoded payload)."""
+    start = _skip(text, 0)
+    fields: dict[str, Any] = {"size": _size(text)}
+    if text[start] == "{":
+        keys: list[str] = []
+        arrays: dict[str, int] = {}
+        length = 0
+        for length, (key, value) in enumerate(_members(text, start), 1):
+            if length <= KEYS:
+                keys.append(key)
+                if isinstance(value, _Array):
+                    arrays[key] = int(value)
+        fields |= {"type": "object", "length": length, "keys": keys, "array_lengths": arrays}
+    else:
+        value, _ = _value(text, start)
+        if isinstance(value, _Array):
+            fields |= {"type": "array", "length": int(value)}
+        else:
+            length_of = len(value) if isinstance(value, str) else None
+            fields |= {"type": _type(value), "length": length_of}
+    return TriggerSummary.model_validate(fields)
 
 
 class TriggerShapes:
@@ -98,7 +155,7 @@ class TriggerShapes:
         text: str = run.trigger
         summary = None
         # characters first: a text of more than INLINE characters has more bytes too
-        if len(text) > INLINE or len(text.encode()) > INLINE:
+        if len(text) > INLINE or _size(text) > INLINE:
             summary = trigger_summary(text)
             run.trigger = None
         else:

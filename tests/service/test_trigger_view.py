@@ -114,24 +114,36 @@ def test_the_console_shows_a_big_triggers_shape_and_a_download(tmp_path: Path) -
     asyncio.run(go())
 
 
+def _reference(value: Any) -> dict[str, Any]:
+    """The shape as a whole decoded value gives it."""
+    kinds = {dict: "object", list: "array", str: "string", bool: "boolean", int: "number",
+             float: "number", type(None): "null"}  # fmt: skip
+    keys = list(value)[:100] if isinstance(value, dict) else None
+    return {
+        "type": kinds[type(value)],
+        "length": len(value) if isinstance(value, dict | list | str) else None,
+        "keys": keys,
+        "array_lengths": {k: len(value[k]) for k in keys or () if isinstance(value[k], list)},
+    }
+
+
 @pytest.mark.parametrize(
-    ("payload", "shape"),
+    "payload",
     [
-        ([1, 2, 3], {"type": "array", "length": 3, "keys": None, "array_lengths": {}}),
-        ("x" * 10, {"type": "string", "length": 10, "keys": None, "array_lengths": {}}),
-        (12.5, {"type": "number", "length": None, "keys": None, "array_lengths": {}}),
-        (True, {"type": "boolean", "length": None, "keys": None, "array_lengths": {}}),
-        (None, {"type": "null", "length": None, "keys": None, "array_lengths": {}}),
-        ({f"k{i}": [i] * i for i in range(150)},
-         {"type": "object", "length": 150, "keys": [f"k{i}" for i in range(100)],
-          "array_lengths": {f"k{i}": i for i in range(100)}}),
+        [1, 2, 3], [], {}, [[], [[1, 2], {"a": [1]}], "]", "[,"], "x" * 10, 'a "q" ] [ \\ ,',
+        12.5, -3, True, False, None, {"a": []}, {"e": {}, "s": "}", "n": None, "l": [{}, []]},
+        {f"k{i}": [i] * i for i in range(150)}, {"é": ["ü", "\u2028", "\ud83d\ude00"]},
+        [{"a": [1, [2, [3]]]}, "b", 1e300, None],
     ],
 )  # fmt: skip
-def test_a_summary_says_the_type_length_first_keys_and_their_arrays(
-    payload: Any, shape: dict[str, Any]
-) -> None:
-    text = json.dumps(payload, separators=(",", ":"))
-    assert trigger_summary(text).model_dump() == {"size": len(text.encode()), **shape}
+@pytest.mark.parametrize("indent", [None, 2])
+def test_a_summary_is_what_the_decoded_payload_says(payload: Any, indent: int | None) -> None:
+    """Read an element at a time, the shape is the one the whole decoded value has, from
+    compact or indented JSON."""
+    separators = (",", ":") if indent is None else None
+    text = json.dumps(payload, separators=separators, indent=indent, ensure_ascii=False)
+    summary = trigger_summary(text).model_dump()
+    assert summary == {"size": len(text.encode("utf-8", "surrogatepass")), **_reference(payload)}
 
 
 def test_no_view_but_the_first_reads_a_big_payload(
