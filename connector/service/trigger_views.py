@@ -60,8 +60,9 @@ _SPACE = re.compile(r"[ \t\n\r]*")
 
 
 def _size(text: str) -> int:
-    """Bytes of `text` in UTF-8 (a lone surrogate, which JSON can carry, as 3)."""
-    return len(text.encode("utf-8", "surrogatepass"))
+    """Bytes of `text` in UTF-8 (a lone surrogate, which JSON can carry, as 3); an ASCII
+    text (the usual JSON) is not encoded to count them (35 MB more for a big payload)."""
+    return len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass"))
 
 
 def _type(value: Any) -> str:
