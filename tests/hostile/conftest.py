@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -37,15 +38,30 @@ class Finished:
     cpu_seconds: float = 0.0
 
 
+#: `connector ARGS` that writes its own peak RSS (VmHWM, KiB) to $CONNECTOR_TEST_PEAK_FILE as
+#: it exits. Not ru_maxrss from wait4: Linux carries the forking process's high-water mark
+#: into the child's ru_maxrss across exec, so once this pytest process has grown past the
+#: bound (a big in-process test earlier in the run) every child would seem to exceed it.
+#: VmHWM belongs to the memory the child got at exec: its own.
+_CLI_WITH_PEAK = """
+import atexit, os, sys
+def _peak():
+    with open("/proc/self/status") as status:
+        kib = next(line.split()[1] for line in status if line.startswith("VmHWM:"))
+    with open(os.environ["CONNECTOR_TEST_PEAK_FILE"], "w") as out:
+        out.write(kib)
+atexit.register(_peak)
+from connector.cli import main
+sys.exit(main())
+"""
+
+
 def start_cli(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.Popen[bytes]:
-    """`connector ARGS` in a fresh interpreter (its own memory, measured by wait4)."""
+    """`connector ARGS` in a fresh interpreter; with CONNECTOR_TEST_PEAK_FILE in `env` it
+    writes its own peak memory there as it exits."""
+    code = _CLI_WITH_PEAK if "CONNECTOR_TEST_PEAK_FILE" in env else _PLAIN_CLI
     return subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "import sys; from connector.cli import main; sys.exit(main())",
-            *args,
-        ],
+        [sys.executable, "-c", code, *args],
         env=env,
         cwd=cwd,
         stdout=subprocess.PIPE,
@@ -54,19 +70,28 @@ def start_cli(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.Pop
     )
 
 
+_PLAIN_CLI = "import sys; from connector.cli import main; sys.exit(main())"
+
+
 def run_cli(args: list[str], *, env: dict[str, str], cwd: Path, timeout: float = 30.0) -> Finished:
-    """Run one CLI command; its peak memory comes from wait4 on that very child."""
+    """Run one CLI command: its peak memory is the child's own VmHWM (see _CLI_WITH_PEAK),
+    its CPU time from wait4 on that very child."""
     started = time.perf_counter()
-    proc = start_cli(args, env, cwd)
-    out, err = _drain(proc, timeout)
-    _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
+    with tempfile.TemporaryDirectory() as scratch:
+        peak_file = Path(scratch) / "peak"
+        proc = start_cli(args, {**env, "CONNECTOR_TEST_PEAK_FILE": str(peak_file)}, cwd)
+        out, err = _drain(proc, timeout)
+        _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        # No file: the child died before its exit handlers ran (a signal, os._exit): the
+        # kernel's figure then, which can only overstate it.
+        peak_kib = float(peak_file.read_text()) if peak_file.exists() else usage.ru_maxrss
     return Finished(
         proc.returncode,
         out,
         err,
         time.perf_counter() - started,
-        usage.ru_maxrss / 1024,  # KiB on Linux
+        peak_kib / 1024,
         usage.ru_utime + usage.ru_stime,
     )
 

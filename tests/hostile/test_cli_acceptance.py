@@ -1,6 +1,6 @@
 """Issue 7 acceptance 3: every hostile input of points 8-15, through the real CLI in its own
 process, gives a one-line error with exit 2 (or 1 where the run log holds the failure), no
-traceback, under 300 MB of peak memory (wait4 on that very process) and 10 s of CPU.
+traceback, under 300 MB of peak memory (the process's own VmHWM) and 10 s of CPU.
 
 The commands run a few at a time in one fixture, so the table costs seconds, not minutes.
 """
