@@ -13,6 +13,7 @@ bench/_common.py's loop of `bitly.get_link_click_metrics`, batch_size 5.
   embedded engine's process).
 
     .venv/bin/python bench/temporal_workers.py [--items 3000] [--workers 1 2 3] [--before]
+        [--latencies 0 30]
 
 `--before` adds, at each latency, one worker journaling each item's first attempt on its
 own (bench/temporal_worker_one_by_one.py), as before the first attempts of the items a
@@ -240,12 +241,14 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="also one worker journaling each item's first attempt on its own",
     )
+    parser.add_argument("--latencies", type=int, nargs="+", default=[0, 30], help="ms")
     args = parser.parse_args(argv)
     print(machine())
     print("each worker sends from its own loopback address (CONNECTOR_SOURCE_ADDRESS=127.0.0.N)")
+    print("load average at start: {:.1f} {:.1f} {:.1f}".format(*os.getloadavg()))
     rows: list[tuple[Any, ...]] = []
     with postgresql() as pg, temporal_server() as (address, server_pid):
-        for latency in (0, 30):
+        for latency in args.latencies:
             with sandbox("--latency-ms", str(latency)) as box, tempfile.TemporaryDirectory() as t:
                 links = items_for(demo_bitlinks(box), args.items)
                 base = embedded(box, links, pg)
@@ -268,6 +271,7 @@ def main(argv: list[str] | None = None) -> int:
                         line += f", {got['rate'] / ideal:.0%} of {n} x 5/latency"
                     print(line)
                     rows.append((latency, n, got, base, ideal))
+    print("load average at the end: {:.1f} {:.1f} {:.1f}".format(*os.getloadavg()))
     return 0
 
 
