@@ -136,6 +136,10 @@ def _from_rows(store: Store, rows: str) -> str:
     return f"FROM {rows} {quick}"
 
 
+#: the fields of a first attempt as journaled ahead: a plain send, no result yet
+_AS_AHEAD = frozenset({"attempt", "started_at"})
+
+
 class FirstAttemptsJournal(AttemptJournal):
     """The journal of a worker that runs loop items in ranges: the first attempts of the
     items about to start are journaled together, in one statement (`first_attempts`),
@@ -199,17 +203,9 @@ class _AheadCallJournal(CallJournal):
         self._ahead = journal
 
     def save(self, attempts: list[dict[str, Any]]) -> None:
-        first = (
-            len(attempts) == 1
-            and attempts[0].get("attempt") == 1
-            and set(attempts[0])
-            <= {
-                "attempt",
-                "started_at",
-            }
-        )
+        first = len(attempts) == 1 and attempts[0].get("attempt") == 1
         # Only attempt 1 of a plain send, as journaled ahead; a read-back first (an open
         # intent) or anything later is written now, over the row journaled ahead.
-        if self._ahead.claim(self._key) and first:
+        if self._ahead.claim(self._key) and first and set(attempts[0]) <= _AS_AHEAD:
             return
         super().save(attempts)
