@@ -94,19 +94,24 @@ def per_item(target: Path | str, items: int, journal: bool) -> tuple[float, floa
         log.close()
 
 
-def compare(name: str, make_target: Any, items: int, rounds: int) -> None:
+def compare(
+    name: str, make_target: Any, items: int, rounds: int, measure: Any = None, per: str = "item"
+) -> None:
+    """`measure(target, items, journal)` (per_item) without and with the journal, rounds
+    alternating; prints each round and the median of the differences per `per`."""
+    measure = measure or per_item
     cpu_added: list[float] = []
     wall_added: list[float] = []
     for n in range(rounds):
-        off = per_item(make_target(), items, journal=False)
-        on = per_item(make_target(), items, journal=True)
+        off = measure(make_target(), items, journal=False)
+        on = measure(make_target(), items, journal=True)
         cpu_added.append(on[0] - off[0])
         wall_added.append(on[1] - off[1])
         print(f"  {name} round {n + 1}: without {off[0]:6.0f} us CPU {off[1]:6.0f} us wall;"
               f" with {on[0]:6.0f} us CPU {on[1]:6.0f} us wall")  # fmt: skip
     print(
         f"{name}: the journal adds {statistics.median(cpu_added):.0f} us CPU and "
-        f"{statistics.median(wall_added):.0f} us wall per item (median of {rounds} rounds)"
+        f"{statistics.median(wall_added):.0f} us wall per {per} (median of {rounds} rounds)"
     )
 
 
@@ -117,10 +122,16 @@ def main() -> None:
     parser.add_argument("--no-postgresql", action="store_true")
     args = parser.parse_args()
     print(machine())
+    on_each_log(lambda name, make: compare(name, make, args.items, args.rounds), args)
+
+
+def on_each_log(body: Any, args: Any) -> None:
+    """`body(name, make_target)` on SQLite files, then (unless --no-postgresql) on
+    databases of a private PostgreSQL."""
     folder = Path(tempfile.mkdtemp(prefix="bench-journal-"))
     counter = iter(range(1_000_000))
     try:
-        compare("SQLite", lambda: folder / f"runs{next(counter)}.db", args.items, args.rounds)
+        body("SQLite", lambda: folder / f"runs{next(counter)}.db")
         if not args.no_postgresql:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # platformdirs, at import, in containers
@@ -137,7 +148,7 @@ def main() -> None:
                 return urlunsplit(urlsplit(uri)._replace(path=f"/{name}"))
 
             try:
-                compare("PostgreSQL", database, args.items, args.rounds)
+                body("PostgreSQL", database)
             finally:
                 server.cleanup()
     finally:

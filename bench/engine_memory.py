@@ -11,6 +11,7 @@ document, and its peak RSS read from the kernel (ru_maxrss of the child). Run:
     .venv/bin/python bench/engine_memory.py [--items 20000] [--concurrency 20] [--keep DIR]
         [--echo]
     .venv/bin/python bench/engine_memory.py --keep DIR --show-run RUN_ID [--baseline SRC]
+    .venv/bin/python bench/engine_memory.py --cli --items 1000000 [--keep DIR]
 
 `--show-run` times `runs show --json` of a kept run alone; with `--baseline SRC` (a source
 tree of the code to compare with, e.g. `git archive main | tar -x -C SRC`) it times this
@@ -21,6 +22,13 @@ a fresh copy (decoded from JSON) of the answer the sandbox gave for the first li
 engine's own memory (templates, input validation, the loop, the run log) at a million
 items without the hours a million requests take on a loaded machine. Everything else is
 as in the real run.
+
+With `--cli` the loop is started as a user starts it: a trigger file of `--items` bitlinks
+(`{"bitlinks": [...]}`, as a builder platform exports it) and `connector run
+examples/link_clicks.yaml --trigger @FILE` in its own process (bench/cli_echo.py: the real
+command, each action answered in process with its output sample), whose own peak RSS
+(VmHWM) is read as it exits. Baselines in the same run: the same command on a 1,000-item
+file, and the trigger file parsed alone (`safe_load.load_json_file`) in its own process.
 """
 
 from __future__ import annotations
@@ -29,6 +37,7 @@ import argparse
 import asyncio
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -219,6 +228,89 @@ def _check_stream(stream: Any) -> tuple[int, bool]:
     return size, first == b"{" and last == b"}"
 
 
+#: `python -c` that parses a trigger file as `--trigger @FILE` does and prints its peak RSS
+_PARSE_WITH_PEAK = """
+import sys, time
+from connector.safe_load import load_json_file
+cpu = time.process_time()
+value = load_json_file(sys.argv[1], what="trigger file")
+cpu = time.process_time() - cpu
+with open("/proc/self/status") as status:
+    kib = next(line.split()[1] for line in status if line.startswith("VmHWM:"))
+print(kib, cpu)
+"""
+
+
+def write_trigger(path: Path, items: int) -> float:
+    """`{"bitlinks": [...]}` of `items` distinct bitlinks (bit.ly/ and 7 characters, as
+    Bitly makes them), one a line; its size in MiB."""
+    alphabet = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+    def hash_of(n: int) -> str:
+        return "".join(alphabet[(n // 62**k) % 62] for k in range(7))
+
+    with path.open("w") as out:
+        out.write('{"bitlinks": [\n')
+        out.write(",\n".join(f'  "bit.ly/{hash_of(i * 7919 + 1_000_003)}"' for i in range(items)))
+        out.write("\n]}\n")
+    return path.stat().st_size / 2**20
+
+
+def cli_run(trigger: Path, home: Path) -> tuple[float, float, float, dict[str, Any]]:
+    """`connector run examples/link_clicks.yaml --trigger @TRIGGER --json` with in-process
+    answers, in its own process: (seconds, its CPU seconds, its peak RSS MiB, its result)."""
+    cmd = [sys.executable, str(ROOT / "bench" / "cli_echo.py"), "run",
+           str(ROOT / "examples" / "link_clicks.yaml"), "--trigger", f"@{trigger}", "--json",
+           "--home", str(home)]  # fmt: skip
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("BITLY_", "CONNECTOR_"))}
+    with tempfile.TemporaryDirectory() as tmp:
+        peak_file = Path(tmp) / "peak"
+        env |= {"BENCH_PEAK_FILE": str(peak_file), "PYTHONPATH": str(ROOT)}
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        t0 = time.perf_counter()
+        done = subprocess.run(cmd, stdout=subprocess.PIPE, cwd=ROOT, env=env)
+        seconds = time.perf_counter() - t0
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        if done.returncode != 0:
+            raise SystemExit(f"connector run exited {done.returncode}")
+        peak_mib = int(peak_file.read_text()) / 1024
+    cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+    return seconds, cpu, peak_mib, json.loads(done.stdout)
+
+
+def parse_alone(trigger: Path) -> tuple[float, float]:
+    """The trigger file parsed alone in its own process: (peak RSS MiB, CPU seconds)."""
+    out = subprocess.run([sys.executable, "-c", _PARSE_WITH_PEAK, str(trigger)], cwd=ROOT,
+                         capture_output=True, text=True, check=True).stdout  # fmt: skip
+    kib, cpu = out.split()
+    return int(kib) / 1024, float(cpu)
+
+
+def main_cli(items: int, keep: Path | None) -> int:
+    """--cli: the run of a trigger file of `items` bitlinks, and its baselines."""
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = keep or Path(tmp)
+        folder.mkdir(parents=True, exist_ok=True)
+        ok = True
+        for n in (1000, items):
+            trigger = folder / f"bitlinks-{n}.json"
+            size = write_trigger(trigger, n)
+            parse_peak, parse_cpu = parse_alone(trigger)
+            seconds, cpu, peak, result = cli_run(trigger, folder / f"home-{n}")
+            summary = result["output"]["summary"]
+            print(f"{n:,} items: trigger file {size:.1f} MiB; parsed alone: peak RSS"
+                  f" {parse_peak:.0f} MiB, {parse_cpu:.2f} s CPU", flush=True)  # fmt: skip
+            print(f"  connector run --trigger @FILE: {result['status']}, {summary},"
+                  f" {seconds:.0f} s ({cpu:.0f} s CPU), {n / seconds:,.0f} items/s,"
+                  f" peak RSS {peak:.0f} MiB", flush=True)  # fmt: skip
+            ok = ok and result["status"] == "succeeded" and summary["succeeded"] == n
+            if n == items:
+                passed = peak < LIMIT_MB and ok
+                print(f"target: peak RSS < {LIMIT_MB:.0f} MiB: {'PASS' if passed else 'FAIL'}")
+                ok = passed
+    return 0 if ok else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--items", type=int, default=20000)
@@ -226,6 +318,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", type=Path, help="keep the run log in this directory")
     parser.add_argument("--no-show", action="store_true", help="skip `runs show --json`")
     parser.add_argument("--echo", action="store_true", help="in-process answers, no HTTP")
+    parser.add_argument(
+        "--cli",
+        action="store_true",
+        help="`connector run --trigger @FILE` of --items bitlinks, in-process answers",
+    )
     parser.add_argument(
         "--show-run", metavar="RUN_ID", help="only time `runs show --json` of this run in --keep"
     )
@@ -239,6 +336,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     print(machine(), flush=True)
+    if args.cli:
+        return main_cli(args.items, args.keep)
     if args.show_run:
         if not args.keep:
             parser.error("--show-run needs --keep DIR (the run log's directory)")

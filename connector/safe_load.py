@@ -10,7 +10,16 @@ RecursionError, a MemoryError or an unbounded read:
   contains itself, is refused before any object is built;
 - a key given twice in one mapping is an error naming both lines (YAML silently keeps the
   last one, and so does Python's json: a second `steps:` would replace the first);
-- NaN and infinities are refused: no count, delay or size makes sense as one.
+- NaN and infinities are refused (`1e400` too, which Python's json reads as infinity): no
+  count, delay or size makes sense as one;
+- JSON text holding half of a UTF-16 surrogate pair (`"\\ud800"`) is refused: it decodes to
+  a string no UTF-8 file, database or terminal can hold.
+
+A trigger file (`--trigger @FILE`) has its own, larger bounds, `TRIGGER_FILE_MAX_BYTES` and
+`TRIGGER_FILE_MAX_VALUES` (`load_json_file`): a builder exports a million rows to one file
+to loop over them. Its values are counted in the bytes before any is built, so a file of
+tiny values (`[{},{},...]`) is refused before it could take gigabytes to decode; every other
+check is the same, with the same messages.
 
 Errors are InvalidInput with `where` set to `source:line` when the line is known; callers
 that need another class (a workflow's WorkflowInvalid) translate it.
@@ -18,10 +27,15 @@ that need another class (a workflow's WorkflowInvalid) translate it.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import math
+import os
 import re
+import stat
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import yaml
 
@@ -31,8 +45,11 @@ __all__ = [
     "MAX_BYTES",
     "MAX_DEPTH",
     "MAX_VALUES",
+    "TRIGGER_FILE_MAX_BYTES",
+    "TRIGGER_FILE_MAX_VALUES",
     "check_text",
     "load_json",
+    "load_json_file",
     "load_yaml",
     "read_text",
 ]
@@ -43,6 +60,14 @@ MAX_BYTES = 4 * 1024 * 1024
 MAX_DEPTH = 100
 #: values (scalars, mappings, lists) one document may expand to, aliases included
 MAX_VALUES = 1_000_000
+#: bytes of a trigger file: a million-item loop's rows as one JSON document. A million
+#: bitlinks are about 20 MB, a million rows of a few fields (a URL, a title, tags) 100-200 MB;
+#: 256 MiB leaves room for those and still refuses a runaway export before it is read.
+TRIGGER_FILE_MAX_BYTES = 256 * 1024 * 1024
+#: values of a trigger file: a million rows of up to about 20 fields each. Decoded, a value
+#: takes 64-110 bytes, so this bound caps what decoding can build (2.1 GB measured at it:
+#: a cap on a mistake, not a memory target; a million bitlinks take 72 MB).
+TRIGGER_FILE_MAX_VALUES = 20_000_000
 
 try:  # libyaml parses in C and caps flow nesting itself; the checks below are the same
     _BaseLoader: Any = yaml.CSafeLoader
@@ -54,12 +79,13 @@ def _size(n: int) -> str:
     return f"{n // (1024 * 1024)} MiB" if n >= 1024 * 1024 else f"{n:,} bytes"
 
 
-def read_text(path: str | Path, *, what: str = "file", limit: int = MAX_BYTES) -> str:
-    """The UTF-8 text of `path`, reading at most `limit` bytes (+1 to know it is larger)."""
+@contextlib.contextmanager
+def _opened(path: str | Path, what: str) -> Iterator[BinaryIO]:
+    """`path` open for reading; a missing file, a folder or a read that fails is one error."""
     shown = str(path)
     try:
         with open(path, "rb") as handle:
-            data = handle.read(limit + 1)
+            yield handle
     except FileNotFoundError:
         raise InvalidInput(f"{what} not found", where=shown) from None
     except IsADirectoryError:
@@ -67,6 +93,13 @@ def read_text(path: str | Path, *, what: str = "file", limit: int = MAX_BYTES) -
     except OSError as exc:
         reason = exc.strerror or type(exc).__name__
         raise InvalidInput(f"cannot read the {what}: {reason}", where=shown) from None
+
+
+def read_text(path: str | Path, *, what: str = "file", limit: int = MAX_BYTES) -> str:
+    """The UTF-8 text of `path`, reading at most `limit` bytes (+1 to know it is larger)."""
+    shown = str(path)
+    with _opened(path, what) as handle:
+        data = handle.read(limit + 1)
     if len(data) > limit:
         raise InvalidInput(f"the {what} is larger than {_size(limit)}", where=shown)
     try:
@@ -217,44 +250,188 @@ def _no_constant(name: str) -> Any:
 def load_json(text: str, source: str = "<json>", *, limit: int = MAX_BYTES) -> Any:
     """JSON text -> Python values, within every bound; errors name line and column."""
     check_text(text, source, limit)
+    return _decode(text, source, MAX_VALUES)
+
+
+def load_json_file(
+    path: str | Path,
+    *,
+    what: str = "file",
+    max_bytes: int = TRIGGER_FILE_MAX_BYTES,
+    max_values: int = TRIGGER_FILE_MAX_VALUES,
+) -> Any:
+    """The JSON document in file `path` (a pipe too: `@/dev/stdin`), within `max_bytes` and
+    `max_values` and every other bound of `load_json`; errors name the file and the line.
+
+    Memory: the bytes are counted before they are decoded and dropped before the values are
+    built, so the peak is the larger of twice the file and the text with its values."""
+    shown = str(path)
+    data = _read_bytes(path, what, max_bytes)
+    if b"\x00" in data:  # never in JSON text; /dev/zero is refused at its first chunk
+        line = data[: data.index(b"\x00")].count(b"\n") + 1
+        raise InvalidInput("not valid JSON (a NUL byte)", where=f"{shown}:{line}")
+    if _values_at_most(data, max_values) > max_values:
+        raise InvalidInput(f"holds more than {max_values:,} values", where=shown)
     try:
-        value = json.loads(text, object_pairs_hook=_pairs, parse_constant=_no_constant)
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise InvalidInput(f"the {what} is not UTF-8 text", where=f"{shown}:{line}") from None
+    del data
+    return _decode(text, shown, max_values)
+
+
+#: bytes read at a time from a file whose size is not known beforehand (a pipe, a device)
+_CHUNK = 1024 * 1024
+
+
+def _read_bytes(path: str | Path, what: str, limit: int) -> bytes:
+    """At most `limit` bytes of `path`: a regular file larger than that is refused by its
+    size, unread; anything else is read a chunk at a time, and refused at its first NUL byte
+    (JSON text never holds one) or past `limit`."""
+    with _opened(path, what) as handle:
+        info = os.fstat(handle.fileno())
+        if stat.S_ISREG(info.st_mode) and info.st_size <= limit:
+            data = handle.read(limit + 1)  # it may have grown since: checked below
+        elif stat.S_ISREG(info.st_mode):
+            data = b""
+        else:
+            chunks: list[bytes] = []
+            total = 0
+            while total <= limit and (chunk := handle.read(_CHUNK)):
+                chunks.append(chunk)
+                total += len(chunk)
+                if b"\x00" in chunk:
+                    break
+            data = b"".join(chunks)
+    too_big = info.st_size > limit or len(data) > limit
+    if too_big and b"\x00" not in data:
+        raise InvalidInput(f"the {what} is larger than {_size(limit)}", where=str(path))
+    return data
+
+
+# A JSON string whole (escapes included): the unrolled form, which `re` runs without
+# backtracking per character.
+_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+_WHITESPACE = b" \t\r\n"
+
+
+def _values_at_most(data: bytes, enough: int) -> int:
+    """How many values the JSON text `data` holds (exact for valid JSON, an upper bound
+    otherwise), found without building any.
+
+    Each container of k elements holds k-1 commas, so a document holds 1 + commas +
+    non-empty containers values. Counted in the raw bytes, commas and brackets inside
+    strings count too: an upper bound, enough when it is small. Otherwise the strings are
+    emptied and the whitespace dropped (both in C, linear) and the count made exact."""
+
+    def count(text: bytes) -> int:
+        return 1 + text.count(b",") + text.count(b"[") + text.count(b"{")
+
+    bound = count(data)
+    if bound <= enough:  # the usual case: no copy made
+        return bound
+    bare = _STRING.sub(b'""', data).translate(None, _WHITESPACE)
+    return count(bare) - bare.count(b"[]") - bare.count(b"{}")
+
+
+def _no_float_infinity(text: str) -> float:
+    number = float(text)
+    if math.isinf(number):
+        raise ValueError(f"{text[:40]} is not a finite number")
+    return number
+
+
+# `\ud800`-`\udfff` written as an escape: a lone one decodes to a string UTF-8 cannot hold.
+# (A pair decodes to one character; a match here only makes the strings be looked at.)
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _decode(text: str, source: str, max_values: int) -> Any:
+    try:
+        value = json.loads(
+            text,
+            object_pairs_hook=_pairs,
+            parse_constant=_no_constant,
+            parse_float=_no_float_infinity,
+        )
     except _DuplicateKey:
         raise _duplicate_error(text, source) from None
     except json.JSONDecodeError as exc:
         raise InvalidInput(
             f"not valid JSON ({exc.msg})", where=f"{source}:{exc.lineno}:{exc.colno}"
         ) from None
-    except ValueError as exc:  # from _no_constant
+    except ValueError as exc:  # from _no_constant, _no_float_infinity, int's digit limit
         raise InvalidInput(str(exc), where=source) from None
     except RecursionError:
         raise InvalidInput(f"nested deeper than {MAX_DEPTH} levels", where=source) from None
-    _check_value(value, source)
+    _check_value(value, source, max_values)
+    if _SURROGATE_ESCAPE.search(text):
+        _check_surrogates(value, source)
     return value
 
 
-def _check_value(value: Any, source: str) -> None:
-    """Depth (and, for a value built in Python, size) of decoded JSON, iteratively."""
-    count = 0
-    stack: list[tuple[Any, int]] = [(value, 1)]
+def _check_value(value: Any, source: str, max_values: int = MAX_VALUES) -> None:
+    """Depth and size of decoded JSON, iteratively. One iterator per open container (not
+    one entry per value): a list of a million items costs no second list to walk it."""
+    count = 1
+    if not isinstance(value, dict | list):
+        return
+    stack: list[Iterator[Any]] = [iter(value.values() if isinstance(value, dict) else value)]
     while stack:
-        node, level = stack.pop()
-        count += 1
-        if count > MAX_VALUES:
-            raise InvalidInput(f"holds more than {MAX_VALUES:,} values", where=source)
-        if isinstance(node, dict):
-            children: Any = node.values()
-        elif isinstance(node, list):
-            children = node
+        for child in stack[-1]:
+            count += 1
+            if count > max_values:
+                raise InvalidInput(f"holds more than {max_values:,} values", where=source)
+            if isinstance(child, dict | list):
+                if len(stack) >= MAX_DEPTH:
+                    raise InvalidInput(f"nested deeper than {MAX_DEPTH} levels", where=source)
+                stack.append(iter(child.values() if isinstance(child, dict) else child))
+                break
         else:
-            continue
-        if level > MAX_DEPTH:
-            raise InvalidInput(f"nested deeper than {MAX_DEPTH} levels", where=source)
-        stack.extend((child, level + 1) for child in children)
+            stack.pop()
+
+
+def _check_surrogates(value: Any, source: str) -> None:
+    """Refuse a string or key holding half of a surrogate pair, naming where it is. Walked
+    as `_check_value` walks (an iterator per open container), the path kept as it goes."""
+    path: list[str | int] = []
+    stack: list[Iterator[tuple[str | int, Any]]] = [enumerate([value])]
+    while stack:
+        for label, child in stack[-1]:
+            if isinstance(label, str) and _SURROGATE.search(label):
+                _lone_surrogate(label, path, source)
+            if isinstance(child, str):
+                if _SURROGATE.search(child):
+                    _lone_surrogate(child, [*path, label], source)
+            elif isinstance(child, dict | list):
+                path.append(label)
+                stack.append(iter(child.items()) if isinstance(child, dict) else enumerate(child))
+                break
+        else:
+            stack.pop()
+            if path:
+                path.pop()
+
+
+def _lone_surrogate(text: str, path: list[str | int], source: str) -> None:
+    found = _SURROGATE.search(text)
+    assert found is not None
+    shown = "".join(
+        f"[{part}]" if isinstance(part, int) else f".{_SURROGATE.sub('?', part[:40])}"
+        for part in path[1:]  # path[0] is the document itself
+    )
+    at = f" at {shown.lstrip('.')}" if shown else ""
+    raise InvalidInput(
+        f"a string{at} holds \\u{ord(found.group()):04x}, half of a UTF-16 surrogate pair, "
+        "which is not text",
+        where=source,
+    )
 
 
 # Strings whole (so a quote inside one never misaligns the scan) and structural characters.
-_TOKENS = re.compile(r'"(?:[^"\\]|\\.)*"|[{}\[\]:]', re.DOTALL)
+_TOKENS = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|[{}\[\]:]', re.DOTALL)
 
 
 def _duplicate_error(text: str, source: str) -> InvalidInput:

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from connector.cli.runs_cancel import cancel
 from connector.cli.temporal_cmd import temporal_address, temporal_options
+from connector.cli.temporal_runs import address_options, checked_parent, checked_with_temporal
 from connector.errors import AlreadyRetried
 from connector.redact import redact, redact_obj
 
@@ -35,7 +36,11 @@ __all__ = ["register"]
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     run = subparsers.add_parser("run", help="run a workflow file (YAML or JSON)")
     run.add_argument("workflow", type=Path, help="the workflow file")
-    run.add_argument("--trigger", help="trigger payload: JSON text, or @file.json")
+    run.add_argument(
+        "--trigger",
+        help="trigger payload: JSON text, or @file.json (up to 256 MiB and 20,000,000 values: "
+        "a million-item loop's rows)",
+    )
     run.add_argument("--sandbox", action="store_true", help="run against local sandboxes")
     run.add_argument("--home", type=Path, help="run-log directory (default $CONNECTOR_HOME)")
     _runlog_option(run)
@@ -86,6 +91,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         parser.add_argument("--home", type=Path, help="run-log directory")
         _runlog_option(parser)
         parser.add_argument("--json", action="store_true", help="JSON output")
+    for parser in (ls, show, stop):  # runs held by Temporal are checked with it (temporal_runs)
+        address_options(parser)
     ls.set_defaults(func=_list)
     show.set_defaults(func=_show)
     retry.set_defaults(func=_retry)
@@ -158,12 +165,15 @@ def _runlog(args: argparse.Namespace) -> Path | str:
 
 
 def _trigger(value: str | None) -> Any:
+    """The `--trigger` payload. A file (`@rows.json`, or `@/dev/stdin`) may hold a million
+    rows: it has its own bounds (safe_load.TRIGGER_FILE_MAX_BYTES and _VALUES); JSON text
+    given inline keeps every document's."""
     if value is None:
         return None
-    from connector.safe_load import load_json, read_text
+    from connector.safe_load import load_json, load_json_file
 
     if value.startswith("@"):
-        return load_json(read_text(value[1:], what="trigger file"), value[1:])
+        return load_json_file(value[1:], what="trigger file")
     return load_json(value, "--trigger")
 
 
@@ -271,6 +281,8 @@ def _list(args: argparse.Namespace) -> int:
 
     with RunLog(_runlog(args), readonly=True) as log:
         runs = log.list_runs(status=args.status, limit=args.limit)
+        if checked_with_temporal(args, log, _runlog(args), [r.id for r in runs]):
+            runs = log.list_runs(status=args.status, limit=args.limit)
         if args.json:
             rows = [
                 {
@@ -295,11 +307,12 @@ def _show(args: argparse.Namespace) -> int:
     from connector.engine.runlog import RunLog
 
     with RunLog(_runlog(args), readonly=True) as log:
+        checked_with_temporal(args, log, _runlog(args), [args.run_id])
         return show(log, args)
 
 
 def _cancel(args: argparse.Namespace) -> int:
-    return cancel(_runlog(args), args.run_id, as_json=args.json)
+    return cancel(_runlog(args), args.run_id, as_json=args.json, args=args)
 
 
 def _retry(args: argparse.Namespace) -> int:
@@ -311,6 +324,7 @@ def _retry(args: argparse.Namespace) -> int:
 
     catalog = load_catalog()
     resolve = parse_resolutions(args.resolve)  # a malformed pair fails before anything
+    checked_parent(args, _runlog(args))
 
     async def go(base_urls: dict[str, str] | None, creds: dict[str, str] | None) -> RunResult:
         async with _session(catalog, args, base_urls, creds) as engine:

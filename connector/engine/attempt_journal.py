@@ -11,6 +11,13 @@ its open intent, never resent blindly), and a wait under way is waited only for 
 left of it. Once a call's item or step is recorded, its attempts are in that row and the
 journal row is dropped (a range's rows at once; a run's when it ends).
 
+A composite action retries its own requests inside the call (request_tries.py); each such
+request has a row of its own beside the call's, its sub-step the call's plus REQUEST_MARK and
+a digest of the request (`request_sub_step`): its tries, written before each is sent and
+after each failure with the wait chosen. A resumed call reads them back with its own
+attempts, so a request is tried at most `max_attempts` times across every execution of the
+call. The same drops forget them (they match the call's run, step and item).
+
 Commits that outlive the worker, not the intents' power-cut-proof `durable()`: a worker's
 death is what this survives (SQLite's WAL keeps a killed process's commits; PostgreSQL,
 another process, has the commit once it answers, so it does not wait for its disk:
@@ -32,7 +39,15 @@ if TYPE_CHECKING:
     from connector.engine.runlog_store import Store
     from connector.engine.writes import WriteTarget
 
-__all__ = ["ATTEMPTS_SCHEMA", "RESUMING", "AttemptJournal", "CallJournal", "FirstAttemptsJournal"]
+__all__ = [
+    "ATTEMPTS_SCHEMA",
+    "REQUEST_MARK",
+    "RESUMING",
+    "AttemptJournal",
+    "CallJournal",
+    "FirstAttemptsJournal",
+    "request_sub_step",
+]
 
 #: whether the calls under way may have been begun by an earlier execution (a Temporal
 #: activity run again: its `attempt` > 1); a first execution skips reading the journal,
@@ -52,6 +67,17 @@ CREATE TABLE IF NOT EXISTS call_attempts (
 """
 
 _KEY = "run_id=? AND step_id=? AND idx=? AND sub_step=?"
+
+#: between a call's sub-step and a request's digest in a request's row: never in a step id
+REQUEST_MARK = "/"
+
+
+def request_sub_step(sub_step: str, digest: str) -> str:
+    """The sub-step of the journal row of a request (named by `digest`) of the call at
+    `sub_step` ("" for a step, or a loop body's step id)."""
+    return f"{sub_step}{REQUEST_MARK}{digest}"
+
+
 _SAVE = (
     "INSERT INTO call_attempts (run_id, step_id, idx, sub_step, attempts_json, updated_at)"
     " SELECT ?, ?, ?, ?, ?, ? {quick_commit} ON CONFLICT (run_id, step_id, idx, sub_step)"
@@ -92,6 +118,36 @@ class AttemptJournal:
         sql = _SAVE.format(quick_commit=self.store.quick_commit)
         self.store.execute(sql, (*key, dumps_redacted(attempts), at))
 
+    @translated("reading a call's earlier request tries")
+    def load_requests(self, key: tuple[Any, ...]) -> dict[str, dict[str, Any]]:
+        """The journaled tries of the requests of the call at `key`, by request digest."""
+        run_id, step_id, idx, sub_step = key
+        prefix = request_sub_step(sub_step, "")
+        # The item's rows are few (its calls and their requests): filtered here rather than
+        # by a prefix match, whose LIKE escapes and collations differ between the databases.
+        rows = self.store.execute(
+            "SELECT sub_step, attempts_json FROM call_attempts"
+            " WHERE run_id=? AND step_id=? AND idx=?",
+            (run_id, step_id, idx),
+        ).fetchall()
+        out: dict[str, dict[str, Any]] = {}
+        for row in rows:
+            name = str(row[0])
+            if name.startswith(prefix):
+                state = json.loads(row[1])
+                if isinstance(state, dict):
+                    out[name[len(prefix) :]] = state
+        return out
+
+    @translated("journaling a request's try")
+    def save_request(
+        self, key: tuple[Any, ...], digest: str, state: dict[str, Any], at: float
+    ) -> None:
+        run_id, step_id, idx, sub_step = key
+        sql = _SAVE.format(quick_commit=self.store.quick_commit)
+        row_key = (run_id, step_id, idx, request_sub_step(sub_step, digest))
+        self.store.execute(sql, (*row_key, dumps_redacted(state), at))
+
     @translated("dropping journaled attempts")
     def drop_range(self, run_id: str, step_id: str, start: int, stop: int) -> None:
         """Forget the calls of items [start, stop) of a loop (their rows hold them now)."""
@@ -125,6 +181,14 @@ class CallJournal:
 
     def save(self, attempts: list[dict[str, Any]]) -> None:
         self._journal.save(self._key, attempts, self._now())
+
+    def requests(self) -> dict[str, dict[str, Any]]:
+        """The tries an earlier execution made of this call's own requests, by digest."""
+        return self._journal.load_requests(self._key) if RESUMING.get() else {}
+
+    def save_request(self, digest: str, state: dict[str, Any]) -> None:
+        """Journal the tries of one of the call's requests (before a try, after a failure)."""
+        self._journal.save_request(self._key, digest, state, self._now())
 
 
 def _from_rows(store: Store, rows: str) -> str:

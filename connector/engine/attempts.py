@@ -95,7 +95,13 @@ async def call_action(
     # must not use up the retries of the write it is protecting.
     writes = checks = 0
     tries = RequestTries(
-        policy, clock=clock, rng=rng, budget=budget, max_wait=max_wait, on_wait=on_wait
+        policy,
+        clock=clock,
+        rng=rng,
+        budget=budget,
+        max_wait=max_wait,
+        on_wait=on_wait,
+        journal=journal,
     )
     # A full window's wait inside the budget is announced and capped like a retry's wait.
     waits = PACING_WAITS.set(PacingWaits(limit, on_wait, LONG_WAIT))
@@ -104,7 +110,12 @@ async def call_action(
     try:
         earlier = journal.earlier() if journal is not None else []
         if earlier:
+            cut_off = "result" not in earlier[-1]
             resumed = _resume(earlier, policy, clock, rng, where)
+            # The handler's own requests go on from their tries too (request_tries.py).
+            tries.resume(
+                journal.requests() if journal is not None else {}, earlier[-1] if cut_off else None
+            )
             outcome.attempts = earlier
             attempt, writes, checks = len(earlier), resumed.writes, resumed.checks
             if resumed.exhausted is not None:
@@ -135,6 +146,7 @@ async def call_action(
             outcome.attempts.append(record)
             if journal is not None:
                 journal.save(outcome.attempts)  # before it is sent: a lost one still counts
+                tries.attempt = attempt  # journaled with the handler's own requests' tries
             started = clock.now()
             try:
                 if must_reconcile:
@@ -269,6 +281,8 @@ async def _final_reconcile(
         "started_at": clock.wall(),
     }
     outcome.attempts.append(record)
+    if tries is not None:
+        tries.attempt = record["attempt"]
     started = clock.now()
     try:
         found = await runner.reconcile(action.id, inputs)

@@ -21,6 +21,7 @@ from connector.engine.rate_budget import RateBudget
 from connector.engine.retry_policy import RandomSource
 from connector.engine.reuse import ReusePlan
 from connector.engine.run_cancel import CANCELLED_ERROR, POLL_EVERY, cancel_requested
+from connector.engine.run_limits import RUN_LIMITS, RunLimits, RunLimitsCache, run_limits
 from connector.engine.runlog import RunLog
 from connector.engine.workflow import ActionStep, AggregateStep, LoopStep, Workflow
 from connector.engine.writes import WriteTarget, guarded_call, write_safety
@@ -101,6 +102,8 @@ class Engine:
         #: each call's attempts journaled as made, where a run may be resumed by another
         #: process (a Temporal worker sets it; attempt_journal.py)
         self.journal: AttemptJournal | None = None
+        #: runs' own windows (their workflows' `limits`), kept while they may count
+        self.run_limits = RunLimitsCache(self.clock.wall)
 
     def cancel(self, run_id: str) -> None:
         """Stop run `run_id` cooperatively: items and calls in flight finish and are
@@ -127,11 +130,20 @@ class Engine:
             self._cancelled.add(run_id)
         return asked
 
-    def forget_run(self, run_id: str) -> None:
-        """Drop what this engine keeps for a run that ended (bound by `bind_run`)."""
+    def forget_run(self, run_id: str, workflow: Workflow | None = None) -> None:
+        """Drop what this engine keeps for a run that ended (bound by `bind_run`); with its
+        `workflow`, the run's own windows of a shared budget too, though this engine never
+        bound the run."""
         self._lineages.pop(run_id, None)
         self._cancelled.discard(run_id)
         self._cancel_read.pop(run_id, None)
+        limits = self.run_limits.forget(run_id)
+        budgets = set(limits.windows) if limits is not None else set()
+        for app in workflow.limits if workflow is not None else ():
+            if app in self.budgets:
+                budgets.add(self.budgets[app])
+        for budget in budgets:
+            budget.forget_run(run_id)
 
     async def run(
         self,
@@ -144,7 +156,6 @@ class Engine:
     ) -> RunResult:
         """Run `workflow`; a retry names its parent (and may resolve open writes by label:
         "each[3]" -> "applied" | "not_applied")."""
-        self._apply_workflow_limits(workflow)
         started = self.clock.wall()
         run_id = self.runlog.create_run(
             workflow=workflow.document,
@@ -155,6 +166,7 @@ class Engine:
         )
         lineage = self.runlog.lineage_of(parent_run_id) if parent_run_id else run_id
         self._lineages[run_id] = (lineage, dict(resolve or {}))
+        bound = RUN_LIMITS.set(self._run_limits(run_id, workflow))
         context: dict[str, Any] = {"trigger": trigger, "steps": {}}
         current: str | None = None
         try:
@@ -173,7 +185,8 @@ class Engine:
         except RunLogError as exc:
             return self._log_failed(run_id, started, exc, current)
         finally:
-            self.forget_run(run_id)
+            RUN_LIMITS.reset(bound)
+            self.forget_run(run_id, workflow)
         return self._finish(run_id, started, "succeeded", output, None, None)
 
     def bind_run(
@@ -183,12 +196,12 @@ class Engine:
         lineage: str,
         resolve: dict[str, str] | None = None,
     ) -> None:
-        """Prepare for steps of run `run_id` outside `run` (a distributed executor runs them
-        one activity at a time, connector/temporal): the workflow's limits, and its writes
-        recorded under `lineage`."""
-        if run_id not in self._lineages:
-            self._apply_workflow_limits(workflow)
+        """Prepare the current task (and the tasks it starts) for steps of run `run_id`
+        outside `run` (a distributed executor runs them one activity at a time, each in a
+        task of its own: connector/temporal): paced by the workflow's limits on top of its
+        apps' budgets, for this run only, and its writes recorded under `lineage`."""
         self._lineages[run_id] = (lineage, dict(resolve or {}))
+        RUN_LIMITS.set(self._run_limits(run_id, workflow))
 
     async def run_step(
         self,
@@ -229,11 +242,14 @@ class Engine:
         resolution = resolutions.get(base.label) or resolutions.get(base.item_label)
         return WriteTarget(lineage[0], run_id, step_id, index, sub_step, resolution)
 
-    def _apply_workflow_limits(self, workflow: Workflow) -> None:
-        for app, given in workflow.limits.items():
-            budget = self.budgets.get(app)
-            if budget is not None:
-                budget.apply(budget.spec.tightened(given, "workflow"))
+    def _run_limits(self, run_id: str, workflow: Workflow) -> RunLimits | None:
+        """The run's own windows, for the limits its workflow sets (run_limits.py): never
+        applied to the apps' budgets, which every run of this engine shares."""
+        if not workflow.limits:
+            return None
+        return self.run_limits.bind(
+            run_id, lambda: run_limits(run_id, workflow.limits, self.budgets)
+        )
 
     async def learn_limits(self, app: str) -> None:
         """Pace `app` by the account's own limits, read from its API once per process."""
@@ -495,13 +511,17 @@ class Engine:
         return inputs, outcome
 
     def concurrency_for(self, step: LoopStep) -> int | None:
-        """The tightest concurrent-connection limit among the apps a loop body calls."""
+        """The tightest concurrent-connection limit among the apps a loop body calls (the
+        app's, or the current run's own)."""
+        run = RUN_LIMITS.get()
         limits = []
         for sub in step.body:
             app = sub.action.split(".", 1)[0]
             budget = self.budgets.get(app)
             if budget is not None and budget.concurrency:
                 limits.append(budget.concurrency)
+            if run is not None and app in run.concurrency:
+                limits.append(run.concurrency[app])
         return min(limits) if limits else None
 
 

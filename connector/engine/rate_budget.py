@@ -47,6 +47,7 @@ import math
 import time
 import weakref
 from collections import deque
+from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -56,7 +57,8 @@ from connector.budget import PACING_WAITS, WaitRefused
 from connector.clock import Clock, SystemClock
 from connector.engine.endpoint_match import EndpointMatcher
 from connector.engine.rate_limits import WINDOW_FIELDS, RateLimitSpec
-from connector.engine.rate_windows import MONTH, RateWindow
+from connector.engine.rate_windows import APP_LIMIT, MONTH, RateWindow
+from connector.engine.run_limits import RUN_LIMITS
 from connector.errors import QuotaExhausted
 
 __all__ = ["BudgetRegistry", "RateBudget", "RateLimitSpec", "first_fit"]
@@ -103,11 +105,23 @@ class _Slot:
 
     async def __aenter__(self) -> None:
         budget = self._budget
+        run = RUN_LIMITS.get()
+        own = run.windows.get(budget) if run is not None else None
+        # A wait for the run's own windows is waited before taking a connection: the
+        # app's concurrency is every run's, and a run held back by its own limits must not
+        # hold it meanwhile. Counted while waited (no other request of the run takes the
+        # room), then counted again with the app's windows, from when it really goes.
+        held = await budget._hold_room(own) if own else None
         semaphore = budget._semaphore
-        if semaphore is not None:
-            await semaphore.acquire()
         try:
-            admission = await budget._pace(budget._windows_for(self._method, self._path))
+            if semaphore is not None:
+                await semaphore.acquire()
+        except BaseException:
+            budget._unhold(own, held)
+            raise
+        try:
+            budget._unhold(own, held)
+            admission = await budget._pace(self._method, self._path, own)
         except BaseException:
             if semaphore is not None:
                 semaphore.release()
@@ -146,7 +160,7 @@ def _before_waiting(seconds: float, windows: list[RateWindow], wall: float) -> N
         return
     full = [w for w in windows if w.earliest(wall) > wall]
     widest = max(full or windows, key=lambda w: w.earliest(wall))
-    reason = f"the app's rate limit, {widest.limit:,} requests per {widest.name}"
+    reason = f"{widest.owner}, {widest.limit:,} requests per {widest.name}"
     if waits.limit is not None and seconds > waits.limit:
         raise WaitRefused(seconds, reason)
     if waits.notice is not None and seconds >= waits.announce:
@@ -175,6 +189,8 @@ class RateBudget:
         #: endpoint -> the app's windows and its own: what a request to it counts against
         self._with_endpoint: dict[str, list[RateWindow]] = {}
         self._matcher: EndpointMatcher | None = None
+        #: bumped whenever the windows are rebuilt (new figures: `apply`)
+        self._generation = 0
         #: the API's figures turned out wrong (a throttle the count did not predict)
         self.stale = False
         #: when the account's own limits were last read (clock.now()), None: never
@@ -204,6 +220,7 @@ class RateBudget:
         return self.spec.concurrency
 
     def _build(self, spec: RateLimitSpec) -> None:
+        self._generation += 1
         sliding = spec.windows != "fixed"
 
         def windows(**limits: int | None) -> list[RateWindow]:
@@ -238,28 +255,44 @@ class RateBudget:
 
     def apply(self, spec: RateLimitSpec) -> None:
         """Pace by new figures (learned from the API, or refreshed). What this budget
-        already sent stays counted, and a window found not to be aligned stays sliding."""
-        old = {("app", w.seconds): w for w in self._windows}
-        for label, ws in self._endpoints.items():
-            old.update({(label, w.seconds): w for w in ws})
+        already sent stays counted, and a window found not to be aligned stays sliding.
+
+        Requests still waiting for the instant they reserved (in `_pace`) are not carried
+        over: each sees the rebuild when it wakes and is counted again in the windows in
+        force then, by its endpoint (the old ones may have no counterpart: app-wide
+        figures replaced by per-endpoint ones)."""
+        old = self._keyed()
         self.spec = spec
         self._build(spec)
-        new = {("app", w.seconds): w for w in self._windows}
-        for label, ws in self._endpoints.items():
-            new.update({(label, w.seconds): w for w in ws})
-        for key, window in new.items():
+        sent_by = self.clock.wall()
+        for key, window in self._keyed().items():
             before = old.get(key)
             if before is None:
                 continue
             if before.sliding:
                 window.to_sliding()
             # The API's count (taken as "just now") already holds our sends: ours are
-            # added only where it reported none.
+            # added only where it reported none. A bucket's reservations are all carried:
+            # `pace_bucket` does not reserve again.
             newest = window.log[-1] if window.log else -math.inf
+            until = math.inf if key[0] == "bucket" else sent_by
             for sent in before.log:
-                if sent > newest:
+                if newest < sent <= until:
                     window.commit(sent)
         self.stale = False
+
+    def _keyed(self) -> dict[tuple[str, str, float], RateWindow]:
+        """The windows by what they count (app-wide, a bucket, an endpoint) and length."""
+        keyed = {("app", "", w.seconds): w for w in self._windows}
+        for name, ws in self._buckets.items():
+            keyed.update({("bucket", name, w.seconds): w for w in ws})
+        for label, ws in self._endpoints.items():
+            keyed.update({("endpoint", label, w.seconds): w for w in ws})
+        return keyed
+
+    def forget_run(self, run_id: str) -> None:
+        """The run ended. Its own windows are its `RunLimits`' (run_limits.py), which go
+        with them here; a shared budget also removes them from its tables."""
 
     def slot(self, method: str = "", path: str = "") -> AbstractAsyncContextManager[None]:
         """A request's turn; `method` and `path` (relative to the app's base URL) select the
@@ -274,26 +307,77 @@ class RateBudget:
             return self._windows
         return self._with_endpoint[key]
 
-    async def _pace(self, windows: list[RateWindow]) -> _Admission:
+    def _chooser(
+        self, method: str, path: str, own: list[RateWindow] | None = None
+    ) -> Callable[[], list[RateWindow]]:
+        """How a request's windows are chosen, at each of its reservations: by its endpoint
+        among the windows in force then, plus its run's `own` (a workflow's `limits` on an
+        engine serving many runs: connector/engine/run_limits.py)."""
+        if own:
+            return lambda: self._windows_for(method, path) + own
+        return lambda: self._windows_for(method, path)
+
+    async def _hold_room(self, own: list[RateWindow]) -> float:
+        """Wait until the run's `own` windows have room, counted in them meanwhile; the
+        wall time it is counted at (`_unhold` withdraws it)."""
+        now = self.clock.now()
+        shift = self.clock.wall() - now
+        start = now + shift
+        self._check_month(own, start)
+        for window in own:
+            window.forget(start)
+        wall = first_fit(own, start)
+        if wall > start:
+            _before_waiting(wall - start, own, start)
+        for window in own:
+            window.commit(wall)
+        if wall > start:
+            try:
+                await self.clock.sleep(wall - start)
+            except BaseException:
+                self._unhold(own, wall)
+                raise
+        return wall
+
+    @staticmethod
+    def _unhold(own: list[RateWindow] | None, held: float | None) -> None:
+        if own and held is not None:
+            for window in own:
+                window.release(held)
+
+    async def _pace(self, method: str, path: str, own: list[RateWindow] | None) -> _Admission:
+        """Wait for the request's turn, counted in its windows (chosen again at each of
+        its reservations: `_chooser`)."""
         while True:
             probe = await self._through_line() if self._gated else False
             now = self.clock.now()
             at = max(now, self.resume_at)
+            windows = self._windows_for(method, path)
+            if own:
+                windows = windows + own
+            wall = -math.inf
             if windows:
-                at = self._reserve(windows, now, at)
-            epoch = self._epoch
+                at, wall = self._reserve(windows, now, at)
+            epoch, generation = self._epoch, self._generation
             if at > now:
                 await self.clock.sleep(at - now)
-            if self._epoch == epoch or self.clock.now() >= self.resume_at:
+            if self._generation != generation:
+                # New figures while we slept (`apply`): the reservation is withdrawn and
+                # made again in the windows in force now, which did not carry it over.
+                for window in windows:
+                    window.release(wall)
+            elif self._epoch == epoch or self.clock.now() >= self.resume_at:
                 return _Admission(id(self), self._epoch, probe, windows)
-            # A throttle arrived while we slept: our reservation predates the pause.
+            # else a throttle arrived while we slept: our reservation predates the pause
+            # (it stays counted: the safe side).
             if probe:
                 self._probe_out = False
                 self._line_moved()
 
-    def _reserve(self, windows: list[RateWindow], now: float, at: float) -> float:
+    def _reserve(self, windows: list[RateWindow], now: float, at: float) -> tuple[float, float]:
         """Count a request in `windows` at the first instant from `at` they all have room;
-        returns that instant (monotonic). The windows count on the wall clock."""
+        returns that instant (monotonic), and the wall time it is counted at. The windows
+        count on the wall clock."""
         shift = self.clock.wall() - now
         start = at + shift
         self._check_month(windows, now + shift)
@@ -305,15 +389,16 @@ class RateBudget:
         for window in windows:
             window.commit(wall)
         # Unchanged unless a window asked for later (no float round trip through the shift).
-        return at if wall == start else wall - shift
+        return (at if wall == start else wall - shift), wall
 
     def _check_month(self, windows: list[RateWindow], wall: float) -> None:
         for window in windows:
             if window.seconds == MONTH and window.earliest(wall) > wall:  # used up
                 reopens = time.strftime("%Y-%m-%d", time.gmtime(window.reopens(wall)))
+                whose = "" if window.owner == APP_LIMIT else f" ({window.owner})"
                 raise QuotaExhausted(
                     f"the monthly limit of {window.limit} requests to {self.name or 'the app'}"
-                    f" is used up; it reopens on {reopens} (UTC)"
+                    f"{whose} is used up; it reopens on {reopens} (UTC)"
                 )
 
     async def _through_line(self) -> bool:
@@ -371,7 +456,7 @@ class RateBudget:
             window.forget(start)
         # Where the last of `cost` requests goes, worked out on copies: the wait to tell
         # (or refuse) is the whole of it, and a refused one must leave no count behind.
-        last = _commit_cost([_copy(w) for w in windows], first_fit(windows, start), cost)
+        last = _commit_cost([w.copy() for w in windows], first_fit(windows, start), cost)
         if last > start:
             _before_waiting(last - start, windows, start)
         at = _commit_cost(windows, first_fit(windows, start), cost) - shift
@@ -477,13 +562,6 @@ def _commit_cost(windows: list[RateWindow], at: float, cost: int) -> float:
             at = max(at, window.earliest(at))
             window.commit(at)
     return at
-
-
-def _copy(window: RateWindow) -> RateWindow:
-    twin = RateWindow(window.limit, window.seconds, sliding=window.sliding, margin=window.margin)
-    twin.counts = dict(window.counts)
-    twin.log = deque(window.log, maxlen=window.limit)
-    return twin
 
 
 class BudgetRegistry:

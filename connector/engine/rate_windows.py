@@ -31,10 +31,13 @@ import math
 import time
 from collections import deque
 
-__all__ = ["MONTH", "RateWindow", "margin_for", "window_name"]
+__all__ = ["APP_LIMIT", "MONTH", "RateWindow", "margin_for", "window_name"]
 
 #: `seconds` of a calendar-month window (its length varies; counted by UTC month)
 MONTH = -1.0
+
+#: whose limit a window counts, unless told (a run's own windows say so)
+APP_LIMIT = "the app's rate limit"
 
 _NAMES = {1.0: "second", 60.0: "minute", 3600.0: "hour", MONTH: "month"}
 
@@ -61,10 +64,16 @@ def _month_start(index: int) -> float:
 class RateWindow:
     """`limit` requests per window of `seconds` (or MONTH), fixed or sliding."""
 
-    __slots__ = ("counts", "limit", "log", "margin", "seconds", "sliding")
+    __slots__ = ("counts", "limit", "log", "margin", "owner", "seconds", "sliding")
 
     def __init__(
-        self, limit: int, seconds: float, *, sliding: bool = False, margin: float | None = None
+        self,
+        limit: int,
+        seconds: float,
+        *,
+        sliding: bool = False,
+        margin: float | None = None,
+        owner: str = APP_LIMIT,
     ) -> None:
         if limit < 1:
             raise ValueError(f"a rate window needs a limit of at least 1, not {limit}")
@@ -72,6 +81,8 @@ class RateWindow:
         self.seconds = seconds
         self.sliding = sliding and seconds != MONTH  # a month is always a calendar month
         self.margin = margin_for(seconds) if margin is None else margin
+        #: whose limit it is, as a wait for it is announced ("the workflow's limit")
+        self.owner = owner
         #: fixed: window index -> requests counted in it
         self.counts: dict[int, int] = {}
         #: send times (wall), oldest first, the last `limit` at most: the sliding count, and
@@ -127,6 +138,39 @@ class RateWindow:
             return
         for index in self._span(wall):
             self.counts[index] = self.counts.get(index, 0) + n
+
+    def release(self, wall: float) -> None:
+        """Withdraw one request counted at `wall` (a reservation made again elsewhere).
+        The log keeps only the newest `limit` times: one pushed out of it constrains
+        nothing any more, but a fixed window's counts still hold it."""
+        if wall in self.log:
+            self.log.remove(wall)
+        if self.sliding:
+            return
+        for index in self._span(wall):
+            left = self.counts.get(index, 0) - 1
+            if left > 0:
+                self.counts[index] = left
+            else:
+                self.counts.pop(index, None)
+
+    def idle(self, wall: float) -> bool:
+        """Nothing counted constrains a request at or after `wall`: the window is as good
+        as a new one (what a per-run window may be dropped on)."""
+        if not self.log:
+            return not self.counts
+        last = self.log[-1]
+        if self.seconds == MONTH:
+            return self._index(last + self.margin) < self._index(wall - self.margin)
+        return last + self.seconds + 2 * self.margin <= wall
+
+    def copy(self) -> RateWindow:
+        twin = RateWindow(
+            self.limit, self.seconds, sliding=self.sliding, margin=self.margin, owner=self.owner
+        )
+        twin.counts = dict(self.counts)
+        twin.log = deque(self.log, maxlen=self.limit)
+        return twin
 
     def forget(self, wall: float) -> None:
         """No request will be counted before `wall` any more: drop older fixed windows.

@@ -155,6 +155,9 @@ def _request_lines(tries: list[dict[str, Any]], indent: str) -> list[str]:
         waited = sum(float(t.get("wait") or 0) for t in runs)
         text = f"{request}: tried {max(int(t.get('try') or 0) for t in runs)} times"
         text += f", {len(failed)} failed" + (f" ({', '.join(statuses)})" if statuses else "")
+        lost = sum(1 for t in runs if t.get("result") == "lost")
+        if lost:  # cut off with a worker (request_journal.py): its answer unknown
+            text += f", {lost} lost with its worker"
         if waited:
             text += f", waited {waited:.2f}s"
         lines.append(indent + text)

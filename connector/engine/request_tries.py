@@ -21,22 +21,32 @@ interface and the HTTP layer stay as they are, concurrent calls of a loop each s
 own, and tasks a handler starts (one per link of a report) inherit it. Outside the engine
 (`connector actions run`, options, triggers) there is no outer retry, and a handler makes
 its own from a default policy.
+
+Where the call is journaled (a Temporal worker: attempt_journal.py), each request's tries are
+journaled too (request_journal.py), and a call an earlier execution began (its worker lost)
+goes on from them (`resume`). Without a journal (the embedded engine) none of that runs: no
+digest, no write.
 """
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import random
 from collections.abc import Awaitable, Callable, Mapping
 from contextvars import ContextVar
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from connector.clock import Clock
+from connector.engine.request_journal import RequestJournal
 from connector.engine.retry_policy import RandomSource, RetryPolicy
 from connector.engine.retry_waits import LONG_WAIT, WaitNotice, retry_wait, too_long, wait_reason
 from connector.errors import ActionError, FatalError
 from connector.redact import redact
+
+if TYPE_CHECKING:
+    from connector.engine.attempt_journal import CallJournal
 
 __all__ = ["CALL_TRIES", "RequestTries", "request_key"]
 
@@ -66,6 +76,10 @@ def request_key(
 class RequestTries:
     """One action call's tries of each of its requests (see the module doc)."""
 
+    #: the engine's attempt under way, journaled with each try (set where it is journaled)
+    attempt: int = 0
+    _journal: RequestJournal | None = None
+
     def __init__(
         self,
         policy: RetryPolicy,
@@ -75,6 +89,7 @@ class RequestTries:
         budget: object | None = None,
         max_wait: float | None = None,
         on_wait: WaitNotice | None = None,
+        journal: CallJournal | None = None,
     ) -> None:
         self.policy = policy
         self.clock = clock
@@ -88,6 +103,8 @@ class RequestTries:
         self._log: list[dict[str, Any]] = []
         #: the error that ended a request's tries (out of tries, or a wait refused)
         self.spent: ActionError | None = None
+        if journal is not None:  # (the class's None otherwise: nothing more per call)
+            self._journal = RequestJournal(journal, clock)
 
     def tries(self, key: str) -> int:
         """How often the request `key` was sent in this call so far."""
@@ -111,6 +128,9 @@ class RequestTries:
         tries in this call are spent; `halt()` naming an error stops before the next try
         (something shared with other requests made sending pointless)."""
         label = label or redact(key)
+        journal = self._journal
+        if journal is not None and key not in journal.rows:
+            self._take_up(journal, key, label)
         while True:
             stop = halt() if halt is not None else None
             if stop is not None:
@@ -118,42 +138,89 @@ class RequestTries:
             done = self._tries.get(key, 0)
             if done >= self.policy.max_attempts:
                 raise self._no_tries_left(key, label, done)
+            if journal is not None:
+                left = journal.wait_left(key)
+                if left and self.limit is not None and left > self.limit:
+                    raise self._wait_refused(key, left)
+                if left:
+                    await self.clock.sleep(left)
+                    continue  # something may have halted the call meanwhile
+                journal.before_try(key, label, done + 1, self.attempt)
             self._tries[key] = done + 1
             try:
                 result = await send()
             except ActionError as exc:
                 self._last[key] = exc
-                await self._after_failure(exc, label, done + 1)
+                wait, entry = self._after_failure(exc, label, done + 1)
+                if journal is not None:
+                    journal.failed(key, entry, exc)
+                if wait is exc:
+                    raise
+                if isinstance(wait, ActionError):
+                    raise wait from None
+                if self.on_wait is not None and wait >= LONG_WAIT:
+                    self.on_wait(wait, wait_reason(exc))
+                await self.clock.sleep(wait)
                 continue
             if self._last.pop(key, None) is not None:
                 # It failed before: the log shows how that run of tries ended.
                 self._log.append({"request": label, "try": done + 1, "result": "succeeded"})
             return result
 
-    async def _after_failure(self, exc: ActionError, label: str, tried: int) -> None:
-        """Wait before the next try, or raise `exc` (or the refused wait's error)."""
+    def _after_failure(
+        self, exc: ActionError, label: str, tried: int
+    ) -> tuple[float | ActionError, dict[str, Any]]:
+        """The wait before the next try, or the error to raise instead (`exc`, or the
+        refused wait's); and the failure's entry in the log."""
         entry: dict[str, Any] = {"request": label, "try": tried, "result": "failed"}
         entry.update({k: v for k, v in (("status", exc.status), ("kind", exc.kind)) if v})
         self._log.append(entry)
         if not exc.retryable:
-            raise exc
+            return exc, entry
         if tried >= self.policy.max_attempts:
             self.spent = exc
-            raise exc
+            return exc, entry
         wait = retry_wait(self.policy, tried, exc, self.rng, self.budget)
         if self.limit is not None and wait > self.limit:
             entry["refused_wait"] = round(wait, 3)
             self.spent = too_long(exc, wait, self.limit, wait_reason(exc), exc.where)
-            raise self.spent from None
+            return self.spent, entry
         entry["wait"] = round(wait, 3)
-        if self.on_wait is not None and wait >= LONG_WAIT:
-            self.on_wait(wait, wait_reason(exc))
-        await self.clock.sleep(wait)
+        return wait, entry
+
+    def _wait_refused(self, key: str, left: float) -> ActionError:
+        """What is left of an earlier execution's wait is more than the run accepts."""
+        last = self._last[key]
+        self.spent = too_long(last, left, self.limit or 0.0, wait_reason(last), last.where)
+        self.spent.write_applied = False  # not sent again
+        return self.spent
 
     def _no_tries_left(self, key: str, label: str, done: int) -> ActionError:
-        """Asked to send a request whose tries in this call are all used."""
-        self.spent = self._last.get(key) or FatalError(
-            f"{label} was sent {done} times in this call already; "
-            f"{self.policy.max_attempts} tries of one request at most"
-        )
+        """Asked to send a request whose tries in this call are all used: its last error,
+        not sent again (so nothing of it applied now: a write's earlier tries are what a
+        read-back settles, as after a resumed call's)."""
+        last = self._last.get(key)
+        if last is None:
+            self.spent = FatalError(
+                f"{label} was sent {done} times in this call already; "
+                f"{self.policy.max_attempts} tries of one request at most"
+            )
+        else:
+            self.spent = copy.copy(last)
+            self.spent.write_applied = False
         return self.spent
+
+    def resume(self, earlier: Mapping[str, dict[str, Any]], lost: dict[str, Any] | None) -> None:
+        """Take up the tries an earlier execution of the call made of its requests, as
+        journaled (request_journal.py); `lost` is the engine's attempt record it was cut off
+        in, which is given the tries made in it (their log was never written)."""
+        if self._journal is not None:
+            self._journal.resume(earlier, lost, self.policy, self.rng)
+
+    def _take_up(self, journal: RequestJournal, key: str, label: str) -> None:
+        """The first send of `key` in this execution: where an earlier one left its tries."""
+        earlier = journal.take_up(key, label)
+        if earlier is not None:
+            tried, error = earlier
+            self._tries[key] = max(self._tries.get(key, 0), tried)
+            self._last[key] = error

@@ -348,18 +348,20 @@ class RunLog(ItemLog):
 
     # --- reading -------------------------------------------------------------------------
 
-    def _run_select(self) -> str:
+    def _run_select(self, trigger: bool = True) -> str:
         """The columns of a RunRecord; a retry's snapshot and payload read from the run of
-        its lineage that holds them."""
+        its lineage that holds them (without `trigger`, the payload is not read at all)."""
         if not self._refs:
+            payload = "r.trigger_json" if trigger else "NULL"
             return (
-                "SELECT r.id, r.workflow_name, r.workflow_json, r.source_path, r.trigger_json,"
+                f"SELECT r.id, r.workflow_name, r.workflow_json, r.source_path, {payload},"
                 " r.status, r.started_at, r.finished_at, r.parent_run_id, r.failed_step,"
                 " r.error_json, r.output_json, r.pid, r.host, NULL FROM runs r"
             )
+        payload = "coalesce(t.trigger_json, r.trigger_json)" if trigger else "NULL"
         return (
             "SELECT r.id, r.workflow_name, coalesce(w.workflow_json, r.workflow_json),"
-            " r.source_path, coalesce(t.trigger_json, r.trigger_json), r.status, r.started_at,"
+            f" r.source_path, {payload}, r.status, r.started_at,"
             " r.finished_at, r.parent_run_id, r.failed_step, r.error_json, r.output_json,"
             " r.pid, r.host, r.output_refs_json FROM runs r"
             " LEFT JOIN runs w ON w.id = r.workflow_from"
@@ -367,10 +369,15 @@ class RunLog(ItemLog):
         )
 
     @translated("reading a run")
-    def get_run(self, run_id: str, *, trigger_json: bool = False) -> RunRecord:
+    def get_run(
+        self, run_id: str, *, trigger_json: bool = False, trigger: bool = True
+    ) -> RunRecord:
         """A run's record; with `trigger_json`, its `trigger` is the payload's JSON text as
-        stored (masked), not decoded (`runs show --json` copies a big payload through)."""
-        row = self.store.execute(self._run_select() + " WHERE r.id=?", (run_id,)).fetchone()
+        stored (masked), not decoded (`runs show --json` copies a big payload through);
+        without `trigger`, its `trigger` is None, unread (a view polled while a run of a big
+        payload runs)."""
+        sql = self._run_select(trigger) + " WHERE r.id=?"
+        row = self.store.execute(sql, (run_id,)).fetchone()
         if row is None:
             raise InvalidConfiguration(f"no run with id {run_id!r}", where=self.where)
         if not trigger_json:
@@ -380,8 +387,11 @@ class RunLog(ItemLog):
         return run
 
     @translated("listing runs")
-    def list_runs(self, *, status: str | None = None, limit: int = 20) -> list[RunRecord]:
-        sql = self._run_select()
+    def list_runs(
+        self, *, status: str | None = None, limit: int = 20, trigger: bool = True
+    ) -> list[RunRecord]:
+        """The newest runs first; without `trigger`, their payloads are not read."""
+        sql = self._run_select(trigger)
         args: tuple[Any, ...] = ()
         if status and status != "interrupted":
             sql += " WHERE r.status=?"

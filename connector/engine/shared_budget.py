@@ -22,6 +22,9 @@ instead of in the process:
 - **Learned figures.** What the API reports as already used this hour is compared with
   the shared hour's count: only what no process of ours counted (another client on the
   token) is added, as sent just now.
+- **A run's own limits** (a workflow's `limits`: connector/engine/run_limits.py) are
+  windows named by the run, reserved in the same transaction as the app's, so a run whose
+  items go to several workers is held to them by all; the run's end removes them.
 - **Lateness.** A request granted "now" leaves once the transaction has committed: grants
   start that long (the last transactions' read-to-commit time) after the database's now,
   so the windows count each request where it will land.
@@ -41,6 +44,7 @@ from collections import deque
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
+from typing import cast
 
 from connector.budget import PACING_WAITS, PacingWaits, WaitRefused
 from connector.clock import Clock, SystemClock
@@ -54,6 +58,7 @@ from connector.engine.rate_budget import (
 )
 from connector.engine.rate_limits import RateLimitSpec
 from connector.engine.rate_windows import MONTH, RateWindow
+from connector.engine.run_limits import RunWindow, run_window_prefix
 from connector.engine.shared_budget_store import BudgetStore, Reserved, WindowState
 from connector.errors import ConnectorError, QuotaExhausted
 
@@ -92,18 +97,6 @@ class _DatabaseWall:
         await self.inner.sleep(seconds)
 
 
-class _Routed(list[RateWindow]):
-    """A request's windows and the endpoint they were chosen for, so that they are chosen
-    again when the budget's figures change before the request is reserved."""
-
-    __slots__ = ("method", "path")
-
-    def __init__(self, windows: list[RateWindow], method: str, path: str) -> None:
-        super().__init__(windows)
-        self.method = method
-        self.path = path
-
-
 class _FiguresChanged(Exception):
     """The budget's windows were rebuilt while a reservation read the database."""
 
@@ -140,8 +133,6 @@ class SharedRateBudget(RateBudget):
         self._store_of = store
         self.key = key
         self._wids: dict[int, str] = {}
-        #: bumped whenever the windows are rebuilt (new figures: `apply`)
-        self._generation = 0
         self._by_wid: dict[str, RateWindow] = {}
         #: endpoint -> requests the API reported used this hour, merged at the next write
         self._pending_used: dict[str, int] = {}
@@ -159,7 +150,6 @@ class SharedRateBudget(RateBudget):
 
     def _build(self, spec: RateLimitSpec) -> None:
         super()._build(spec)
-        self._generation += 1
         named: dict[str, RateWindow] = {}
         for window in self._windows:
             named[f"app/{window.name}"] = window
@@ -175,21 +165,12 @@ class SharedRateBudget(RateBudget):
 
     # -- reservations ------------------------------------------------------------------------
 
-    def _windows_for(self, method: str, path: str) -> list[RateWindow]:
-        return _Routed(super()._windows_for(method, path), method, path)
-
-    def _chooser(self, windows: list[RateWindow]) -> Callable[[], list[RateWindow]]:
-        """How a request's windows are chosen at each reservation. New figures (learned,
-        refreshed after a throttle, a workflow's limits on a worker serving many runs)
-        rebuild the windows, maybe while the request waits: it is then counted in the new
-        ones, by its endpoint, never in windows no longer shared."""
-        if not isinstance(windows, _Routed):
-            return lambda: windows
-        method, path = windows.method, windows.path
-        return lambda: RateBudget._windows_for(self, method, path)
-
-    async def _pace(self, windows: list[RateWindow]) -> _Admission:
-        choose = self._chooser(windows)
+    async def _pace(self, method: str, path: str, own: list[RateWindow] | None) -> _Admission:
+        # The windows are chosen at each reservation (RateBudget._chooser): new figures
+        # (learned, refreshed after a throttle) rebuild them, maybe while the request
+        # waits; it is then counted in the new ones, by its endpoint, never in windows no
+        # longer shared.
+        choose = self._chooser(method, path, own)
         while True:
             probe = await self._through_line() if self._gated else False
             epoch = self._epoch
@@ -268,9 +249,17 @@ class SharedRateBudget(RateBudget):
         generation = self._generation
         chosen = [request.choose() for request in batch]
         pending = {k: n for k, n in self._pending_used.items() if k in self._endpoints}
-        ids = {self._wids[id(w)] for windows in chosen for w in windows}
-        ids |= {self._wids[id(w)] for label in pending for w in self._endpoints[label]}
+        # A run's own windows (run_limits.py) are counted here too, under their run's
+        # name: a run whose items go to several workers is held to its limits by all. The
+        # tables' counts go into copies; the process's own windows keep its own sends
+        # (and the waits for room held in them: RateBudget._hold_room), added once the
+        # transaction has committed.
+        runs = {w.wid: w for windows in chosen for w in windows if isinstance(w, RunWindow)}
+        by_wid: dict[str, RateWindow] = self._by_wid
+        ids = {self._wid(w) for windows in chosen for w in windows}
+        ids |= {self._wid(w) for label in pending for w in self._endpoints[label]}
         outcome: list[tuple[float, list[RateWindow]] | BaseException] = []
+        committed: dict[str, list[float]] = {}
         read_at = [0.0]
 
         def compute(db_now: float, resume_at: float, states: dict[str, WindowState]) -> Reserved:
@@ -281,27 +270,38 @@ class SharedRateBudget(RateBudget):
             read_at[0] = self.clock.now()
             self._wall.offset = db_now - self._wall.inner.wall()
             outcome.clear()
-            self._load(ids, states)
+            nonlocal by_wid
+            twins = {wid: window.copy() for wid, window in runs.items()}
+            by_wid = {**self._by_wid, **twins} if twins else self._by_wid
+            self._load(ids, states, by_wid)
             for wid in ids:
-                self._by_wid[wid].forget(db_now)
+                by_wid[wid].forget(db_now)
             for label, used in pending.items():
                 self._merge_used(self._endpoints[label], used, db_now)
-            committed: dict[str, list[float]] = {wid: [] for wid in ids}
+            committed.clear()
+            committed.update({wid: [] for wid in ids})
             for request, windows in zip(batch, chosen, strict=True):
                 start = db_now + max(request.not_before, self._lag)
                 if request.slot:
                     start = max(start, resume_at)
+                counted = [by_wid[self._wid(w)] for w in windows] if twins else windows
                 try:
-                    granted = self._grant(request, windows, start, committed, db_now)
+                    granted = self._grant(request, counted, start, committed, db_now)
                 except (QuotaExhausted, WaitRefused) as exc:
                     outcome.append(exc)
                     continue
                 outcome.append((granted - db_now, windows))
             return Reserved(
-                {wid: self._state(wid, states.get(wid), committed[wid], db_now) for wid in ids}
+                {
+                    wid: self._state(by_wid[wid], states.get(wid), committed[wid], db_now)
+                    for wid in ids
+                }
             )
 
         db_now, resume_at = await self._store_of().reserve(self.key, self.name, ids, compute)
+        for wid, window in runs.items():
+            for sent in committed[wid]:
+                window.commit(sent)
         for label in pending:
             self._pending_used.pop(label, None)
         now = read_at[0]
@@ -311,10 +311,18 @@ class SharedRateBudget(RateBudget):
             self.resume_at = max(self.resume_at, now + resume_at - db_now)
         return now, outcome
 
-    def _load(self, ids: set[str], states: dict[str, WindowState]) -> None:
+    def _wid(self, window: RateWindow) -> str:
+        """A window's name in the tables: the app's by this budget's figures, a run's own
+        by its run."""
+        wid = self._wids.get(id(window))
+        return wid if wid is not None else cast(RunWindow, window).wid
+
+    def _load(
+        self, ids: set[str], states: dict[str, WindowState], by_wid: Mapping[str, RateWindow]
+    ) -> None:
         """The windows as every process counted them (a sliding one stays sliding)."""
         for wid in ids:
-            window = self._by_wid[wid]
+            window = by_wid[wid]
             state = states.get(wid)
             window.counts = dict(state.counts) if state else {}
             log = state.log[-window.limit :] if state else []
@@ -358,7 +366,7 @@ class SharedRateBudget(RateBudget):
             finally:
                 PACING_WAITS.reset(token)
         for window in windows:
-            times = committed[self._wids[id(window)]]
+            times = committed[self._wid(window)]
             for _ in range(request.cost):
                 # a cost larger than the window is spread over as many windows as it takes
                 at = max(at, window.earliest(at))
@@ -367,9 +375,8 @@ class SharedRateBudget(RateBudget):
         return at
 
     def _state(
-        self, wid: str, stored: WindowState | None, committed: list[float], now: float
+        self, window: RateWindow, stored: WindowState | None, committed: list[float], now: float
     ) -> WindowState:
-        window = self._by_wid[wid]
         if window.seconds == MONTH:
             return WindowState(dict(window.counts), [], False)  # never sliding: counts do
         if stored is not None and len(stored.log) > window.limit:
@@ -400,6 +407,23 @@ class SharedRateBudget(RateBudget):
         task = loop.create_task(self._share_pause(max(0.0, left), turned))
         self._publishing.add(task)
         task.add_done_callback(self._publishing.discard)
+
+    def forget_run(self, run_id: str) -> None:
+        """The run ended: its own windows' rows go from the tables (in the background,
+        before the session's connection closes)."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        task = loop.create_task(self._drop_run(run_window_prefix(run_id)))
+        self._publishing.add(task)
+        task.add_done_callback(self._publishing.discard)
+
+    async def _drop_run(self, prefix: str) -> None:
+        try:
+            await self._store_of().drop_windows(self.key, prefix)
+        except ConnectorError:
+            return  # rows of counts only: the next run's windows have other names
 
     async def _share_pause(self, seconds: float, sliding: list[str]) -> None:
         try:

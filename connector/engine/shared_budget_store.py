@@ -78,6 +78,12 @@ SET resume_at = greatest(
 WHERE key = %s
 """
 
+#: a run's own windows, once it has ended (`run_window_prefix`: 'run <id>/'); the pattern's
+#: wildcards in a run id are escaped
+_DROP = """
+DELETE FROM shared_budget_windows WHERE key = %s AND window_id LIKE %s ESCAPE '\\'
+"""
+
 #: a window the server does not count where we assumed: sliding for every process
 _SLIDING = """
 UPDATE shared_budget_windows SET sliding = true, counts = '{}'
@@ -246,6 +252,18 @@ class BudgetStore:
                     await conn.execute(_SLIDING, (key, sliding))
         except (self._psycopg.Error, OSError) as exc:
             raise self._failed(exc, "sharing a throttle pause") from None
+        finally:
+            self.in_flight -= 1
+
+    async def drop_windows(self, key: str, prefix: str) -> None:
+        """Remove the budget's windows whose names start with `prefix` (a run's own)."""
+        pattern = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        self.in_flight += 1
+        try:
+            conn = await self._connection()
+            await conn.execute(_DROP, (key, pattern))
+        except (self._psycopg.Error, OSError) as exc:
+            raise self._failed(exc, "removing a finished run's windows") from None
         finally:
             self.in_flight -= 1
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from urllib.parse import quote
 
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 
 from connector.service.auth import SESSION_COOKIE
 from connector.service.console_pages import (
@@ -24,6 +24,7 @@ from connector.service.problems import ServiceProblem
 from connector.service.run_views import LoopPage, run_page, run_view
 from connector.service.runs_api import cancel_run, start_retry
 from connector.service.state import service
+from connector.service.trigger_views import chunks, trigger_text
 
 __all__ = ["router"]
 
@@ -102,11 +103,33 @@ async def run_page_html(
     try:
         with state.runlog() as log:
             paged = LoopPage(step, cursor, status or None) if step is not None else None
-            run = run_view(log, run_id, items_limit=ITEMS_PER_PAGE, paged=paged)
+            run = run_view(
+                log,
+                run_id,
+                items_limit=ITEMS_PER_PAGE,
+                paged=paged,
+                running=state.loop_counts,
+                triggers=state.triggers,
+            )
     except ServiceProblem as problem:
         return page("error.html", code=problem.status, message=problem.detail)
     only = (paged.step_id, paged.status) if paged is not None and paged.status else None
     return page("run.html", run=run, csrf=session.csrf, notice=notice, filtered=only)
+
+
+@router.get("/runs/{run_id}/trigger")
+def trigger_json(request: Request, run_id: str) -> Response:
+    """A run's trigger payload, whole (the run's page shows a big one's shape only)."""
+    if signed_in(request) is None:
+        return RedirectResponse("/", status_code=303)
+    state = service(request)
+    try:
+        with state.runlog() as log:
+            text = trigger_text(log, run_id)
+    except ServiceProblem as problem:
+        return page("error.html", code=problem.status, message=problem.detail)
+    disposition = {"Content-Disposition": f'attachment; filename="trigger-{quote(run_id)}.json"'}
+    return StreamingResponse(chunks(text), media_type="application/json", headers=disposition)
 
 
 @router.post("/runs/{run_id}/retry")

@@ -11,6 +11,7 @@ from connector.engine.loop_items import split_refs
 from connector.engine.run_records import ItemRecord, StepRecord
 from connector.engine.runlog import RunLog
 from connector.engine.runlog_items_before import indices_before
+from connector.engine.runlog_items_counts import LoopCounts
 from connector.service.cursors import after_item, before_item, item_position
 from connector.service.models import ItemPage, ItemView, OutputItems
 
@@ -33,18 +34,23 @@ def _view(item: ItemRecord) -> ItemView:
     return ItemView(**{name: getattr(item, name) for name in _FIELDS})
 
 
-def loop_counts(log: RunLog, step: StepRecord) -> dict[str, int]:
+def loop_counts(log: RunLog, step: StepRecord, running: LoopCounts | None = None) -> dict[str, int]:
     """A loop's items by status. A finished loop's summary has them (the engine and the
     Temporal workers write it from the items as recorded); counting a million rows takes
     a second, so only a loop still running, or a summary that does not add up, is
-    counted."""
+    counted: by `running` when given, which counts again only the items that can still
+    change (runlog_items_counts.py), else every row."""
     summary = step.summary or {}
     numbers = [summary.get(k) for k in ("total", *_COUNTED)]
     if step.status != "running" and all(type(n) is int for n in numbers):
         total, *counted = (int(n) for n in numbers if n is not None)
         if sum(counted) == total:
+            if running is not None:
+                running.forget(step.run_id, step.step_id)
             return {k: n for k, n in zip(_COUNTED, counted, strict=True) if n}
-    return log.item_counts(step.run_id, step.step_id)
+    if running is None:
+        return log.item_counts(step.run_id, step.step_id)
+    return running.counts(log, step.run_id, step.step_id)
 
 
 def item_page(

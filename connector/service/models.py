@@ -37,6 +37,7 @@ __all__ = [
     "StepView",
     "TestRequest",
     "TestResult",
+    "TriggerSummary",
     "WorkflowSave",
     "WorkflowSaved",
     "WorkflowVersion",
@@ -262,8 +263,34 @@ class OutputItems(BaseModel):
     items_url: str
 
 
+class TriggerSummary(BaseModel):
+    """A trigger payload too big to return in every view of its run: its shape."""
+
+    size: int = Field(description="bytes of its JSON (UTF-8)")
+    type: Literal["object", "array", "string", "number", "boolean", "null"]
+    length: int | None = Field(
+        None, description="an array's elements, an object's keys, a string's characters"
+    )
+    keys: list[str] | None = Field(
+        None, description="an object's top-level keys, in order (the first 100)"
+    )
+    array_lengths: dict[str, int] = Field(
+        default_factory=dict,
+        description="an object's top-level keys holding arrays (of the keys listed), and "
+        "how many elements each has",
+    )
+
+
 class RunView(RunSummary):
-    trigger: Any = None
+    trigger: Any = Field(
+        None,
+        description="the trigger payload, whole when its JSON is at most 64 KiB; past that "
+        "null, described by `trigger_summary`, and read whole at `trigger_url`",
+    )
+    trigger_summary: TriggerSummary | None = Field(
+        None, description="a payload too big to return whole: its size and shape"
+    )
+    trigger_url: str = Field(description="the trigger payload alone, whatever its size")
     output: Any = Field(
         None,
         description="the run's output; a loop's items in it are inlined up to `items_limit`, "

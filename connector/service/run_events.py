@@ -23,7 +23,7 @@ from fastapi.responses import StreamingResponse
 from connector.engine.runlog import RunLog
 from connector.redact import dumps_redacted
 from connector.service.models import Problem
-from connector.service.run_views import get_run
+from connector.service.run_lookup import get_run
 from connector.service.state import ServiceState, State
 
 __all__ = ["router"]
@@ -72,7 +72,7 @@ class _Watcher:
         the run's `end` if it has ended."""
         # The status is read first: if it says ended, every step and item read after it
         # is final, so the end event comes after all of them.
-        run = get_run(log, self.run_id)
+        run = get_run(log, self.run_id, trigger=False)
         for step in log.steps(self.run_id, outputs=False):
             state = (step.status, json.dumps(step.summary, sort_keys=True))
             if step.kind == "loop":
@@ -114,7 +114,7 @@ async def _stream(state: ServiceState, run_id: str, request: Request) -> AsyncIt
     # One run-log connection for the stream's life (a PostgreSQL log is not reconnected at
     # every poll); each read sees what was committed since.
     with state.runlog() as log:
-        first = get_run(log, run_id)
+        first = get_run(log, run_id, trigger=False)
         number += 1
         yield _event(number, "status", {"run_id": run_id, "status": first.display_status})
         quiet_since = time.monotonic()
@@ -150,7 +150,7 @@ async def _stream(state: ServiceState, run_id: str, request: Request) -> AsyncIt
 async def run_events(run_id: str, request: Request, state: State) -> EventStream:
     """The run's progress as server-sent events, ending with its final status."""
     with state.runlog() as log:
-        get_run(log, run_id)  # a 404 before the stream starts
+        get_run(log, run_id, trigger=False)  # a 404 before the stream starts
     return EventStream(
         _stream(state, run_id, request),
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},

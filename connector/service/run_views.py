@@ -5,23 +5,16 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from connector.engine.runlog import RunLog, RunRecord, StepRecord
-from connector.errors import InvalidConfiguration
+from connector.engine.runlog_items_counts import LoopCounts
 from connector.service.cursors import bad_cursor, decode, encode
 from connector.service.item_pages import item_page, items_url, loop_counts, paged_output
 from connector.service.models import RunSummary, RunView, StepView
-from connector.service.problems import ServiceProblem
+from connector.service.trigger_views import TriggerShapes, trigger_url
 
-__all__ = ["LoopPage", "get_run", "run_page", "run_summary", "run_view"]
+__all__ = ["LoopPage", "run_page", "run_summary", "run_view"]
 
 #: runs read to find a page of `GET /v1/runs` (the run log lists newest first)
 MAX_SCAN = 100_000
-
-
-def get_run(log: RunLog, run_id: str) -> RunRecord:
-    try:
-        return log.get_run(run_id)
-    except InvalidConfiguration:
-        raise ServiceProblem(404, f"no run with id {run_id!r}") from None
 
 
 def run_summary(run: RunRecord) -> RunSummary:
@@ -53,7 +46,7 @@ def run_page(
     # thousands of runs reads `limit + 1` of them (filters by name or parent read more).
     wanted = limit + 1 if workflow is None and parent_run_id is None else MAX_SCAN
     while True:
-        runs = log.list_runs(status=status, limit=wanted)
+        runs = log.list_runs(status=status, limit=wanted, trigger=False)
         short = len(runs) < wanted
         if workflow is not None:
             runs = [r for r in runs if r.workflow_name == workflow]
@@ -84,7 +77,11 @@ class LoopPage(NamedTuple):
 
 
 def step_view(
-    log: RunLog, step: StepRecord, items_limit: int, paged: LoopPage | None = None
+    log: RunLog,
+    step: StepRecord,
+    items_limit: int,
+    paged: LoopPage | None = None,
+    running: LoopCounts | None = None,
 ) -> StepView:
     """A step as shown; a loop with its first page of items (or, when `paged` names it,
     that page), its counts and where to page on."""
@@ -99,7 +96,7 @@ def step_view(
             limit=items_limit,
             cursor=page.cursor if page else None,
             status=page.status if page else None,
-            counts=loop_counts(log, step),
+            counts=loop_counts(log, step, running),
         )
         url = items_url(step.run_id, step.step_id)
     else:
@@ -127,18 +124,27 @@ def run_view(
     *,
     items_limit: int = 100,
     paged: LoopPage | None = None,
+    running: LoopCounts | None = None,
+    triggers: TriggerShapes | None = None,
 ) -> RunView:
     """A run as shown: each loop's first page of `items_limit` items (the console passes
     `paged` to show another page of one loop), and its output
-    with a loop's items inlined only when they fit in a page."""
-    run = get_run(log, run_id)
+    with a loop's items inlined only when they fit in a page; its trigger payload whole
+    when small, else its shape. `running` and `triggers` keep, across views, the counts of
+    running loops' blocks that can no longer change and which payloads are big (the
+    service's; None: nothing kept)."""
+    run, shape = (triggers or TriggerShapes()).run(log, run_id)
     output, output_items = paged_output(run.output, run.id, items_limit)
     return RunView(
         **run_summary(run).model_dump(),
         trigger=run.trigger,
+        trigger_summary=shape,
+        trigger_url=trigger_url(run.id),
         output=output,
         output_items=output_items,
         error=run.error,
         # outputs read one step at a time, and not a loop's (read as pages of items)
-        steps=[step_view(log, s, items_limit, paged) for s in log.steps(run.id, outputs=False)],
+        steps=[
+            step_view(log, s, items_limit, paged, running) for s in log.steps(run.id, outputs=False)
+        ],
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
+from fastapi.responses import StreamingResponse
 
 from connector.clock import SystemClock
 from connector.engine.executor import Engine, RunResult
@@ -26,8 +27,10 @@ from connector.service.models import (
     StartRun,
 )
 from connector.service.problems import ServiceProblem
-from connector.service.run_views import get_run, run_page, run_view
+from connector.service.run_lookup import get_run
+from connector.service.run_views import run_page, run_view
 from connector.service.state import ServiceState, State
+from connector.service.trigger_views import chunks, trigger_text
 
 __all__ = ["cancel_run", "router", "start_retry"]
 
@@ -133,7 +136,29 @@ def get_run_view(
     inlined up to `items_limit`; past that they are null there and listed in `output_items`,
     so a run of any size answers in the memory of a page."""
     with state.runlog() as log:
-        return run_view(log, run_id, items_limit=items_limit)
+        return run_view(
+            log,
+            run_id,
+            items_limit=items_limit,
+            running=state.loop_counts,
+            triggers=state.triggers,
+        )
+
+
+@router.get(
+    "/runs/{run_id}/trigger",
+    response_class=StreamingResponse,
+    responses={
+        200: {"content": {"application/json": {"schema": {}}}, "description": "the payload"},
+        404: {"model": Problem},
+    },
+)
+def get_trigger(run_id: str, state: State) -> StreamingResponse:
+    """A run's trigger payload alone, whole, as the run log holds it (credentials masked):
+    what a run's view describes by `trigger_summary` when it is too big to return there."""
+    with state.runlog() as log:
+        text = trigger_text(log, run_id)
+    return StreamingResponse(chunks(text), media_type="application/json")
 
 
 @router.get(
@@ -155,12 +180,12 @@ def get_items(
     read on its own), optionally only those with `status`; `next_cursor` and `prev_cursor`
     page on and back."""
     with state.runlog() as log:
-        get_run(log, run_id)
+        get_run(log, run_id, trigger=False)
         steps = log.steps(run_id, outputs=False)
         step = next((s for s in steps if s.step_id == step_id and s.kind == "loop"), None)
         if step is None:
             raise ServiceProblem(404, f"run {run_id} has no loop step {step_id!r}")
-        counts = loop_counts(log, step)
+        counts = loop_counts(log, step, state.loop_counts)
         return item_page(
             log, run_id, step_id, limit=limit, cursor=cursor, status=status, counts=counts
         )
@@ -182,7 +207,7 @@ async def start_retry(
     re-runs only those loop items; the run's own connections are used unless others are
     named."""
     with state.runlog() as log:
-        get_run(log, run_id)  # 404 before an engine is built
+        get_run(log, run_id, trigger=False)  # 404 before an engine is built
     workflow_id, _, names = state.store.origin(run_id)
     workflow = None
     saved_version = None

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
 
 from connector.engine.runlog import RunLog
+from connector.engine.runlog_items_counts import LoopCounts
 from connector.service.auth import Auth
 from connector.service.config import ServiceConfig
 from connector.service.connection_store import ConnectionStore
 from connector.service.launcher import RunLauncher
 from connector.service.store import Store
+from connector.service.trigger_views import TriggerShapes
 
 __all__ = ["ServiceState", "State", "service"]
 
@@ -28,6 +30,10 @@ class ServiceState:
     #: action id -> its document in the export
     actions: dict[str, dict[str, Any]]
     connections: ConnectionStore
+    #: running loops' counts of the items that can no longer change, kept across views
+    loop_counts: LoopCounts = field(default_factory=LoopCounts)
+    #: which runs' trigger payloads are too big to return whole in a view, and their shapes
+    triggers: TriggerShapes = field(default_factory=TriggerShapes)
 
     def runlog(self) -> RunLog:
         # One connection per request: sqlite3 connections stay on their thread, and the

@@ -302,7 +302,7 @@ class RunActivities:
         )
         self._runs.pop(end.run_id, None)
         self._journal.drop_run(end.run_id)
-        engine.forget_run(end.run_id)
+        engine.forget_run(end.run_id, state.workflow)
         return RunEnd(end.run_id, status, failed_step, error, end.executions)
 
     # --- the run's state, read back from the run log ----------------------------------------

@@ -1,7 +1,9 @@
 """The client side: connect to Temporal, send a run, wait for it, and say why it failed.
 
-An unreachable server, or a run Temporal ended on its own (terminated, timed out), is an
-`ExecutorUnavailable` (exit 2, one line). An error an activity raised on purpose came
+An unreachable server is an `ExecutorUnavailable` (exit 2, one line). A run whose execution
+Temporal closed on its own (terminated, timed out, cancelled through Temporal) is a
+`ClosedByTemporal` naming how (closed.py: the sender records it in the run log). An error
+an activity raised on purpose came
 from the engine on the worker (`activities._translated`) and is raised here as the same
 kind of error, with the same exit code, as an embedded run would raise.
 """
@@ -71,7 +73,7 @@ async def run_and_wait(
             on_started()
         return await handle.result()
     except WorkflowFailureError as exc:
-        raise _translated(exc) from None
+        raise _translated(exc, request.run_id) from None
     except RPCError as exc:
         raise ExecutorUnavailable(
             f"the Temporal server refused or lost run {request.run_id}: {exc.message}",
@@ -79,10 +81,16 @@ async def run_and_wait(
         ) from None
 
 
-def _translated(exc: BaseException) -> ConnectorError:
-    """The engine's error that ended the workflow, as the embedded run raises it."""
+def _translated(exc: BaseException, run_id: str) -> ConnectorError:
+    """The engine's error that ended the workflow, as the embedded run raises it, or how
+    Temporal closed the execution on its own."""
     from temporalio.exceptions import ApplicationError
 
+    from connector.temporal.closed import closed_from_failure
+
+    closed = closed_from_failure(exc)
+    if closed is not None:
+        return closed.error(run_id)
     cause: BaseException | None = exc
     while cause is not None and not isinstance(cause, ApplicationError):
         cause = cause.__cause__

@@ -171,3 +171,43 @@ def test_a_throttle_the_count_did_not_predict_turns_the_windows_sliding() -> Non
     assert budget._windows[0].sliding and budget.stale
     # the next minute plus 1 s, but never longer than the error table's 60 s default
     assert budget.pause_left() == pytest.approx(60.0)
+
+
+@pytest.mark.parametrize("sliding", [False, True])
+def test_a_released_reservation_gives_its_room_back(sliding: bool) -> None:
+    window = RateWindow(2, 60.0, sliding=sliding)
+    window.commit(30.0)
+    window.commit(40.0)
+    assert window.earliest(45.0) > 45.0
+    window.release(40.0)
+    assert window.earliest(45.0) == 45.0
+    window.release(99.0)  # never counted: nothing changes
+    window.commit(45.0)
+    assert window.earliest(46.0) > 46.0
+
+
+def test_a_fixed_window_releases_a_count_its_log_no_longer_holds() -> None:
+    window = RateWindow(1, 60.0)
+    window.commit(10.0)
+    window.commit(70.0)  # the log keeps only the newest `limit` times
+    window.release(10.0)
+    assert window.earliest(20.0) == 20.0
+
+
+@pytest.mark.parametrize("sliding", [False, True])
+def test_a_window_is_idle_once_nothing_it_counted_constrains(sliding: bool) -> None:
+    window = RateWindow(5, 60.0, sliding=sliding)
+    assert window.idle(0.0)
+    window.commit(100.0)
+    assert not window.idle(100.0)
+    assert not window.idle(160.0)  # within a window length and its margins
+    assert window.idle(161.0)
+
+
+def test_a_month_window_is_idle_in_the_next_month() -> None:
+    window = RateWindow(5, MONTH)
+    jan = calendar.timegm((2026, 1, 15, 0, 0, 0, 0, 0, 0))
+    feb = calendar.timegm((2026, 2, 1, 0, 0, 1, 0, 0, 0))
+    window.commit(float(jan))
+    assert not window.idle(float(jan) + 86400)
+    assert window.idle(float(feb))

@@ -50,6 +50,10 @@ class MemoryStore:
             self.transactions += 1
             return now, self.resume_at
 
+    async def drop_windows(self, key: str, prefix: str) -> None:
+        for wid in [w for w in self.windows if w.startswith(prefix)]:
+            del self.windows[wid]
+
     async def pause(self, key: str, app: str, seconds: float, sliding: list[str]) -> None:
         self.resume_at = max(self.resume_at, self.clock.wall() + seconds)
         for wid in sliding:

@@ -61,7 +61,9 @@ CASES = [
          {"deep.json": '{"name": "d", "steps": ' + DEEP_JSON + "}"}),
     Case("dev-zero-workflow", ["run", "/dev/zero"], 2, "larger than 4 MiB"),
     Case("deep-trigger", ["run", "ok.yaml", "--trigger", DEEP_JSON], 2, "nested deeper than"),
-    Case("dev-zero-trigger", ["run", "ok.yaml", "--trigger", "@/dev/zero"], 2, "larger than"),
+    # a trigger file may be 256 MiB (a million rows): /dev/zero stops at its first NUL byte
+    Case("dev-zero-trigger", ["run", "ok.yaml", "--trigger", "@/dev/zero"], 2,
+         "/dev/zero:1: not valid JSON (a NUL byte)"),
     Case("deep-inputs-json",
          ["actions", "run", "bitly.get_user", "--inputs-json", DEEP_JSON], 2, "nested deeper"),
     Case("deep-context-json",
@@ -101,6 +103,12 @@ CASES = [
           "--input", "unit=day", "--input", "units=" + "1" + "0" * 23], 2,
          "expected an integer between"),
     Case("max-wait-nan", ["run", "ok.yaml", "--max-wait", "nan"], 2, "must be between 0 and"),
+    # a number JSON reads as infinity; half a surrogate pair (was a UnicodeEncodeError traceback
+    # from the run log)
+    Case("trigger-1e400", ["run", "ok.yaml", "--trigger", '{"n": 1e400}'], 2,
+         "--trigger: 1e400 is not a finite number"),
+    Case("trigger-lone-surrogate", ["run", "ok.yaml", "--trigger", '{"t": ["\\udc00"]}'], 2,
+         "--trigger: a string at t[0] holds \\udc00, half of a UTF-16 surrogate pair"),
     # point 14: a literal loop.over
     Case("literal-loop-over", ["run", "loop.yaml"], 2, "must be one template giving a list",
          {"loop.yaml": "name: l\nsteps:\n  - id: l\n    loop: {over: 'https://a.test'}\n"
