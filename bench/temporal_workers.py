@@ -12,7 +12,12 @@ bench/_common.py's loop of `bitly.get_link_click_metrics`, batch_size 5.
   wall time per item, and CPU per item (the worker and the Temporal server against the
   embedded engine's process).
 
-    .venv/bin/python bench/temporal_workers.py [--items 3000] [--workers 1 2 3]
+    .venv/bin/python bench/temporal_workers.py [--items 3000] [--workers 1 2 3] [--before]
+        [--latencies 0 30]
+
+`--before` adds, at each latency, one worker journaling each item's first attempt on its
+own (bench/temporal_worker_one_by_one.py), as before the first attempts of the items a
+range is about to start were journaled together.
 """
 
 from __future__ import annotations
@@ -48,6 +53,8 @@ from connector.engine.runlog import RunLog
 
 ROOT = Path(__file__).resolve().parents[1]
 WORKER = ROOT / "tests" / "temporal" / "limitless_worker.py"
+#: the same worker journaling each item's first attempt on its own (the "before")
+ONE_BY_ONE = ROOT / "bench" / "temporal_worker_one_by_one.py"
 TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -121,11 +128,13 @@ def postgresql() -> Iterator[str]:
 
 
 @contextmanager
-def workers(n: int, address: str, queue: str, env: dict[str, str]) -> Iterator[list[int]]:
+def workers(
+    n: int, address: str, queue: str, env: dict[str, str], script: Path = WORKER
+) -> Iterator[list[int]]:
     logs = [tempfile.NamedTemporaryFile("w+", suffix=".log") for _ in range(n)]  # noqa: SIM115
     processes = [
         subprocess.Popen(
-            [sys.executable, str(WORKER), "--temporal", address, "--task-queue", queue],
+            [sys.executable, str(script), "--temporal", address, "--task-queue", queue],
             cwd=ROOT,
             # Each worker from its own loopback address, where the connector supports it
             # (CONNECTOR_SOURCE_ADDRESS); elsewhere the variable is ignored.
@@ -153,7 +162,14 @@ def workers(n: int, address: str, queue: str, env: dict[str, str]) -> Iterator[l
 
 
 def on_temporal(
-    box: Sandbox, links: list[str], n: int, address: str, server_pid: int, db: str, tmp: Path
+    box: Sandbox,
+    links: list[str],
+    n: int,
+    address: str,
+    server_pid: int,
+    db: str,
+    tmp: Path,
+    script: Path = WORKER,
 ) -> dict[str, float]:
     env = {
         **os.environ,
@@ -167,7 +183,7 @@ def on_temporal(
     trigger = tmp / "trigger.json"
     trigger.write_text(json.dumps({"links": links}))
     queue = f"bench-{n}-{time.monotonic_ns()}"
-    with workers(n, address, queue, env) as pids:
+    with workers(n, address, queue, env, script) as pids:
         cpu0 = sum(_cpu(pid) for pid in [*pids, server_pid])
         done = subprocess.run(
             [
@@ -220,12 +236,19 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--items", type=int, default=3000)
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2, 3])
+    parser.add_argument(
+        "--before",
+        action="store_true",
+        help="also one worker journaling each item's first attempt on its own",
+    )
+    parser.add_argument("--latencies", type=int, nargs="+", default=[0, 30], help="ms")
     args = parser.parse_args(argv)
     print(machine())
     print("each worker sends from its own loopback address (CONNECTOR_SOURCE_ADDRESS=127.0.0.N)")
+    print("load average at start: {:.1f} {:.1f} {:.1f}".format(*os.getloadavg()))
     rows: list[tuple[Any, ...]] = []
     with postgresql() as pg, temporal_server() as (address, server_pid):
-        for latency in (0, 30):
+        for latency in args.latencies:
             with sandbox("--latency-ms", str(latency)) as box, tempfile.TemporaryDirectory() as t:
                 links = items_for(demo_bitlinks(box), args.items)
                 base = embedded(box, links, pg)
@@ -234,11 +257,13 @@ def main(argv: list[str] | None = None) -> int:
                     f"  embedded: {base['rate']:.0f} items/s, "
                     f"{1000 * base['cpu'] / args.items:.2f} ms CPU/item"
                 )
-                for n in args.workers if latency else [1]:
-                    got = on_temporal(box, links, n, address, server_pid, pg, Path(t))
+                runs = [(1, ONE_BY_ONE, " (first attempts one by one)")] if args.before else []
+                runs += [(n, WORKER, "") for n in (args.workers if latency else [1])]
+                for n, script, label in runs:
+                    got = on_temporal(box, links, n, address, server_pid, pg, Path(t), script)
                     ideal = n * 5 / (latency / 1000) if latency else float("nan")
                     line = (
-                        f"  temporal, {n} worker(s): {got['rate']:.0f} items/s, "
+                        f"  temporal, {n} worker(s){label}: {got['rate']:.0f} items/s, "
                         f"{1000 * got['cpu'] / args.items:.2f} ms CPU/item "
                         f"(workers + server), {got['rate'] / base['rate']:.2f}x embedded"
                     )
@@ -246,6 +271,7 @@ def main(argv: list[str] | None = None) -> int:
                         line += f", {got['rate'] / ideal:.0%} of {n} x 5/latency"
                     print(line)
                     rows.append((latency, n, got, base, ideal))
+    print("load average at the end: {:.1f} {:.1f} {:.1f}".format(*os.getloadavg()))
     return 0
 
 

@@ -45,6 +45,7 @@ __all__ = [
     "RESUMING",
     "AttemptJournal",
     "CallJournal",
+    "FirstAttemptsJournal",
     "request_sub_step",
 ]
 
@@ -188,3 +189,87 @@ class CallJournal:
     def save_request(self, digest: str, state: dict[str, Any]) -> None:
         """Journal the tries of one of the call's requests (before a try, after a failure)."""
         self._journal.save_request(self._key, digest, state, self._now())
+
+
+def _from_rows(store: Store, rows: str) -> str:
+    """`FROM rows` with the store's quick commit joined in (`quick_commit` is either a bare
+    `WHERE true` or `FROM <subquery> AS quick WHERE true`)."""
+    quick = store.quick_commit
+    if quick.startswith("FROM "):
+        return f"FROM {rows}, {quick[len('FROM ') :]}"
+    return f"FROM {rows} {quick}"
+
+
+#: the fields of a first attempt as journaled ahead: a plain send, no result yet
+_AS_AHEAD = frozenset({"attempt", "started_at"})
+
+
+class FirstAttemptsJournal(AttemptJournal):
+    """The journal of a worker that runs loop items in ranges: the first attempts of the
+    items about to start are journaled together, in one statement (`first_attempts`),
+    instead of one round trip per item as each call starts.
+
+    Journaled ahead is the same promise: attempt 1 of each of those calls is durable before
+    its request leaves. The call's own first save finds it done and writes nothing; every
+    later save (a failure's wait, the next attempt) is written as before. An item journaled
+    ahead whose worker is lost before it starts reads, when resumed, as one attempt lost,
+    exactly as a call whose worker died between its journal write and its send: counted,
+    never sent twice (a write is read back through its intent, and none was made)."""
+
+    def __init__(self, runlog: RunLog) -> None:
+        super().__init__(runlog)
+        #: calls whose first attempt is journaled and not yet claimed by the call
+        self._ahead: set[tuple[Any, ...]] = set()
+
+    @translated("journaling calls' first attempts")
+    def first_attempts(
+        self, run_id: str, step_id: str, sub_step: str, indexes: list[int], at: float
+    ) -> None:
+        """Journal attempt 1 ("about to be sent") of loop items `indexes`' calls of
+        `sub_step`, in one statement. A call with a row already keeps it (DO NOTHING)
+        and is not taken as journaled ahead."""
+        if not indexes:
+            return
+        attempts = dumps_redacted([{"attempt": 1, "started_at": at}])
+        rows = self.store.execute(
+            f"WITH chosen(idx) AS ({self.store.int_list})"
+            " INSERT INTO call_attempts"
+            " (run_id, step_id, idx, sub_step, attempts_json, updated_at)"
+            f" SELECT ?, ?, chosen.idx, ?, ?, ? {_from_rows(self.store, 'chosen')}"
+            " ON CONFLICT (run_id, step_id, idx, sub_step) DO NOTHING RETURNING idx",
+            (json.dumps(indexes), run_id, step_id, sub_step, attempts, at),
+        ).fetchall()
+        self._ahead.update((run_id, step_id, int(row[0]), sub_step) for row in rows)
+
+    def forget_ahead(self, run_id: str, step_id: str, indexes: list[int], sub_step: str) -> None:
+        """Stop taking these calls as journaled ahead (their range ended; a call not made
+        keeps its row until the range's rows are dropped)."""
+        for idx in indexes:
+            self._ahead.discard((run_id, step_id, idx, sub_step))
+
+    def for_call(self, target: WriteTarget, now: Any) -> CallJournal:
+        key = (target.run_id, target.step_id, target.index, target.sub_step)
+        return _AheadCallJournal(self, key, now)
+
+    def claim(self, key: tuple[Any, ...]) -> bool:
+        """Whether the call at `key` had its first attempt journaled ahead (once only)."""
+        if key in self._ahead:
+            self._ahead.discard(key)
+            return True
+        return False
+
+
+class _AheadCallJournal(CallJournal):
+    """A call whose first attempt may have been journaled ahead (FirstAttemptsJournal)."""
+
+    def __init__(self, journal: FirstAttemptsJournal, key: tuple[Any, ...], now: Any) -> None:
+        super().__init__(journal, key, now)
+        self._ahead = journal
+
+    def save(self, attempts: list[dict[str, Any]]) -> None:
+        first = len(attempts) == 1 and attempts[0].get("attempt") == 1
+        # Only attempt 1 of a plain send, as journaled ahead; a read-back first (an open
+        # intent) or anything later is written now, over the row journaled ahead.
+        if self._ahead.claim(self._key) and first and set(attempts[0]) <= _AS_AHEAD:
+            return
+        super().save(attempts)

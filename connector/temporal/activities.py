@@ -31,7 +31,7 @@ from typing import Any, TypeVar
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from connector.engine.attempt_journal import RESUMING, AttemptJournal
+from connector.engine.attempt_journal import RESUMING, FirstAttemptsJournal
 from connector.engine.attempts import error_dict
 from connector.engine.executor import Engine, StepFailed
 from connector.engine.loop_items import LoopItems
@@ -91,8 +91,9 @@ class RunActivities:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        # Any activity may be run again on another worker: its calls' attempts are journaled.
-        self._journal = engine.journal = AttemptJournal(engine.runlog)
+        # Any activity may be run again on another worker: its calls' attempts are journaled
+        # (a range's first attempts a few items at a time: items.FirstAttempts).
+        self._journal = engine.journal = FirstAttemptsJournal(engine.runlog)
         self._runs: OrderedDict[str, _RunState] = OrderedDict()
 
     def all(self) -> list[Callable[..., Any]]:

@@ -15,6 +15,7 @@ import asyncio
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from connector.engine.attempt_journal import RESUMING, FirstAttemptsJournal
 from connector.engine.item_batch import ItemBatch
 from connector.engine.loop_item import idempotent_body, run_item
 from connector.engine.runlog import ItemRecord
@@ -25,7 +26,7 @@ if TYPE_CHECKING:
     from connector.engine.executor import Engine
     from connector.engine.runlog import RunLog
 
-__all__ = ["finished_indexes", "held_once", "run_item_range"]
+__all__ = ["FirstAttempts", "finished_indexes", "held_once", "run_item_range"]
 
 #: an array this long is worth looking for in the trigger (a short one costs nothing twice)
 SHARED_FROM = 1000
@@ -87,12 +88,19 @@ async def run_item_range(
         on_item(record.status == "succeeded")
 
     batch = ItemBatch(engine.runlog, run_id, committed)
+    width = step.batch_size
+    limit = engine.concurrency_for(step)
+    if limit:
+        width = min(width, limit)
+    ahead = FirstAttempts.of(engine, run_id, step, partial, width)
 
     async def worker() -> None:
         nonlocal failed
         while queue and not stop.is_set() and not engine.cancel_requested(run_id):
             idx = queue.pop()
             try:
+                if ahead is not None:
+                    ahead.before(idx, queue)
                 before = partial.get(idx)
                 record = await run_item(engine, run_id, step, context, items[idx], idx, before)
                 batch.add(record, now=not idempotent)
@@ -105,13 +113,11 @@ async def run_item_range(
                 if step.on_item_error == "stop":
                     stop.set()
 
-    width = step.batch_size
-    limit = engine.concurrency_for(step)
-    if limit:
-        width = min(width, limit)
     try:
         await asyncio.gather(*(worker() for _ in range(max(1, min(width, len(todo) or 1)))))
     finally:
+        if ahead is not None:
+            ahead.close()
         try:
             batch.close()  # even when cancelled: what finished is kept
         except RunLogError as exc:
@@ -119,3 +125,59 @@ async def run_item_range(
     if log_failures:
         raise log_failures[0]
     return failed
+
+
+#: journal the first attempts of the items about to start together (FirstAttempts); off
+#: only to measure the journal's cost without it (bench/temporal_workers.py)
+JOURNAL_AHEAD = True
+
+
+class FirstAttempts:
+    """Attempt 1 of the items a range is about to start, journaled in one statement per
+    `width` items (FirstAttemptsJournal) rather than one round trip per item.
+
+    When an item starts and its first attempt is not journaled yet, it is journaled with the
+    next `width - 1` items of the queue: the ones the range's other `width - 1` lanes take
+    up next. So at most `width - 1` items are journaled before they start; if the worker is
+    lost then, each reads as one attempt lost when resumed (attempt_journal.py)."""
+
+    def __init__(
+        self, journal: FirstAttemptsJournal, engine: Engine, run_id: str, step: LoopStep,
+        partial: dict[int, Any], width: int,
+    ) -> None:  # fmt: skip
+        self._journal = journal
+        self._engine = engine
+        self._run_id = run_id
+        self._step_id = step.id
+        # The call an item starts with: its body's first step (sub-step "" for one action).
+        self._sub_step = "" if step.single else step.body[0].id
+        self._partial = partial
+        self._width = width
+        self._done: set[int] = set()
+
+    @classmethod
+    def of(
+        cls, engine: Engine, run_id: str, step: LoopStep, partial: dict[int, Any], width: int
+    ) -> FirstAttempts | None:
+        """For a range's first execution on a worker whose journal journals ahead: a
+        resumed one reads each call's earlier attempts first, one by one."""
+        journal = engine.journal
+        if not JOURNAL_AHEAD or not isinstance(journal, FirstAttemptsJournal) or RESUMING.get():
+            return None
+        return cls(journal, engine, run_id, step, partial, width)
+
+    def before(self, idx: int, queue: list[int]) -> None:
+        """Item `idx` starts now; `queue` holds the items still to start, next last."""
+        if idx in self._done:
+            return
+        # An item partly done in the parent run starts with a later sub-step: not ahead.
+        next_up = queue[len(queue) - self._width + 1 :][::-1] if self._width > 1 else []
+        chosen = [i for i in (idx, *next_up) if i not in self._partial]
+        self._done.update((idx, *chosen))
+        self._journal.first_attempts(
+            self._run_id, self._step_id, self._sub_step, chosen, self._engine.clock.wall()
+        )
+
+    def close(self) -> None:
+        """The range ended: items journaled ahead and not started are no longer expected."""
+        self._journal.forget_ahead(self._run_id, self._step_id, sorted(self._done), self._sub_step)
