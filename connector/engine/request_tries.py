@@ -50,6 +50,9 @@ if TYPE_CHECKING:
 
 __all__ = ["CALL_TRIES", "RequestTries", "request_key"]
 
+#: methods whose tries can change the API's state
+_WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
 T = TypeVar("T")
 
 #: the tries of the action call running in this context (set by the engine)
@@ -100,6 +103,9 @@ class RequestTries:
         self.on_wait = on_wait
         self._tries: dict[str, int] = {}
         self._last: dict[str, ActionError] = {}
+        #: writes one of whose tries may have been applied (it failed without proof that it
+        #: was not): however their last try failed, whether the write landed is unknown
+        self._maybe_applied: set[str] = set()
         self._log: list[dict[str, Any]] = []
         #: the error that ended a request's tries (out of tries, or a wait refused)
         self.spent: ActionError | None = None
@@ -151,13 +157,15 @@ class RequestTries:
                 result = await send()
             except ActionError as exc:
                 self._last[key] = exc
+                if exc.write_applied is not False and key.split(" ", 1)[0] in _WRITES:
+                    self._maybe_applied.add(key)
                 wait, entry = self._after_failure(exc, label, done + 1)
                 if journal is not None:
                     journal.failed(key, entry, exc)
                 if wait is exc:
-                    raise
+                    raise self._unknown_if_maybe_applied(key, exc) from None
                 if isinstance(wait, ActionError):
-                    raise wait from None
+                    raise self._unknown_if_maybe_applied(key, wait) from None
                 if self.on_wait is not None and wait >= LONG_WAIT:
                     self.on_wait(wait, wait_reason(exc))
                 await self.clock.sleep(wait)
@@ -187,6 +195,19 @@ class RequestTries:
             return self.spent, entry
         entry["wait"] = round(wait, 3)
         return wait, entry
+
+    def _unknown_if_maybe_applied(self, key: str, error: ActionError) -> ActionError:
+        """`error`, but saying the write's fate is unknown when an earlier try of it may
+        have landed: a last try refused before it was handled (a 503) proves nothing about
+        a first one whose answer was lost, and the engine must read back, not resend or
+        report the write as never made."""
+        if key not in self._maybe_applied or error.write_applied is not False:
+            return error
+        unknown = copy.copy(error)
+        unknown.write_applied = None
+        if self.spent is error:
+            self.spent = unknown
+        return unknown
 
     def _wait_refused(self, key: str, left: float) -> ActionError:
         """What is left of an earlier execution's wait is more than the run accepts."""

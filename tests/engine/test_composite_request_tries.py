@@ -223,6 +223,37 @@ def test_a_lost_create_is_tried_five_times_in_all_then_read_back_not_resent(
     assert api.sent[f"GET /v4/groups/{GROUP}/bitlinks"] <= 5
 
 
+def test_a_create_lost_then_refused_is_read_back_and_reported_created(tmp_path: Path) -> None:
+    """Find or Create: the first POST lands but its answer is lost; every later try is
+    refused with 503 (provably not applied). The last try proves nothing about the first:
+    the call's error says its write's fate is unknown, so the engine reads back, finds the
+    link the first try made, and reports it created, not found (nor never made)."""
+    links: list[dict[str, Any]] = []
+    url = "https://example.com/lost-then-refused"
+
+    def script(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/v4/shorten":
+            if not links:
+                links.append({"id": "bit.ly/made1", "link": "https://bit.ly/made1",
+                              "long_url": url})  # fmt: skip
+                raise httpx.ReadError("connection lost after sending")
+            return httpx.Response(503, json={"message": "TEMPORARILY_UNAVAILABLE"})
+        if request.url.path == "/v4/user":
+            return httpx.Response(200, json={"default_group_guid": GROUP})
+        if request.url.path == f"/v4/groups/{GROUP}/bitlinks":
+            return httpx.Response(200, json={"links": list(links), "pagination": {}})
+        return httpx.Response(404, json={"message": "NOT_FOUND"})
+
+    api = Api(script)
+    result, attempts, _, _ = _run(tmp_path, api, "bitly.find_or_create_bitlink", {"long_url": url})
+    assert api.sent["POST /v4/shorten"] == 5, "tried five times in all, never a sixth"
+    assert result.status == "succeeded", result.error
+    assert [a.get("call") for a in attempts] == [None, "reconcile"]
+    assert attempts[1]["result"] == "reconciled"
+    assert result.output["outcome"] == "created"
+    assert result.output["bitlink"]["id"] == "bit.ly/made1" and len(links) == 1
+
+
 def test_shorten_many_counts_each_urls_tries_and_reports_them(tmp_path: Path) -> None:
     def script(request: httpx.Request) -> httpx.Response:
         url = json.loads(request.content)["long_url"]
