@@ -26,6 +26,28 @@ def _isolated_secrets() -> Iterator[None]:
     forget_secrets()
 
 
+def _status_mib(field: str) -> float:
+    with open("/proc/self/status") as status:
+        kib = next(line.split()[1] for line in status if line.startswith(f"{field}:"))
+    return int(kib) / 1024
+
+
+class PeakGrowth:
+    """How far this process's peak RSS rose above its RSS when made, in MiB.
+
+    Not a ru_maxrss difference: once an earlier test has made the pytest process peak
+    higher, that difference is zero whatever the code under test allocates. Writing "5" to
+    /proc/self/clear_refs resets the peak (VmHWM) to the current RSS (Linux 4.0+)."""
+
+    def __init__(self) -> None:
+        with open("/proc/self/clear_refs", "w") as refs:
+            refs.write("5")
+        self.start = _status_mib("VmRSS")
+
+    def mib(self) -> float:
+        return _status_mib("VmHWM") - self.start
+
+
 @dataclass
 class Finished:
     code: int

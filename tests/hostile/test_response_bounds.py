@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import gzip
-import resource
 from collections.abc import AsyncIterator
 from types import SimpleNamespace
 
@@ -17,6 +16,8 @@ from connector.catalog import load_catalog
 from connector.catalog.models import ActionSpec
 from connector.http.client import MAX_RESPONSE_BODY
 from connector.runner import ActionRunner
+
+from .conftest import PeakGrowth
 
 MB = 1024 * 1024
 TOKEN = "tok_response_bounds_0123456789"
@@ -59,10 +60,10 @@ def test_a_400_mb_success_is_refused_after_the_bound_without_being_held(declared
             headers["content-length"] = str(400 * MB)
         return httpx.Response(200, headers=headers, stream=streams[-1])
 
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    grown = PeakGrowth()
     with pytest.raises(E.FatalError) as info:
         _run(httpx.MockTransport(answer), "bitly.get_user", {})
-    grown_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+    grown_mb = grown.mib()
     message = str(info.value)
     assert "larger than 8,388,608 bytes" in message and "max_response_bytes" in message
     assert message.startswith("bitly.get_user: ") and "\n" not in message

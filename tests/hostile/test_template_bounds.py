@@ -8,13 +8,14 @@ alone would break it).
 
 from __future__ import annotations
 
-import resource
 import time
 
 import pytest
 
 from connector.catalog.templates import MAX_STRING, render
 from connector.errors import TemplateError
+
+from .conftest import PeakGrowth
 
 SECRET = "sk_live_PLANTED_secret_0123456789"  # 33 characters
 BIG = "x" * 900_000
@@ -82,12 +83,11 @@ def test_attack_is_refused_fast_and_says_nothing_of_a_value(template: str, expec
 
 
 def test_the_whole_table_stays_within_bounded_memory() -> None:
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    grown = PeakGrowth()
     for template, _ in ATTACKS:
         with pytest.raises(TemplateError):
             render(template, CTX)
-    grown_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
-    assert grown_mb < 100, f"peak RSS grew by {grown_mb:.0f} MB"
+    assert grown.mib() < 100, f"peak RSS grew by {grown.mib():.0f} MiB"
 
 
 @pytest.mark.parametrize(

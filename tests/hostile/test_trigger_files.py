@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import resource
 import subprocess
 import sys
 import threading
@@ -33,7 +32,7 @@ from connector.safe_load import (
     load_json_file,
 )
 
-from .conftest import ROOT, cli_env, run_cli
+from .conftest import ROOT, PeakGrowth, cli_env, run_cli
 
 MiB = 1024 * 1024
 #: 4.4 MB of valid JSON before the hostile part: past every document's bound, and far
@@ -113,13 +112,13 @@ def test_a_file_over_the_bound_is_refused_by_its_size_unread(tmp_path: Path) -> 
     path = tmp_path / "huge.json"
     with path.open("wb") as handle:  # sparse: no disk used
         handle.truncate(TRIGGER_FILE_MAX_BYTES + 1)
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    grown = PeakGrowth()
     started = _cpu()
     with pytest.raises(InvalidInput) as info:
         load_json_file(path, what="trigger file")
     assert str(info.value) == f"{path}: the trigger file is larger than 256 MiB"
     assert _cpu() - started < 1
-    assert (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024 < 20
+    assert grown.mib() < 20, f"peak RSS grew by {grown.mib():.0f} MiB"
 
 
 def test_a_pipe_is_read_up_to_the_bound_only() -> None:
