@@ -16,10 +16,13 @@ import subprocess
 import sys
 import sysconfig
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
+from ..engine.shorten_box import ShortenBox
 from ..engine.shorten_box import cli as connector
 
 __all__ = ["ROOT", "TemporalServer", "Worker", "base_env", "connector", "free_port"]
@@ -150,3 +153,25 @@ class Worker:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+
+
+@contextmanager
+def shorten_worker(
+    address: str, database_url: str, folder: Path, task_queue: str
+) -> Iterator[tuple[ShortenBox, dict[str, str]]]:
+    """The shorten.dev sandbox, a PostgreSQL run log and one `connector worker` on
+    `task_queue`; yields the sandbox and the environment a CLI command shares it with."""
+    with ShortenBox() as box:
+        env = base_env(
+            CONNECTOR_RUNLOG=database_url,
+            CONNECTOR_HOME=str(folder / "home"),
+            CONNECTOR_TEMPORAL=address,
+            SHORTEN_API_URL=box.env["SHORTEN_API_URL"],
+            SHORTEN_API_KEY=box.env["SHORTEN_API_KEY"],
+        )
+        worker = Worker(address, task_queue, env, folder / "worker.log")
+        try:
+            worker.wait_ready()
+            yield box, env
+        finally:
+            worker.stop()

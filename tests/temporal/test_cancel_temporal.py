@@ -28,7 +28,7 @@ from ..engine.shorten_box import (
     urls,
 )
 from ..service.helpers import AUTH, KEY, client_for
-from .temporal_box import Worker, base_env, connector
+from .temporal_box import connector, shorten_worker
 
 pytestmark = pytest.mark.slow
 
@@ -41,20 +41,8 @@ def setup(
 ) -> Iterator[tuple[ShortenBox, dict[str, str], Path]]:
     """The shorten.dev sandbox, a PostgreSQL run log and one `connector worker`."""
     folder = tmp_path_factory.mktemp("cancel")
-    with ShortenBox() as box:
-        env = base_env(
-            CONNECTOR_RUNLOG=pg_server.database_url(),
-            CONNECTOR_HOME=str(folder / "home"),
-            CONNECTOR_TEMPORAL=temporal_address,
-            SHORTEN_API_URL=box.env["SHORTEN_API_URL"],
-            SHORTEN_API_KEY=box.env["SHORTEN_API_KEY"],
-        )
-        worker = Worker(temporal_address, QUEUE, env, folder / "worker.log")
-        try:
-            worker.wait_ready()
-            yield box, env, folder
-        finally:
-            worker.stop()
+    with shorten_worker(temporal_address, pg_server.database_url(), folder, QUEUE) as (box, env):
+        yield box, env, folder
 
 
 def _start(box: ShortenBox, env: dict[str, str], folder: Path, prefix: str) -> tuple[Any, str]:
